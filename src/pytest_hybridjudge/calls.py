@@ -1,0 +1,136 @@
+"""Provider calls with the cache, per-provider concurrency, one retry policy and a timeout."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_exponential_jitter,
+)
+
+from .cache import CompletionCache
+from .config import ProviderSpec
+from .providers import Completion, CompletionRequest, Provider, ProviderError, make_provider
+
+MAX_RETRY_AFTER = 120.0
+
+
+@dataclass
+class CallStats:
+    """Counters the progress display and the report read."""
+
+    started: int = 0
+    finished: int = 0
+    in_flight: int = 0
+    cache_hits: int = 0
+    retries: int = 0
+    failures: int = 0
+
+
+class ModelCaller:
+    """Makes provider calls for the scheduler; one instance per run, used on one event loop."""
+
+    def __init__(
+        self,
+        specs: Mapping[str, ProviderSpec],
+        cache: CompletionCache,
+        concurrency: int,
+        timeout: float,
+        retries: int,
+        backoff: float = 1.0,
+    ):
+        self.specs, self.cache = specs, cache
+        self.concurrency, self.timeout, self.retries = concurrency, timeout, retries
+        self.backoff = backoff
+        self.stats = CallStats()
+        self.providers: dict[str, Provider] = {}
+        self._semaphores: dict[str, asyncio.Semaphore] = {}
+
+    def provider(self, name: str) -> Provider:
+        """The provider called `name`, built once (raises ProviderError with the fix)."""
+        if name not in self.providers:
+            self.providers[name] = make_provider(name, self.specs)
+        return self.providers[name]
+
+    def _semaphore(self, provider: Provider) -> asyncio.Semaphore:
+        if provider.name not in self._semaphores:
+            limit = provider.concurrency or self.concurrency
+            self._semaphores[provider.name] = asyncio.Semaphore(limit)
+        return self._semaphores[provider.name]
+
+    async def __call__(self, provider_name: str, request: CompletionRequest) -> Completion:
+        """Answer from the cache, or call the provider with retries; ProviderError when it fails."""
+        key = request.cache_key(provider_name)
+        cached = self.cache.get(key)
+        if cached is not None:
+            self.stats.cache_hits += 1
+            return cached
+        provider = self.provider(provider_name)
+        async with self._semaphore(provider):
+            self.stats.started += 1
+            self.stats.in_flight += 1
+            try:
+                completion = await self._with_retries(provider, request)
+            finally:
+                self.stats.in_flight -= 1
+                self.stats.finished += 1
+        self.cache.put(key, provider_name, request.model, completion)
+        return completion
+
+    async def _with_retries(self, provider: Provider, request: CompletionRequest) -> Completion:
+        jitter = wait_exponential_jitter(initial=self.backoff, max=30 * self.backoff)
+
+        def wait(state: RetryCallState) -> float:
+            self.stats.retries += 1
+            exc = state.outcome.exception() if state.outcome else None
+            asked = provider.retry_after(exc) if exc is not None else None
+            return min(asked, MAX_RETRY_AFTER) if asked is not None else jitter(state)
+
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(self.retries + 1),
+            retry=retry_if_exception(provider.should_retry),
+            wait=wait,
+            reraise=True,
+        )
+        attempts = 0
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    attempts += 1
+                    start = time.perf_counter()
+                    completion = await asyncio.wait_for(
+                        provider.complete(request, self.timeout), self.timeout + 5
+                    )
+                    completion.latency = time.perf_counter() - start
+                    return completion
+        except Exception as exc:
+            self.stats.failures += 1
+            raise ProviderError(_describe(provider.name, request.model, exc, attempts)) from exc
+        raise AssertionError("unreachable: tenacity either returns or raises")
+
+    async def aclose(self) -> None:
+        """Close every provider's client."""
+        for provider in self.providers.values():
+            await provider.aclose()
+
+
+def _describe(provider: str, model: str, exc: BaseException, attempts: int) -> str:
+    status = getattr(exc, "status_code", None)
+    kind = type(exc).__name__
+    what = f"HTTP {status} {kind}" if status else kind
+    message = str(exc).splitlines()[0][:300] if str(exc) else ""
+    tries = f"after {attempts} attempt{'s' if attempts != 1 else ''}"
+    if status in (401, 403, 404):
+        hint = "check the key and model name"
+    elif status or "Timeout" in kind or "Connection" in kind:
+        hint = "the provider may be down or rate limiting; raise `timeout`/`retries` or try later"
+    else:
+        hint = "unexpected error; please report it with this message"
+    return f"{provider}/{model}: {what}: {message} ({tries}); {hint}"

@@ -1,0 +1,195 @@
+"""The `[tool.hybridjudge]` table: loading, validation and command-line overrides.
+
+Precedence, in one place: command-line flags, then `[tool.hybridjudge]` in the rootdir's
+`pyproject.toml` (or a `hybridjudge.toml` beside it), then the defaults below.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.10 only
+    import tomli as tomllib
+
+CacheMode = Literal["use", "refresh", "off"]
+Aggregation = Literal["median", "mean", "min"]
+
+
+class ConfigError(Exception):
+    """The user's configuration is invalid; the message names the file and key."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ModelSpec(_Strict):
+    """A model call's settings: which model, and the sampling parameters that change its output."""
+
+    model: str = Field(
+        description="`provider/model`, e.g. `openai/gpt-4.1-mini` or `local/smollm2`"
+    )
+    name: str | None = Field(None, description="Display name; defaults to the model string")
+    temperature: float = Field(0.0, ge=0.0, le=2.0, description="Sampling temperature")
+    max_tokens: int = Field(512, gt=0, description="Upper bound on generated tokens")
+    system: str | None = Field(None, description="Optional system prompt sent before the messages")
+
+    @field_validator("model")
+    @classmethod
+    def _provider_slash_model(cls, value: str) -> str:
+        provider, _, model = value.partition("/")
+        if not provider or not model:
+            raise ValueError(f"{value!r} is not `provider/model` (e.g. `openai/gpt-4.1-mini`)")
+        return value
+
+    @property
+    def label(self) -> str:
+        """The name shown in reports and node ids."""
+        return self.name or self.model
+
+
+class TargetSpec(ModelSpec):
+    """A model target: the case's variables are rendered into `prompt`."""
+
+    prompt: str = Field("{{ input }}", description="Jinja template for the user message")
+
+
+class CallableTarget(_Strict):
+    """A Python callable of the user's application, `module:function`, sync or async."""
+
+    callable: str = Field(description="`module:function` receiving the case, returning text")
+    name: str | None = Field(None, description="Display name; defaults to the callable path")
+
+    @field_validator("callable")
+    @classmethod
+    def _module_colon_function(cls, value: str) -> str:
+        module, _, func = value.partition(":")
+        if not module or not func:
+            raise ValueError(f"{value!r} is not `module:function` (e.g. `myapp.qa:answer`)")
+        return value
+
+    @property
+    def label(self) -> str:
+        """The name shown in reports and node ids."""
+        return self.name or self.callable
+
+
+Target = TargetSpec | CallableTarget
+
+
+class ProviderSpec(_Strict):
+    """An OpenAI-compatible server (vLLM, llama.cpp server, Ollama) or an override of a built-in."""
+
+    kind: Literal["openai", "anthropic", "local"] = Field(
+        "openai", description="Wire format the server speaks"
+    )
+    base_url: str | None = Field(None, description="Server URL, e.g. `http://localhost:8000/v1`")
+    api_key_env: str | None = Field(
+        None, description="Environment variable holding the key; none needed if unset"
+    )
+    concurrency: int | None = Field(None, gt=0, description="Calls in flight for this provider")
+    model_path: str | None = Field(None, description="`local` only: path of a GGUF file")
+
+
+class EscalationSpec(_Strict):
+    """When a verdict goes to people instead of deciding the case."""
+
+    min_confidence: float = Field(0.0, ge=0.0, le=1.0, description="Escalate below this")
+    on_split: bool = Field(True, description="Escalate when judges disagree on pass/fail")
+    on_error: bool = Field(True, description="Escalate when any judge errored")
+
+
+class HybridJudgeConfig(_Strict):
+    """Everything `[tool.hybridjudge]` may hold."""
+
+    gold: list[str] = Field(default_factory=lambda: ["gold"], description="Gold files or folders")
+    rubrics: str = Field("rubrics", description="Folder of rubric templates")
+    target: Target | list[Target] | None = Field(None, description="What produces the output")
+    judges: list[ModelSpec] = Field(default_factory=list, description="The judge panel")
+    aggregation: Aggregation = Field("median", description="How panel scores combine")
+    concurrency: int = Field(32, gt=0, description="Calls in flight per provider")
+    timeout: float = Field(60.0, gt=0, description="Seconds before one provider call is abandoned")
+    retries: int = Field(4, ge=0, description="Retries after a 429, 5xx or timeout")
+    cache: CacheMode = Field("use", description="use, refresh or off")
+    cache_path: str = Field(".hybridjudge/cache.sqlite", description="SQLite cache file")
+    runs_dir: str = Field(".hybridjudge/runs", description="Where each run's files go")
+    strict: bool = Field(False, description="Escalated cases fail the run")
+    providers: dict[str, ProviderSpec] = Field(default_factory=dict, description="Extra providers")
+    escalation: EscalationSpec = Field(default_factory=EscalationSpec)
+
+    @field_validator("gold", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+    @field_validator("judges", mode="before")
+    @classmethod
+    def _judge_strings(cls, value: Any) -> Any:
+        if isinstance(value, list):
+            return [{"model": v} if isinstance(v, str) else v for v in value]
+        return value
+
+    @field_validator("target", mode="before")
+    @classmethod
+    def _target_shorthand(cls, value: Any) -> Any:
+        def one(v: Any) -> Any:
+            if isinstance(v, str):
+                return {"callable": v} if ":" in v else {"model": v}
+            return v
+
+        return [one(v) for v in value] if isinstance(value, list) else one(value)
+
+    @property
+    def targets(self) -> list[Target]:
+        """The configured targets as a list (empty when none is set)."""
+        if self.target is None:
+            return []
+        return list(self.target) if isinstance(self.target, list) else [self.target]
+
+
+def find_config_table(rootdir: Path) -> tuple[dict[str, Any], Path | None]:
+    """Return the raw `[tool.hybridjudge]` table and the file it came from."""
+    for name, keys in (("pyproject.toml", ("tool", "hybridjudge")), ("hybridjudge.toml", ())):
+        path = rootdir / name
+        if not path.is_file():
+            continue
+        try:
+            data: Any = tomllib.loads(path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+        if name == "hybridjudge.toml" and "tool" in data:
+            data = data["tool"].get("hybridjudge", data)
+        for key in keys:
+            data = data.get(key) if isinstance(data, dict) else None
+        if data is not None:
+            return dict(data), path
+    return {}, None
+
+
+def load_config(rootdir: Path, overrides: dict[str, Any] | None = None) -> HybridJudgeConfig:
+    """Read, merge and validate the config; errors name the file and the offending key."""
+    table, source = find_config_table(rootdir)
+    merged = {**table, **{k: v for k, v in (overrides or {}).items() if v is not None}}
+    try:
+        return HybridJudgeConfig.model_validate(merged)
+    except ValidationError as exc:
+        where = source or rootdir / "pyproject.toml"
+        raise ConfigError(format_validation_error(exc, f"{where} [tool.hybridjudge]")) from None
+
+
+def format_validation_error(exc: ValidationError, where: str) -> str:
+    """One line per problem, naming the dotted key and what to do."""
+    lines = [f"{where}: invalid configuration"]
+    for err in exc.errors():
+        key = ".".join(str(p) for p in err["loc"] if not str(p).startswith(("function-", "union")))
+        if err["type"] == "extra_forbidden":
+            lines.append(f"  unknown key '{key}': remove it or check its spelling")
+        else:
+            lines.append(f"  '{key}': {err['msg']}")
+    return "\n".join(lines)

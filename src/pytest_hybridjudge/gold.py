@@ -1,0 +1,171 @@
+"""Gold sets: YAML and JSONL files of cases, parsed with the line of every case kept."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+GOLD_SUFFIXES = (".yaml", ".yml", ".jsonl")
+
+
+class GoldError(Exception):
+    """A gold file cannot be used; the message names the file, line and case, and the fix."""
+
+    def __init__(self, path: Path, message: str, line: int | None = None, case: str | None = None):
+        self.path, self.line, self.case = path, line, case
+        where = f"{path}:{line}" if line else str(path)
+        who = f" case '{case}'" if case else ""
+        super().__init__(f"{where}:{who} {message}")
+
+
+class Message(BaseModel):
+    """One chat message sent as it is."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    role: Literal["system", "user", "assistant"] = Field(description="Who speaks")
+    content: str = Field(description="What is said")
+
+
+class GoldCase(BaseModel):
+    """One input with its optional reference, rubric, tags and verifiers."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    id: str = Field(min_length=1, description="Unique across the whole gold set")
+    input: str | dict[str, Any] | None = Field(
+        None, description="The prompt, or a mapping of prompt variables"
+    )
+    messages: tuple[Message, ...] | None = Field(None, description="Chat messages sent as they are")
+    reference: Any = Field(None, description="The expected or exemplary answer")
+    rubric: str | None = Field(None, description="Rubric name; defaults to the file's `rubric`")
+    tags: tuple[str, ...] = Field((), description="Labels; each becomes a pytest marker")
+    verify: dict[str, Any] | None = Field(None, description="Deterministic checks, run first")
+    metadata: dict[str, Any] = Field(default_factory=dict, description="Free-form, for templates")
+    source: str = Field("", exclude=True, description="File the case came from")
+    line: int | None = Field(None, exclude=True, description="1-based line of the case")
+
+    @model_validator(mode="after")
+    def _has_input(self) -> GoldCase:
+        if self.input is None and not self.messages:
+            raise ValueError("needs `input` (a string or mapping) or `messages`")
+        return self
+
+    def variables(self) -> dict[str, Any]:
+        """Template variables: the mapping input spread, plus input, reference, metadata."""
+        values: dict[str, Any] = {}
+        if isinstance(self.input, dict):
+            values.update(self.input)
+        values.update(
+            input=self.input if self.input is not None else self.last_user_text(),
+            reference=self.reference,
+            metadata=self.metadata,
+            tags=list(self.tags),
+            case_id=self.id,
+            messages=[m.model_dump() for m in self.messages or ()],
+        )
+        return values
+
+    def last_user_text(self) -> str:
+        """The last user message's text, or '' when the case has none."""
+        for message in reversed(self.messages or ()):
+            if message.role == "user":
+                return message.content
+        return ""
+
+
+def load_gold_file(path: Path) -> list[GoldCase]:
+    """Parse one gold file; raise `GoldError` naming file, line and case on the first problem."""
+    text = path.read_text(encoding="utf-8")
+    raw = _jsonl_cases(path, text) if path.suffix == ".jsonl" else _yaml_cases(path, text)
+    cases: list[GoldCase] = []
+    seen: dict[str, int | None] = {}
+    for line, data, default_rubric in raw:
+        case_id = str(data.get("id")) if isinstance(data, dict) and data.get("id") else None
+        if not isinstance(data, dict):
+            raise GoldError(path, "a case must be a mapping with `id` and `input`", line)
+        if default_rubric and "rubric" not in data:
+            data = {**data, "rubric": default_rubric}
+        try:
+            case = GoldCase.model_validate({**data, "source": str(path), "line": line})
+        except ValidationError as exc:
+            raise GoldError(path, _case_problem(exc), line, case_id) from None
+        if case.id in seen:
+            first = seen[case.id]
+            raise GoldError(
+                path,
+                f"duplicate id (first at line {first}); give each case its own id",
+                line,
+                case.id,
+            )
+        seen[case.id] = line
+        cases.append(case)
+    return cases
+
+
+def _case_problem(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors():
+        key = ".".join(str(p) for p in err["loc"]) or "case"
+        if err["type"] == "extra_forbidden":
+            parts.append(
+                f"unknown key '{key}' (allowed: id, input, messages, reference, rubric, "
+                "tags, verify, metadata)"
+            )
+        elif err["type"] == "missing":
+            parts.append(f"missing '{key}'")
+        else:
+            parts.append(f"'{key}': {err['msg']}")
+    return "; ".join(parts)
+
+
+def _jsonl_cases(path: Path, text: str) -> list[tuple[int, Any, str | None]]:
+    out = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            out.append((number, json.loads(line), None))
+        except json.JSONDecodeError as exc:
+            raise GoldError(
+                path, f"not valid JSON ({exc.msg} at column {exc.colno})", number
+            ) from None
+    return out
+
+
+def _yaml_cases(path: Path, text: str) -> list[tuple[int, Any, str | None]]:
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise GoldError(path, f"not valid YAML: {problem}", line) from None
+    if data is None:
+        return []
+    fix = "write `cases:` followed by a list of cases (each with `id` and `input`)"
+    if isinstance(data, list):
+        data, cases_node = {"cases": data}, node
+    elif isinstance(data, dict):
+        cases_node = next(
+            (v for k, v in getattr(node, "value", []) if getattr(k, "value", None) == "cases"), None
+        )
+        unknown = set(data) - {"cases", "rubric"}
+        if unknown:
+            raise GoldError(path, f"unknown top-level key(s) {sorted(unknown)}; {fix}", 1)
+    else:
+        raise GoldError(path, f"expected a mapping; {fix}", 1)
+    cases = data.get("cases")
+    if not isinstance(cases, list):
+        raise GoldError(path, f"`cases` must be a list; {fix}", 1)
+    rubric = data.get("rubric")
+    if rubric is not None and not isinstance(rubric, str):
+        raise GoldError(path, "file-level `rubric` must be a rubric name", 1)
+    items = getattr(cases_node, "value", [])
+    return [
+        (items[i].start_mark.line + 1 if i < len(items) else None, case, rubric)
+        for i, case in enumerate(cases)
+    ]

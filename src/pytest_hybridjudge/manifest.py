@@ -1,0 +1,74 @@
+"""The review manifest: one versioned `ReviewItem` per escalated case, written atomically."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from .files import write_jsonl_atomic
+from .verdict import CaseResult, JudgeVerdict, PanelVerdict, VerifierResult
+
+MANIFEST_VERSION = 1
+
+
+def item_id(case_id: str, output: str | None, rubric_version: str | None) -> str:
+    """Stable id of a review item: the same case, output and rubric version give the same id."""
+    output_hash = hashlib.sha256((output or "").encode()).hexdigest()
+    key = "\x1f".join((case_id, output_hash, rubric_version or ""))
+    return hashlib.sha256(key.encode()).hexdigest()[:16]
+
+
+class ReviewItem(BaseModel):
+    """Everything a reviewer needs to decide a case, with no access to the run."""
+
+    schema_version: Literal[1] = Field(MANIFEST_VERSION, description="Manifest record version")
+    item_id: str = Field(description="Hash of case id, output hash and rubric version")
+    run_id: str = Field(description="The run that escalated it")
+    case_id: str = Field(description="Gold case id")
+    source: str = Field(description="Gold file")
+    target: str = Field(description="What produced the output")
+    rubric: str | None = Field(description="Rubric name")
+    rubric_version: str | None = Field(description="Hash of the rubric file")
+    scale: tuple[int, int] | None = Field(description="Rubric scale")
+    pass_threshold: int | None = Field(description="Score at or above which the case passes")
+    input: Any = Field(description="The case's input or messages")
+    reference: Any = Field(None, description="The expected answer, if any")
+    output: str | None = Field(description="The output to review")
+    rendered_rubric: str | None = Field(description="The rubric as the judges saw it")
+    verdicts: list[JudgeVerdict] = Field(description="Every judge's verdict")
+    panel: PanelVerdict | None = Field(description="The aggregated verdict")
+    verifiers: list[VerifierResult] = Field(default_factory=list, description="Check results")
+    reasons: list[str] = Field(description="Why it was escalated")
+    tags: list[str] = Field(default_factory=list, description="Case tags")
+
+    @classmethod
+    def from_result(cls, result: CaseResult, run_id: str) -> ReviewItem:
+        """The review item for an escalated case."""
+        return cls(
+            item_id=item_id(result.case_id, result.output, result.rubric_version),
+            run_id=run_id,
+            case_id=result.case_id,
+            source=result.source,
+            target=result.target,
+            rubric=result.rubric,
+            rubric_version=result.rubric_version,
+            scale=result.scale,
+            pass_threshold=result.pass_threshold,
+            input=result.input,
+            reference=result.reference,
+            output=result.output,
+            rendered_rubric=result.rendered_rubric,
+            verdicts=[v.model_copy(update={"logprobs": None}) for v in result.verdicts],
+            panel=result.panel,
+            verifiers=result.verifiers,
+            reasons=result.reasons,
+            tags=result.tags,
+        )
+
+
+def write_manifest(path: Path, items: list[ReviewItem]) -> None:
+    """Write the manifest atomically: readers see the old file or the new one, never half."""
+    write_jsonl_atomic(path, (item.model_dump(mode="json") for item in items))

@@ -1,0 +1,401 @@
+"""pytest hooks: options, gold-file collection, scheduling, outcomes and the run's report."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Generator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from .config import ConfigError, HybridJudgeConfig, Target, find_config_table, load_config
+from .gold import GOLD_SUFFIXES, GoldCase, GoldError, load_gold_file
+
+if TYPE_CHECKING:
+    from _pytest._code.code import ExceptionInfo, TerminalRepr
+    from _pytest.terminal import TerminalReporter
+
+    from .report import RunReport
+    from .rubric import Rubric, RubricLibrary
+    from .scheduler import Job, Scheduler
+    from .verdict import CaseResult
+
+PROPERTY = "hybridjudge_result"
+SKIP_REASON = "gold case: pass --judge to run it against the target and grade it"
+PROGRESS_EVERY = 10.0
+
+
+@dataclass
+class JudgeState:
+    """Per-session state, kept on `config.stash`."""
+
+    settings: HybridJudgeConfig
+    rootdir: Path
+    enabled: bool
+    has_table: bool
+    rubrics: RubricLibrary
+    scheduler: Scheduler | None = None
+    report: RunReport | None = None
+    jobs: dict[str, Job] = field(default_factory=dict)
+    markers: set[str] = field(default_factory=set)
+    summary: dict[str, Any] | None = None
+
+
+STATE = pytest.StashKey[JudgeState]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("hybridjudge", "LLM gold sets graded by a judge panel")
+    group.addoption(
+        "--judge",
+        action="store_true",
+        default=False,
+        help="Run gold cases against the target and grade them with the judge panel",
+    )
+    group.addoption(
+        "--judge-strict",
+        action="store_true",
+        default=None,
+        help="Fail the run when any case is escalated",
+    )
+    group.addoption(
+        "--judge-concurrency",
+        type=int,
+        default=None,
+        metavar="N",
+        help="Provider calls in flight per provider (overrides `concurrency`)",
+    )
+    group.addoption(
+        "--judge-cache",
+        choices=("use", "refresh", "off"),
+        default=None,
+        help="Use the completion cache, refresh it, or turn it off",
+    )
+    group.addoption(
+        "--judge-timeout",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="Seconds before a provider call is abandoned (overrides `timeout`)",
+    )
+    group.addoption(
+        "--judge-report",
+        default=None,
+        metavar="PATH",
+        help="Write results.jsonl to PATH instead of the run folder",
+    )
+    group.addoption(
+        "--judge-manifest",
+        default=None,
+        metavar="PATH",
+        help="Write the review manifest to PATH instead of the run folder",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "hybridjudge: a gold case collected by pytest-hybridjudge")
+    rootdir = Path(config.rootpath)
+    from .rubric import RubricLibrary
+
+    overrides = {
+        "concurrency": config.getoption("judge_concurrency"),
+        "cache": config.getoption("judge_cache"),
+        "timeout": config.getoption("judge_timeout"),
+        "strict": config.getoption("judge_strict"),
+    }
+    try:
+        table, _ = find_config_table(rootdir)
+        settings = load_config(rootdir, overrides)
+    except ConfigError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    state = JudgeState(
+        settings=settings,
+        rootdir=rootdir,
+        enabled=bool(config.getoption("judge")),
+        has_table=bool(table),
+        rubrics=RubricLibrary(rootdir / settings.rubrics),
+    )
+    config.stash[STATE] = state
+    if state.enabled:
+        _start_run(config, state)
+
+
+def _start_run(config: pytest.Config, state: JudgeState) -> None:
+    """Build providers, app callables, cache and scheduler; problems stop with one clear line."""
+    from .cache import CompletionCache
+    from .calls import ModelCaller
+    from .config import CallableTarget
+    from .providers import ProviderError, split_model
+    from .report import RunPaths, RunReport, new_run_id
+    from .scheduler import Evaluator, Scheduler
+    from .targets import TargetError, load_callable
+
+    settings = state.settings
+    if not settings.targets:
+        raise pytest.UsageError(
+            "hybridjudge: no target configured: set `target` in [tool.hybridjudge] "
+            '(e.g. target = { model = "openai/gpt-4.1-mini" } or target = "myapp.qa:answer")'
+        )
+    cache = CompletionCache(state.rootdir / settings.cache_path, settings.cache)
+    caller = ModelCaller(
+        settings.providers, cache, settings.concurrency, settings.timeout, settings.retries
+    )
+    apps = {}
+    try:
+        for target in settings.targets:
+            if isinstance(target, CallableTarget):
+                apps[target.callable] = load_callable(target)
+            else:
+                caller.provider(split_model(target.model)[0])
+        for judge in settings.judges:
+            caller.provider(split_model(judge.model)[0])
+    except (ProviderError, TargetError) as exc:
+        cache.close()
+        raise pytest.UsageError(f"hybridjudge: {exc}") from None
+    state.scheduler = Scheduler(Evaluator(settings, caller, apps))
+    if not hasattr(config, "workerinput"):
+        run_id = new_run_id()
+        results = config.getoption("judge_report")
+        manifest = config.getoption("judge_manifest")
+        paths = RunPaths.for_run(
+            state.rootdir / settings.runs_dir,
+            run_id,
+            Path(results).resolve() if results else None,
+            Path(manifest).resolve() if manifest else None,
+        )
+        state.report = RunReport(run_id, paths)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    state = config.stash.get(STATE, None)
+    if state is not None and state.scheduler is not None:
+        state.scheduler.close()
+        state.scheduler.evaluator.caller.cache.close()
+        state.scheduler = None
+
+
+def _is_gold(state: JudgeState, file_path: Path) -> bool:
+    if file_path.suffix not in GOLD_SUFFIXES or not (state.has_table or state.enabled):
+        return False
+    for entry in state.settings.gold:
+        root = (state.rootdir / entry).resolve()
+        if file_path.resolve() == root or root in file_path.resolve().parents:
+            return True
+    return False
+
+
+def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
+    state = parent.config.stash.get(STATE, None)
+    if state is None or not _is_gold(state, file_path):
+        return None
+    collector: GoldFile = GoldFile.from_parent(parent, path=file_path)
+    return collector
+
+
+class GoldFile(pytest.File):
+    """A gold set file: one item per case and target."""
+
+    def collect(self) -> Generator[GoldItem, None, None]:
+        from .rubric import RubricError
+        from .scheduler import Job
+        from .verifiers import VerifierError, check_spec
+
+        state = self.config.stash[STATE]
+        try:
+            cases = load_gold_file(self.path)
+        except GoldError as exc:
+            raise self.CollectError(f"{exc}") from None
+        targets = state.settings.targets
+        jobs: list[tuple[GoldCase, Target, Rubric | None, str | None]] = []
+        for case in cases:
+            try:
+                if case.verify:
+                    check_spec(case.verify)
+                rubric = state.rubrics.get(case.rubric or "correctness")
+                rendered = rubric.render(case.variables(), case.id)
+            except RubricError as exc:
+                raise self.CollectError(
+                    f"{GoldError(self.path, str(exc), case.line, case.id)}"
+                ) from None
+            except VerifierError as exc:
+                raise self.CollectError(
+                    f"{GoldError(self.path, str(exc), case.line, case.id)}"
+                ) from None
+            for target in targets or [None]:
+                jobs.append((case, target, rubric, rendered))  # type: ignore[arg-type]
+        for case, target, rubric, rendered in jobs:
+            name = case.id if len(targets) <= 1 else f"{case.id}[{target.label}]"
+            item: GoldItem = GoldItem.from_parent(self, name=name)
+            item.case = case
+            for tag in case.tags:
+                if tag not in state.markers:
+                    self.config.addinivalue_line("markers", f"{tag}: gold cases tagged {tag}")
+                    state.markers.add(tag)
+                item.add_marker(tag)
+            item.add_marker("hybridjudge")
+            if not state.enabled:
+                item.add_marker(pytest.mark.skip(reason=SKIP_REASON))
+            elif target is not None:
+                state.jobs[item.nodeid] = Job(item.nodeid, case, target, rubric, rendered)
+            yield item
+
+
+class JudgeFailure(Exception):
+    """The case failed (or was escalated under --judge-strict); carries the result to show."""
+
+    def __init__(self, result: CaseResult):
+        super().__init__(result.case_id)
+        self.result = result
+
+
+class GoldItem(pytest.Item):
+    """One case against one target."""
+
+    case: GoldCase
+
+    def runtest(self) -> None:
+        state = self.config.stash[STATE]
+        assert state.scheduler is not None
+        future = state.scheduler.submit(state.jobs[self.nodeid])
+        waited, last_note = 0.0, 0.0
+        while True:
+            try:
+                result = future.result(timeout=1.0)
+                break
+            except TimeoutError:
+                waited += 1.0
+                if waited - last_note >= PROGRESS_EVERY:
+                    last_note = waited
+                    _note_progress(self.config, state, self.nodeid)
+        self.user_properties.append((PROPERTY, result.model_dump_json()))
+        if result.outcome == "failed" or (result.outcome == "escalated" and state.settings.strict):
+            raise JudgeFailure(result)
+
+    def repr_failure(
+        self, excinfo: ExceptionInfo[BaseException], style: Any = None
+    ) -> str | TerminalRepr:
+        if isinstance(excinfo.value, JudgeFailure):
+            from .explain import explain_failure
+
+            return explain_failure(excinfo.value.result)
+        return super().repr_failure(excinfo)
+
+    def reportinfo(self) -> tuple[Path, int | None, str]:
+        line = self.case.line - 1 if self.case.line else None
+        return self.path, line, f"gold case {self.name}"
+
+
+def _note_progress(config: pytest.Config, state: JudgeState, nodeid: str) -> None:
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is None or state.scheduler is None:
+        return
+    stats = state.scheduler.evaluator.caller.stats
+    reporter.write_line(
+        f"[hybridjudge] waiting on {nodeid}: {len(state.jobs) - state.scheduler.pending}/"
+        f"{len(state.jobs)} cases done; {stats.in_flight} calls in flight, {stats.finished} "
+        f"finished, {stats.retries} retries, {stats.cache_hits} cache hits"
+    )
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtestloop(session: pytest.Session) -> None:
+    """Start every selected case's work before the first item runs."""
+    state = session.config.stash.get(STATE, None)
+    if state is None or state.scheduler is None or hasattr(session.config, "workerinput"):
+        return
+    for item in session.items:
+        if isinstance(item, GoldItem) and item.nodeid in state.jobs:
+            state.scheduler.submit(state.jobs[item.nodeid])
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    if isinstance(item, GoldItem) and call.when == "call":
+        for name, value in item.user_properties:
+            if name == PROPERTY:
+                report.hybridjudge_outcome = json.loads(value)["outcome"]  # type: ignore[attr-defined]
+    return report
+
+
+def pytest_report_teststatus(
+    report: pytest.TestReport, config: pytest.Config
+) -> tuple[str, str, tuple[str, dict[str, bool]]] | None:
+    if (
+        report.when == "call"
+        and report.passed
+        and getattr(report, "hybridjudge_outcome", None) == "escalated"
+    ):
+        return "escalated", "?", ("ESCALATED", {"yellow": True})
+    return None
+
+
+class _Recorder:
+    """Registered on the controller: turns test reports into the run's records."""
+
+    def __init__(self, state: JudgeState):
+        self.state = state
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        from .verdict import CaseResult
+
+        assert self.state.report is not None
+        if "hybridjudge" not in report.keywords:
+            return
+        for name, value in report.user_properties:
+            if name == PROPERTY:
+                self.state.report.add(CaseResult.model_validate_json(value))
+                return
+        if (report.when == "call" and report.failed) or report.skipped:
+            self._unfinished(report)
+
+    def _unfinished(self, report: pytest.TestReport) -> None:
+        """A gold item that ended without a result still gets a record, with why."""
+        from .verdict import CaseResult
+
+        assert self.state.report is not None
+        job = self.state.jobs.get(report.nodeid)
+        reason = _longrepr_text(report)
+        outcome = "skipped" if report.skipped else "failed"
+        self.state.report.add(
+            CaseResult(
+                case_id=job.case.id if job else report.nodeid.rpartition("::")[2],
+                nodeid=report.nodeid,
+                source=job.case.source if job else "",
+                target=job.target.label if job else "",
+                outcome=outcome,
+                reasons=[reason],
+                error=reason if outcome == "failed" else None,
+            )
+        )
+
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        assert self.state.report is not None
+        self.state.summary = self.state.report.write()
+
+    def pytest_terminal_summary(self, terminalreporter: TerminalReporter) -> None:
+        from .report import summary_lines
+
+        if self.state.summary is None:
+            return
+        terminalreporter.write_sep("=", "hybridjudge")
+        for line in summary_lines(self.state.summary):
+            terminalreporter.write_line(line)
+
+
+def _longrepr_text(report: pytest.TestReport) -> str:
+    if report.skipped and isinstance(report.longrepr, tuple):
+        return str(report.longrepr[2]).removeprefix("Skipped: ")
+    text = str(report.longrepr or "")
+    return text.strip().splitlines()[-1] if text.strip() else report.outcome
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionstart(session: pytest.Session) -> None:
+    state = session.config.stash.get(STATE, None)
+    if state is not None and state.report is not None:
+        session.config.pluginmanager.register(_Recorder(state), "hybridjudge-recorder")

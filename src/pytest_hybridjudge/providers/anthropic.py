@@ -1,0 +1,90 @@
+"""Anthropic Messages through the official async SDK."""
+
+from __future__ import annotations
+
+import inspect
+import os
+from typing import Any
+
+from .base import (
+    Completion,
+    CompletionRequest,
+    MissingCredentials,
+    retry_after_seconds,
+    status_is_retryable,
+)
+
+
+class AnthropicProvider:
+    """`anthropic/<model>`."""
+
+    def __init__(
+        self,
+        name: str = "anthropic",
+        base_url: str | None = None,
+        api_key_env: str | None = "ANTHROPIC_API_KEY",
+        concurrency: int | None = None,
+    ):
+        import anthropic
+
+        self.name = name
+        self.concurrency = concurrency
+        key = os.environ.get(api_key_env) if api_key_env else None
+        if not key:
+            raise MissingCredentials(
+                f"provider '{name}': set {api_key_env} in the environment "
+                f"(or configure another judge or target)"
+            )
+        self._client = anthropic.AsyncAnthropic(
+            api_key=key,
+            base_url=base_url or os.environ.get("ANTHROPIC_BASE_URL") or None,
+            max_retries=0,
+        )
+        self._anthropic = anthropic
+        params = inspect.signature(self._client.messages.create).parameters
+        self._takes_temperature = "temperature" in params
+
+    async def complete(self, request: CompletionRequest, timeout: float) -> Completion:
+        """One Messages call; structured output through `output_config.format` json_schema."""
+        system = "\n\n".join(c for r, c in request.messages if r == "system")
+        kwargs: dict[str, Any] = {
+            "model": request.model,
+            "messages": [{"role": r, "content": c} for r, c in request.messages if r != "system"],
+            "max_tokens": request.max_tokens,
+            "timeout": timeout,
+        }
+        if self._takes_temperature:
+            kwargs["temperature"] = request.temperature
+        else:  # newer SDKs dropped the parameter; the API still reads it from the body
+            kwargs["extra_body"] = {"temperature": request.temperature}
+        if system:
+            kwargs["system"] = system
+        if request.json_schema is not None:
+            kwargs["output_config"] = {
+                "format": {"type": "json_schema", "schema": request.json_schema}
+            }
+        response = await self._client.messages.create(**kwargs)
+        text = "".join(
+            getattr(block, "text", "") for block in response.content if block.type == "text"
+        )
+        return Completion(
+            text=text,
+            input_tokens=response.usage.input_tokens,
+            output_tokens=response.usage.output_tokens,
+        )
+
+    def should_retry(self, exc: BaseException) -> bool:
+        """Timeouts, dropped connections, 429, 529 and other 5xx."""
+        if isinstance(exc, self._anthropic.APIConnectionError):
+            return True
+        if isinstance(exc, self._anthropic.APIStatusError):
+            return status_is_retryable(exc.status_code)
+        return False
+
+    def retry_after(self, exc: BaseException) -> float | None:
+        """The server's Retry-After, if any."""
+        return retry_after_seconds(exc)
+
+    async def aclose(self) -> None:
+        """Close the HTTP client."""
+        await self._client.close()

@@ -1,0 +1,112 @@
+"""The one small async interface every provider implements."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any, Protocol
+
+
+class ProviderError(Exception):
+    """A provider call failed for good (after retries); the message says why and what to do."""
+
+
+class MissingCredentials(ProviderError):
+    """The provider's API key is not in the environment."""
+
+
+@dataclass(frozen=True)
+class CompletionRequest:
+    """What to ask a model. Everything here changes the output, so all of it is in the cache key."""
+
+    model: str  # the model name after `provider/`
+    messages: tuple[tuple[str, str], ...]  # (role, content)
+    temperature: float = 0.0
+    max_tokens: int = 512
+    json_schema: dict[str, Any] | None = None  # ask for structured output matching this schema
+    schema_name: str = "verdict"
+    logprobs: bool = False
+    sample: int = 0  # distinguishes repeated samples of the same request
+
+    def cache_key(self, provider: str) -> str:
+        """A hash of what changes the output (never timeouts, retries or keys)."""
+        payload = json.dumps([provider, asdict(self)], sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(payload.encode()).hexdigest()
+
+
+@dataclass
+class Completion:
+    """What a model answered, with what it cost."""
+
+    text: str
+    input_tokens: int = 0
+    output_tokens: int = 0
+    logprobs: list[dict[str, Any]] | None = None  # per token: {token, logprob, top: {token: lp}}
+    cached: bool = False
+    latency: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        """The cached form (without `cached` and `latency`, which describe one call)."""
+        return {
+            "text": self.text,
+            "input_tokens": self.input_tokens,
+            "output_tokens": self.output_tokens,
+            "logprobs": self.logprobs,
+        }
+
+
+class Provider(Protocol):
+    """A model API behind `provider/model` names."""
+
+    name: str
+    concurrency: int | None
+
+    async def complete(self, request: CompletionRequest, timeout: float) -> Completion:
+        """Send one request; raise the SDK's own exceptions so the retry policy can judge them."""
+        ...
+
+    def should_retry(self, exc: BaseException) -> bool:
+        """Whether the call that raised `exc` is worth trying again (429, 5xx, timeouts)."""
+        ...
+
+    def retry_after(self, exc: BaseException) -> float | None:
+        """Seconds the server asked us to wait, if it said."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release clients and connections."""
+        ...
+
+
+def retry_after_seconds(exc: BaseException) -> float | None:
+    """Read `retry-after-ms` / `retry-after` (seconds or HTTP date) from an SDK error's response."""
+    response = getattr(exc, "response", None)
+    headers = getattr(response, "headers", None)
+    if headers is None:
+        return None
+    if (ms := headers.get("retry-after-ms")) is not None:
+        try:
+            return max(0.0, float(ms) / 1000)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        from datetime import datetime, timezone
+        from email.utils import parsedate_to_datetime
+
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
+
+
+def status_is_retryable(status: int | None) -> bool:
+    """429 and 5xx are worth retrying; other statuses will fail the same way again."""
+    return status is not None and (status == 429 or status >= 500)

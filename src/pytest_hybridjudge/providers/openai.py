@@ -1,0 +1,105 @@
+"""OpenAI Chat Completions, and any OpenAI-compatible server, through the official async SDK."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from .base import (
+    Completion,
+    CompletionRequest,
+    MissingCredentials,
+    retry_after_seconds,
+    status_is_retryable,
+)
+
+
+class OpenAIProvider:
+    """`openai/<model>`, or a named OpenAI-compatible server with its own `base_url`."""
+
+    def __init__(
+        self,
+        name: str = "openai",
+        base_url: str | None = None,
+        api_key_env: str | None = "OPENAI_API_KEY",
+        concurrency: int | None = None,
+        require_key: bool = True,
+    ):
+        import openai
+
+        self.name = name
+        self.concurrency = concurrency
+        key = os.environ.get(api_key_env) if api_key_env else None
+        if not key and require_key:
+            raise MissingCredentials(
+                f"provider '{name}': set {api_key_env} in the environment "
+                f"(or configure another judge or target)"
+            )
+        # SDK retries are off: tenacity in the scheduler is the one retry policy.
+        self._client = openai.AsyncOpenAI(
+            api_key=key or "not-needed",
+            base_url=base_url or os.environ.get("OPENAI_BASE_URL") or None,
+            max_retries=0,
+        )
+        self._openai = openai
+
+    async def complete(self, request: CompletionRequest, timeout: float) -> Completion:
+        """One Chat Completions call; structured output through `response_format` json_schema."""
+        kwargs: dict[str, Any] = {
+            "model": request.model,
+            "messages": [{"role": r, "content": c} for r, c in request.messages],
+            "temperature": request.temperature,
+            "max_tokens": request.max_tokens,
+            "timeout": timeout,
+        }
+        if request.json_schema is not None:
+            kwargs["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {
+                    "name": request.schema_name,
+                    "schema": request.json_schema,
+                    "strict": True,
+                },
+            }
+        if request.logprobs:
+            kwargs["logprobs"] = True
+            kwargs["top_logprobs"] = 5
+        response = await self._client.chat.completions.create(**kwargs)
+        choice = response.choices[0]
+        usage = response.usage
+        return Completion(
+            text=choice.message.content or "",
+            input_tokens=usage.prompt_tokens if usage else 0,
+            output_tokens=usage.completion_tokens if usage else 0,
+            logprobs=_logprobs(choice),
+        )
+
+    def should_retry(self, exc: BaseException) -> bool:
+        """Timeouts, dropped connections, 429 and 5xx."""
+        if isinstance(exc, self._openai.APIConnectionError):  # includes APITimeoutError
+            return True
+        if isinstance(exc, self._openai.APIStatusError):
+            return status_is_retryable(exc.status_code)
+        return False
+
+    def retry_after(self, exc: BaseException) -> float | None:
+        """The server's Retry-After, if any."""
+        return retry_after_seconds(exc)
+
+    async def aclose(self) -> None:
+        """Close the HTTP client."""
+        await self._client.close()
+
+
+def _logprobs(choice: Any) -> list[dict[str, Any]] | None:
+    content = getattr(getattr(choice, "logprobs", None), "content", None)
+    if not content:
+        return None
+    return [
+        {
+            "token": item.token,
+            "logprob": item.logprob,
+            "top": {t.token: t.logprob for t in (item.top_logprobs or [])},
+        }
+        for item in content
+    ]

@@ -1,0 +1,178 @@
+"""Rubrics: Markdown files with YAML front matter whose body is a sandboxed Jinja template."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Literal
+
+import jinja2
+import yaml
+from jinja2.sandbox import SandboxedEnvironment
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+Tier = Literal["annotator", "senior", "domain_expert", "red_team"]
+BUILTIN_DIR = Path(__file__).parent / "rubrics"
+
+
+class RubricError(Exception):
+    """A rubric cannot be loaded or rendered; the message names the file, line and fix."""
+
+
+class FrontMatter(BaseModel):
+    """The YAML block between the leading `---` lines of a rubric file."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    scale: tuple[int, int] = Field((1, 5), description="Lowest and highest score")
+    pass_threshold: int = Field(4, description="A score at or above this passes")
+    description: str = Field("", description="What the rubric grades, shown to judges")
+    tier: Tier | None = Field(None, description="Who reviews escalations of this rubric")
+    review_minutes: float | None = Field(None, gt=0, description="Minutes one review takes")
+    criteria: list[str] = Field(default_factory=list, description="Points the judge must weigh")
+
+    @model_validator(mode="after")
+    def _threshold_on_scale(self) -> FrontMatter:
+        low, high = self.scale
+        if low >= high:
+            raise ValueError(f"scale {list(self.scale)} must be [low, high] with low < high")
+        if not low <= self.pass_threshold <= high:
+            raise ValueError(f"pass_threshold {self.pass_threshold} is outside scale {[low, high]}")
+        return self
+
+
+@dataclass(frozen=True)
+class Rubric:
+    """A loaded rubric: its settings, template source and version."""
+
+    name: str
+    path: Path
+    meta: FrontMatter
+    source: str
+    body_line: int  # 1-based file line where the template body starts
+    version: str
+    _template: jinja2.Template = field(repr=False, compare=False)
+
+    @property
+    def scale(self) -> tuple[int, int]:
+        """Lowest and highest score."""
+        return self.meta.scale
+
+    def passes(self, score: float) -> bool:
+        """Whether a score passes this rubric."""
+        return score >= self.meta.pass_threshold
+
+    def render(self, variables: Mapping[str, Any], case_id: str = "") -> str:
+        """Render the body with the case's variables; errors name the file, line and case."""
+        try:
+            return self._template.render(**variables)
+        except jinja2.TemplateError as exc:
+            line = _template_line(exc.__traceback__, str(self.path))
+            where = f"{self.path}:{self.body_line + line - 1}" if line else str(self.path)
+            who = f" (case '{case_id}')" if case_id else ""
+            raise RubricError(f"{where}: {exc.message or exc}{who}; {_fix_for(exc)}") from None
+
+
+def _fix_for(exc: jinja2.TemplateError) -> str:
+    if isinstance(exc, jinja2.UndefinedError):
+        return "give the case that variable (in `input` or `metadata`) or guard it with `{% if %}`"
+    if isinstance(exc, jinja2.exceptions.SecurityError):
+        return "rubric templates run in a sandbox; remove the unsafe expression"
+    return "fix the template expression"
+
+
+def _template_line(tb: TracebackType | None, filename: str) -> int | None:
+    line = None
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == filename:
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return line
+
+
+def _environment() -> SandboxedEnvironment:
+    return SandboxedEnvironment(
+        undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=False
+    )
+
+
+def parse_rubric(path: Path, name: str | None = None) -> Rubric:
+    """Load one rubric file, validating its front matter and compiling its template."""
+    raw = path.read_bytes()
+    text = raw.decode("utf-8")
+    meta_text, body, body_line = _split_front_matter(path, text)
+    try:
+        data = yaml.safe_load(meta_text) if meta_text.strip() else {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f":{mark.line + 2}" if mark is not None else ""
+        raise RubricError(f"{path}{line}: front matter is not valid YAML: {exc}") from None
+    try:
+        meta = FrontMatter.model_validate(data or {})
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"'{'.'.join(map(str, e['loc'])) or 'front matter'}': {e['msg']}" for e in exc.errors()
+        )
+        raise RubricError(f"{path}:2: invalid front matter: {problems}") from None
+    env = _environment()
+    try:
+        code = env.compile(body, name=path.name, filename=str(path))
+    except jinja2.TemplateSyntaxError as exc:
+        line = body_line + (exc.lineno or 1) - 1
+        raise RubricError(f"{path}:{line}: template syntax error: {exc.message}") from None
+    template = env.template_class.from_code(env, code, env.make_globals(None))
+    return Rubric(
+        name=name or path.stem,
+        path=path,
+        meta=meta,
+        source=body,
+        body_line=body_line,
+        version=hashlib.sha256(raw).hexdigest()[:16],
+        _template=template,
+    )
+
+
+def _split_front_matter(path: Path, text: str) -> tuple[str, str, int]:
+    lines = text.splitlines(keepends=True)
+    if not lines or lines[0].strip() != "---":
+        return "", text, 1
+    for index in range(1, len(lines)):
+        if lines[index].strip() == "---":
+            return "".join(lines[1:index]), "".join(lines[index + 1 :]), index + 2
+    raise RubricError(f"{path}:1: front matter opened with '---' is never closed; add a '---' line")
+
+
+class RubricLibrary:
+    """Rubrics by name: the project's folder first, then the built-in ones."""
+
+    def __init__(self, folder: Path | None):
+        self.folder = folder
+        self._cache: dict[str, Rubric] = {}
+
+    def names(self) -> list[str]:
+        """Every rubric name available."""
+        found = {p.stem for p in BUILTIN_DIR.glob("*.md")}
+        if self.folder and self.folder.is_dir():
+            found |= {p.stem for p in self.folder.glob("*.md")}
+        return sorted(found)
+
+    def path_of(self, name: str) -> Path | None:
+        """The file a rubric name resolves to, or None."""
+        for folder in (self.folder, BUILTIN_DIR):
+            if folder is not None and (folder / f"{name}.md").is_file():
+                return folder / f"{name}.md"
+        return None
+
+    def get(self, name: str) -> Rubric:
+        """Load (once) the rubric called `name`; unknown names list what exists."""
+        if name not in self._cache:
+            path = self.path_of(name)
+            if path is None:
+                where = self.folder or "the rubrics folder"
+                raise RubricError(
+                    f"unknown rubric '{name}': add {where}/{name}.md or use one of {self.names()}"
+                )
+            self._cache[name] = parse_rubric(path, name)
+        return self._cache[name]

@@ -1,0 +1,160 @@
+"""One asyncio loop, in a thread, that runs every selected case while pytest walks the items."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import concurrent.futures
+import threading
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from typing import Any
+
+from .calls import ModelCaller
+from .config import CallableTarget, HybridJudgeConfig, Target, TargetSpec
+from .gold import GoldCase
+from .judge import run_judge
+from .panel import aggregate, decide
+from .providers import ProviderError
+from .rubric import Rubric
+from .targets import TargetError, call_app, target_request
+from .verdict import CaseResult, JudgeVerdict, Usage
+from .verifiers import run_verifiers
+
+
+@dataclass(frozen=True)
+class Job:
+    """One case against one target, with its rubric already rendered at collection."""
+
+    nodeid: str
+    case: GoldCase
+    target: Target
+    rubric: Rubric | None
+    rendered: str | None
+
+
+class Evaluator:
+    """Turns a job into a `CaseResult`: target, verifiers, judge panel, decision."""
+
+    def __init__(
+        self, config: HybridJudgeConfig, caller: ModelCaller, apps: dict[str, Callable[..., Any]]
+    ):
+        self.config, self.caller, self.apps = config, caller, apps
+
+    async def evaluate(self, job: Job) -> CaseResult:
+        """Run one job to its outcome; never raises for provider or app failures."""
+        case, rubric = job.case, job.rubric
+        result = CaseResult(
+            case_id=case.id,
+            nodeid=job.nodeid,
+            source=case.source,
+            target=job.target.label,
+            rubric=rubric.name if rubric else None,
+            rubric_version=rubric.version if rubric else None,
+            outcome="skipped",
+            input=case.input
+            if case.input is not None
+            else [m.model_dump() for m in case.messages or ()],
+            reference=case.reference,
+            rendered_rubric=job.rendered,
+            pass_threshold=rubric.meta.pass_threshold if rubric else None,
+            scale=rubric.scale if rubric else None,
+            tags=list(case.tags),
+        )
+        try:
+            result.output = await self._produce(job, result.target_usage)
+        except (ProviderError, TargetError) as exc:
+            return self._finish(result, "failed", [f"target error: {exc}"], error=str(exc))
+        except Exception as exc:  # the user's app raised: that is the case failing
+            message = f"target '{job.target.label}' raised {type(exc).__name__}: {exc}"
+            return self._finish(result, "failed", [message], error=message)
+        result.verifiers = run_verifiers(case, result.output)
+        panel = None
+        if not any(not v.passed for v in result.verifiers) and rubric and self.config.judges:
+            result.verdicts = list(
+                await asyncio.gather(
+                    *(
+                        run_judge(self.caller, judge, rubric, job.rendered or "", result.output)
+                        for judge in self.config.judges
+                    )
+                )
+            )
+            panel = aggregate(result.verdicts, rubric.meta.pass_threshold, self.config.aggregation)
+            result.panel, result.score = panel, panel.score
+        outcome, reasons = decide(result.verifiers, panel, self.config.escalation)
+        return self._finish(result, outcome, reasons)
+
+    async def _produce(self, job: Job, usage: Usage) -> str:
+        target = job.target
+        if isinstance(target, CallableTarget):
+            return await call_app(self.apps[target.callable], job.case, target.label)
+        assert isinstance(target, TargetSpec)
+        provider, request = target_request(target, job.case)
+        completion = await self.caller(provider, request)
+        usage.input_tokens += completion.input_tokens
+        usage.output_tokens += completion.output_tokens
+        usage.latency += completion.latency
+        usage.cache_hits += int(completion.cached)
+        usage.calls += int(not completion.cached)
+        return completion.text
+
+    @staticmethod
+    def _finish(
+        result: CaseResult, outcome: Any, reasons: list[str], error: str | None = None
+    ) -> CaseResult:
+        result.outcome, result.reasons, result.error = outcome, reasons, error
+        result.usage = Usage()
+        result.usage.add(result.target_usage)
+        for verdict in result.verdicts:
+            result.usage.add(verdict.usage)
+        return result
+
+
+def judge_errors(verdicts: list[JudgeVerdict]) -> list[str]:
+    """Messages of the judges that errored."""
+    return [f"{v.judge}: {v.error}" for v in verdicts if v.error]
+
+
+class Scheduler:
+    """Owns the event loop thread; items submit jobs and wait only for their own result."""
+
+    def __init__(self, evaluator: Evaluator):
+        self.evaluator = evaluator
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._run, name="hybridjudge-loop", daemon=True)
+        self._futures: dict[str, concurrent.futures.Future[CaseResult]] = {}
+        self._lock = threading.Lock()
+        self._thread.start()
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        self.loop.run_forever()
+
+    def submit(self, job: Job) -> concurrent.futures.Future[CaseResult]:
+        """Start a job (once per node id) and return its future."""
+        with self._lock:
+            future = self._futures.get(job.nodeid)
+            if future is None:
+                future = self._spawn(self.evaluator.evaluate(job))
+                self._futures[job.nodeid] = future
+            return future
+
+    def _spawn(
+        self, coro: Coroutine[Any, Any, CaseResult]
+    ) -> concurrent.futures.Future[CaseResult]:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop)
+
+    @property
+    def pending(self) -> int:
+        """Jobs not finished yet."""
+        return sum(1 for f in self._futures.values() if not f.done())
+
+    def close(self) -> None:
+        """Cancel what is left, close clients and stop the loop thread."""
+        for future in self._futures.values():
+            future.cancel()
+        closing = asyncio.run_coroutine_threadsafe(self.evaluator.caller.aclose(), self.loop)
+        with contextlib.suppress(Exception):  # closing must never mask the run's own outcome
+            closing.result(timeout=10)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(timeout=10)

@@ -1,0 +1,89 @@
+"""Targets: what produces the output for a case, a model with a prompt or the user's callable."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import inspect
+from collections.abc import Callable
+from typing import Any
+
+import jinja2
+from jinja2.sandbox import SandboxedEnvironment
+
+from .config import CallableTarget, Target, TargetSpec
+from .gold import GoldCase
+from .providers import CompletionRequest, split_model
+
+
+class TargetError(Exception):
+    """The target cannot be built or produced no usable output; the message says why."""
+
+
+_ENV = SandboxedEnvironment(undefined=jinja2.StrictUndefined, autoescape=False)
+
+
+def target_messages(spec: TargetSpec, case: GoldCase) -> tuple[tuple[str, str], ...]:
+    """The messages a model target sends: the case's own `messages`, or the rendered prompt."""
+    messages: list[tuple[str, str]] = [("system", spec.system)] if spec.system else []
+    if case.messages:
+        messages += [(m.role, m.content) for m in case.messages]
+        return tuple(messages)
+    try:
+        prompt = _ENV.from_string(spec.prompt).render(**case.variables())
+    except jinja2.TemplateError as exc:
+        raise TargetError(
+            f"target prompt {spec.prompt!r} cannot render for case '{case.id}': {exc}; "
+            "give the case that variable or change `target.prompt`"
+        ) from None
+    messages.append(("user", prompt))
+    return tuple(messages)
+
+
+def target_request(spec: TargetSpec, case: GoldCase) -> tuple[str, CompletionRequest]:
+    """The provider name and request for a model target."""
+    provider, model = split_model(spec.model)
+    request = CompletionRequest(
+        model=model,
+        messages=target_messages(spec, case),
+        temperature=spec.temperature,
+        max_tokens=spec.max_tokens,
+    )
+    return provider, request
+
+
+def load_callable(spec: CallableTarget) -> Callable[..., Any]:
+    """Import `module:function`; errors say which part is missing."""
+    module_name, _, func_name = spec.callable.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise TargetError(
+            f"target '{spec.callable}': cannot import {module_name} ({exc}); "
+            "is it on sys.path (e.g. `pythonpath` in [tool.pytest.ini_options])?"
+        ) from None
+    func = getattr(module, func_name, None)
+    if not callable(func):
+        raise TargetError(f"target '{spec.callable}': {module_name} has no function {func_name}")
+    return func
+
+
+async def call_app(func: Callable[..., Any], case: GoldCase, label: str) -> str:
+    """Call the user's function with the case; sync functions run in a worker thread."""
+    if inspect.iscoroutinefunction(func):
+        result = await func(case)
+    else:
+        result = await asyncio.to_thread(func, case)
+        if inspect.isawaitable(result):
+            result = await result
+    if not isinstance(result, str):
+        raise TargetError(
+            f"target '{label}' returned {type(result).__name__} for case '{case.id}'; "
+            "return the output text (str)"
+        )
+    return result
+
+
+def is_model_target(target: Target) -> bool:
+    """Whether the target is a model (as opposed to the user's callable)."""
+    return isinstance(target, TargetSpec)

@@ -1,0 +1,113 @@
+"""The records a run produces: judge verdicts, panel verdicts, verifier results, case results."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Outcome = Literal["passed", "failed", "escalated", "skipped"]
+
+
+class Verdict(BaseModel):
+    """What a judge must answer: validated from its structured output."""
+
+    model_config = ConfigDict(extra="forbid")
+    score: int = Field(description="Score on the rubric's scale")
+    rationale: str = Field(description="Why the judge gave this score")
+    confidence: float = Field(ge=0.0, le=1.0, description="The judge's own confidence, 0..1")
+
+
+def verdict_schema(scale: tuple[int, int]) -> dict[str, Any]:
+    """JSON Schema for a verdict on `scale`, in the strict form structured output requires."""
+    low, high = scale
+    return {
+        "type": "object",
+        "properties": {
+            "score": {"type": "integer", "enum": list(range(low, high + 1))},
+            "rationale": {"type": "string"},
+            "confidence": {"type": "number"},
+        },
+        "required": ["score", "rationale", "confidence"],
+        "additionalProperties": False,
+    }
+
+
+class Usage(BaseModel):
+    """Tokens and time spent on calls."""
+
+    input_tokens: int = Field(0, description="Prompt tokens")
+    output_tokens: int = Field(0, description="Generated tokens")
+    calls: int = Field(0, description="Provider calls made (cache hits excluded)")
+    cache_hits: int = Field(0, description="Calls answered from the cache")
+    latency: float = Field(0.0, description="Seconds spent waiting on providers")
+
+    def add(self, other: Usage) -> None:
+        """Accumulate `other` into this one."""
+        self.input_tokens += other.input_tokens
+        self.output_tokens += other.output_tokens
+        self.calls += other.calls
+        self.cache_hits += other.cache_hits
+        self.latency += other.latency
+
+
+class JudgeVerdict(BaseModel):
+    """One judge's verdict on one output, or the error that stopped it."""
+
+    judge: str = Field(description="Judge label (its name or `provider/model`)")
+    model: str = Field(description="`provider/model`")
+    score: int | None = Field(None, description="Score, None when the judge errored")
+    passed: bool | None = Field(None, description="score >= pass_threshold")
+    rationale: str = Field("", description="The judge's reasoning")
+    confidence: float | None = Field(None, description="The judge's confidence, 0..1")
+    error: str | None = Field(None, description="Why no valid verdict was obtained")
+    attempts: int = Field(1, description="Replies needed (2 when the first did not validate)")
+    logprobs: list[dict[str, Any]] | None = Field(None, description="Token log-probabilities")
+    usage: Usage = Field(default_factory=Usage)
+
+
+class VerifierResult(BaseModel):
+    """One deterministic check."""
+
+    name: str = Field(description="Verifier kind, e.g. `regex`")
+    passed: bool = Field(description="Whether the output satisfied it")
+    detail: str = Field("", description="What was expected and what was found")
+
+
+class PanelVerdict(BaseModel):
+    """The judges' verdicts combined."""
+
+    score: float | None = Field(None, description="Aggregated score (median by default)")
+    passed: bool | None = Field(None, description="Majority pass/fail of the valid verdicts")
+    votes_pass: int = Field(0, description="Judges voting pass")
+    votes_fail: int = Field(0, description="Judges voting fail")
+    errors: int = Field(0, description="Judges that returned no valid verdict")
+    spread: float = Field(0.0, description="Highest minus lowest valid score")
+    confidence: float | None = Field(None, description="Mean confidence of valid verdicts")
+
+
+class CaseResult(BaseModel):
+    """Everything one case produced: the record written to results.jsonl."""
+
+    case_id: str
+    nodeid: str = ""
+    source: str = Field("", description="Gold file")
+    target: str = Field(description="Target label")
+    rubric: str | None = None
+    rubric_version: str | None = None
+    outcome: Outcome
+    reasons: list[str] = Field(default_factory=list, description="Why this outcome")
+    input: Any = None
+    reference: Any = None
+    output: str | None = None
+    rendered_rubric: str | None = None
+    score: float | None = None
+    pass_threshold: int | None = None
+    scale: tuple[int, int] | None = None
+    verifiers: list[VerifierResult] = Field(default_factory=list)
+    verdicts: list[JudgeVerdict] = Field(default_factory=list)
+    panel: PanelVerdict | None = None
+    target_usage: Usage = Field(default_factory=Usage)
+    usage: Usage = Field(default_factory=Usage, description="Target and judges together")
+    error: str | None = Field(None, description="What stopped the case, if anything")
+    tags: list[str] = Field(default_factory=list)

@@ -1,0 +1,120 @@
+"""Deterministic checks that run before any judge; a failed one is a confident fail."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import math
+import re
+from collections.abc import Callable
+from typing import Any
+
+from .gold import GoldCase
+from .verdict import VerifierResult
+
+KINDS = ("exact", "contains", "regex", "json_schema", "numeric", "python")
+
+
+class VerifierError(Exception):
+    """A `verify` block is malformed; the message names the key and the fix."""
+
+
+def check_spec(verify: dict[str, Any]) -> None:
+    """Validate a case's `verify` block at collection time."""
+    for kind, arg in verify.items():
+        if kind not in KINDS:
+            raise VerifierError(f"unknown verifier '{kind}' (use one of {', '.join(KINDS)})")
+        if kind == "regex":
+            try:
+                re.compile(str(arg))
+            except re.error as exc:
+                raise VerifierError(f"verify.regex {arg!r} does not compile: {exc}") from None
+        if kind == "numeric":
+            spec = arg if isinstance(arg, dict) else {"value": arg}
+            if "value" not in spec or not isinstance(spec["value"], int | float):
+                raise VerifierError("verify.numeric needs a number or {value: N, tolerance: T}")
+        if kind == "python" and (not isinstance(arg, str) or ":" not in arg):
+            raise VerifierError("verify.python must be `module:function`")
+        if kind == "json_schema":
+            _check_schema(arg)
+
+
+def _check_schema(schema: Any) -> None:
+    import jsonschema
+
+    if not isinstance(schema, dict):
+        raise VerifierError("verify.json_schema must be a JSON Schema mapping")
+    try:
+        jsonschema.Draft202012Validator.check_schema(schema)
+    except jsonschema.SchemaError as exc:
+        raise VerifierError(f"verify.json_schema is not a valid schema: {exc.message}") from None
+
+
+def run_verifiers(case: GoldCase, output: str) -> list[VerifierResult]:
+    """Run every verifier of the case on the output, in the order written."""
+    return [_CHECKS[kind](arg, output, case) for kind, arg in (case.verify or {}).items()]
+
+
+def _exact(expected: Any, output: str, case: GoldCase) -> VerifierResult:
+    ok = output.strip() == str(expected).strip()
+    return VerifierResult(name="exact", passed=ok, detail=f"expected exactly {expected!r}")
+
+
+def _contains(expected: Any, output: str, case: GoldCase) -> VerifierResult:
+    needles = expected if isinstance(expected, list) else [expected]
+    missing = [n for n in needles if str(n).lower() not in output.lower()]
+    detail = f"missing {missing!r}" if missing else f"contains {needles!r}"
+    return VerifierResult(name="contains", passed=not missing, detail=detail)
+
+
+def _regex(pattern: Any, output: str, case: GoldCase) -> VerifierResult:
+    ok = re.search(str(pattern), output) is not None
+    return VerifierResult(name="regex", passed=ok, detail=f"pattern {pattern!r}")
+
+
+def _numeric(spec: Any, output: str, case: GoldCase) -> VerifierResult:
+    spec = spec if isinstance(spec, dict) else {"value": spec}
+    expected, tolerance = float(spec["value"]), float(spec.get("tolerance", 0.0))
+    numbers = re.findall(r"[-+]?\d[\d,]*\.?\d*(?:[eE][-+]?\d+)?", output)
+    found = [float(n.replace(",", "")) for n in numbers]
+    ok = any(math.isclose(v, expected, abs_tol=tolerance) for v in found)
+    return VerifierResult(
+        name="numeric", passed=ok, detail=f"expected {expected} ± {tolerance}, found {found[:5]}"
+    )
+
+
+def _json_schema(schema: Any, output: str, case: GoldCase) -> VerifierResult:
+    import jsonschema
+
+    try:
+        value = json.loads(output)
+    except json.JSONDecodeError as exc:
+        return VerifierResult(name="json_schema", passed=False, detail=f"not JSON: {exc.msg}")
+    error = jsonschema.exceptions.best_match(
+        jsonschema.Draft202012Validator(schema).iter_errors(value)
+    )
+    if error is None:
+        return VerifierResult(name="json_schema", passed=True, detail="valid")
+    where = error.json_path
+    return VerifierResult(name="json_schema", passed=False, detail=f"{where}: {error.message}")
+
+
+def _python(path: Any, output: str, case: GoldCase) -> VerifierResult:
+    module_name, _, func_name = str(path).partition(":")
+    try:
+        func = getattr(importlib.import_module(module_name), func_name)
+        result = func(output, case)
+    except Exception as exc:
+        return VerifierResult(name="python", passed=False, detail=f"{path} raised {exc!r}")
+    ok, detail = result if isinstance(result, tuple) else (bool(result), "")
+    return VerifierResult(name="python", passed=bool(ok), detail=str(detail) or str(path))
+
+
+_CHECKS: dict[str, Callable[[Any, str, GoldCase], VerifierResult]] = {
+    "exact": _exact,
+    "contains": _contains,
+    "regex": _regex,
+    "numeric": _numeric,
+    "json_schema": _json_schema,
+    "python": _python,
+}

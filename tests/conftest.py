@@ -1,0 +1,114 @@
+"""Shared fixtures: the loopback LLM server and small gold projects for pytester."""
+
+from __future__ import annotations
+
+import json
+import sys
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from loopback import LoopbackLLM, default_responder  # noqa: E402
+
+DEFAULT_JUDGES = ["openai/judge-a", "openai/judge-b", "anthropic/judge-c"]
+
+
+@pytest.fixture
+def llm(monkeypatch: pytest.MonkeyPatch) -> Iterator[LoopbackLLM]:
+    """A scripted OpenAI + Anthropic server on loopback, with the SDKs pointed at it."""
+    server = LoopbackLLM(default_responder).start()
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-openai-secret")
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test-secret")
+    monkeypatch.setenv("OPENAI_BASE_URL", server.openai_base_url)
+    monkeypatch.setenv("ANTHROPIC_BASE_URL", server.anthropic_base_url)
+    yield server
+    server.stop()
+
+
+def toml_value(value: Any) -> str:
+    """Render a Python value as TOML (enough for test configs)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return json.dumps(value)
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{k} = {toml_value(v)}" for k, v in value.items()) + " }"
+    raise TypeError(value)
+
+
+class Project:
+    """A small gold project inside a pytester directory."""
+
+    def __init__(self, pytester: pytest.Pytester):
+        self.pytester = pytester
+        self.path = Path(pytester.path)
+
+    def config(self, **table: Any) -> None:
+        """Write pyproject.toml with [tool.hybridjudge] (nested dicts become sub-tables)."""
+        table.setdefault("target", {"model": "openai/target-model"})
+        table.setdefault("judges", DEFAULT_JUDGES)
+        table.setdefault("retries", 0)
+        lines = ["[tool.hybridjudge]"]
+        subtables = []
+        for key, value in table.items():
+            if isinstance(value, dict) and key in ("escalation", "providers"):
+                subtables.append((key, value))
+            else:
+                lines.append(f"{key} = {toml_value(value)}")
+        for key, value in subtables:
+            if key == "providers":
+                for name, spec in value.items():
+                    lines.append(f"\n[tool.hybridjudge.providers.{name}]")
+                    lines += [f"{k} = {toml_value(v)}" for k, v in spec.items()]
+            else:
+                lines.append(f"\n[tool.hybridjudge.{key}]")
+                lines += [f"{k} = {toml_value(v)}" for k, v in value.items()]
+        (self.path / "pyproject.toml").write_text("\n".join(lines) + "\n")
+
+    def gold(self, name: str, text: str) -> Path:
+        """Write a gold file under gold/."""
+        path = self.path / "gold" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text).lstrip())
+        return path
+
+    def rubric(self, name: str, text: str) -> Path:
+        """Write a rubric under rubrics/."""
+        path = self.path / "rubrics" / f"{name}.md"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text).lstrip())
+        return path
+
+    def run_dir(self) -> Path:
+        """The folder of the latest run."""
+        runs = self.path / ".hybridjudge" / "runs"
+        return runs / (runs / "LATEST").read_text().strip()
+
+    def results(self) -> dict[str, dict[str, Any]]:
+        """results.jsonl of the latest run, by case id."""
+        lines = (self.run_dir() / "results.jsonl").read_text().splitlines()
+        return {r["case_id"]: r for r in map(json.loads, lines)}
+
+    def manifest(self) -> list[dict[str, Any]]:
+        """manifest.jsonl of the latest run."""
+        text = (self.run_dir() / "manifest.jsonl").read_text()
+        return [json.loads(line) for line in text.splitlines()]
+
+    def summary(self) -> dict[str, Any]:
+        """summary.json of the latest run."""
+        return json.loads((self.run_dir() / "summary.json").read_text())
+
+
+@pytest.fixture
+def project(pytester: pytest.Pytester) -> Project:
+    """A pytester project with helpers to write config, gold sets and rubrics."""
+    return Project(pytester)

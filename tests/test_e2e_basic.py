@@ -1,0 +1,83 @@
+"""End to end: `pytest --judge` on a small project against the loopback server."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import Project
+from loopback import Call, LoopbackLLM, verdict
+
+CAPITALS = """
+    rubric: correctness
+    cases:
+      - id: capital-france
+        input: "What is the capital of France?"
+        reference: "Paris"
+        tags: [geography]
+      - id: capital-peru
+        input: "What is the capital of Peru?"
+        reference: "Lima"
+        tags: [geography]
+      - id: refund-policy
+        messages: [{role: user, content: "Can I get a refund after 40 days?"}]
+        verify: {regex: "(?i)no|not eligible"}
+"""
+
+
+def test_passes_fails_and_escalates(project: Project, llm: LoopbackLLM) -> None:
+    def responder(call: Call) -> str:
+        if not call.is_judge:
+            return "Paris" if "France" in call.last_user else "I think it is Cusco"
+        if "Cusco" in call.prompt:
+            return verdict(2, rationale="wrong capital")
+        return verdict(5, rationale="correct")
+
+    llm.responder = responder
+    project.config()
+    project.gold("capitals.yaml", CAPITALS)
+    result = project.pytester.runpytest("--judge", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1, failed=2)
+    result.stdout.fnmatch_lines(["*gold case refund-policy*", "*verifier regex failed*", "*hybridjudge*"])
+    results = project.results()
+    assert results["capital-france"]["outcome"] == "passed"
+    assert results["capital-peru"]["outcome"] == "failed"
+    assert results["refund-policy"]["verdicts"] == []
+    assert llm.count(judge=True) == 6
+
+
+def test_without_judge_items_skip_with_reason(project: Project) -> None:
+    project.config()
+    project.gold("capitals.yaml", CAPITALS)
+    result = project.pytester.runpytest("-rs")
+    result.assert_outcomes(skipped=3)
+    result.stdout.fnmatch_lines(["*pass --judge*"])
+
+
+def test_split_panel_escalates(project: Project, llm: LoopbackLLM) -> None:
+    llm.responder = lambda call: (
+        "Paris" if not call.is_judge else verdict(2 if call.model == "judge-b" else 5)
+    )
+    project.config()
+    project.gold("capitals.yaml", CAPITALS)
+    result = project.pytester.runpytest("--judge", "-k", "france")
+    result.stdout.fnmatch_lines(["*1 escalated*"])
+    assert result.ret == 0
+    [item] = project.manifest()
+    assert item["case_id"] == "capital-france"
+    assert "split 2 pass / 1 fail" in " ".join(item["reasons"])
+    strict = project.pytester.runpytest("--judge", "-k", "france", "--judge-strict")
+    assert strict.ret == 1
+    summary = json.loads((project.run_dir() / "summary.json").read_text())
+    assert summary["outcomes"]["escalated"] == 1
+
+
+@pytest.mark.parametrize("cache", ["use"])
+def test_second_run_is_cached(project: Project, llm: LoopbackLLM, cache: str) -> None:
+    project.config()
+    project.gold("capitals.yaml", CAPITALS)
+    project.pytester.runpytest("--judge")
+    first = len(llm.calls)
+    project.pytester.runpytest("--judge")
+    assert len(llm.calls) == first
+    assert project.summary()["usage"]["cache_hits"] == first
