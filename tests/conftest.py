@@ -9,12 +9,17 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import anthropic  # noqa: F401  (imported once here: pytester's in-process runs keep it loaded)
+import openai  # noqa: F401
 import pytest
+import pytest_hybridjudge.plugin  # noqa: F401
+import pytest_hybridjudge.scheduler  # noqa: F401
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from loopback import LoopbackLLM, default_responder  # noqa: E402
+from loopback import LoopbackLLM, default_responder
 
+QUIET_PLUGINS = ("-p", "no:hypothesispytest", "-p", "no:cacheprovider")
 DEFAULT_JUDGES = ["openai/judge-a", "openai/judge-b", "anthropic/judge-c"]
 
 
@@ -73,6 +78,10 @@ class Project:
                 lines.append(f"\n[tool.hybridjudge.{key}]")
                 lines += [f"{k} = {toml_value(v)}" for k, v in value.items()]
         (self.path / "pyproject.toml").write_text("\n".join(lines) + "\n")
+
+    def run(self, *args: str) -> pytest.RunResult:
+        """`pytest *args` in process, without unrelated plugins that slow every run."""
+        return self.pytester.runpytest(*args, *QUIET_PLUGINS)
 
     def gold(self, name: str, text: str) -> Path:
         """Write a gold file under gold/."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+
 from conftest import Project
 from loopback import Call, LoopbackLLM, verdict
 
@@ -36,9 +37,11 @@ def test_passes_fails_and_escalates(project: Project, llm: LoopbackLLM) -> None:
     llm.responder = responder
     project.config()
     project.gold("capitals.yaml", CAPITALS)
-    result = project.pytester.runpytest("--judge", "-p", "no:cacheprovider")
+    result = project.run("--judge")
     result.assert_outcomes(passed=1, failed=2)
-    result.stdout.fnmatch_lines(["*gold case refund-policy*", "*verifier regex failed*", "*hybridjudge*"])
+    result.stdout.fnmatch_lines(
+        ["*gold case refund-policy*", "*verifier regex failed*", "*hybridjudge*"]
+    )
     results = project.results()
     assert results["capital-france"]["outcome"] == "passed"
     assert results["capital-peru"]["outcome"] == "failed"
@@ -49,7 +52,7 @@ def test_passes_fails_and_escalates(project: Project, llm: LoopbackLLM) -> None:
 def test_without_judge_items_skip_with_reason(project: Project) -> None:
     project.config()
     project.gold("capitals.yaml", CAPITALS)
-    result = project.pytester.runpytest("-rs")
+    result = project.run("-rs")
     result.assert_outcomes(skipped=3)
     result.stdout.fnmatch_lines(["*pass --judge*"])
 
@@ -60,13 +63,13 @@ def test_split_panel_escalates(project: Project, llm: LoopbackLLM) -> None:
     )
     project.config()
     project.gold("capitals.yaml", CAPITALS)
-    result = project.pytester.runpytest("--judge", "-k", "france")
+    result = project.run("--judge", "-k", "france")
     result.stdout.fnmatch_lines(["*1 escalated*"])
     assert result.ret == 0
     [item] = project.manifest()
     assert item["case_id"] == "capital-france"
     assert "split 2 pass / 1 fail" in " ".join(item["reasons"])
-    strict = project.pytester.runpytest("--judge", "-k", "france", "--judge-strict")
+    strict = project.run("--judge", "-k", "france", "--judge-strict")
     assert strict.ret == 1
     summary = json.loads((project.run_dir() / "summary.json").read_text())
     assert summary["outcomes"]["escalated"] == 1
@@ -76,8 +79,8 @@ def test_split_panel_escalates(project: Project, llm: LoopbackLLM) -> None:
 def test_second_run_is_cached(project: Project, llm: LoopbackLLM, cache: str) -> None:
     project.config()
     project.gold("capitals.yaml", CAPITALS)
-    project.pytester.runpytest("--judge")
+    project.run("--judge")
     first = len(llm.calls)
-    project.pytester.runpytest("--judge")
+    project.run("--judge")
     assert len(llm.calls) == first
     assert project.summary()["usage"]["cache_hits"] == first

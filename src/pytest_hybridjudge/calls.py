@@ -12,7 +12,7 @@ from tenacity import (
     RetryCallState,
     retry_if_exception,
     stop_after_attempt,
-    wait_exponential_jitter,
+    wait_random_exponential,
 )
 
 from .cache import CompletionCache
@@ -85,7 +85,7 @@ class ModelCaller:
         return completion
 
     async def _with_retries(self, provider: Provider, request: CompletionRequest) -> Completion:
-        jitter = wait_exponential_jitter(initial=self.backoff, max=30 * self.backoff)
+        jitter = wait_random_exponential(multiplier=self.backoff, max=30 * self.backoff)
 
         def wait(state: RetryCallState) -> float:
             self.stats.retries += 1

@@ -116,6 +116,11 @@ class HybridJudgeConfig(_Strict):
     concurrency: int = Field(32, gt=0, description="Calls in flight per provider")
     timeout: float = Field(60.0, gt=0, description="Seconds before one provider call is abandoned")
     retries: int = Field(4, ge=0, description="Retries after a 429, 5xx or timeout")
+    backoff: float = Field(
+        1.0,
+        ge=0,
+        description="Seconds of the first retry wait (grows, jittered) absent Retry-After",
+    )
     cache: CacheMode = Field("use", description="use, refresh or off")
     cache_path: str = Field(".hybridjudge/cache.sqlite", description="SQLite cache file")
     runs_dir: str = Field(".hybridjudge/runs", description="Where each run's files go")

@@ -140,13 +140,18 @@ def _start_run(config: pytest.Config, state: JudgeState) -> None:
         )
     cache = CompletionCache(state.rootdir / settings.cache_path, settings.cache)
     caller = ModelCaller(
-        settings.providers, cache, settings.concurrency, settings.timeout, settings.retries
+        settings.providers,
+        cache,
+        settings.concurrency,
+        settings.timeout,
+        settings.retries,
+        settings.backoff,
     )
     apps = {}
     try:
         for target in settings.targets:
             if isinstance(target, CallableTarget):
-                apps[target.callable] = load_callable(target)
+                apps[target.callable] = load_callable(target, state.rootdir)
             else:
                 caller.provider(split_model(target.model)[0])
         for judge in settings.judges:

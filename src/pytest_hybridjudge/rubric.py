@@ -68,14 +68,19 @@ class Rubric:
         """Render the body with the case's variables; errors name the file, line and case."""
         try:
             return self._template.render(**variables)
-        except jinja2.TemplateError as exc:
+        except Exception as exc:  # also 1/0, a sandbox range limit: name the line, not a traceback
             line = _template_line(exc.__traceback__, str(self.path))
             where = f"{self.path}:{self.body_line + line - 1}" if line else str(self.path)
             who = f" (case '{case_id}')" if case_id else ""
-            raise RubricError(f"{where}: {exc.message or exc}{who}; {_fix_for(exc)}") from None
+            problem = (
+                (exc.message or str(exc))
+                if isinstance(exc, jinja2.TemplateError)
+                else f"{type(exc).__name__}: {exc}"
+            )
+            raise RubricError(f"{where}: {problem}{who}; {_fix_for(exc)}") from None
 
 
-def _fix_for(exc: jinja2.TemplateError) -> str:
+def _fix_for(exc: Exception) -> str:
     if isinstance(exc, jinja2.UndefinedError):
         return "give the case that variable (in `input` or `metadata`) or guard it with `{% if %}`"
     if isinstance(exc, jinja2.exceptions.SecurityError):
@@ -107,8 +112,8 @@ def parse_rubric(path: Path, name: str | None = None) -> Rubric:
         data = yaml.safe_load(meta_text) if meta_text.strip() else {}
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        line = f":{mark.line + 2}" if mark is not None else ""
-        raise RubricError(f"{path}{line}: front matter is not valid YAML: {exc}") from None
+        at = f":{mark.line + 2}" if mark is not None else ""
+        raise RubricError(f"{path}{at}: front matter is not valid YAML: {exc}") from None
     try:
         meta = FrontMatter.model_validate(data or {})
     except ValidationError as exc:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import importlib
 import inspect
+import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import jinja2
@@ -52,15 +54,17 @@ def target_request(spec: TargetSpec, case: GoldCase) -> tuple[str, CompletionReq
     return provider, request
 
 
-def load_callable(spec: CallableTarget) -> Callable[..., Any]:
-    """Import `module:function`; errors say which part is missing."""
+def load_callable(spec: CallableTarget, rootdir: Path | None = None) -> Callable[..., Any]:
+    """Import `module:function` (the project root is importable); errors say what is missing."""
     module_name, _, func_name = spec.callable.partition(":")
+    if rootdir is not None and str(rootdir) not in sys.path:
+        sys.path.insert(0, str(rootdir))
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
         raise TargetError(
             f"target '{spec.callable}': cannot import {module_name} ({exc}); "
-            "is it on sys.path (e.g. `pythonpath` in [tool.pytest.ini_options])?"
+            "install it or put it under the project root"
         ) from None
     func = getattr(module, func_name, None)
     if not callable(func):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import inspect
 import json
 import math
 import re
@@ -31,12 +32,26 @@ def check_spec(verify: dict[str, Any]) -> None:
                 raise VerifierError(f"verify.regex {arg!r} does not compile: {exc}") from None
         if kind == "numeric":
             spec = arg if isinstance(arg, dict) else {"value": arg}
-            if "value" not in spec or not isinstance(spec["value"], int | float):
-                raise VerifierError("verify.numeric needs a number or {value: N, tolerance: T}")
-        if kind == "python" and (not isinstance(arg, str) or ":" not in arg):
-            raise VerifierError("verify.python must be `module:function`")
+            tolerance = spec.get("tolerance", 0)
+            if (
+                set(spec) - {"value", "tolerance"}
+                or not _is_number(spec.get("value"))
+                or not _is_number(tolerance)
+                or tolerance < 0
+            ):
+                raise VerifierError(
+                    "verify.numeric needs a number or {value: N, tolerance: T} with T >= 0"
+                )
+        if kind == "python":
+            module, _, func = str(arg).partition(":") if isinstance(arg, str) else ("", "", "")
+            if not module or not func:
+                raise VerifierError("verify.python must be `module:function`")
         if kind == "json_schema":
             _check_schema(arg)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def _check_schema(schema: Any) -> None:
@@ -106,6 +121,11 @@ def _python(path: Any, output: str, case: GoldCase) -> VerifierResult:
         result = func(output, case)
     except Exception as exc:
         return VerifierResult(name="python", passed=False, detail=f"{path} raised {exc!r}")
+    if inspect.isawaitable(result):
+        if inspect.iscoroutine(result):
+            result.close()
+        detail = f"{path} returned an awaitable; a verifier must be a plain (sync) function"
+        return VerifierResult(name="python", passed=False, detail=detail)
     ok, detail = result if isinstance(result, tuple) else (bool(result), "")
     return VerifierResult(name="python", passed=bool(ok), detail=str(detail) or str(path))
 
