@@ -19,6 +19,44 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from loopback import LoopbackLLM, default_responder
 
+
+def _load_lazy_sdk_modules() -> None:
+    """Make one call with each SDK (and a timeout) so every lazily imported module is loaded.
+
+    pytester's in-process runs restore `sys.modules` afterwards; a module first imported inside
+    one would be imported again later, and exception classes from the two copies would no longer
+    match (an SDK would then leak raw `httpcore2.ReadTimeout` instead of `APITimeoutError`).
+    """
+    import asyncio
+
+    from loopback import Reply
+
+    async def calls(server: LoopbackLLM) -> None:
+        oai = openai.AsyncOpenAI(base_url=server.openai_base_url, api_key="k", max_retries=0)
+        ant = anthropic.AsyncAnthropic(
+            base_url=server.anthropic_base_url, api_key="k", max_retries=0
+        )
+        user = [{"role": "user", "content": "hi"}]
+        await oai.chat.completions.create(model="m", messages=user)  # type: ignore[arg-type]
+        await ant.messages.create(model="m", max_tokens=8, messages=user)  # type: ignore[arg-type]
+        try:
+            await oai.chat.completions.create(
+                model="m", messages=[{"role": "user", "content": "hang"}], timeout=0.2
+            )  # type: ignore[arg-type]
+        except openai.APITimeoutError:
+            pass
+        await oai.close()
+        await ant.close()
+
+    def responder(call: Any) -> Any:
+        return Reply(hang=True) if call.last_user == "hang" else default_responder(call)
+
+    with LoopbackLLM(responder) as server:
+        asyncio.run(calls(server))
+
+
+_load_lazy_sdk_modules()
+
 QUIET_PLUGINS = ("-p", "no:hypothesispytest", "-p", "no:cacheprovider")
 DEFAULT_JUDGES = ["openai/judge-a", "openai/judge-b", "anthropic/judge-c"]
 

@@ -182,3 +182,16 @@ def test_keys_never_reach_files(project: Project, llm: LoopbackLLM) -> None:
             data = path.read_bytes()
             assert b"sk-test-openai-secret" not in data, path
             assert b"sk-ant-test-secret" not in data, path
+
+
+@pytest.mark.parametrize("raw", [b"{not json", b'{"foo": 1}'])
+def test_malformed_success_body_is_retried_then_named(
+    project: Project, llm: LoopbackLLM, raw: bytes
+) -> None:
+    llm.responder = _target_or(lambda c: Reply(raw=raw) if c.model == "judge-a" else verdict(5))
+    project.config(judges=["openai/judge-a", "anthropic/judge-c"], retries=1, backoff=0.01)
+    project.gold("g.yaml", ONE_CASE)
+    project.run("--judge").stdout.fnmatch_lines(["*1 escalated*"])
+    [item] = project.manifest()
+    assert "reply was not the API's response shape" in item["verdicts"][0]["error"]
+    assert llm.count(model="judge-a") == 2

@@ -6,6 +6,7 @@ import asyncio
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 from tenacity import (
     AsyncRetrying,
@@ -18,6 +19,7 @@ from tenacity import (
 from .cache import CompletionCache
 from .config import ProviderSpec
 from .providers import Completion, CompletionRequest, Provider, ProviderError, make_provider
+from .providers.base import is_malformed
 
 MAX_RETRY_AFTER = 120.0
 
@@ -45,10 +47,11 @@ class ModelCaller:
         timeout: float,
         retries: int,
         backoff: float = 1.0,
+        root: Path | None = None,
     ):
         self.specs, self.cache = specs, cache
         self.concurrency, self.timeout, self.retries = concurrency, timeout, retries
-        self.backoff = backoff
+        self.backoff, self.root = backoff, root
         self.stats = CallStats()
         self.providers: dict[str, Provider] = {}
         self._semaphores: dict[str, asyncio.Semaphore] = {}
@@ -56,7 +59,7 @@ class ModelCaller:
     def provider(self, name: str) -> Provider:
         """The provider called `name`, built once (raises ProviderError with the fix)."""
         if name not in self.providers:
-            self.providers[name] = make_provider(name, self.specs)
+            self.providers[name] = make_provider(name, self.specs, self.root)
         return self.providers[name]
 
     def _semaphore(self, provider: Provider) -> asyncio.Semaphore:
@@ -129,6 +132,8 @@ def _describe(provider: str, model: str, exc: BaseException, attempts: int) -> s
     tries = f"after {attempts} attempt{'s' if attempts != 1 else ''}"
     if status in (401, 403, 404):
         hint = "check the key and model name"
+    elif is_malformed(exc):
+        hint = "the server's reply was not the API's response shape; check base_url and server"
     elif status or "Timeout" in kind or "Connection" in kind:
         hint = "the provider may be down or rate limiting; raise `timeout`/`retries` or try later"
     else:

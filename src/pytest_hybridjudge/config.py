@@ -95,6 +95,9 @@ class ProviderSpec(_Strict):
     )
     concurrency: int | None = Field(None, gt=0, description="Calls in flight for this provider")
     model_path: str | None = Field(None, description="`local` only: path of a GGUF file")
+    logprobs: bool | None = Field(
+        None, description="Ask for token log-probabilities (default: on for OpenAI and local)"
+    )
 
 
 class EscalationSpec(_Strict):

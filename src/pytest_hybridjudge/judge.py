@@ -84,7 +84,7 @@ async def run_judge(
             temperature=judge.temperature,
             max_tokens=judge.max_tokens,
             json_schema=verdict_schema(rubric.scale),
-            logprobs=provider in ("openai", "local"),
+            logprobs=True,  # providers that cannot return them ignore this
         )
         try:
             completion = await call(provider, request)

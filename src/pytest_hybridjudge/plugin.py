@@ -146,6 +146,7 @@ def _start_run(config: pytest.Config, state: JudgeState) -> None:
         settings.timeout,
         settings.retries,
         settings.backoff,
+        state.rootdir,
     )
     apps = {}
     try:

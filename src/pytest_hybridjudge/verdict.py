@@ -26,7 +26,7 @@ def verdict_schema(scale: tuple[int, int]) -> dict[str, Any]:
         "properties": {
             "score": {"type": "integer", "enum": list(range(low, high + 1))},
             "rationale": {"type": "string"},
-            "confidence": {"type": "number"},
+            "confidence": {"type": "number", "minimum": 0, "maximum": 1},
         },
         "required": ["score", "rationale", "confidence"],
         "additionalProperties": False,

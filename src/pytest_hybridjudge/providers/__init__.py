@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 
 from ..config import ProviderSpec
 from .base import Completion, CompletionRequest, MissingCredentials, Provider, ProviderError
@@ -26,7 +27,9 @@ def split_model(spec: str) -> tuple[str, str]:
     return provider, model
 
 
-def make_provider(name: str, specs: Mapping[str, ProviderSpec]) -> Provider:
+def make_provider(
+    name: str, specs: Mapping[str, ProviderSpec], root: Path | None = None
+) -> Provider:
     """Build the provider called `name` from the built-ins and the `providers` config table."""
     spec = specs.get(name)
     if spec is None and name not in BUILTIN:
@@ -49,6 +52,7 @@ def make_provider(name: str, specs: Mapping[str, ProviderSpec]) -> Provider:
             api_key_env=key_env or ("OPENAI_API_KEY" if builtin else None),
             concurrency=concurrency,
             require_key=builtin or key_env is not None,
+            logprobs=spec.logprobs if spec and spec.logprobs is not None else builtin,
         )
     if kind == "anthropic":
         from .anthropic import AnthropicProvider
@@ -61,4 +65,4 @@ def make_provider(name: str, specs: Mapping[str, ProviderSpec]) -> Provider:
         )
     from .local import LocalProvider
 
-    return LocalProvider(name=name, model_path=spec.model_path if spec else None)
+    return LocalProvider(name=name, model_path=spec.model_path if spec else None, root=root)

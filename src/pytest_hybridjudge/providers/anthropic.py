@@ -9,7 +9,9 @@ from typing import Any
 from .base import (
     Completion,
     CompletionRequest,
+    MalformedResponse,
     MissingCredentials,
+    is_malformed,
     retry_after_seconds,
     status_is_retryable,
 )
@@ -64,6 +66,8 @@ class AnthropicProvider:
                 "format": {"type": "json_schema", "schema": request.json_schema}
             }
         response = await self._client.messages.create(**kwargs)
+        if not isinstance(getattr(response, "content", None), list):
+            raise MalformedResponse(f"response has no content: {str(response)[:200]}")
         text = "".join(
             getattr(block, "text", "") for block in response.content if block.type == "text"
         )
@@ -75,7 +79,7 @@ class AnthropicProvider:
 
     def should_retry(self, exc: BaseException) -> bool:
         """Timeouts, dropped connections, 429, 529 and other 5xx."""
-        if isinstance(exc, self._anthropic.APIConnectionError):
+        if isinstance(exc, self._anthropic.APIConnectionError) or is_malformed(exc):
             return True
         if isinstance(exc, self._anthropic.APIStatusError):
             return status_is_retryable(exc.status_code)

@@ -12,6 +12,10 @@ class ProviderError(Exception):
     """A provider call failed for good (after retries); the message says why and what to do."""
 
 
+class MalformedResponse(ProviderError):
+    """The server answered 2xx with a body that is not the API's response shape."""
+
+
 class MissingCredentials(ProviderError):
     """The provider's API key is not in the environment."""
 
@@ -105,6 +109,11 @@ def retry_after_seconds(exc: BaseException) -> float | None:
         except (TypeError, ValueError):
             return None
         return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
+
+
+def is_malformed(exc: BaseException) -> bool:
+    """A 2xx body the SDK could not parse (the SDKs raise bare JSONDecodeError) or we rejected."""
+    return isinstance(exc, MalformedResponse | json.JSONDecodeError)
 
 
 def status_is_retryable(status: int | None) -> bool:

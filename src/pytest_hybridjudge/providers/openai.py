@@ -8,7 +8,9 @@ from typing import Any
 from .base import (
     Completion,
     CompletionRequest,
+    MalformedResponse,
     MissingCredentials,
+    is_malformed,
     retry_after_seconds,
     status_is_retryable,
 )
@@ -24,11 +26,13 @@ class OpenAIProvider:
         api_key_env: str | None = "OPENAI_API_KEY",
         concurrency: int | None = None,
         require_key: bool = True,
+        logprobs: bool = True,
     ):
         import openai
 
         self.name = name
         self.concurrency = concurrency
+        self.logprobs = logprobs
         key = os.environ.get(api_key_env) if api_key_env else None
         if not key and require_key:
             raise MissingCredentials(
@@ -61,10 +65,12 @@ class OpenAIProvider:
                     "strict": True,
                 },
             }
-        if request.logprobs:
+        if request.logprobs and self.logprobs:
             kwargs["logprobs"] = True
             kwargs["top_logprobs"] = 5
         response = await self._client.chat.completions.create(**kwargs)
+        if not getattr(response, "choices", None):
+            raise MalformedResponse(f"response has no choices: {str(response)[:200]}")
         choice = response.choices[0]
         usage = response.usage
         return Completion(
@@ -76,8 +82,8 @@ class OpenAIProvider:
 
     def should_retry(self, exc: BaseException) -> bool:
         """Timeouts, dropped connections, 429 and 5xx."""
-        if isinstance(exc, self._openai.APIConnectionError):  # includes APITimeoutError
-            return True
+        if isinstance(exc, self._openai.APIConnectionError) or is_malformed(exc):
+            return True  # connection errors include APITimeoutError
         if isinstance(exc, self._openai.APIStatusError):
             return status_is_retryable(exc.status_code)
         return False

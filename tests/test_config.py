@@ -1,0 +1,240 @@
+"""Unit tests for `config.py`: loading `[tool.hybridjudge]`, validation, shorthand, overrides."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pytest_hybridjudge.config import (
+    CallableTarget,
+    ConfigError,
+    HybridJudgeConfig,
+    ModelSpec,
+    TargetSpec,
+    load_config,
+)
+
+
+def write_pyproject(root: Path, body: str) -> Path:
+    path = root / "pyproject.toml"
+    path.write_text("[project]\nname = 'demo'\n\n[tool.hybridjudge]\n" + body + "\n")
+    return path
+
+
+def test_full_table_from_pyproject(tmp_path: Path) -> None:
+    write_pyproject(
+        tmp_path,
+        """
+gold = ["gold", "extra/cases.yaml"]
+rubrics = "my-rubrics"
+target = { model = "openai/gpt-4.1-mini", prompt = "Q: {{ input }}" }
+judges = ["openai/gpt-4.1", { model = "anthropic/claude-sonnet-4-5", temperature = 0.5 }]
+aggregation = "mean"
+concurrency = 8
+
+[tool.hybridjudge.escalation]
+min_confidence = 0.7
+on_split = false
+""",
+    )
+    config = load_config(tmp_path)
+    assert config.gold == ["gold", "extra/cases.yaml"]
+    assert config.rubrics == "my-rubrics"
+    assert config.target == TargetSpec(model="openai/gpt-4.1-mini", prompt="Q: {{ input }}")
+    assert [j.model for j in config.judges] == ["openai/gpt-4.1", "anthropic/claude-sonnet-4-5"]
+    assert config.judges[1].temperature == 0.5
+    assert config.aggregation == "mean"
+    assert config.concurrency == 8
+    assert config.escalation.min_confidence == 0.7
+    assert config.escalation.on_split is False
+    assert config.escalation.on_error is True  # untouched default
+
+
+def test_no_config_file_gives_defaults(tmp_path: Path) -> None:
+    config = load_config(tmp_path)
+    assert config == HybridJudgeConfig()
+    assert config.gold == ["gold"]
+    assert config.rubrics == "rubrics"
+    assert config.targets == []
+    assert config.judges == []
+    assert config.aggregation == "median"
+    assert config.concurrency == 32
+    assert config.cache == "use"
+    assert config.escalation.min_confidence == 0.0
+
+
+def test_pyproject_without_table_gives_defaults(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text(
+        "[project]\nname = 'x'\n\n[tool.ruff]\nline-length = 1\n"
+    )
+    assert load_config(tmp_path) == HybridJudgeConfig()
+
+
+def test_hybridjudge_toml_with_tool_table(tmp_path: Path) -> None:
+    (tmp_path / "hybridjudge.toml").write_text('[tool.hybridjudge]\nrubrics = "r2"\nretries = 1\n')
+    config = load_config(tmp_path)
+    assert config.rubrics == "r2"
+    assert config.retries == 1
+
+
+def test_hybridjudge_toml_with_top_level_keys(tmp_path: Path) -> None:
+    (tmp_path / "hybridjudge.toml").write_text('rubrics = "r3"\n\n[escalation]\non_error = false\n')
+    config = load_config(tmp_path)
+    assert config.rubrics == "r3"
+    assert config.escalation.on_error is False
+
+
+def test_pyproject_table_wins_over_hybridjudge_toml(tmp_path: Path) -> None:
+    write_pyproject(tmp_path, 'rubrics = "from-pyproject"')
+    (tmp_path / "hybridjudge.toml").write_text('rubrics = "from-toml"\n')
+    assert load_config(tmp_path).rubrics == "from-pyproject"
+
+
+def test_hybridjudge_toml_used_when_pyproject_has_no_table(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text("[project]\nname = 'x'\n")
+    (tmp_path / "hybridjudge.toml").write_text('rubrics = "from-toml"\n')
+    assert load_config(tmp_path).rubrics == "from-toml"
+
+
+def test_unknown_key_is_an_error_naming_the_key_and_file(tmp_path: Path) -> None:
+    path = write_pyproject(tmp_path, 'rubrics = "r"\njudgez = ["openai/x"]')
+    with pytest.raises(ConfigError) as info:
+        load_config(tmp_path)
+    message = str(info.value)
+    assert str(path) in message
+    assert "unknown key 'judgez'" in message
+
+
+def test_unknown_nested_key_is_named_with_its_table(tmp_path: Path) -> None:
+    write_pyproject(tmp_path, "[tool.hybridjudge.escalation]\nmin_conf = 0.5")
+    with pytest.raises(ConfigError, match=r"unknown key 'escalation\.min_conf'"):
+        load_config(tmp_path)
+
+
+def test_unknown_key_in_hybridjudge_toml_names_that_file(tmp_path: Path) -> None:
+    path = tmp_path / "hybridjudge.toml"
+    path.write_text("bogus = 1\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(tmp_path)
+    assert str(path) in str(info.value)
+    assert "'bogus'" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("body", "key"),
+    [
+        ("concurrency = 0", "'concurrency'"),
+        ('aggregation = "mode"', "'aggregation'"),
+        ('cache = "sometimes"', "'cache'"),
+        ("retries = -1", "'retries'"),
+        ("timeout = 0", "'timeout'"),
+        ('judges = ["no-slash"]', "'judges.0.model'"),
+        ('judges = [{ model = "openai/x", temperature = 3 }]', "'judges.0.temperature'"),
+        ("[tool.hybridjudge.escalation]\nmin_confidence = 1.5", "'escalation.min_confidence'"),
+    ],
+)
+def test_bad_value_names_the_key(tmp_path: Path, body: str, key: str) -> None:
+    write_pyproject(tmp_path, body)
+    with pytest.raises(ConfigError) as info:
+        load_config(tmp_path)
+    assert key in str(info.value)
+    assert "invalid configuration" in str(info.value)
+
+
+def test_bad_judge_model_message_explains_the_form(tmp_path: Path) -> None:
+    write_pyproject(tmp_path, 'judges = ["gpt-4"]')
+    with pytest.raises(ConfigError, match=r"'gpt-4' is not `provider/model`"):
+        load_config(tmp_path)
+
+
+def test_judge_string_shorthand_becomes_model_spec(tmp_path: Path) -> None:
+    write_pyproject(tmp_path, 'judges = ["openai/gpt-4.1", "anthropic/claude-sonnet-4-5"]')
+    judges = load_config(tmp_path).judges
+    assert judges == [
+        ModelSpec(model="openai/gpt-4.1"),
+        ModelSpec(model="anthropic/claude-sonnet-4-5"),
+    ]
+    assert judges[0].label == "openai/gpt-4.1"
+
+
+def test_target_model_shorthand(tmp_path: Path) -> None:
+    write_pyproject(tmp_path, 'target = "openai/x"')
+    config = load_config(tmp_path)
+    assert isinstance(config.target, TargetSpec)
+    assert config.target.model == "openai/x"
+    assert config.target.prompt == "{{ input }}"
+    assert config.targets == [config.target]
+
+
+def test_target_callable_shorthand(tmp_path: Path) -> None:
+    write_pyproject(tmp_path, 'target = "pkg.mod:fn"')
+    config = load_config(tmp_path)
+    assert config.target == CallableTarget(callable="pkg.mod:fn")
+    assert config.targets[0].label == "pkg.mod:fn"
+
+
+def test_list_of_targets_mixing_forms(tmp_path: Path) -> None:
+    write_pyproject(
+        tmp_path,
+        'target = ["openai/a", "app.qa:answer", { model = "anthropic/b", name = "bee" }]',
+    )
+    targets = load_config(tmp_path).targets
+    assert [type(t) for t in targets] == [TargetSpec, CallableTarget, TargetSpec]
+    assert [t.label for t in targets] == ["openai/a", "app.qa:answer", "bee"]
+
+
+def test_bad_callable_target_names_the_key(tmp_path: Path) -> None:
+    write_pyproject(tmp_path, 'target = { callable = "no_function:" }')
+    with pytest.raises(ConfigError) as info:
+        load_config(tmp_path)
+    assert "target" in str(info.value)
+    assert "is not `module:function`" in str(info.value)
+
+
+def test_gold_accepts_a_single_string(tmp_path: Path) -> None:
+    write_pyproject(tmp_path, 'gold = "cases.yaml"')
+    assert load_config(tmp_path).gold == ["cases.yaml"]
+
+
+def test_overrides_win_over_the_file(tmp_path: Path) -> None:
+    write_pyproject(tmp_path, 'concurrency = 4\ncache = "use"\njudges = ["openai/a"]')
+    config = load_config(tmp_path, {"concurrency": 2, "cache": "off", "judges": ["openai/b"]})
+    assert config.concurrency == 2
+    assert config.cache == "off"
+    assert [j.model for j in config.judges] == ["openai/b"]
+
+
+def test_none_overrides_do_not_clobber_the_file(tmp_path: Path) -> None:
+    write_pyproject(tmp_path, "concurrency = 4")
+    config = load_config(tmp_path, {"concurrency": None, "cache": None})
+    assert config.concurrency == 4
+    assert config.cache == "use"
+
+
+def test_bad_override_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="'cache'"):
+        load_config(tmp_path, {"cache": "maybe"})
+
+
+def test_malformed_toml_names_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "pyproject.toml"
+    path.write_text("[tool.hybridjudge]\nrubrics = \n")
+    with pytest.raises(ConfigError) as info:
+        load_config(tmp_path)
+    assert str(path) in str(info.value)
+    assert "not valid TOML" in str(info.value)
+
+
+def test_malformed_hybridjudge_toml_names_that_file(tmp_path: Path) -> None:
+    path = tmp_path / "hybridjudge.toml"
+    path.write_text('rubrics = "unterminated\n')
+    with pytest.raises(ConfigError) as info:
+        load_config(tmp_path)
+    assert str(path) in str(info.value)
+
+
+def test_config_is_frozen(tmp_path: Path) -> None:
+    config = load_config(tmp_path)
+    with pytest.raises(Exception, match="frozen"):
+        config.concurrency = 1  # type: ignore[misc]

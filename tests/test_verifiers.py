@@ -1,0 +1,270 @@
+"""Unit tests for `verifiers.py`: each verifier kind passing and failing, and `check_spec`."""
+
+from __future__ import annotations
+
+import sys
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pytest_hybridjudge.gold import GoldCase
+from pytest_hybridjudge.verdict import VerifierResult
+from pytest_hybridjudge.verifiers import KINDS, VerifierError, check_spec, run_verifiers
+
+
+def verify(spec: dict[str, Any], output: str) -> VerifierResult:
+    """Run a single-verifier spec and return its one result."""
+    check_spec(spec)
+    (result,) = run_verifiers(GoldCase(id="c", input="q", reference="ref", verify=spec), output)
+    return result
+
+
+def test_exact_passes_ignoring_surrounding_whitespace() -> None:
+    result = verify({"exact": "Paris"}, "  Paris\n")
+    assert result == VerifierResult(name="exact", passed=True, detail="expected exactly 'Paris'")
+
+
+def test_exact_fails_on_different_text() -> None:
+    assert not verify({"exact": "Paris"}, "Paris, France").passed
+    assert not verify({"exact": "Paris"}, "paris").passed
+
+
+def test_exact_compares_numbers_as_text() -> None:
+    assert verify({"exact": 42}, "42").passed
+
+
+def test_contains_string_is_case_insensitive() -> None:
+    assert verify({"contains": "paris"}, "The capital is PARIS.").passed
+    result = verify({"contains": "Lyon"}, "The capital is Paris.")
+    assert not result.passed
+    assert "Lyon" in result.detail
+
+
+def test_contains_list_needs_every_item() -> None:
+    assert verify({"contains": ["Paris", "France"]}, "Paris is in France").passed
+    result = verify({"contains": ["Paris", "Germany", "Spain"]}, "Paris is in France")
+    assert not result.passed
+    assert result.detail == "missing ['Germany', 'Spain']"
+
+
+def test_regex_searches_anywhere() -> None:
+    assert verify({"regex": "(?i)no|not eligible"}, "Sorry, you are NOT ELIGIBLE.").passed
+    assert verify({"regex": r"\d{3}"}, "code 123 here").passed
+
+
+def test_regex_fails_without_match() -> None:
+    result = verify({"regex": r"^\d+$"}, "12 apples")
+    assert not result.passed
+    assert result.name == "regex"
+
+
+@pytest.mark.parametrize(
+    ("spec", "output"),
+    [
+        (42, "The answer is 42."),
+        (1234.5, "It costs 1,234.5 dollars"),
+        (1000000, "one million: 1,000,000"),
+        (-3, "It is -3 degrees"),
+        (0.001, "about 1e-3"),
+        ({"value": 100, "tolerance": 0.5}, "roughly 100.4"),
+        ({"value": 100, "tolerance": 0.5}, "roughly 99.5"),
+        ({"value": 7}, "first 3, then 7"),
+    ],
+)
+def test_numeric_passes(spec: Any, output: str) -> None:
+    assert verify({"numeric": spec}, output).passed
+
+
+@pytest.mark.parametrize(
+    ("spec", "output"),
+    [
+        (42, "The answer is 43."),
+        (42, "forty-two"),
+        ({"value": 100, "tolerance": 0.5}, "roughly 100.6"),
+        (3, "It is -3 degrees"),
+    ],
+)
+def test_numeric_fails(spec: Any, output: str) -> None:
+    result = verify({"numeric": spec}, output)
+    assert not result.passed
+    assert result.name == "numeric"
+
+
+def test_numeric_detail_shows_expected_and_found() -> None:
+    result = verify({"numeric": {"value": 10, "tolerance": 1}}, "got 12 and 1,500")
+    assert result.detail == "expected 10.0 ± 1.0, found [12.0, 1500.0]"
+
+
+SCHEMA = {
+    "type": "object",
+    "properties": {"name": {"type": "string"}, "age": {"type": "integer", "minimum": 0}},
+    "required": ["name"],
+}
+
+
+def test_json_schema_valid() -> None:
+    result = verify({"json_schema": SCHEMA}, '{"name": "Ada", "age": 36}')
+    assert result == VerifierResult(name="json_schema", passed=True, detail="valid")
+
+
+def test_json_schema_invalid_names_the_path() -> None:
+    result = verify({"json_schema": SCHEMA}, '{"name": "Ada", "age": -1}')
+    assert not result.passed
+    assert result.detail.startswith("$.age:")
+
+
+def test_json_schema_missing_required() -> None:
+    result = verify({"json_schema": SCHEMA}, '{"age": 3}')
+    assert not result.passed
+    assert "'name' is a required property" in result.detail
+
+
+def test_json_schema_not_json() -> None:
+    result = verify({"json_schema": SCHEMA}, "Sure! Here is the JSON: {name: Ada}")
+    assert not result.passed
+    assert result.detail.startswith("not JSON:")
+
+
+@pytest.fixture
+def checks_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A verifier module on sys.path, with a unique name for this test."""
+    name = f"hj_checks_{tmp_path.name.replace('-', '_')}"
+    (tmp_path / f"{name}.py").write_text(
+        textwrap.dedent(
+            """
+            def is_short(output, case):
+                return len(output) < 10
+
+            def matches_reference(output, case):
+                ok = output.strip() == case.reference
+                return ok, f"compared with {case.reference!r}"
+
+            def explodes(output, case):
+                raise RuntimeError("boom")
+
+            def truthy(output, case):
+                return "non-empty string"
+
+            async def is_async(output, case):
+                return True
+            """
+        )
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    yield name
+    sys.modules.pop(name, None)
+
+
+def test_python_bool_result(checks_module: str) -> None:
+    passed = verify({"python": f"{checks_module}:is_short"}, "tiny")
+    assert passed == VerifierResult(name="python", passed=True, detail=f"{checks_module}:is_short")
+    assert not verify({"python": f"{checks_module}:is_short"}, "much too long output").passed
+
+
+def test_python_tuple_result_with_detail(checks_module: str) -> None:
+    result = verify({"python": f"{checks_module}:matches_reference"}, " ref ")
+    assert result.passed
+    assert result.detail == "compared with 'ref'"
+    result = verify({"python": f"{checks_module}:matches_reference"}, "other")
+    assert not result.passed
+    assert result.detail == "compared with 'ref'"
+
+
+def test_python_truthy_result_is_coerced_to_bool(checks_module: str) -> None:
+    assert verify({"python": f"{checks_module}:truthy"}, "x").passed is True
+
+
+def test_python_raising_is_a_fail_with_detail(checks_module: str) -> None:
+    result = verify({"python": f"{checks_module}:explodes"}, "x")
+    assert not result.passed
+    assert "raised RuntimeError('boom')" in result.detail
+
+
+def test_python_missing_function_is_a_fail(checks_module: str) -> None:
+    result = verify({"python": f"{checks_module}:nope"}, "x")
+    assert not result.passed
+    assert "AttributeError" in result.detail
+
+
+def test_python_missing_module_is_a_fail() -> None:
+    result = verify({"python": "hj_no_such_module_xyz:check"}, "x")
+    assert not result.passed
+    assert "ModuleNotFoundError" in result.detail
+
+
+def test_python_async_function_does_not_silently_pass(checks_module: str) -> None:
+    result = verify({"python": f"{checks_module}:is_async"}, "x")
+    assert not result.passed
+    assert "awaitable" in result.detail
+
+
+def test_several_verifiers_run_in_written_order() -> None:
+    spec = {"regex": "Paris", "contains": "france", "exact": "nope"}
+    case = GoldCase(id="c", input="q", verify=spec)
+    results = run_verifiers(case, "Paris, France")
+    assert [r.name for r in results] == ["regex", "contains", "exact"]
+    assert [r.passed for r in results] == [True, True, False]
+
+
+def test_no_verify_block_runs_nothing() -> None:
+    assert run_verifiers(GoldCase(id="c", input="q"), "anything") == []
+
+
+def test_check_spec_accepts_every_kind() -> None:
+    check_spec(
+        {
+            "exact": "x",
+            "contains": ["a", "b"],
+            "regex": "^a",
+            "json_schema": {"type": "object"},
+            "numeric": {"value": 1.5, "tolerance": 0.1},
+            "python": "pkg.mod:fn",
+        }
+    )
+    assert set(KINDS) == {"exact", "contains", "regex", "json_schema", "numeric", "python"}
+
+
+def test_check_spec_unknown_kind_lists_the_kinds() -> None:
+    with pytest.raises(VerifierError) as info:
+        check_spec({"regexp": "x"})
+    assert "unknown verifier 'regexp'" in str(info.value)
+    for kind in KINDS:
+        assert kind in str(info.value)
+
+
+def test_check_spec_bad_regex() -> None:
+    with pytest.raises(VerifierError, match=r"verify\.regex '\(unclosed' does not compile"):
+        check_spec({"regex": "(unclosed"})
+
+
+@pytest.mark.parametrize("schema", [{"type": "bogus"}, {"required": "name"}, ["not", "a", "map"]])
+def test_check_spec_bad_schema(schema: Any) -> None:
+    with pytest.raises(VerifierError, match=r"verify\.json_schema"):
+        check_spec({"json_schema": schema})
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        "5",
+        True,
+        None,
+        {"tolerance": 1},
+        {"value": "5"},
+        {"value": 5, "tolerance": "a"},
+        {"value": 5, "tolerance": -1},
+        {"value": 5, "tol": 0.1},
+    ],
+)
+def test_check_spec_bad_numeric(spec: Any) -> None:
+    with pytest.raises(VerifierError, match=r"verify\.numeric needs a number"):
+        check_spec({"numeric": spec})
+
+
+@pytest.mark.parametrize("path", ["no_colon", ":fn", "mod:", 5])
+def test_check_spec_bad_python_path(path: Any) -> None:
+    with pytest.raises(VerifierError, match=r"verify\.python must be `module:function`"):
+        check_spec({"python": path})
