@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 import textwrap
@@ -9,11 +10,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import anthropic  # noqa: F401  (imported once here: pytester's in-process runs keep it loaded)
-import openai  # noqa: F401
+# Imported here once: pytester's in-process runs then keep them loaded (see below).
+import anthropic
+import openai
 import pytest
-import pytest_hybridjudge.plugin  # noqa: F401
-import pytest_hybridjudge.scheduler  # noqa: F401
 
 sys.path.insert(0, str(Path(__file__).parent))
 
@@ -39,12 +39,9 @@ def _load_lazy_sdk_modules() -> None:
         user = [{"role": "user", "content": "hi"}]
         await oai.chat.completions.create(model="m", messages=user)  # type: ignore[arg-type]
         await ant.messages.create(model="m", max_tokens=8, messages=user)  # type: ignore[arg-type]
-        try:
-            await oai.chat.completions.create(
-                model="m", messages=[{"role": "user", "content": "hang"}], timeout=0.2
-            )  # type: ignore[arg-type]
-        except openai.APITimeoutError:
-            pass
+        with contextlib.suppress(openai.APITimeoutError):
+            hang = [{"role": "user", "content": "hang"}]
+            await oai.chat.completions.create(model="m", messages=hang, timeout=0.2)  # type: ignore[arg-type]
         await oai.close()
         await ant.close()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+
 from conftest import Project
 from loopback import LoopbackLLM
 
@@ -127,7 +128,12 @@ def test_bad_jsonl_line_names_the_line(project: Project, llm: LoopbackLLM) -> No
 
 def test_app_that_raises_fails_its_case_only(project: Project, llm: LoopbackLLM) -> None:
     project.pytester.makepyfile(
-        app="def answer(case):\n    if case.id == 'two-plus-two':\n        raise ValueError('boom')\n    return 'Paris'\n"
+        app="""
+        def answer(case):
+            if case.id == "two-plus-two":
+                raise ValueError("boom")
+            return "Paris"
+        """
     )
     project.config(target="app:answer")
     project.gold("g.yaml", GOOD)

@@ -33,11 +33,18 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _schema(kind: str) -> int:
+    from pydantic import BaseModel
+
     from .config import HybridJudgeConfig
     from .manifest import ReviewItem
     from .verdict import CaseResult
 
-    model = {"manifest": ReviewItem, "results": CaseResult, "config": HybridJudgeConfig}[kind]
+    models: dict[str, type[BaseModel]] = {
+        "manifest": ReviewItem,
+        "results": CaseResult,
+        "config": HybridJudgeConfig,
+    }
+    model = models[kind]
     print(json.dumps(model.model_json_schema(), indent=2))
     return 0
 

@@ -121,8 +121,8 @@ def _case_problem(exc: ValidationError) -> str:
     return "; ".join(parts)
 
 
-def _jsonl_cases(path: Path, text: str) -> list[tuple[int, Any, str | None]]:
-    out = []
+def _jsonl_cases(path: Path, text: str) -> list[tuple[int | None, Any, str | None]]:
+    out: list[tuple[int | None, Any, str | None]] = []
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
@@ -135,7 +135,7 @@ def _jsonl_cases(path: Path, text: str) -> list[tuple[int, Any, str | None]]:
     return out
 
 
-def _yaml_cases(path: Path, text: str) -> list[tuple[int, Any, str | None]]:
+def _yaml_cases(path: Path, text: str) -> list[tuple[int | None, Any, str | None]]:
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
         data = yaml.safe_load(text)

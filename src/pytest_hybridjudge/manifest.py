@@ -24,7 +24,7 @@ def item_id(case_id: str, output: str | None, rubric_version: str | None) -> str
 class ReviewItem(BaseModel):
     """Everything a reviewer needs to decide a case, with no access to the run."""
 
-    schema_version: Literal[1] = Field(MANIFEST_VERSION, description="Manifest record version")
+    schema_version: Literal[1] = Field(1, description="Manifest record version")
     item_id: str = Field(description="Hash of case id, output hash and rubric version")
     run_id: str = Field(description="The run that escalated it")
     case_id: str = Field(description="Gold case id")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import statistics
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from .config import Aggregation, EscalationSpec
 from .verdict import JudgeVerdict, Outcome, PanelVerdict, VerifierResult
@@ -21,11 +21,12 @@ def aggregate(
     if not valid:
         return PanelVerdict(errors=errors)
     scores = [float(v.score) for v in valid if v.score is not None]
-    score = {
+    combine: dict[str, Callable[[list[float]], float]] = {
         "median": statistics.median,
         "mean": statistics.fmean,
         "min": min,
-    }[method](scores)
+    }
+    score = combine[method](scores)
     votes_pass = sum(1 for v in valid if v.passed)
     votes_fail = len(valid) - votes_pass
     passed = votes_pass > votes_fail if votes_pass != votes_fail else score >= pass_threshold

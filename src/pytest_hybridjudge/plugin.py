@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from .report import RunReport
     from .rubric import Rubric, RubricLibrary
     from .scheduler import Job, Scheduler
-    from .verdict import CaseResult
+    from .verdict import CaseResult, Outcome
 
 PROPERTY = "hybridjudge_result"
 SKIP_REASON = "gold case: pass --judge to run it against the target and grade it"
@@ -214,7 +214,7 @@ class GoldFile(pytest.File):
         except GoldError as exc:
             raise self.CollectError(f"{exc}") from None
         targets = state.settings.targets
-        jobs: list[tuple[GoldCase, Target, Rubric | None, str | None]] = []
+        jobs: list[tuple[GoldCase, Target | None, Rubric, str]] = []
         for case in cases:
             try:
                 if case.verify:
@@ -229,10 +229,10 @@ class GoldFile(pytest.File):
                 raise self.CollectError(
                     f"{GoldError(self.path, str(exc), case.line, case.id)}"
                 ) from None
-            for target in targets or [None]:
-                jobs.append((case, target, rubric, rendered))  # type: ignore[arg-type]
+            each: list[Target | None] = list(targets) or [None]  # no target: collected, skipped
+            jobs += [(case, target, rubric, rendered) for target in each]
         for case, target, rubric, rendered in jobs:
-            name = case.id if len(targets) <= 1 else f"{case.id}[{target.label}]"
+            name = case.id if len(targets) <= 1 or target is None else f"{case.id}[{target.label}]"
             item: GoldItem = GoldItem.from_parent(self, name=name)
             item.case = case
             for tag in case.tags:
@@ -324,7 +324,8 @@ def pytest_runtest_makereport(
     if isinstance(item, GoldItem) and call.when == "call":
         for name, value in item.user_properties:
             if name == PROPERTY:
-                report.hybridjudge_outcome = json.loads(value)["outcome"]  # type: ignore[attr-defined]
+                outcome = json.loads(str(value))["outcome"]
+                report.hybridjudge_outcome = outcome  # type: ignore[attr-defined]
     return report
 
 
@@ -354,7 +355,7 @@ class _Recorder:
             return
         for name, value in report.user_properties:
             if name == PROPERTY:
-                self.state.report.add(CaseResult.model_validate_json(value))
+                self.state.report.add(CaseResult.model_validate_json(str(value)))
                 return
         if (report.when == "call" and report.failed) or report.skipped:
             self._unfinished(report)
@@ -366,7 +367,7 @@ class _Recorder:
         assert self.state.report is not None
         job = self.state.jobs.get(report.nodeid)
         reason = _longrepr_text(report)
-        outcome = "skipped" if report.skipped else "failed"
+        outcome: Outcome = "skipped" if report.skipped else "failed"
         self.state.report.add(
             CaseResult(
                 case_id=job.case.id if job else report.nodeid.rpartition("::")[2],

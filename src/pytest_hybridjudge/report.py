@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 from collections import Counter, defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -68,7 +69,7 @@ class RunReport:
 
     def summary(self) -> dict[str, Any]:
         """Counts, pass rate per rubric, tokens, cache hits and paths."""
-        counts = Counter(r.outcome for r in self.results.values())
+        counts: Counter[str] = Counter(r.outcome for r in self.results.values())
         usage = Usage()
         per_rubric: dict[str, Counter[str]] = defaultdict(Counter)
         per_model: dict[str, Usage] = defaultdict(Usage)
@@ -109,7 +110,7 @@ class RunReport:
         return summary
 
 
-def _rate(counts: Counter[str]) -> float | None:
+def _rate(counts: Mapping[str, int]) -> float | None:
     decided = counts.get("passed", 0) + counts.get("failed", 0)
     return round(counts.get("passed", 0) / decided, 4) if decided else None
 

@@ -8,7 +8,7 @@ import inspect
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import jinja2
 from jinja2.sandbox import SandboxedEnvironment
@@ -69,7 +69,7 @@ def load_callable(spec: CallableTarget, rootdir: Path | None = None) -> Callable
     func = getattr(module, func_name, None)
     if not callable(func):
         raise TargetError(f"target '{spec.callable}': {module_name} has no function {func_name}")
-    return func
+    return cast("Callable[..., Any]", func)
 
 
 async def call_app(func: Callable[..., Any], case: GoldCase, label: str) -> str:
