@@ -15,6 +15,9 @@ import anthropic
 import openai
 import pytest
 
+with contextlib.suppress(ImportError):  # the `local` extra; loaded once, like the SDKs
+    import llama_cpp  # noqa: F401
+
 sys.path.insert(0, str(Path(__file__).parent))
 
 from loopback import LoopbackLLM, default_responder
