@@ -57,7 +57,7 @@ def _load_lazy_sdk_modules() -> None:
 
 _load_lazy_sdk_modules()
 
-QUIET_PLUGINS = ("-p", "no:hypothesispytest", "-p", "no:cacheprovider")
+QUIET_PLUGINS = ("-p", "no:hypothesispytest", "-p", "no:cacheprovider", "-p", "no:benchmark")
 DEFAULT_JUDGES = ["openai/judge-a", "openai/judge-b", "anthropic/judge-c"]
 
 

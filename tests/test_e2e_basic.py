@@ -84,3 +84,16 @@ def test_second_run_is_cached(project: Project, llm: LoopbackLLM, cache: str) ->
     project.run("--judge")
     assert len(llm.calls) == first
     assert project.summary()["usage"]["cache_hits"] == first
+
+
+def test_under_xdist_the_controller_writes_every_record(project: Project, llm: LoopbackLLM) -> None:
+    llm.responder = lambda call: (
+        "Paris" if not call.is_judge else verdict(2 if call.model == "judge-b" else 5)
+    )
+    project.config()
+    project.gold("capitals.yaml", CAPITALS)
+    result = project.run("--judge", "-n", "2")
+    result.stdout.fnmatch_lines(["*2 escalated*", "*manifest: *(2 to review)*"])
+    assert set(project.results()) == {"capital-france", "capital-peru", "refund-policy"}
+    assert {item["case_id"] for item in project.manifest()} == {"capital-france", "capital-peru"}
+    assert len([c for c in llm.calls if not c.is_judge]) == 3  # each case ran once, on one worker

@@ -311,9 +311,20 @@ def pytest_runtestloop(session: pytest.Session) -> None:
     state = session.config.stash.get(STATE, None)
     if state is None or state.scheduler is None or hasattr(session.config, "workerinput"):
         return
+    started = 0
     for item in session.items:
         if isinstance(item, GoldItem) and item.nodeid in state.jobs:
             state.scheduler.submit(state.jobs[item.nodeid])
+            started += 1
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if started and reporter is not None and session.config.get_verbosity() >= 0:
+        settings = state.settings
+        judges = ", ".join(j.label for j in settings.judges) or "none"
+        targets = ", ".join(t.label for t in settings.targets)
+        reporter.write_line(
+            f"[hybridjudge] {started} cases started: target {targets}; judges {judges}; "
+            f"concurrency {settings.concurrency}; cache {settings.cache}"
+        )
 
 
 @pytest.hookimpl(wrapper=True)

@@ -1,0 +1,69 @@
+"""The SQLite completion cache: modes, corrupt rows, and several processes at once."""
+
+from __future__ import annotations
+
+import multiprocessing
+import sqlite3
+from pathlib import Path
+
+from pytest_hybridjudge.cache import CompletionCache
+from pytest_hybridjudge.providers import Completion, CompletionRequest
+
+
+def _request(i: int, **changes: object) -> CompletionRequest:
+    fields: dict[str, object] = {"model": "m", "messages": (("user", f"q{i}"),), **changes}
+    return CompletionRequest(**fields)  # type: ignore[arg-type]
+
+
+def test_key_covers_what_changes_the_output_only() -> None:
+    base = _request(1)
+    assert base.cache_key("openai") == _request(1).cache_key("openai")
+    for changed in (_request(2), _request(1, temperature=0.5), _request(1, max_tokens=9)):
+        assert changed.cache_key("openai") != base.cache_key("openai")
+    assert base.cache_key("openai") != base.cache_key("anthropic")
+
+
+def test_modes(tmp_path: Path) -> None:
+    path = tmp_path / "c.sqlite"
+    key = _request(1).cache_key("p")
+    CompletionCache(path, "use").put(key, "p", "m", Completion(text="hello", input_tokens=3))
+    hit = CompletionCache(path, "use").get(key)
+    assert hit is not None and hit.text == "hello" and hit.cached and hit.input_tokens == 3
+    assert CompletionCache(path, "refresh").get(key) is None
+    off = CompletionCache(tmp_path / "off.sqlite", "off")
+    off.put(key, "p", "m", Completion(text="x"))
+    assert off.get(key) is None and not (tmp_path / "off.sqlite").exists()
+
+
+def test_unreadable_row_is_a_miss_and_is_replaced(tmp_path: Path) -> None:
+    path = tmp_path / "c.sqlite"
+    cache = CompletionCache(path, "use")
+    key = _request(1).cache_key("p")
+    with sqlite3.connect(path) as db:
+        db.execute("INSERT INTO completions VALUES (?, 'p', 'm', '{broken', 0)", (key,))
+    assert cache.get(key) is None
+    cache.put(key, "p", "m", Completion(text="fixed"))
+    assert (got := cache.get(key)) is not None and got.text == "fixed"
+
+
+def _writer(path: str, start: int) -> None:
+    cache = CompletionCache(Path(path), "use")
+    for i in range(start, start + 200):
+        cache.put(_request(i).cache_key("p"), "p", "m", Completion(text=f"a{i}"))
+        cache.get(_request(i - 1).cache_key("p"))
+    cache.close()
+
+
+def test_several_processes_share_one_cache(tmp_path: Path) -> None:
+    path = tmp_path / "c.sqlite"
+    CompletionCache(path, "use").close()
+    context = multiprocessing.get_context("spawn")
+    workers = [context.Process(target=_writer, args=(str(path), n * 200)) for n in range(3)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(60)
+        assert worker.exitcode == 0
+    cache = CompletionCache(path, "use")
+    texts = [cache.get(_request(i).cache_key("p")) for i in range(600)]
+    assert [t.text if t else None for t in texts] == [f"a{i}" for i in range(600)]
