@@ -10,8 +10,9 @@ import pytest
 
 from pytest_hybridjudge import judge
 from pytest_hybridjudge.config import EscalationSpec
+from pytest_hybridjudge.escalation import decide, escalation_reasons
 from pytest_hybridjudge.judge import InvalidVerdict, judge_prompt, output_markers, parse_verdict
-from pytest_hybridjudge.panel import aggregate, decide, escalation_reasons
+from pytest_hybridjudge.panel import aggregate
 from pytest_hybridjudge.rubric import parse_rubric
 from pytest_hybridjudge.verdict import JudgeVerdict, PanelVerdict, Verdict, VerifierResult
 
@@ -239,7 +240,7 @@ def test_several_reasons_are_all_given() -> None:
     assert len(reasons) == 3
     assert reasons[0].startswith("1 judge(s)")
     assert reasons[1].startswith("judges split 1 pass / 1 fail")
-    assert reasons[2].startswith("panel confidence 0.20")
+    assert reasons[2].startswith("panel confidence 0.10")  # 0.2 mean x 1/2 majority share
 
 
 # --- judge.parse_verdict ---------------------------------------------------------------------

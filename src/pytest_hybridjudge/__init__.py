@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from .config import HybridJudgeConfig, load_config
+from .escalation import decide
 from .gold import GoldCase, load_gold_file
 from .manifest import ReviewItem, item_id
-from .panel import aggregate, decide
+from .panel import aggregate
 from .rubric import Rubric, RubricLibrary, parse_rubric
 from .verdict import CaseResult, JudgeVerdict, PanelVerdict, Verdict
 

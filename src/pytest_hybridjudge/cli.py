@@ -8,6 +8,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from .review.cli import add_review_parser, run_review
+
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `hybridjudge` console script."""
@@ -18,6 +20,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     schema.add_argument("kind", choices=("manifest", "results", "config"))
     runs = commands.add_parser("runs", help="List the runs under .hybridjudge/runs")
     runs.add_argument("--dir", default=".hybridjudge/runs", help="Runs folder")
+    add_review_parser(commands)
     args = parser.parse_args(argv)
     if args.version:
         from importlib.metadata import version
@@ -28,6 +31,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _schema(args.kind)
     if args.command == "runs":
         return _runs(Path(args.dir))
+    if args.command == "review":
+        return run_review(args)
     parser.print_help()
     return 2
 

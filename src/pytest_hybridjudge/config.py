@@ -39,6 +39,7 @@ class ModelSpec(_Strict):
     temperature: float = Field(0.0, ge=0.0, le=2.0, description="Sampling temperature")
     max_tokens: int = Field(512, gt=0, description="Upper bound on generated tokens")
     system: str | None = Field(None, description="Optional system prompt sent before the messages")
+    samples: int = Field(1, ge=1, le=20, description="Judges only: repeated calls per verdict")
 
     @field_validator("model")
     @classmethod
@@ -100,12 +101,60 @@ class ProviderSpec(_Strict):
     )
 
 
-class EscalationSpec(_Strict):
-    """When a verdict goes to people instead of deciding the case."""
+Tier = Literal["annotator", "senior", "domain_expert", "red_team"]
+TIERS: tuple[Tier, ...] = ("annotator", "senior", "domain_expert", "red_team")
+DEFAULT_MINUTES: dict[Tier, float] = {
+    "annotator": 2,
+    "senior": 5,
+    "domain_expert": 15,
+    "red_team": 10,
+}
+DEFAULT_RATES: dict[Tier, float] = {  # USD/hour, midpoints of published 2026 ranges
+    "annotator": 20,
+    "senior": 58,
+    "domain_expert": 300,
+    "red_team": 150,
+}
 
-    min_confidence: float = Field(0.0, ge=0.0, le=1.0, description="Escalate below this")
+
+class EscalationSpec(_Strict):
+    """When a verdict goes to people instead of deciding the case; each rule is a reason."""
+
+    min_confidence: float = Field(
+        0.0, ge=0.0, le=1.0, description="Escalate when panel confidence is below this"
+    )
     on_split: bool = Field(True, description="Escalate when judges disagree on pass/fail")
+    max_spread: float | None = Field(
+        None, ge=0, description="Escalate when highest minus lowest judge score exceeds this"
+    )
+    borderline: float = Field(
+        0.0, ge=0, description="Escalate when |panel score - pass_threshold| < this"
+    )
     on_error: bool = Field(True, description="Escalate when any judge errored")
+    always_review: list[str] = Field(
+        default_factory=list, description="Tags or rubric names whose cases always go to review"
+    )
+    audit_rate: float = Field(
+        0.0, ge=0.0, le=1.0, description="Share of confident cases sampled for audit"
+    )
+    seed: int = Field(0, description="Seed of the audit sample (the same cases each run)")
+
+
+class ReviewSpec(_Strict):
+    """Who reviews escalations, how long it takes, and what their hour costs."""
+
+    default_tier: Tier = Field("annotator", description="Tier when no rule names one")
+    tiers: dict[str, Tier] = Field(
+        default_factory=dict, description="Tag or rubric name -> tier, e.g. {medical = ...}"
+    )
+    minutes: dict[Tier, float] = Field(
+        default_factory=lambda: dict(DEFAULT_MINUTES),
+        description="Expected minutes per review, per tier (a rubric's review_minutes wins)",
+    )
+    rates: dict[Tier, float] = Field(
+        default_factory=lambda: dict(DEFAULT_RATES),
+        description="USD per hour per tier (midpoints of published 2026 market ranges)",
+    )
 
 
 class HybridJudgeConfig(_Strict):
@@ -127,9 +176,13 @@ class HybridJudgeConfig(_Strict):
     cache: CacheMode = Field("use", description="use, refresh or off")
     cache_path: str = Field(".hybridjudge/cache.sqlite", description="SQLite cache file")
     runs_dir: str = Field(".hybridjudge/runs", description="Where each run's files go")
+    resolutions: str = Field(
+        "gold/resolutions.jsonl", description="Append-only file of reviewers' decisions"
+    )
     strict: bool = Field(False, description="Escalated cases fail the run")
     providers: dict[str, ProviderSpec] = Field(default_factory=dict, description="Extra providers")
     escalation: EscalationSpec = Field(default_factory=EscalationSpec)
+    review: ReviewSpec = Field(default_factory=ReviewSpec)
 
     @field_validator("gold", mode="before")
     @classmethod

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
+import statistics
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
 
 from pydantic import ValidationError
 
+from .confidence import from_logprobs, from_samples
 from .config import ModelSpec
 from .providers import Completion, CompletionRequest, ProviderError, split_model
 from .rubric import Rubric
@@ -66,17 +71,29 @@ def parse_verdict(text: str, scale: tuple[int, int]) -> Verdict:
     return verdict
 
 
-async def run_judge(
-    call: Call, judge: ModelSpec, rubric: Rubric, rendered: str, output: str
-) -> JudgeVerdict:
-    """Ask one judge; retry once with the validation error; an error verdict if it still fails."""
+@dataclass
+class _Reply:
+    verdict: Verdict | None
+    error: str | None
+    attempts: int
+    logprobs: list[dict[str, Any]] | None
+
+
+async def _ask(
+    call: Call,
+    judge: ModelSpec,
+    rubric: Rubric,
+    rendered: str,
+    output: str,
+    sample: int,
+    usage: Usage,
+) -> _Reply:
+    """One verdict from one judge call, retried once with the validation error."""
     provider, model = split_model(judge.model)
     messages: list[tuple[str, str]] = [
         ("system", judge.system or JUDGE_SYSTEM),
         ("user", judge_prompt(rubric, rendered, output)),
     ]
-    usage = Usage()
-    result = JudgeVerdict(judge=judge.label, model=judge.model)
     for attempt in (1, 2):
         request = CompletionRequest(
             model=model,
@@ -85,22 +102,21 @@ async def run_judge(
             max_tokens=judge.max_tokens,
             json_schema=verdict_schema(rubric.scale),
             logprobs=True,  # providers that cannot return them ignore this
+            sample=sample,
         )
         try:
             completion = await call(provider, request)
         except ProviderError as exc:
-            result.error = str(exc)
-            break
+            return _Reply(None, str(exc), attempt, None)
         _count(usage, completion)
         try:
             verdict = parse_verdict(completion.text, rubric.scale)
         except InvalidVerdict as exc:
             if attempt == 2:
-                result.error = (
-                    f"invalid verdict after retry: {exc}; reply was {_clip(completion.text)}"
+                reply = _clip(completion.text)
+                return _Reply(
+                    None, f"invalid verdict after retry: {exc}; reply was {reply}", 2, None
                 )
-                result.attempts = 2
-                break
             messages += [
                 ("assistant", completion.text),
                 (
@@ -110,19 +126,50 @@ async def run_judge(
                 ),
             ]
             continue
-        result = result.model_copy(
-            update={
-                "score": verdict.score,
-                "passed": rubric.passes(verdict.score),
-                "rationale": verdict.rationale,
-                "confidence": verdict.confidence,
-                "attempts": attempt,
-                "logprobs": completion.logprobs,
-            }
-        )
-        break
-    result.usage = usage
-    return result
+        return _Reply(verdict, None, attempt, completion.logprobs)
+    raise AssertionError("unreachable")
+
+
+async def run_judge(
+    call: Call, judge: ModelSpec, rubric: Rubric, rendered: str, output: str
+) -> JudgeVerdict:
+    """Ask one judge (`samples` times); an error verdict if no valid reply came back.
+
+    Confidence comes from the score token's log-probabilities when the provider returns them,
+    else from agreement across samples, else from the judge's own `confidence` field.
+    """
+    usage = Usage()
+    replies = await asyncio.gather(
+        *(_ask(call, judge, rubric, rendered, output, i, usage) for i in range(judge.samples))
+    )
+    valid = [r for r in replies if r.verdict is not None]
+    base = JudgeVerdict(judge=judge.label, model=judge.model, usage=usage)
+    base.attempts = max(r.attempts for r in replies)
+    if not valid:
+        base.error = next(r.error for r in replies if r.error)
+        return base
+    first = valid[0]
+    assert first.verdict is not None
+    scores = [r.verdict.score for r in valid if r.verdict is not None]
+    score = int(statistics.median_low(scores))
+    belief = None
+    if len(replies) > 1:
+        belief = from_samples(scores, rubric.meta.pass_threshold)
+    elif first.logprobs:
+        belief = from_logprobs(first.logprobs, score, rubric.scale)
+    return base.model_copy(
+        update={
+            "score": score,
+            "passed": rubric.passes(score),
+            "rationale": first.verdict.rationale,
+            "confidence": belief.confidence if belief else first.verdict.confidence,
+            "confidence_signal": belief.signal if belief else "self",
+            "self_confidence": first.verdict.confidence,
+            "expected_score": belief.expected_score if belief else None,
+            "samples": [r.verdict.score for r in replies if r.verdict] if len(replies) > 1 else [],
+            "logprobs": first.logprobs,
+        }
+    )
 
 
 def _count(usage: Usage, completion: Completion) -> None:

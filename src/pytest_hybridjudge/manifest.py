@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from .config import Tier
 from .files import write_jsonl_atomic
 from .verdict import CaseResult, JudgeVerdict, PanelVerdict, VerifierResult
 
@@ -43,6 +44,9 @@ class ReviewItem(BaseModel):
     verifiers: list[VerifierResult] = Field(default_factory=list, description="Check results")
     reasons: list[str] = Field(description="Why it was escalated")
     tags: list[str] = Field(default_factory=list, description="Case tags")
+    tier: Tier = Field("annotator", description="Who should review it")
+    review_minutes: float = Field(2.0, description="Expected minutes one review takes")
+    audit: bool = Field(False, description="A confident case sampled to audit the judges")
 
     @classmethod
     def from_result(cls, result: CaseResult, run_id: str) -> ReviewItem:
@@ -66,6 +70,9 @@ class ReviewItem(BaseModel):
             verifiers=result.verifiers,
             reasons=result.reasons,
             tags=result.tags,
+            tier=result.tier or "annotator",
+            review_minutes=result.review_minutes or 2.0,
+            audit=result.audit,
         )
 
 

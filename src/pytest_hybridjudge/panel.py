@@ -1,16 +1,20 @@
-"""Combining judges into one panel verdict, and deciding a case's outcome: pure functions."""
+"""Combining judges' verdicts into one panel verdict: a pure function."""
 
 from __future__ import annotations
 
 import statistics
 from collections.abc import Callable, Sequence
 
-from .config import Aggregation, EscalationSpec
-from .verdict import JudgeVerdict, Outcome, PanelVerdict, VerifierResult
+from .confidence import panel_confidence
+from .config import Aggregation
+from .verdict import JudgeVerdict, PanelVerdict
 
 
 def aggregate(
-    verdicts: Sequence[JudgeVerdict], pass_threshold: int, method: Aggregation = "median"
+    verdicts: Sequence[JudgeVerdict],
+    pass_threshold: int,
+    method: Aggregation = "median",
+    scale: tuple[int, int] | None = None,
 ) -> PanelVerdict:
     """Aggregate score (median by default) and majority pass/fail over the valid verdicts.
 
@@ -31,54 +35,18 @@ def aggregate(
     votes_fail = len(valid) - votes_pass
     passed = votes_pass > votes_fail if votes_pass != votes_fail else score >= pass_threshold
     confidences = [v.confidence for v in valid if v.confidence is not None]
+    spread = max(scores) - min(scores)
+    expected = [
+        v.expected_score if v.expected_score is not None else score_of_v
+        for v, score_of_v in zip(valid, scores, strict=True)
+    ]
     return PanelVerdict(
         score=score,
         passed=passed,
         votes_pass=votes_pass,
         votes_fail=votes_fail,
         errors=errors,
-        spread=max(scores) - min(scores),
-        confidence=statistics.fmean(confidences) if confidences else None,
+        spread=spread,
+        confidence=panel_confidence(confidences, votes_pass, votes_fail, spread, scale or (0, 0)),
+        expected_score=statistics.fmean(expected),
     )
-
-
-def escalation_reasons(panel: PanelVerdict, policy: EscalationSpec) -> list[str]:
-    """Why the panel cannot decide this case on its own (empty when it can)."""
-    reasons = []
-    if panel.errors and policy.on_error:
-        reasons.append(f"{panel.errors} judge(s) returned no valid verdict")
-    if panel.passed is None:
-        reasons.append("no judge returned a verdict")
-    if policy.on_split and panel.votes_pass and panel.votes_fail:
-        reasons.append(f"judges split {panel.votes_pass} pass / {panel.votes_fail} fail")
-    if (
-        panel.confidence is not None
-        and policy.min_confidence > 0
-        and panel.confidence < policy.min_confidence
-    ):
-        reasons.append(
-            f"panel confidence {panel.confidence:.2f} below min_confidence {policy.min_confidence}"
-        )
-    return reasons
-
-
-def decide(
-    verifiers: Sequence[VerifierResult],
-    panel: PanelVerdict | None,
-    policy: EscalationSpec,
-) -> tuple[Outcome, list[str]]:
-    """The case's outcome and its reasons, from verifier results and the panel."""
-    failed = [v for v in verifiers if not v.passed]
-    if failed:
-        return "failed", [f"verifier {v.name} failed: {v.detail}" for v in failed]
-    if panel is None:
-        if not verifiers:
-            return "escalated", [
-                "nothing to grade with: configure `judges` or give the case `verify`"
-            ]
-        return "passed", [f"verifier {v.name} passed" for v in verifiers]
-    reasons = escalation_reasons(panel, policy)
-    if reasons:
-        return "escalated", reasons
-    outcome: Outcome = "passed" if panel.passed else "failed"
-    return outcome, [f"panel {panel.votes_pass} pass / {panel.votes_fail} fail"]

@@ -160,7 +160,14 @@ def _start_run(config: pytest.Config, state: JudgeState) -> None:
     except (ProviderError, TargetError) as exc:
         cache.close()
         raise pytest.UsageError(f"hybridjudge: {exc}") from None
-    state.scheduler = Scheduler(Evaluator(settings, caller, apps))
+    from .review.resolutions import ReviewError, load_resolutions, resolutions_by_item
+
+    try:
+        resolutions = resolutions_by_item(load_resolutions(state.rootdir / settings.resolutions))
+    except ReviewError as exc:
+        cache.close()
+        raise pytest.UsageError(f"hybridjudge: {exc}") from None
+    state.scheduler = Scheduler(Evaluator(settings, caller, apps, resolutions))
     if not hasattr(config, "workerinput"):
         run_id = new_run_id()
         results = config.getoption("judge_report")
@@ -335,20 +342,25 @@ def pytest_runtest_makereport(
     if isinstance(item, GoldItem) and call.when == "call":
         for name, value in item.user_properties:
             if name == PROPERTY:
-                outcome = json.loads(str(value))["outcome"]
-                report.hybridjudge_outcome = outcome  # type: ignore[attr-defined]
+                record = json.loads(str(value))
+                report.hybridjudge_outcome = record["outcome"]  # type: ignore[attr-defined]
+                report.hybridjudge_by_review = bool(record["resolved_by"])  # type: ignore[attr-defined]
     return report
 
 
 def pytest_report_teststatus(
     report: pytest.TestReport, config: pytest.Config
 ) -> tuple[str, str, tuple[str, dict[str, bool]]] | None:
-    if (
-        report.when == "call"
-        and report.passed
-        and getattr(report, "hybridjudge_outcome", None) == "escalated"
-    ):
+    if report.when != "call":
+        return None
+    outcome = getattr(report, "hybridjudge_outcome", None)
+    if report.passed and outcome == "escalated":
         return "escalated", "?", ("ESCALATED", {"yellow": True})
+    if getattr(report, "hybridjudge_by_review", False) and outcome in ("passed", "failed"):
+        word = "PASSED" if outcome == "passed" else "FAILED"
+        letter = "." if outcome == "passed" else "F"
+        color = {"green": True} if outcome == "passed" else {"red": True}
+        return report.outcome, letter, (f"{word} (by review)", color)
     return None
 
 

@@ -7,14 +7,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Literal
+from typing import Any
 
 import jinja2
 import yaml
 from jinja2.sandbox import SandboxedEnvironment
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-Tier = Literal["annotator", "senior", "domain_expert", "red_team"]
+from .config import Tier
+
 BUILTIN_DIR = Path(__file__).parent / "rubrics"
 
 
@@ -32,6 +33,7 @@ class FrontMatter(BaseModel):
     tier: Tier | None = Field(None, description="Who reviews escalations of this rubric")
     review_minutes: float | None = Field(None, gt=0, description="Minutes one review takes")
     criteria: list[str] = Field(default_factory=list, description="Points the judge must weigh")
+    always_review: bool = Field(False, description="Every case of this rubric goes to review")
 
     @model_validator(mode="after")
     def _threshold_on_scale(self) -> FrontMatter:

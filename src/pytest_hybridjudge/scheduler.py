@@ -6,19 +6,31 @@ import asyncio
 import concurrent.futures
 import contextlib
 import threading
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .review.resolutions import Resolution
 
 from .calls import ModelCaller
 from .config import CallableTarget, HybridJudgeConfig, Target, TargetSpec
+from .escalation import (
+    CaseContext,
+    audit_pick,
+    choose_tier,
+    decide,
+    is_always_review,
+    review_minutes,
+)
 from .gold import GoldCase
 from .judge import run_judge
-from .panel import aggregate, decide
+from .manifest import item_id
+from .panel import aggregate
 from .providers import ProviderError
 from .rubric import Rubric
 from .targets import TargetError, call_app, target_request
-from .verdict import CaseResult, JudgeVerdict, Usage
+from .verdict import CaseResult, JudgeVerdict, Outcome, Usage
 from .verifiers import run_verifiers
 
 
@@ -37,9 +49,14 @@ class Evaluator:
     """Turns a job into a `CaseResult`: target, verifiers, judge panel, decision."""
 
     def __init__(
-        self, config: HybridJudgeConfig, caller: ModelCaller, apps: dict[str, Callable[..., Any]]
+        self,
+        config: HybridJudgeConfig,
+        caller: ModelCaller,
+        apps: dict[str, Callable[..., Any]],
+        resolutions: Mapping[str, Sequence[Resolution]] | None = None,
     ):
         self.config, self.caller, self.apps = config, caller, apps
+        self.resolutions = resolutions or {}
 
     async def evaluate(self, job: Job) -> CaseResult:
         """Run one job to its outcome; never raises for provider or app failures."""
@@ -69,8 +86,20 @@ class Evaluator:
             message = f"target '{job.target.label}' raised {type(exc).__name__}: {exc}"
             return self._finish(result, "failed", [message], error=message)
         result.verifiers = run_verifiers(case, result.output)
+        result.item_id = item_id(case.id, result.output, rubric.version if rubric else None)
+        if rubric is not None:
+            review = self.config.review
+            tier = choose_tier(case.tags, rubric.name, rubric.meta.tier, review)
+            result.tier = tier
+            result.review_minutes = review_minutes(tier, rubric.meta.review_minutes, review)
+        if any(not v.passed for v in result.verifiers):
+            return self._finish(result, *decide(result.verifiers, None, self.config.escalation))
+        human = self.resolutions.get(result.item_id)
+        if human:
+            return self._by_review(result, human)
         panel = None
-        if not any(not v.passed for v in result.verifiers) and rubric and self.config.judges:
+        context = None
+        if rubric and self.config.judges:
             result.verdicts = list(
                 await asyncio.gather(
                     *(
@@ -79,10 +108,35 @@ class Evaluator:
                     )
                 )
             )
-            panel = aggregate(result.verdicts, rubric.meta.pass_threshold, self.config.aggregation)
+            panel = aggregate(
+                result.verdicts, rubric.meta.pass_threshold, self.config.aggregation, rubric.scale
+            )
             result.panel, result.score = panel, panel.score
-        outcome, reasons = decide(result.verifiers, panel, self.config.escalation)
+            policy = self.config.escalation
+            context = CaseContext(
+                pass_threshold=rubric.meta.pass_threshold,
+                always_review=is_always_review(
+                    case.tags, rubric.name, rubric.meta.always_review, policy.always_review
+                ),
+                audit=audit_pick(policy.seed, policy.audit_rate, case.id, result.output),
+            )
+        outcome, reasons = decide(result.verifiers, panel, self.config.escalation, context)
+        result.audit = outcome == "escalated" and reasons[0].startswith("audit sample")
         return self._finish(result, outcome, reasons)
+
+    def _by_review(self, result: CaseResult, human: Sequence[Resolution]) -> CaseResult:
+        """Reviewers' resolutions replace the judges: no judge calls are made."""
+        from .review.resolutions import human_decision
+
+        decision, score = human_decision(list(human))
+        result.resolved_by = sorted({r.reviewer for r in human})
+        names = ", ".join(result.resolved_by)
+        if decision == "disagree":
+            verdicts = "; ".join(f"{r.reviewer}: {r.verdict}" for r in human)
+            return self._finish(result, "escalated", [f"reviewers disagree ({verdicts})"])
+        result.score = score
+        outcome: Outcome = "passed" if decision == "pass" else "failed"
+        return self._finish(result, outcome, [f"{outcome} by review ({names})"])
 
     async def _produce(self, job: Job, usage: Usage) -> str:
         target = job.target

@@ -59,7 +59,17 @@ class JudgeVerdict(BaseModel):
     score: int | None = Field(None, description="Score, None when the judge errored")
     passed: bool | None = Field(None, description="score >= pass_threshold")
     rationale: str = Field("", description="The judge's reasoning")
-    confidence: float | None = Field(None, description="The judge's confidence, 0..1")
+    confidence: float | None = Field(None, description="Confidence in the score, 0..1")
+    confidence_signal: Literal["logprobs", "samples", "self"] | None = Field(
+        None,
+        description="Where the confidence came from: score-token log-probabilities, "
+        "agreement across samples, or the judge's own confidence field",
+    )
+    self_confidence: float | None = Field(None, description="The judge's self-reported confidence")
+    expected_score: float | None = Field(
+        None, description="Probability-weighted score (logprobs) or mean sample score"
+    )
+    samples: list[int] = Field(default_factory=list, description="Scores of repeated samples")
     error: str | None = Field(None, description="Why no valid verdict was obtained")
     attempts: int = Field(1, description="Replies needed (2 when the first did not validate)")
     logprobs: list[dict[str, Any]] | None = Field(None, description="Token log-probabilities")
@@ -83,7 +93,12 @@ class PanelVerdict(BaseModel):
     votes_fail: int = Field(0, description="Judges voting fail")
     errors: int = Field(0, description="Judges that returned no valid verdict")
     spread: float = Field(0.0, description="Highest minus lowest valid score")
-    confidence: float | None = Field(None, description="Mean confidence of valid verdicts")
+    expected_score: float | None = Field(
+        None, description="Mean of the judges' probability-weighted scores (or scores)"
+    )
+    confidence: float | None = Field(
+        None, description="Panel confidence: judges' confidence weighed by their agreement"
+    )
 
 
 class CaseResult(BaseModel):
@@ -111,3 +126,8 @@ class CaseResult(BaseModel):
     usage: Usage = Field(default_factory=Usage, description="Target and judges together")
     error: str | None = Field(None, description="What stopped the case, if anything")
     tags: list[str] = Field(default_factory=list)
+    tier: str | None = Field(None, description="Reviewer tier, when escalated")
+    review_minutes: float | None = Field(None, description="Expected review minutes")
+    audit: bool = Field(False, description="Escalated as a random audit of a confident case")
+    item_id: str | None = Field(None, description="Review item id (case, output, rubric version)")
+    resolved_by: list[str] = Field(default_factory=list, description="Reviewers who decided it")

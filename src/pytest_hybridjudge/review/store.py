@@ -1,0 +1,170 @@
+"""Review items as the runs left them: reading manifests, finding pending items and ids."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from ..manifest import ReviewItem
+from .resolutions import (
+    Resolution,
+    ReviewError,
+    describe_validation_error,
+    human_decision,
+    jsonl_lines,
+    resolutions_by_item,
+)
+
+MANIFEST_NAME = "manifest.jsonl"
+
+
+class ManifestError(ReviewError):
+    """A run or its manifest cannot be found or read; the message names the file and line."""
+
+
+class ItemLookupError(ReviewError):
+    """An item id (or prefix) matches no item, or more than one."""
+
+
+def run_ids(runs_dir: Path) -> list[str]:
+    """The run folders under `runs_dir`, oldest first (run ids sort by time)."""
+    if not runs_dir.is_dir():
+        return []
+    return sorted(p.name for p in runs_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def latest_run_id(runs_dir: Path) -> str:
+    """The id in `runs_dir/LATEST`, written at the end of every `pytest --judge` run."""
+    latest = runs_dir / "LATEST"
+    try:
+        run_id = latest.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        raise ManifestError(
+            f"no runs under {runs_dir} ({latest} is missing); run `pytest --judge` first, "
+            "or pass --run RUN_ID"
+        ) from None
+    except OSError as exc:
+        raise ManifestError(f"{latest}: cannot read ({exc.strerror})") from None
+    if not run_id:
+        raise ManifestError(f"{latest} is empty; run `pytest --judge` again, or pass --run RUN_ID")
+    return run_id
+
+
+def manifest_path(runs_dir: Path, run_id: str) -> Path:
+    """Where run `run_id` wrote its manifest.
+
+    Normally `runs_dir/run_id/manifest.jsonl`; a run started with `--judge-manifest PATH`
+    records the path it used in its `summary.json`.
+    """
+    run_dir = runs_dir / run_id
+    default = run_dir / MANIFEST_NAME
+    if default.is_file():
+        return default
+    try:
+        summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
+        recorded = summary["paths"]["manifest"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return default
+    return Path(recorded) if isinstance(recorded, str) else default
+
+
+def read_manifest(path: Path) -> list[ReviewItem]:
+    """The review items in one manifest file; a bad line raises `ManifestError` naming it."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ManifestError(
+            f"{path} is missing; the run did not finish writing its files. "
+            "Run `pytest --judge` again, or pick another run with --run RUN_ID"
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ManifestError(f"{path}: cannot read ({exc})") from None
+    fix = "the manifest is written by `pytest --judge`: run it again, or fix that line"
+    items = []
+    for number, line in jsonl_lines(text):
+        try:
+            data = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise ManifestError(f"{path}:{number}: not valid JSON ({exc.msg}); {fix}") from None
+        try:
+            items.append(ReviewItem.model_validate(data))
+        except ValidationError as exc:
+            raise ManifestError(
+                f"{path}:{number}: not a review item: {describe_validation_error(exc)}; {fix}"
+            ) from None
+    return items
+
+
+def _check_run_id(runs_dir: Path, run_id: str) -> None:
+    if run_id in ("", ".", "..") or "/" in run_id or "\\" in run_id:
+        raise ManifestError(f"{run_id!r} is not a run id; list the runs with `hybridjudge runs`")
+    if not (runs_dir / run_id).is_dir():
+        known = run_ids(runs_dir)
+        hint = f"known runs: {', '.join(known[-5:])}" if known else "run `pytest --judge` first"
+        raise ManifestError(f"no run {run_id!r} under {runs_dir}; {hint}")
+
+
+def load_items(runs_dir: Path, run: str | None = "latest") -> list[ReviewItem]:
+    """Review items from the runs' manifests.
+
+    `run` is `"latest"` (or None) for the run named in `runs_dir/LATEST`, `"all"` for every run
+    (oldest first; when an item id recurs, its newest occurrence wins, in its first position),
+    or a run id. Missing runs and malformed manifest lines raise `ManifestError`.
+    """
+    if run is None or run == "latest":
+        run_id = latest_run_id(runs_dir)
+        _check_run_id(runs_dir, run_id)
+        return read_manifest(manifest_path(runs_dir, run_id))
+    if run == "all":
+        found: dict[str, ReviewItem] = {}
+        for run_id in run_ids(runs_dir):
+            path = manifest_path(runs_dir, run_id)
+            if not path.is_file():  # an interrupted run: nothing to review there
+                continue
+            for item in read_manifest(path):
+                found[item.item_id] = item
+        return list(found.values())
+    _check_run_id(runs_dir, run)
+    return read_manifest(manifest_path(runs_dir, run))
+
+
+def pending(items: Iterable[ReviewItem], resolutions: Iterable[Resolution]) -> list[ReviewItem]:
+    """Items still needing people: no resolution yet, or reviewers who disagree."""
+    by_item = resolutions_by_item(resolutions)
+    result = []
+    for item in items:
+        decided = by_item.get(item.item_id)
+        if not decided or human_decision(decided)[0] == "disagree":
+            result.append(item)
+    return result
+
+
+def find_item(items: Iterable[ReviewItem], prefix: str) -> ReviewItem:
+    """The one item whose id is `prefix` or starts with it (case-insensitive).
+
+    Raises `ItemLookupError` when no item matches, or when several do (listing them).
+    """
+    wanted = prefix.strip().lower()
+    items = list(items)
+    if not wanted:
+        raise ItemLookupError("empty item id; copy one from `hybridjudge review`")
+    exact = [i for i in items if i.item_id == wanted]
+    if exact:
+        return exact[0]
+    matches = [i for i in items if i.item_id.startswith(wanted)]
+    if len(matches) == 1:
+        return matches[0]
+    if not matches:
+        raise ItemLookupError(
+            f"no review item with id {prefix!r} among {len(items)} item(s); list them with "
+            "`hybridjudge review --run all` and copy an id (a unique prefix is enough)"
+        )
+    shown = "\n".join(f"  {i.item_id}  {i.case_id}  (run {i.run_id})" for i in matches[:10])
+    more = f"\n  ... and {len(matches) - 10} more" if len(matches) > 10 else ""
+    raise ItemLookupError(
+        f"item id {prefix!r} is ambiguous: it starts {len(matches)} ids; give more characters "
+        f"of one of:\n{shown}{more}"
+    )

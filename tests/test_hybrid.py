@@ -1,0 +1,147 @@
+"""Confidence signals, escalation rules, tiers and audits: the pure decisions."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from pytest_hybridjudge.confidence import from_logprobs, from_samples, panel_confidence
+from pytest_hybridjudge.config import EscalationSpec, ReviewSpec
+from pytest_hybridjudge.escalation import (
+    CaseContext,
+    audit_pick,
+    choose_tier,
+    decide,
+    escalation_reasons,
+    is_always_review,
+    review_minutes,
+)
+from pytest_hybridjudge.verdict import PanelVerdict
+
+
+def tokens(score_top: dict[str, float], chosen: str = "4") -> list[dict[str, object]]:
+    """Log-probabilities of `{"score": 4, ...}` as OpenAI tokenises it."""
+    return [
+        {"token": '{"', "logprob": -0.01, "top": {}},
+        {"token": "score", "logprob": -0.01, "top": {}},
+        {"token": '":', "logprob": -0.01, "top": {}},
+        {"token": chosen, "logprob": score_top[chosen], "top": score_top},
+        {"token": ",", "logprob": -0.01, "top": {}},
+    ]
+
+
+def test_logprobs_give_the_chosen_scores_share_and_the_weighted_score() -> None:
+    top = {"4": math.log(0.6), "5": math.log(0.3), "3": math.log(0.1), "x": math.log(0.5)}
+    belief = from_logprobs(tokens(top), 4, (1, 5))
+    assert belief is not None and belief.signal == "logprobs"
+    assert belief.confidence == pytest.approx(0.6)
+    assert belief.expected_score == pytest.approx(4 * 0.6 + 5 * 0.3 + 3 * 0.1)
+
+
+def test_logprobs_ignore_tokens_off_the_scale_and_before_the_score_key() -> None:
+    entries = [{"token": "4", "logprob": -5.0, "top": {"4": -5.0, "1": -0.1}}]
+    entries += tokens({"4": math.log(0.5), "9": math.log(0.5)})
+    belief = from_logprobs(entries, 4, (1, 5))
+    assert belief is not None and belief.confidence == pytest.approx(1.0)
+
+
+def test_logprobs_fall_back_when_the_score_token_is_missing() -> None:
+    assert from_logprobs(None, 4, (1, 5)) is None
+    assert from_logprobs(tokens({"1": -0.1}, chosen="1"), 4, (1, 5)) is None
+
+
+def test_samples_agreement() -> None:
+    belief = from_samples([5, 4, 2, 5], pass_threshold=4)
+    assert belief.confidence == pytest.approx(0.75) and belief.signal == "samples"
+    assert belief.expected_score == pytest.approx(4.0)
+
+
+def test_panel_confidence_weighs_agreement_and_spread() -> None:
+    assert panel_confidence([0.9, 0.9, 0.9], 3, 0, 0, (1, 5)) == pytest.approx(0.9)
+    split = panel_confidence([0.9, 0.9, 0.9], 2, 1, 0, (1, 5))
+    spread = panel_confidence([0.9, 0.9, 0.9], 3, 0, 2, (1, 5))
+    assert split == pytest.approx(0.6) and spread == pytest.approx(0.9 * 0.75)
+    assert panel_confidence([], 0, 0, 0, (1, 5)) is None
+
+
+def panel(**fields: object) -> PanelVerdict:
+    base: dict[str, object] = {
+        "score": 4.0,
+        "passed": True,
+        "votes_pass": 3,
+        "votes_fail": 0,
+        "confidence": 0.9,
+        "expected_score": 4.0,
+    }
+    return PanelVerdict.model_validate({**base, **fields})
+
+
+@pytest.mark.parametrize(
+    ("policy", "fields", "reason"),
+    [
+        (EscalationSpec(max_spread=1), {"spread": 2.0}, "score spread 2 above max_spread 1"),
+        (
+            EscalationSpec(borderline=0.5),
+            {"expected_score": 4.2},
+            "score 4.20 within borderline 0.5 of pass threshold 4",
+        ),
+        (
+            EscalationSpec(min_confidence=0.95),
+            {},
+            "panel confidence 0.90 below min_confidence 0.95",
+        ),
+    ],
+)
+def test_each_rule_is_its_own_reason(
+    policy: EscalationSpec, fields: dict[str, object], reason: str
+) -> None:
+    context = CaseContext(pass_threshold=4)
+    assert escalation_reasons(panel(**fields), policy, context) == [reason]
+    assert escalation_reasons(panel(), EscalationSpec(), context) == []
+
+
+def test_borderline_uses_distance_not_side() -> None:
+    context = CaseContext(pass_threshold=4)
+    assert escalation_reasons(panel(expected_score=3.6), EscalationSpec(borderline=0.5), context)
+    assert not escalation_reasons(
+        panel(expected_score=3.4), EscalationSpec(borderline=0.5), context
+    )
+
+
+def test_always_review_and_audit() -> None:
+    outcome, reasons = decide([], panel(), EscalationSpec(), CaseContext(4, always_review=True))
+    assert (outcome, reasons) == ("escalated", ["always_review"])
+    outcome, reasons = decide(
+        [], panel(), EscalationSpec(audit_rate=0.1), CaseContext(4, audit=True)
+    )
+    assert (outcome, reasons) == ("escalated", ["audit sample (audit_rate 0.1)"])
+    split = panel(votes_pass=2, votes_fail=1)
+    _, reasons = decide([], split, EscalationSpec(), CaseContext(4, audit=True))
+    assert reasons == ["judges split 2 pass / 1 fail"]  # an audit only samples confident cases
+
+
+def test_audit_sampling_is_seeded_and_near_the_rate() -> None:
+    picks = [audit_pick(7, 0.2, f"case-{i}", "out") for i in range(2000)]
+    assert picks == [audit_pick(7, 0.2, f"case-{i}", "out") for i in range(2000)]
+    assert 0.17 < sum(picks) / len(picks) < 0.23
+    assert picks != [audit_pick(8, 0.2, f"case-{i}", "out") for i in range(2000)]
+    assert not any(audit_pick(7, 0.0, f"case-{i}", "out") for i in range(100))
+
+
+def test_always_review_matches_tags_rubrics_and_front_matter() -> None:
+    assert is_always_review(["pii"], "correctness", False, ["pii"])
+    assert is_always_review([], "medical", False, ["medical"])
+    assert is_always_review([], "x", True, [])
+    assert not is_always_review(["geo"], "correctness", False, ["pii"])
+
+
+def test_tier_precedence() -> None:
+    review = ReviewSpec(tiers={"medical": "domain_expert", "policy": "senior"})
+    assert choose_tier(["red_team"], "correctness", None, review) == "red_team"
+    assert choose_tier(["medical", "red_team"], "correctness", None, review) == "domain_expert"
+    assert choose_tier(["geo"], "correctness", "senior", review) == "senior"
+    assert choose_tier(["geo"], "policy", None, review) == "senior"
+    assert choose_tier([], "correctness", None, review) == "annotator"
+    assert review_minutes("domain_expert", None, review) == 15
+    assert review_minutes("domain_expert", 3.5, review) == 3.5
