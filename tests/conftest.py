@@ -103,7 +103,7 @@ class Project:
         lines = ["[tool.hybridjudge]"]
         subtables = []
         for key, value in table.items():
-            if isinstance(value, dict) and key in ("escalation", "providers"):
+            if isinstance(value, dict) and key in ("escalation", "providers", "review"):
                 subtables.append((key, value))
             else:
                 lines.append(f"{key} = {toml_value(value)}")

@@ -192,6 +192,8 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 def _is_gold(state: JudgeState, file_path: Path) -> bool:
     if file_path.suffix not in GOLD_SUFFIXES or not (state.has_table or state.enabled):
         return False
+    if file_path.resolve() == (state.rootdir / state.settings.resolutions).resolve():
+        return False  # reviewers' decisions live beside the gold set, but are not cases
     for entry in state.settings.gold:
         root = (state.rootdir / entry).resolve()
         if file_path.resolve() == root or root in file_path.resolve().parents:
