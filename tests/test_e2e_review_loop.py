@@ -1,13 +1,13 @@
-"""The hybrid loop end to end: escalate, resolve with the CLI, and the next run takes the human verdict."""
+"""The hybrid loop end to end: escalate, resolve with the CLI, next run takes the human verdict."""
 
 from __future__ import annotations
 
 import json
 
 import pytest
+
 from conftest import Project
 from loopback import Call, LoopbackLLM, verdict
-
 from pytest_hybridjudge.cli import main as hybridjudge
 
 CASES = """
