@@ -39,6 +39,7 @@ def test_passes_fails_and_escalates(project: Project, llm: LoopbackLLM) -> None:
     project.gold("capitals.yaml", CAPITALS)
     result = project.run("--judge")
     result.assert_outcomes(passed=1, failed=2)
+    result.stdout.fnmatch_lines(["*judge agreement: Krippendorff's alpha (ordinal) 1.000 over 2*"])
     result.stdout.fnmatch_lines(
         ["*gold case refund-policy*", "*verifier regex failed*", "*hybridjudge*"]
     )
@@ -73,6 +74,8 @@ def test_split_panel_escalates(project: Project, llm: LoopbackLLM) -> None:
     assert strict.ret == 1
     summary = json.loads((project.run_dir() / "summary.json").read_text())
     assert summary["outcomes"]["escalated"] == 1
+    assert summary["review"] == {"annotator": {"items": 1, "minutes": 2.0}}
+    assert summary["agreement"]["split_cases"] == 1
 
 
 @pytest.mark.parametrize("cache", ["use"])

@@ -145,3 +145,32 @@ def test_tier_precedence() -> None:
     assert choose_tier([], "correctness", None, review) == "annotator"
     assert review_minutes("domain_expert", None, review) == 15
     assert review_minutes("domain_expert", 3.5, review) == 3.5
+
+
+def test_alpha_matches_the_library_reference_values() -> None:
+    import krippendorff
+    import numpy as np
+
+    from pytest_hybridjudge.agreement import judge_alpha
+    from pytest_hybridjudge.verdict import JudgeVerdict
+
+    a = [1, 2, 3, 3, 2, 1, 4, 1, 2]
+    b = [1, 2, 3, 3, 2, 2, 4, 1, 2]
+    c = [None, 3, 3, 3, 2, 3, 4, 2, 2]
+    panels = [
+        [
+            JudgeVerdict(judge=name, model="m", score=score)
+            for name, score in (("a", x), ("b", y), ("c", z))
+        ]
+        for x, y, z in zip(a, b, c, strict=True)
+    ]
+    data = np.array([a, b, [np.nan if v is None else v for v in c]], dtype=float)
+    expected = krippendorff.alpha(reliability_data=data, level_of_measurement="ordinal")
+    assert judge_alpha(panels) == pytest.approx(expected)
+    assert 0 < expected < 1
+    unanimous = [[JudgeVerdict(judge=n, model="m", score=3) for n in "ab"] for _ in range(3)]
+    assert judge_alpha(unanimous) is None  # no variation: alpha is undefined
+    errored = [
+        [JudgeVerdict(judge="a", model="m", score=3), JudgeVerdict(judge="b", model="m", error="x")]
+    ]
+    assert judge_alpha(errored * 3) is None

@@ -79,6 +79,15 @@ class RunReport:
             per_model[r.target].add(r.target_usage)
             for v in r.verdicts:
                 per_model[v.judge].add(v.usage)
+        from .agreement import judge_alpha
+
+        escalated = [r for r in self.results.values() if r.outcome == "escalated"]
+        review: dict[str, dict[str, float]] = defaultdict(lambda: {"items": 0, "minutes": 0.0})
+        for r in escalated:
+            entry = review[r.tier or "annotator"]
+            entry["items"] += 1
+            entry["minutes"] += r.review_minutes or 0.0
+        judged = [r.verdicts for r in self.results.values() if r.verdicts]
         return {
             "run_id": self.run_id,
             "started": self.started.isoformat(),
@@ -90,6 +99,18 @@ class RunReport:
                 name: {**{o: c.get(o, 0) for o in OUTCOMES}, "pass_rate": _rate(c)}
                 for name, c in sorted(per_rubric.items())
             },
+            "agreement": {
+                "krippendorff_alpha_ordinal": judge_alpha(judged),
+                "cases_judged": len(judged),
+                "split_cases": sum(
+                    1
+                    for r in self.results.values()
+                    if r.panel and r.panel.votes_pass and r.panel.votes_fail
+                ),
+            },
+            "review": {tier: dict(v) for tier, v in sorted(review.items())},
+            "audits": sum(1 for r in escalated if r.audit),
+            "by_review": sum(1 for r in self.results.values() if r.resolved_by),
             "usage": usage.model_dump(),
             "models": {name: u.model_dump() for name, u in sorted(per_model.items())},
             "paths": {
@@ -130,6 +151,23 @@ def summary_lines(summary: dict[str, Any]) -> list[str]:
         lines.append(
             f"  rubric {name}: pass rate {r_rate} ({r['passed']} passed, {r['failed']} failed, "
             f"{r['escalated']} escalated)"
+        )
+    agreement = summary["agreement"]
+    alpha = agreement["krippendorff_alpha_ordinal"]
+    if agreement["cases_judged"]:
+        shown = f"{alpha:.3f}" if alpha is not None else "undefined"
+        lines.append(
+            f"judge agreement: Krippendorff's alpha (ordinal) {shown} over "
+            f"{agreement['cases_judged']} cases; {agreement['split_cases']} split"
+        )
+    if summary["review"]:
+        tiers = ", ".join(
+            f"{tier} {int(v['items'])} ({v['minutes']:g} min)"
+            for tier, v in summary["review"].items()
+        )
+        lines.append(
+            f"to review by tier: {tiers}; {summary['audits']} audit samples; "
+            f"{summary['by_review']} decided by earlier reviews"
         )
     lines.append(
         f"tokens: {u['input_tokens']:,} in / {u['output_tokens']:,} out; "
