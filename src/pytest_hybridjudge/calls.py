@@ -18,6 +18,7 @@ from tenacity import (
 
 from .cache import CompletionCache
 from .config import ProviderSpec
+from .cost import Budget, call_cost, price_of, token_counter
 from .providers import Completion, CompletionRequest, Provider, ProviderError, make_provider
 from .providers.base import is_malformed
 
@@ -48,10 +49,15 @@ class ModelCaller:
         retries: int,
         backoff: float = 1.0,
         root: Path | None = None,
+        prices: Mapping[str, tuple[float, float]] | None = None,
+        budget: float | None = None,
     ):
         self.specs, self.cache = specs, cache
         self.concurrency, self.timeout, self.retries = concurrency, timeout, retries
         self.backoff, self.root = backoff, root
+        self.prices = dict(prices or {})
+        self.budget = Budget(budget)
+        self._counter = token_counter() if budget is not None else None
         self.stats = CallStats()
         self.providers: dict[str, Provider] = {}
         self._semaphores: dict[str, asyncio.Semaphore] = {}
@@ -76,16 +82,31 @@ class ModelCaller:
             self.stats.cache_hits += 1
             return cached
         provider = self.provider(provider_name)
+        price = price_of(f"{provider_name}/{request.model}", self.prices)
         async with self._semaphore(provider):
+            worst = self._worst_case(price, request)
+            self.budget.reserve(worst)  # raises BudgetExhausted: the case is skipped
             self.stats.started += 1
             self.stats.in_flight += 1
+            completion = None
             try:
                 completion = await self._with_retries(provider, request)
+                completion.cost = call_cost(
+                    price, completion.input_tokens, completion.output_tokens
+                )
             finally:
                 self.stats.in_flight -= 1
                 self.stats.finished += 1
+                self.budget.settle(worst, completion.cost if completion else 0.0)
         self.cache.put(key, provider_name, request.model, completion)
         return completion
+
+    def _worst_case(self, price: tuple[float, float] | None, request: CompletionRequest) -> float:
+        """Prompt tokens plus `max_tokens` of output, priced (only counted under a budget)."""
+        if self._counter is None or price is None:
+            return 0.0
+        prompt = sum(self._counter.count(content) + 4 for _, content in request.messages)
+        return call_cost(price, prompt, request.max_tokens)
 
     async def _with_retries(self, provider: Provider, request: CompletionRequest) -> Completion:
         jitter = wait_random_exponential(multiplier=self.backoff, max=30 * self.backoff)

@@ -157,6 +157,13 @@ class ReviewSpec(_Strict):
     )
 
 
+class PriceSpec(_Strict):
+    """A model's price in USD per million tokens."""
+
+    input: float = Field(ge=0, description="USD per million input tokens")
+    output: float = Field(ge=0, description="USD per million output tokens")
+
+
 class HybridJudgeConfig(_Strict):
     """Everything `[tool.hybridjudge]` may hold."""
 
@@ -181,6 +188,10 @@ class HybridJudgeConfig(_Strict):
     )
     strict: bool = Field(False, description="Escalated cases fail the run")
     providers: dict[str, ProviderSpec] = Field(default_factory=dict, description="Extra providers")
+    prices: dict[str, PriceSpec] = Field(
+        default_factory=dict, description="`provider/model` -> price, overriding the built-in table"
+    )
+    budget: float | None = Field(None, gt=0, description="USD; stop scheduling calls past it")
     escalation: EscalationSpec = Field(default_factory=EscalationSpec)
     review: ReviewSpec = Field(default_factory=ReviewSpec)
 
@@ -205,6 +216,11 @@ class HybridJudgeConfig(_Strict):
             return v
 
         return [one(v) for v in value] if isinstance(value, list) else one(value)
+
+    @property
+    def price_table(self) -> dict[str, tuple[float, float]]:
+        """Configured price overrides as (input, output) USD per million tokens."""
+        return {name: (p.input, p.output) for name, p in self.prices.items()}
 
     @property
     def targets(self) -> list[Target]:

@@ -108,7 +108,7 @@ async def _ask(
             completion = await call(provider, request)
         except ProviderError as exc:
             return _Reply(None, str(exc), attempt, None)
-        _count(usage, completion)
+        usage.count(completion)
         try:
             verdict = parse_verdict(completion.text, rubric.scale)
         except InvalidVerdict as exc:
@@ -170,16 +170,6 @@ async def run_judge(
             "logprobs": first.logprobs,
         }
     )
-
-
-def _count(usage: Usage, completion: Completion) -> None:
-    usage.input_tokens += completion.input_tokens
-    usage.output_tokens += completion.output_tokens
-    usage.latency += completion.latency
-    if completion.cached:
-        usage.cache_hits += 1
-    else:
-        usage.calls += 1
 
 
 def _clip(text: str, limit: int = 200) -> str:

@@ -41,6 +41,8 @@ class JudgeState:
     jobs: dict[str, Job] = field(default_factory=dict)
     markers: set[str] = field(default_factory=set)
     summary: dict[str, Any] | None = None
+    dry_run: bool = False
+    selected: list[Job] = field(default_factory=list)
 
 
 STATE = pytest.StashKey[JudgeState]()
@@ -81,6 +83,19 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="Seconds before a provider call is abandoned (overrides `timeout`)",
     )
     group.addoption(
+        "--judge-budget",
+        type=float,
+        default=None,
+        metavar="USD",
+        help="Stop scheduling provider calls once spend would exceed USD (overrides `budget`)",
+    )
+    group.addoption(
+        "--judge-dry-run",
+        action="store_true",
+        default=False,
+        help="Print the calls, tokens and dollars a run would need, without calling anything",
+    )
+    group.addoption(
         "--judge-report",
         default=None,
         metavar="PATH",
@@ -104,6 +119,7 @@ def pytest_configure(config: pytest.Config) -> None:
         "cache": config.getoption("judge_cache"),
         "timeout": config.getoption("judge_timeout"),
         "strict": config.getoption("judge_strict"),
+        "budget": config.getoption("judge_budget"),
     }
     try:
         table, _ = find_config_table(rootdir)
@@ -118,7 +134,10 @@ def pytest_configure(config: pytest.Config) -> None:
         rubrics=RubricLibrary(rootdir / settings.rubrics),
     )
     config.stash[STATE] = state
-    if state.enabled:
+    state.dry_run = bool(config.getoption("judge_dry_run"))
+    if state.dry_run:
+        state.enabled = False  # collected and skipped; the summary prints the estimate
+    elif state.enabled:
         _start_run(config, state)
 
 
@@ -147,6 +166,8 @@ def _start_run(config: pytest.Config, state: JudgeState) -> None:
         settings.retries,
         settings.backoff,
         state.rootdir,
+        settings.price_table,
+        settings.budget,
     )
     apps = {}
     try:
@@ -178,7 +199,8 @@ def _start_run(config: pytest.Config, state: JudgeState) -> None:
             Path(results).resolve() if results else None,
             Path(manifest).resolve() if manifest else None,
         )
-        state.report = RunReport(run_id, paths)
+        rates = {str(tier): rate for tier, rate in settings.review.rates.items()}
+        state.report = RunReport(run_id, paths, rates=rates)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -250,9 +272,11 @@ class GoldFile(pytest.File):
                     state.markers.add(tag)
                 item.add_marker(tag)
             item.add_marker("hybridjudge")
-            if not state.enabled:
+            if state.dry_run:
+                item.add_marker(pytest.mark.skip(reason="dry run: nothing is called"))
+            elif not state.enabled:
                 item.add_marker(pytest.mark.skip(reason=SKIP_REASON))
-            elif target is not None:
+            if target is not None:
                 state.jobs[item.nodeid] = Job(item.nodeid, case, target, rubric, rendered)
             yield item
 
@@ -285,6 +309,8 @@ class GoldItem(pytest.Item):
                     last_note = waited
                     _note_progress(self.config, state, self.nodeid)
         self.user_properties.append((PROPERTY, result.model_dump_json()))
+        if result.outcome == "skipped":
+            pytest.skip("; ".join(result.reasons))
         if result.outcome == "failed" or (result.outcome == "escalated" and state.settings.strict):
             raise JudgeFailure(result)
 
@@ -318,6 +344,9 @@ def _note_progress(config: pytest.Config, state: JudgeState, nodeid: str) -> Non
 def pytest_runtestloop(session: pytest.Session) -> None:
     """Start every selected case's work before the first item runs."""
     state = session.config.stash.get(STATE, None)
+    if state is not None and state.dry_run:
+        state.selected = [state.jobs[i.nodeid] for i in session.items if i.nodeid in state.jobs]
+        return
     if state is None or state.scheduler is None or hasattr(session.config, "workerinput"):
         return
     started = 0
@@ -424,6 +453,17 @@ def _longrepr_text(report: pytest.TestReport) -> str:
         return str(report.longrepr[2]).removeprefix("Skipped: ")
     text = str(report.longrepr or "")
     return text.strip().splitlines()[-1] if text.strip() else report.outcome
+
+
+def pytest_terminal_summary(terminalreporter: TerminalReporter, config: pytest.Config) -> None:
+    state = config.stash.get(STATE, None)
+    if state is None or not state.dry_run:
+        return
+    from .estimate import estimate_lines, estimate_run
+
+    terminalreporter.write_sep("=", "hybridjudge dry run")
+    for line in estimate_lines(estimate_run(state.selected, state.settings)):
+        terminalreporter.write_line(line)
 
 
 @pytest.hookimpl(trylast=True)

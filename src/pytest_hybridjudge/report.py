@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .config import DEFAULT_RATES, Tier
+from .cost import review_cost
 from .files import write_json_atomic, write_jsonl_atomic, write_text_atomic
 from .manifest import ReviewItem, write_manifest
 from .verdict import CaseResult, Usage
@@ -54,6 +56,7 @@ class RunReport:
     paths: RunPaths
     started: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc))
     results: dict[str, CaseResult] = field(default_factory=dict)
+    rates: Mapping[str, float] = field(default_factory=lambda: _rates(DEFAULT_RATES))
 
     def add(self, result: CaseResult) -> None:
         """Record a case's result (the last record for a node id wins)."""
@@ -109,6 +112,7 @@ class RunReport:
                 ),
             },
             "review": {tier: dict(v) for tier, v in sorted(review.items())},
+            "cost": self._cost(per_model, review),
             "audits": sum(1 for r in escalated if r.audit),
             "by_review": sum(1 for r in self.results.values() if r.resolved_by),
             "usage": usage.model_dump(),
@@ -120,6 +124,30 @@ class RunReport:
             },
         }
 
+    def _cost(
+        self, per_model: Mapping[str, Usage], review: Mapping[str, Mapping[str, float]]
+    ) -> dict[str, Any]:
+        """Inference per model and expected human review per tier, with totals, in USD."""
+        inference = {name: round(u.cost, 6) for name, u in sorted(per_model.items())}
+        people = {
+            tier: {
+                "items": int(v["items"]),
+                "minutes": v["minutes"],
+                "rate_per_hour": self.rates.get(tier, 0.0),
+                "usd": round(review_cost(v["minutes"], self.rates.get(tier, 0.0)), 4),
+            }
+            for tier, v in sorted(review.items())
+        }
+        inference_total = sum(inference.values())
+        review_total = sum(p["usd"] for p in people.values())
+        return {
+            "inference": inference,
+            "inference_total": round(inference_total, 6),
+            "review": people,
+            "review_total": round(review_total, 4),
+            "total": round(inference_total + review_total, 4),
+        }
+
     def write(self) -> dict[str, Any]:
         """Write results, manifest and summary atomically; return the summary."""
         ordered = sorted(self.results.values(), key=lambda r: r.nodeid)
@@ -129,6 +157,10 @@ class RunReport:
         write_json_atomic(self.paths.summary, summary)
         write_text_atomic(self.paths.run_dir.parent / "LATEST", self.run_id + "\n")
         return summary
+
+
+def _rates(table: Mapping[Tier, float]) -> dict[str, float]:
+    return {str(tier): rate for tier, rate in table.items()}
 
 
 def _rate(counts: Mapping[str, int]) -> float | None:
@@ -169,6 +201,17 @@ def summary_lines(summary: dict[str, Any]) -> list[str]:
             f"to review by tier: {tiers}; {summary['audits']} audit samples; "
             f"{summary['by_review']} decided by earlier reviews"
         )
+    cost = summary["cost"]
+    models = ", ".join(f"{m} ${usd:.4f}" for m, usd in cost["inference"].items())
+    lines.append(f"cost: inference ${cost['inference_total']:.4f} ({models})")
+    if cost["review"]:
+        people = ", ".join(
+            f"{tier} {p['items']} x {p['minutes'] / max(p['items'], 1):g} min at "
+            f"${p['rate_per_hour']:g}/h = ${p['usd']:.2f}"
+            for tier, p in cost["review"].items()
+        )
+        lines.append(f"  expected review ${cost['review_total']:.2f} ({people})")
+    lines.append(f"  total ${cost['total']:.2f}")
     lines.append(
         f"tokens: {u['input_tokens']:,} in / {u['output_tokens']:,} out; "
         f"provider calls: {u['calls']:,}; cache hits: {u['cache_hits']:,}"

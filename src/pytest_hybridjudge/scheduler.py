@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 
 from .calls import ModelCaller
 from .config import CallableTarget, HybridJudgeConfig, Target, TargetSpec
+from .cost import BudgetExhausted
 from .escalation import (
     CaseContext,
     audit_pick,
@@ -79,9 +80,18 @@ class Evaluator:
             tags=list(case.tags),
         )
         try:
+            return await self._evaluate(job, result)
+        except BudgetExhausted as exc:
+            return self._finish(result, "skipped", [str(exc).split(":")[0]], error=None)
+
+    async def _evaluate(self, job: Job, result: CaseResult) -> CaseResult:
+        case, rubric = job.case, job.rubric
+        try:
             result.output = await self._produce(job, result.target_usage)
         except (ProviderError, TargetError) as exc:
             return self._finish(result, "failed", [f"target error: {exc}"], error=str(exc))
+        except BudgetExhausted:
+            raise
         except Exception as exc:  # the user's app raised: that is the case failing
             message = f"target '{job.target.label}' raised {type(exc).__name__}: {exc}"
             return self._finish(result, "failed", [message], error=message)
@@ -145,11 +155,7 @@ class Evaluator:
         assert isinstance(target, TargetSpec)
         provider, request = target_request(target, job.case)
         completion = await self.caller(provider, request)
-        usage.input_tokens += completion.input_tokens
-        usage.output_tokens += completion.output_tokens
-        usage.latency += completion.latency
-        usage.cache_hits += int(completion.cached)
-        usage.calls += int(not completion.cached)
+        usage.count(completion)
         return completion.text
 
     @staticmethod

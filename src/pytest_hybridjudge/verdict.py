@@ -6,6 +6,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from .providers.base import Completion
+
 Outcome = Literal["passed", "failed", "escalated", "skipped"]
 
 
@@ -41,14 +43,27 @@ class Usage(BaseModel):
     calls: int = Field(0, description="Provider calls made (cache hits excluded)")
     cache_hits: int = Field(0, description="Calls answered from the cache")
     latency: float = Field(0.0, description="Seconds spent waiting on providers")
+    cost: float = Field(0.0, description="USD paid for these calls (cache hits cost nothing)")
 
     def add(self, other: Usage) -> None:
         """Accumulate `other` into this one."""
+        self.cost += other.cost
         self.input_tokens += other.input_tokens
         self.output_tokens += other.output_tokens
         self.calls += other.calls
         self.cache_hits += other.cache_hits
         self.latency += other.latency
+
+    def count(self, completion: Completion) -> None:
+        """Accumulate one completion's tokens, time and cost."""
+        self.input_tokens += completion.input_tokens
+        self.output_tokens += completion.output_tokens
+        self.latency += completion.latency
+        self.cost += completion.cost
+        if completion.cached:
+            self.cache_hits += 1
+        else:
+            self.calls += 1
 
 
 class JudgeVerdict(BaseModel):

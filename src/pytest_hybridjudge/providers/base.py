@@ -49,6 +49,7 @@ class Completion:
     logprobs: list[dict[str, Any]] | None = None  # per token: {token, logprob, top: {token: lp}}
     cached: bool = False
     latency: float = 0.0
+    cost: float = 0.0  # USD of this call; 0 for a cache hit
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:

@@ -1,0 +1,122 @@
+"""What a run costs: model prices, token estimates, the budget, and human review by tier."""
+
+from __future__ import annotations
+
+import functools
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+# USD per million tokens (input, output), list prices as published by the providers in 2026.
+# Override or extend with [tool.hybridjudge.prices] "provider/model" = { input = .., output = .. }.
+PRICES: dict[str, tuple[float, float]] = {
+    "openai/gpt-5": (1.25, 10.00),
+    "openai/gpt-5-mini": (0.25, 2.00),
+    "openai/gpt-5-nano": (0.05, 0.40),
+    "openai/gpt-4.1": (2.00, 8.00),
+    "openai/gpt-4.1-mini": (0.40, 1.60),
+    "openai/gpt-4.1-nano": (0.10, 0.40),
+    "openai/gpt-4o": (2.50, 10.00),
+    "openai/gpt-4o-mini": (0.15, 0.60),
+    "openai/o3": (2.00, 8.00),
+    "openai/o4-mini": (1.10, 4.40),
+    "anthropic/claude-opus-4-1": (15.00, 75.00),
+    "anthropic/claude-opus-4-5": (5.00, 25.00),
+    "anthropic/claude-sonnet-4-5": (3.00, 15.00),
+    "anthropic/claude-sonnet-4": (3.00, 15.00),
+    "anthropic/claude-haiku-4-5": (1.00, 5.00),
+    "anthropic/claude-3-5-haiku": (0.80, 4.00),
+}
+FREE_PROVIDERS = ("local",)
+
+
+def price_of(
+    model: str, overrides: Mapping[str, tuple[float, float]]
+) -> tuple[float, float] | None:
+    """(input, output) USD per million tokens, or None when the price is unknown."""
+    if model in overrides:
+        return overrides[model]
+    if model.split("/", 1)[0] in FREE_PROVIDERS:
+        return (0.0, 0.0)
+    if model in PRICES:
+        return PRICES[model]
+    # dated snapshots, e.g. anthropic/claude-sonnet-4-5-20250929, price like their family
+    family = max((k for k in PRICES if model.startswith(k + "-")), key=len, default=None)
+    return PRICES[family] if family else None
+
+
+def call_cost(price: tuple[float, float] | None, input_tokens: int, output_tokens: int) -> float:
+    """USD for one call (0 when the price is unknown; the report says which models those are)."""
+    if price is None:
+        return 0.0
+    return (input_tokens * price[0] + output_tokens * price[1]) / 1_000_000
+
+
+@dataclass(frozen=True)
+class TokenCounter:
+    """Counts tokens with tiktoken, or approximates (4 characters a token) when it cannot."""
+
+    approximate: bool
+    reason: str = ""
+
+    def count(self, text: str) -> int:
+        """Tokens in `text`."""
+        encoding = _encoding()
+        if encoding is None:
+            return max(1, len(text) // 4)
+        return len(encoding.encode(text, disallowed_special=()))
+
+
+@functools.cache
+def _encoding() -> Any:
+    try:
+        import tiktoken
+
+        return tiktoken.get_encoding("o200k_base")
+    except Exception:  # the BPE file is downloaded on first use; offline that fails
+        return None
+
+
+def token_counter() -> TokenCounter:
+    """A counter, saying whether its counts are exact (tiktoken) or approximate."""
+    if _encoding() is None:
+        return TokenCounter(True, "tiktoken's encoding could not be loaded offline")
+    return TokenCounter(False)
+
+
+class BudgetExhausted(Exception):
+    """Spending this call would exceed `--judge-budget`."""
+
+
+class Budget:
+    """Stops new calls once spend, counting calls in flight at their worst case, would exceed it."""
+
+    def __init__(self, limit: float | None):
+        self.limit = limit
+        self.spent = 0.0
+        self.reserved = 0.0
+        self._lock = threading.Lock()
+
+    def reserve(self, worst_case: float) -> None:
+        """Claim a call's worst-case cost, or raise BudgetExhausted."""
+        if self.limit is None:
+            return
+        with self._lock:
+            if self.spent + self.reserved + worst_case > self.limit:
+                raise BudgetExhausted(
+                    f"budget exhausted: ${self.spent:.4f} spent of ${self.limit:.2f}"
+                )
+            self.reserved += worst_case
+
+    def settle(self, worst_case: float, actual: float) -> None:
+        """Replace a reservation with what the call really cost."""
+        with self._lock:
+            if self.limit is not None:
+                self.reserved -= worst_case
+            self.spent += actual
+
+
+def review_cost(minutes: float, rate_per_hour: float) -> float:
+    """Expected USD of human review: total expected minutes at the tier's hourly rate."""
+    return minutes / 60 * rate_per_hour

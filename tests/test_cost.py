@@ -1,0 +1,115 @@
+"""Cost: prices, actual spend, the dry-run estimate, the budget, and review cost by tier."""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import Project
+from loopback import Call, LoopbackLLM, Reply, verdict
+from pytest_hybridjudge.cost import Budget, BudgetExhausted, call_cost, price_of
+
+CASES = "cases:\n" + "".join(
+    f"  - id: q{i}\n    input: 'Question {i}?'\n    reference: 'Answer {i}'\n" for i in range(6)
+)
+
+
+def test_prices_overrides_families_and_free_local_models() -> None:
+    assert price_of("openai/gpt-4.1-mini", {}) == (0.40, 1.60)
+    assert price_of("anthropic/claude-sonnet-4-5-20250929", {}) == (3.00, 15.00)
+    assert price_of("local/smollm2", {}) == (0.0, 0.0)
+    assert price_of("vllm/llama", {}) is None
+    assert price_of("openai/gpt-4.1", {"openai/gpt-4.1": (1.0, 2.0)}) == (1.0, 2.0)
+    assert call_cost((2.0, 8.0), 1_000_000, 500_000) == pytest.approx(6.0)
+    assert call_cost(None, 10, 10) == 0.0
+
+
+def test_budget_reserves_worst_case_and_settles_actual() -> None:
+    budget = Budget(1.0)
+    budget.reserve(0.6)
+    with pytest.raises(BudgetExhausted):
+        budget.reserve(0.5)
+    budget.settle(0.6, 0.1)
+    budget.reserve(0.5)
+    assert budget.spent == pytest.approx(0.1) and budget.reserved == pytest.approx(0.5)
+    Budget(None).reserve(10**9)  # no budget, no limit
+
+
+def test_summary_shows_inference_and_review_cost(project: Project, llm: LoopbackLLM) -> None:
+    llm.responder = lambda c: Reply(
+        text="A" if not c.is_judge else verdict(2 if c.model == "judge-b" else 5),
+        input_tokens=1000,
+        output_tokens=100,
+    )
+    project.config(
+        judges=["openai/judge-a", "openai/judge-b", "anthropic/judge-c"],
+        prices={
+            "openai/target-model": {"input": 1.0, "output": 2.0},
+            "openai/judge-a": {"input": 10.0, "output": 20.0},
+        },
+        review={"rates": {"annotator": 30.0}},
+    )
+    project.gold("g.yaml", CASES)
+    result = project.run("--judge")
+    cost = project.summary()["cost"]
+    assert cost["inference"]["openai/target-model"] == pytest.approx(6 * (1000 * 1 + 100 * 2) / 1e6)
+    assert cost["inference"]["openai/judge-a"] == pytest.approx(6 * (1000 * 10 + 100 * 20) / 1e6)
+    assert cost["inference"]["openai/judge-b"] == 0.0  # no price known: counted as 0 and shown
+    assert cost["review"]["annotator"] == {
+        "items": 6,
+        "minutes": 12.0,
+        "rate_per_hour": 30.0,
+        "usd": 6.0,
+    }
+    assert cost["total"] == pytest.approx(cost["inference_total"] + 6.0, abs=1e-3)
+    result.stdout.fnmatch_lines(
+        ["*cost: inference $0.0792*", "*expected review $6.00 (annotator 6 x 2 min at $30/h*"]
+    )
+
+
+def test_dry_run_calls_nothing_and_prints_the_estimate(project: Project, llm: LoopbackLLM) -> None:
+    project.config(
+        judges=["openai/gpt-4.1", "anthropic/claude-sonnet-4-5", "vllm/x"],
+        target={"model": "openai/gpt-4.1-mini", "max_tokens": 100},
+        providers={"vllm": {"base_url": "http://127.0.0.1:9/v1"}},
+    )
+    project.gold("g.yaml", CASES)
+    result = project.run("--judge", "--judge-dry-run", "-rs")
+    assert llm.calls == []
+    result.assert_outcomes(skipped=6)
+    result.stdout.fnmatch_lines(
+        [
+            "*hybridjudge dry run*",
+            "*6 cases; outputs counted at their max_tokens*",
+            "*anthropic/claude-sonnet-4-5*6*",
+            "*openai/gpt-4.1-mini * 6 * 600 *",
+            "*total*",
+            "*token counts are*",
+            "*no price for vllm/x*",
+        ]
+    )
+
+
+def test_budget_skips_cases_not_reached_and_keeps_what_was_paid(
+    project: Project, llm: LoopbackLLM
+) -> None:
+    def slow(call: Call) -> Reply:
+        return Reply(text="A" if not call.is_judge else verdict(5), delay=0.05)
+
+    llm.responder = slow
+    project.config(
+        judges=["openai/gpt-4.1"],
+        target={"model": "openai/gpt-4.1", "max_tokens": 100},
+        concurrency=1,
+    )
+    project.gold("g.yaml", CASES)
+    result = project.run("--judge", "--judge-budget", "0.005", "-rs")
+    records = project.results()
+    assert len(records) == 6  # every case has a record
+    outcomes = [r["outcome"] for r in records.values()]
+    assert "passed" in outcomes and "skipped" in outcomes
+    skipped = [r for r in records.values() if r["outcome"] == "skipped"]
+    assert all(r["reasons"] == ["budget exhausted"] for r in skipped)
+    result.stdout.fnmatch_lines(["*budget exhausted*"])
+    assert project.summary()["cost"]["inference_total"] <= 0.005
+    project.run("--judge").assert_outcomes(passed=6)  # what was paid for comes from the cache
+    assert len(llm.calls) == 12  # 6 target + 6 judge calls over both runs: none paid twice
