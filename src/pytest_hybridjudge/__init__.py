@@ -1,29 +1,46 @@
-"""pytest-hybridjudge: LLM gold sets under pytest, graded by a judge panel, escalated to people."""
+"""pytest-hybridjudge: LLM gold sets under pytest, graded by a judge panel, escalated to people.
+
+Names are imported on first use, so that loading the pytest plugin costs a plain run nothing.
+"""
 
 from __future__ import annotations
 
-from .config import HybridJudgeConfig, load_config
-from .escalation import decide
-from .gold import GoldCase, load_gold_file
-from .manifest import ReviewItem, item_id
-from .panel import aggregate
-from .rubric import Rubric, RubricLibrary, parse_rubric
-from .verdict import CaseResult, JudgeVerdict, PanelVerdict, Verdict
+import importlib
+from typing import TYPE_CHECKING, Any
 
-__all__ = [
-    "CaseResult",
-    "GoldCase",
-    "HybridJudgeConfig",
-    "JudgeVerdict",
-    "PanelVerdict",
-    "ReviewItem",
-    "Rubric",
-    "RubricLibrary",
-    "Verdict",
-    "aggregate",
-    "decide",
-    "item_id",
-    "load_config",
-    "load_gold_file",
-    "parse_rubric",
-]
+if TYPE_CHECKING:
+    from .config import HybridJudgeConfig, load_config
+    from .escalation import decide
+    from .gold import GoldCase, load_gold_file
+    from .manifest import ReviewItem, item_id
+    from .panel import aggregate
+    from .review.resolutions import Resolution
+    from .rubric import Rubric, RubricLibrary, parse_rubric
+    from .verdict import CaseResult, JudgeVerdict, PanelVerdict, Verdict
+
+_HOMES = {
+    "CaseResult": "verdict",
+    "GoldCase": "gold",
+    "HybridJudgeConfig": "config",
+    "JudgeVerdict": "verdict",
+    "PanelVerdict": "verdict",
+    "Resolution": "review.resolutions",
+    "ReviewItem": "manifest",
+    "Rubric": "rubric",
+    "RubricLibrary": "rubric",
+    "Verdict": "verdict",
+    "aggregate": "panel",
+    "decide": "escalation",
+    "item_id": "manifest",
+    "load_config": "config",
+    "load_gold_file": "gold",
+    "parse_rubric": "rubric",
+}
+
+__all__ = sorted(_HOMES)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _HOMES:
+        return getattr(importlib.import_module(f".{_HOMES[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
