@@ -7,7 +7,7 @@ import json
 import pytest
 
 from conftest import Project
-from loopback import Call, LoopbackLLM, verdict
+from loopback import Call, LoopbackLLM, Reply, verdict
 
 CAPITALS = """
     rubric: correctness
@@ -100,3 +100,22 @@ def test_under_xdist_the_controller_writes_every_record(project: Project, llm: L
     assert set(project.results()) == {"capital-france", "capital-peru", "refund-policy"}
     assert {item["case_id"] for item in project.manifest()} == {"capital-france", "capital-peru"}
     assert len([c for c in llm.calls if not c.is_judge]) == 3  # each case ran once, on one worker
+
+
+def test_progress_line_while_calls_are_in_flight(
+    project: Project, llm: LoopbackLLM, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pytest_hybridjudge import plugin
+
+    monkeypatch.setattr(plugin, "PROGRESS_EVERY", 1.0)
+    llm.responder = lambda call: Reply(text="Paris" if not call.is_judge else verdict(5), delay=2.5)
+    project.config(judges=["openai/judge-a"])
+    project.gold("capitals.yaml", CAPITALS.split("      - id: capital-peru")[0])
+    result = project.run("--judge")
+    result.stdout.fnmatch_lines(
+        [
+            "*[[]hybridjudge] 1 cases started: target openai/target-model; judges openai/judge-a*",
+            "*[[]hybridjudge] waiting on gold/capitals.yaml::capital-france: 0/1 cases done;"
+            " 1 calls in flight*",
+        ]
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Generator
 from dataclasses import dataclass, field
@@ -24,7 +25,7 @@ if TYPE_CHECKING:
 
 PROPERTY = "hybridjudge_result"
 SKIP_REASON = "gold case: pass --judge to run it against the target and grade it"
-PROGRESS_EVERY = 10.0
+PROGRESS_EVERY = 10.0  # seconds an item may wait before a progress line is printed
 
 
 @dataclass
@@ -333,6 +334,13 @@ def _note_progress(config: pytest.Config, state: JudgeState, nodeid: str) -> Non
     if reporter is None or state.scheduler is None:
         return
     stats = state.scheduler.evaluator.caller.stats
+    capture = config.pluginmanager.get_plugin("capturemanager")
+    with capture.global_and_fixture_disabled() if capture else contextlib.nullcontext():
+        _write_progress(reporter, state, nodeid, stats)
+
+
+def _write_progress(reporter: Any, state: JudgeState, nodeid: str, stats: Any) -> None:
+    assert state.scheduler is not None
     reporter.write_line(
         f"[hybridjudge] waiting on {nodeid}: {len(state.jobs) - state.scheduler.pending}/"
         f"{len(state.jobs)} cases done; {stats.in_flight} calls in flight, {stats.finished} "
