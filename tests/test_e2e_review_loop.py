@@ -120,3 +120,17 @@ def test_malformed_resolutions_file_is_a_usage_error(project: Project, llm: Loop
     result = project.run("--judge")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*resolutions.jsonl:1*"])
+
+
+def test_calibrated_threshold_is_the_rubrics_min_confidence(
+    project: Project, llm: LoopbackLLM
+) -> None:
+    project.config()
+    project.gold("g.yaml", CASES.split("      - id: jailbreak")[0])
+    project.run("--judge").assert_outcomes(passed=1)  # confidence 0.9, no threshold yet
+    (project.path / "gold" / "calibration.json").write_text(
+        json.dumps({"schema_version": 1, "rubrics": {"correctness": {"min_confidence": 0.95}}})
+    )
+    project.run("--judge").stdout.fnmatch_lines(["*1 escalated*"])
+    [item] = project.manifest()
+    assert item["reasons"] == ["panel confidence 0.90 below min_confidence 0.95"]

@@ -9,6 +9,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from .calibration import fit_threshold, load_calibration
     from .config import HybridJudgeConfig, load_config
     from .escalation import decide
     from .gold import GoldCase, load_gold_file
@@ -30,6 +31,8 @@ _HOMES = {
     "RubricLibrary": "rubric",
     "Verdict": "verdict",
     "aggregate": "panel",
+    "fit_threshold": "calibration",
+    "load_calibration": "calibration",
     "decide": "escalation",
     "item_id": "manifest",
     "load_config": "config",
@@ -37,7 +40,26 @@ _HOMES = {
     "parse_rubric": "rubric",
 }
 
-__all__ = sorted(_HOMES)
+__all__ = [
+    "CaseResult",
+    "GoldCase",
+    "HybridJudgeConfig",
+    "JudgeVerdict",
+    "PanelVerdict",
+    "Resolution",
+    "ReviewItem",
+    "Rubric",
+    "RubricLibrary",
+    "Verdict",
+    "aggregate",
+    "decide",
+    "fit_threshold",
+    "item_id",
+    "load_calibration",
+    "load_config",
+    "load_gold_file",
+    "parse_rubric",
+]
 
 
 def __getattr__(name: str) -> Any:

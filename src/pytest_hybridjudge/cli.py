@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from .review.calibrate import add_calibrate_parser, run_calibrate
 from .review.cli import add_review_parser, run_review
 
 
@@ -21,6 +22,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     runs = commands.add_parser("runs", help="List the runs under .hybridjudge/runs")
     runs.add_argument("--dir", default=".hybridjudge/runs", help="Runs folder")
     add_review_parser(commands)
+    add_calibrate_parser(commands)
     args = parser.parse_args(argv)
     if args.version:
         from importlib.metadata import version
@@ -33,6 +35,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _runs(Path(args.dir))
     if args.command == "review":
         return run_review(args)
+    if args.command == "calibrate":
+        return run_calibrate(args)
     parser.print_help()
     return 2
 

@@ -182,14 +182,18 @@ def _start_run(config: pytest.Config, state: JudgeState) -> None:
     except (ProviderError, TargetError) as exc:
         cache.close()
         raise pytest.UsageError(f"hybridjudge: {exc}") from None
+    from .calibration import calibration_paths, load_calibration
     from .review.resolutions import ReviewError, load_resolutions, resolutions_by_item
 
+    resolutions_path = state.rootdir / settings.resolutions
     try:
-        resolutions = resolutions_by_item(load_resolutions(state.rootdir / settings.resolutions))
-    except ReviewError as exc:
+        resolutions = resolutions_by_item(load_resolutions(resolutions_path))
+        calibration = load_calibration(calibration_paths(resolutions_path)[0])
+    except (ReviewError, ConfigError) as exc:
         cache.close()
         raise pytest.UsageError(f"hybridjudge: {exc}") from None
-    state.scheduler = Scheduler(Evaluator(settings, caller, apps, resolutions))
+    evaluator = Evaluator(settings, caller, apps, resolutions, calibration)
+    state.scheduler = Scheduler(evaluator)
     if not hasattr(config, "workerinput"):
         run_id = new_run_id()
         results = config.getoption("judge_report")

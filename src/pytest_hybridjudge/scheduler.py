@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from .review.resolutions import Resolution
 
 from .calls import ModelCaller
-from .config import CallableTarget, HybridJudgeConfig, Target, TargetSpec
+from .config import CallableTarget, EscalationSpec, HybridJudgeConfig, Target, TargetSpec
 from .cost import BudgetExhausted
 from .escalation import (
     CaseContext,
@@ -55,9 +55,18 @@ class Evaluator:
         caller: ModelCaller,
         apps: dict[str, Callable[..., Any]],
         resolutions: Mapping[str, Sequence[Resolution]] | None = None,
+        calibration: Mapping[str, float] | None = None,
     ):
         self.config, self.caller, self.apps = config, caller, apps
         self.resolutions = resolutions or {}
+        self.calibration = calibration or {}
+
+    def policy_for(self, rubric: str) -> EscalationSpec:
+        """The escalation policy, with the rubric's calibrated min_confidence when there is one."""
+        policy = self.config.escalation
+        if rubric in self.calibration:
+            policy = policy.model_copy(update={"min_confidence": self.calibration[rubric]})
+        return policy
 
     async def evaluate(self, job: Job) -> CaseResult:
         """Run one job to its outcome; never raises for provider or app failures."""
@@ -122,7 +131,7 @@ class Evaluator:
                 result.verdicts, rubric.meta.pass_threshold, self.config.aggregation, rubric.scale
             )
             result.panel, result.score = panel, panel.score
-            policy = self.config.escalation
+            policy = self.policy_for(rubric.name)
             context = CaseContext(
                 pass_threshold=rubric.meta.pass_threshold,
                 always_review=is_always_review(
@@ -130,7 +139,8 @@ class Evaluator:
                 ),
                 audit=audit_pick(policy.seed, policy.audit_rate, case.id, result.output),
             )
-        outcome, reasons = decide(result.verifiers, panel, self.config.escalation, context)
+        policy = self.policy_for(rubric.name) if rubric else self.config.escalation
+        outcome, reasons = decide(result.verifiers, panel, policy, context)
         result.audit = outcome == "escalated" and reasons[0].startswith("audit sample")
         return self._finish(result, outcome, reasons)
 
