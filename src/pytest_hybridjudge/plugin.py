@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
 PROPERTY = "hybridjudge_result"
 SKIP_REASON = "gold case: pass --judge to run it against the target and grade it"
-PROGRESS_EVERY = 10.0  # seconds an item may wait before a progress line is printed
+PROGRESS_EVERY = 30.0  # seconds an item may wait before a progress line is printed
 
 
 @dataclass

@@ -110,7 +110,9 @@ class Evaluator:
             review = self.config.review
             tier = choose_tier(case.tags, rubric.name, rubric.meta.tier, review)
             result.tier = tier
-            result.review_minutes = review_minutes(tier, rubric.meta.review_minutes, review)
+            # the rubric's estimate is for its own tier; a red-team review takes what red team takes
+            own = rubric.meta.review_minutes if rubric.meta.tier in (None, tier) else None
+            result.review_minutes = review_minutes(tier, own, review)
         if any(not v.passed for v in result.verifiers):
             return self._finish(result, *decide(result.verifiers, None, self.config.escalation))
         human = self.resolutions.get(result.item_id)
