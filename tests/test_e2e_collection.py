@@ -188,3 +188,25 @@ def test_every_selected_case_gets_a_record(project: Project, llm: LoopbackLLM) -
     results = project.results()
     assert results["capital-france"]["outcome"] == "skipped"
     assert results["capital-france"]["reasons"] == ["not today"]
+
+
+def test_interrupted_run_records_every_case_and_writes_valid_files(
+    project: Project, llm: LoopbackLLM
+) -> None:
+    project.config()
+    project.gold("g.yaml", GOOD)
+    project.pytester.makeconftest(
+        "def pytest_runtest_logreport(report):\n"
+        "    if report.when == 'call':\n"
+        "        raise KeyboardInterrupt\n"
+    )
+    # in a subprocess: pytester's in-process runs re-raise KeyboardInterrupt into this test
+    result = project.pytester.runpytest_subprocess("--judge", "-p", "no:cacheprovider")
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    results = project.results()
+    assert set(results) == {"capital-france", "two-plus-two"}
+    assert results["capital-france"]["outcome"] == "passed"
+    assert results["two-plus-two"]["outcome"] == "skipped"
+    assert results["two-plus-two"]["reasons"] == ["run interrupted before this case finished"]
+    assert project.manifest() == []
+    assert not list((project.path / ".hybridjudge").rglob("*.tmp"))

@@ -356,10 +356,10 @@ def _write_progress(reporter: Any, state: JudgeState, nodeid: str, stats: Any) -
 def pytest_runtestloop(session: pytest.Session) -> None:
     """Start every selected case's work before the first item runs."""
     state = session.config.stash.get(STATE, None)
-    if state is not None and state.dry_run:
-        state.selected = [state.jobs[i.nodeid] for i in session.items if i.nodeid in state.jobs]
+    if state is None:
         return
-    if state is None or state.scheduler is None or hasattr(session.config, "workerinput"):
+    state.selected = [state.jobs[i.nodeid] for i in session.items if i.nodeid in state.jobs]
+    if state.scheduler is None or hasattr(session.config, "workerinput"):
         return
     started = 0
     for item in session.items:
@@ -446,9 +446,29 @@ class _Recorder:
             )
         )
 
-    def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        assert self.state.report is not None
-        self.state.summary = self.state.report.write()
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        from .verdict import CaseResult
+
+        report = self.state.report
+        assert report is not None
+        why = (
+            "run interrupted before this case finished"
+            if exitstatus == pytest.ExitCode.INTERRUPTED
+            else "the session stopped before this case ran"
+        )
+        for job in self.state.selected:  # no selected case silently disappears
+            if job.nodeid not in report.results:
+                report.add(
+                    CaseResult(
+                        case_id=job.case.id,
+                        nodeid=job.nodeid,
+                        source=job.case.source,
+                        target=job.target.label,
+                        outcome="skipped",
+                        reasons=[why],
+                    )
+                )
+        self.state.summary = report.write()
 
     def pytest_terminal_summary(self, terminalreporter: TerminalReporter) -> None:
         from .report import summary_lines
