@@ -45,6 +45,7 @@ def test_passes_fails_and_escalates(project: Project, llm: LoopbackLLM) -> None:
     )
     results = project.results()
     assert results["capital-france"]["outcome"] == "passed"
+    assert results["capital-france"]["source"] == "gold/capitals.yaml"  # portable across clones
     assert results["capital-peru"]["outcome"] == "failed"
     assert results["refund-policy"]["verdicts"] == []
     assert llm.count(judge=True) == 6

@@ -76,8 +76,11 @@ class GoldCase(BaseModel):
         return ""
 
 
-def load_gold_file(path: Path) -> list[GoldCase]:
-    """Parse one gold file; raise `GoldError` naming file, line and case on the first problem."""
+def load_gold_file(path: Path, source: str | None = None) -> list[GoldCase]:
+    """Parse one gold file; raise `GoldError` naming file, line and case on the first problem.
+
+    `source` is how records name the file (the plugin passes the path from the project root).
+    """
     text = path.read_text(encoding="utf-8")
     raw = _jsonl_cases(path, text) if path.suffix == ".jsonl" else _yaml_cases(path, text)
     cases: list[GoldCase] = []
@@ -89,7 +92,7 @@ def load_gold_file(path: Path) -> list[GoldCase]:
         if default_rubric and "rubric" not in data:
             data = {**data, "rubric": default_rubric}
         try:
-            case = GoldCase.model_validate({**data, "source": str(path), "line": line})
+            case = GoldCase.model_validate({**data, "source": source or str(path), "line": line})
         except ValidationError as exc:
             raise GoldError(path, _case_problem(exc), line, case_id) from None
         if case.id in seen:

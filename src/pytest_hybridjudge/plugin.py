@@ -246,7 +246,11 @@ class GoldFile(pytest.File):
 
         state = self.config.stash[STATE]
         try:
-            cases = load_gold_file(self.path)
+            try:
+                source = self.path.relative_to(state.rootdir).as_posix()
+            except ValueError:
+                source = str(self.path)
+            cases = load_gold_file(self.path, source)
         except GoldError as exc:
             raise self.CollectError(f"{exc}") from None
         targets = state.settings.targets

@@ -78,8 +78,9 @@ class LoadedModel:
             "seed": request.sample,
         }
         if request.json_schema is not None:
-            # about 3 characters a token, leaving room for the JSON around the strings
-            schema = grammar_schema(request.json_schema, max(40, request.max_tokens * 2))
+            # a token can be a single character (digits, punctuation); leave ~32 tokens for the
+            # JSON around the strings so the reply always closes within max_tokens
+            schema = grammar_schema(request.json_schema, max(24, request.max_tokens - 32))
             kwargs["response_format"] = {"type": "json_object", "schema": schema}
         if request.logprobs:
             kwargs["logprobs"] = True
