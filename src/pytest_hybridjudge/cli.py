@@ -1,4 +1,4 @@
-"""The `hybridjudge` command: look at runs and export schemas."""
+"""The `hybridjudge` command: review escalated items, calibrate judges, list runs, print schemas."""
 
 from __future__ import annotations
 
