@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 from collections.abc import Generator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -302,6 +301,7 @@ class GoldItem(pytest.Item):
     """One case against one target."""
 
     case: GoldCase
+    result: CaseResult | None = None
 
     def runtest(self) -> None:
         state = self.config.stash[STATE]
@@ -317,7 +317,10 @@ class GoldItem(pytest.Item):
                 if waited - last_note >= PROGRESS_EVERY:
                     last_note = waited
                     _note_progress(self.config, state, self.nodeid)
-        self.user_properties.append((PROPERTY, result.model_dump_json()))
+        state.scheduler.forget(self.nodeid)  # the item holds the result from here on
+        self.result = result
+        if hasattr(self.config, "workerinput"):  # xdist: the controller reads it off the report
+            self.user_properties.append((PROPERTY, result.model_dump_json()))
         if result.outcome == "skipped":
             pytest.skip("; ".join(result.reasons))
         if result.outcome == "failed" or (result.outcome == "escalated" and state.settings.strict):
@@ -386,12 +389,12 @@ def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report = yield
-    if isinstance(item, GoldItem) and call.when == "call":
-        for name, value in item.user_properties:
-            if name == PROPERTY:
-                record = json.loads(str(value))
-                report.hybridjudge_outcome = record["outcome"]  # type: ignore[attr-defined]
-                report.hybridjudge_by_review = bool(record["resolved_by"])  # type: ignore[attr-defined]
+    if isinstance(item, GoldItem) and call.when == "call" and item.result is not None:
+        report.hybridjudge_outcome = item.result.outcome  # type: ignore[attr-defined]
+        report.hybridjudge_by_review = bool(item.result.resolved_by)  # type: ignore[attr-defined]
+        if not hasattr(item.config, "workerinput"):  # in process: hand over the object itself
+            report.hybridjudge_result = item.result  # type: ignore[attr-defined]
+        item.result = None
     return report
 
 
@@ -422,6 +425,10 @@ class _Recorder:
 
         assert self.state.report is not None
         if "hybridjudge" not in report.keywords:
+            return
+        result = getattr(report, "hybridjudge_result", None)
+        if result is not None:
+            self.state.report.add(result)
             return
         for name, value in report.user_properties:
             if name == PROPERTY:

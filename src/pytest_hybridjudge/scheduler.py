@@ -187,6 +187,10 @@ def judge_errors(verdicts: list[JudgeVerdict]) -> list[str]:
     return [f"{v.judge}: {v.error}" for v in verdicts if v.error]
 
 
+_FORGOTTEN: concurrent.futures.Future[CaseResult] = concurrent.futures.Future()
+_FORGOTTEN.cancel()  # a done placeholder: the job ran, and submit() must not start it again
+
+
 class Scheduler:
     """Owns the event loop thread; items submit jobs and wait only for their own result."""
 
@@ -215,6 +219,12 @@ class Scheduler:
         self, coro: Coroutine[Any, Any, CaseResult]
     ) -> concurrent.futures.Future[CaseResult]:
         return asyncio.run_coroutine_threadsafe(coro, self.loop)
+
+    def forget(self, nodeid: str) -> None:
+        """Drop a finished job's future once its item holds the result (memory, at 10k cases)."""
+        with self._lock:
+            if (future := self._futures.get(nodeid)) is not None and future.done():
+                self._futures[nodeid] = _FORGOTTEN
 
     @property
     def pending(self) -> int:
