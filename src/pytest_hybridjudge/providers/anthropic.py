@@ -27,8 +27,6 @@ class AnthropicProvider:
         api_key_env: str | None = "ANTHROPIC_API_KEY",
         concurrency: int | None = None,
     ):
-        import anthropic
-
         self.name = name
         self.concurrency = concurrency
         key = os.environ.get(api_key_env) if api_key_env else None
@@ -37,17 +35,28 @@ class AnthropicProvider:
                 f"provider '{name}': set {api_key_env} in the environment "
                 f"(or configure another judge or target)"
             )
-        self._client = anthropic.AsyncAnthropic(
-            api_key=key,
-            base_url=base_url or os.environ.get("ANTHROPIC_BASE_URL") or None,
-            max_retries=0,
-        )
-        self._anthropic = anthropic
-        params = inspect.signature(self._client.messages.create).parameters
-        self._takes_temperature = "temperature" in params
+        self._key, self._base_url = key, base_url
+        self._client: Any = None  # built on the first call: a fully cached run never imports it
+        self._takes_temperature = True
+
+    @property
+    def client(self) -> Any:
+        """The SDK's async client (SDK retries off: the scheduler has the one retry policy)."""
+        if self._client is None:
+            import anthropic
+
+            self._client = anthropic.AsyncAnthropic(
+                api_key=self._key,
+                base_url=self._base_url or os.environ.get("ANTHROPIC_BASE_URL") or None,
+                max_retries=0,
+            )
+            params = inspect.signature(self._client.messages.create).parameters
+            self._takes_temperature = "temperature" in params
+        return self._client
 
     async def complete(self, request: CompletionRequest, timeout: float) -> Completion:
         """One Messages call; structured output through `output_config.format` json_schema."""
+        client = self.client
         system = "\n\n".join(c for r, c in request.messages if r == "system")
         kwargs: dict[str, Any] = {
             "model": request.model,
@@ -65,7 +74,7 @@ class AnthropicProvider:
             kwargs["output_config"] = {
                 "format": {"type": "json_schema", "schema": request.json_schema}
             }
-        response = await self._client.messages.create(**kwargs)
+        response = await client.messages.create(**kwargs)
         if not isinstance(getattr(response, "content", None), list):
             raise MalformedResponse(f"response has no content: {str(response)[:200]}")
         text = "".join(
@@ -79,9 +88,11 @@ class AnthropicProvider:
 
     def should_retry(self, exc: BaseException) -> bool:
         """Timeouts, dropped connections, 429, 529 and other 5xx."""
-        if isinstance(exc, self._anthropic.APIConnectionError) or is_malformed(exc):
+        import anthropic
+
+        if isinstance(exc, anthropic.APIConnectionError) or is_malformed(exc):
             return True
-        if isinstance(exc, self._anthropic.APIStatusError):
+        if isinstance(exc, anthropic.APIStatusError):
             return status_is_retryable(exc.status_code)
         return False
 
@@ -90,5 +101,6 @@ class AnthropicProvider:
         return retry_after_seconds(exc)
 
     async def aclose(self) -> None:
-        """Close the HTTP client."""
-        await self._client.close()
+        """Close the HTTP client, if one was ever built."""
+        if self._client is not None:
+            await self._client.close()

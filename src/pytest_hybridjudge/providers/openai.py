@@ -28,8 +28,6 @@ class OpenAIProvider:
         require_key: bool = True,
         logprobs: bool = True,
     ):
-        import openai
-
         self.name = name
         self.concurrency = concurrency
         self.logprobs = logprobs
@@ -39,13 +37,21 @@ class OpenAIProvider:
                 f"provider '{name}': set {api_key_env} in the environment "
                 f"(or configure another judge or target)"
             )
-        # SDK retries are off: tenacity in the scheduler is the one retry policy.
-        self._client = openai.AsyncOpenAI(
-            api_key=key or "not-needed",
-            base_url=base_url or os.environ.get("OPENAI_BASE_URL") or None,
-            max_retries=0,
-        )
-        self._openai = openai
+        self._key, self._base_url = key or "not-needed", base_url
+        self._client: Any = None  # built on the first call: a fully cached run never imports it
+
+    @property
+    def client(self) -> Any:
+        """The SDK's async client (SDK retries off: the scheduler has the one retry policy)."""
+        if self._client is None:
+            import openai
+
+            self._client = openai.AsyncOpenAI(
+                api_key=self._key,
+                base_url=self._base_url or os.environ.get("OPENAI_BASE_URL") or None,
+                max_retries=0,
+            )
+        return self._client
 
     async def complete(self, request: CompletionRequest, timeout: float) -> Completion:
         """One Chat Completions call; structured output through `response_format` json_schema."""
@@ -68,7 +74,7 @@ class OpenAIProvider:
         if request.logprobs and self.logprobs:
             kwargs["logprobs"] = True
             kwargs["top_logprobs"] = 5
-        response = await self._client.chat.completions.create(**kwargs)
+        response = await self.client.chat.completions.create(**kwargs)
         if not getattr(response, "choices", None):
             raise MalformedResponse(f"response has no choices: {str(response)[:200]}")
         choice = response.choices[0]
@@ -82,9 +88,11 @@ class OpenAIProvider:
 
     def should_retry(self, exc: BaseException) -> bool:
         """Timeouts, dropped connections, 429 and 5xx."""
-        if isinstance(exc, self._openai.APIConnectionError) or is_malformed(exc):
+        import openai
+
+        if isinstance(exc, openai.APIConnectionError) or is_malformed(exc):
             return True  # connection errors include APITimeoutError
-        if isinstance(exc, self._openai.APIStatusError):
+        if isinstance(exc, openai.APIStatusError):
             return status_is_retryable(exc.status_code)
         return False
 
@@ -93,8 +101,9 @@ class OpenAIProvider:
         return retry_after_seconds(exc)
 
     async def aclose(self) -> None:
-        """Close the HTTP client."""
-        await self._client.close()
+        """Close the HTTP client, if one was ever built."""
+        if self._client is not None:
+            await self._client.close()
 
 
 def _logprobs(choice: Any) -> list[dict[str, Any]] | None:
