@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 
@@ -134,3 +135,38 @@ def test_calibrated_threshold_is_the_rubrics_min_confidence(
     project.run("--judge").stdout.fnmatch_lines(["*1 escalated*"])
     [item] = project.manifest()
     assert item["reasons"] == ["panel confidence 0.90 below min_confidence 0.95"]
+
+
+def test_confidence_signals_end_to_end(project: Project, llm: LoopbackLLM) -> None:
+    from loopback import Reply
+
+    def responder(call: Call) -> Reply | str:
+        if not call.is_judge:
+            return "Paris"
+        if call.model == "judge-a":  # logprobs: 4 at 60%, 5 at 30%, 3 at 10%
+            top = [
+                {"token": t, "logprob": math.log(p)}
+                for t, p in (("4", 0.6), ("5", 0.3), ("3", 0.1))
+            ]
+            tokens = [
+                {"token": '{"', "logprob": 0.0},
+                {"token": "score", "logprob": 0.0},
+                {"token": '":', "logprob": 0.0},
+                {"token": "4", "logprob": math.log(0.6), "top_logprobs": top},
+            ]
+            return Reply(text=verdict(4, confidence=0.99), logprobs=tokens)
+        # judge-b is sampled three times; identical requests, told apart by arrival
+        return verdict(5 if call.attempt <= 2 else 2, confidence=0.99)
+
+    llm.responder = responder
+    project.config(
+        judges=[{"model": "openai/judge-a"}, {"model": "anthropic/judge-b", "samples": 3}]
+    )
+    project.gold("g.yaml", CASES.split("      - id: jailbreak")[0])
+    project.run("--judge")
+    a, b = project.results()["capital-france"]["verdicts"]
+    assert a["confidence_signal"] == "logprobs"
+    assert a["confidence"] == pytest.approx(0.6) and a["self_confidence"] == 0.99
+    assert a["expected_score"] == pytest.approx(4 * 0.6 + 5 * 0.3 + 3 * 0.1)
+    assert b["confidence_signal"] == "samples" and sorted(b["samples"]) == [2, 5, 5]
+    assert b["confidence"] == pytest.approx(2 / 3) and b["score"] == 5
