@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Coroutine, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from tenacity import (
     AsyncRetrying,
@@ -76,8 +78,8 @@ class ModelCaller:
 
     async def __call__(self, provider_name: str, request: CompletionRequest) -> Completion:
         """Answer from the cache, or call the provider with retries; ProviderError when it fails."""
-        key = request.cache_key(provider_name)
-        cached = self.cache.get(key)
+        key = request.cache_key(provider_name) if self.cache.mode != "off" else ""
+        cached = self.cache.get(key) if key else None
         if cached is not None:
             self.stats.cache_hits += 1
             return cached
@@ -108,32 +110,46 @@ class ModelCaller:
         prompt = sum(self._counter.count(content) + 4 for _, content in request.messages)
         return call_cost(price, prompt, request.max_tokens)
 
+    async def _attempt(self, provider: Provider, request: CompletionRequest) -> Completion:
+        """One call, bounded by the timeout (the SDKs get it too; this also bounds local calls)."""
+        start = time.perf_counter()
+        completion = await _bounded(provider.complete(request, self.timeout), self.timeout + 5)
+        completion.latency = time.perf_counter() - start
+        return completion
+
     async def _with_retries(self, provider: Provider, request: CompletionRequest) -> Completion:
+        """The first attempt runs bare (most calls succeed); tenacity takes over on a retryable
+        failure, waiting Retry-After when the server said, else random exponential backoff."""
+        try:
+            return await self._attempt(provider, request)
+        except Exception as exc:
+            if self.retries == 0 or not provider.should_retry(exc):
+                self.stats.failures += 1
+                raise ProviderError(_describe(provider.name, request.model, exc, 1)) from exc
+            first_failure = exc
         jitter = wait_random_exponential(multiplier=self.backoff, max=30 * self.backoff)
 
         def wait(state: RetryCallState) -> float:
             self.stats.retries += 1
-            exc = state.outcome.exception() if state.outcome else None
+            exc = state.outcome.exception() if state.outcome else first_failure
             asked = provider.retry_after(exc) if exc is not None else None
             return min(asked, MAX_RETRY_AFTER) if asked is not None else jitter(state)
 
+        self.stats.retries += 1
+        asked = provider.retry_after(first_failure)
+        await asyncio.sleep(min(asked, MAX_RETRY_AFTER) if asked is not None else self.backoff)
         retrying = AsyncRetrying(
-            stop=stop_after_attempt(self.retries + 1),
+            stop=stop_after_attempt(self.retries),
             retry=retry_if_exception(provider.should_retry),
             wait=wait,
             reraise=True,
         )
-        attempts = 0
+        attempts = 1
         try:
             async for attempt in retrying:
                 with attempt:
                     attempts += 1
-                    start = time.perf_counter()
-                    completion = await asyncio.wait_for(
-                        provider.complete(request, self.timeout), self.timeout + 5
-                    )
-                    completion.latency = time.perf_counter() - start
-                    return completion
+                    return await self._attempt(provider, request)
         except Exception as exc:
             self.stats.failures += 1
             raise ProviderError(_describe(provider.name, request.model, exc, attempts)) from exc
@@ -143,6 +159,14 @@ class ModelCaller:
         """Close every provider's client."""
         for provider in self.providers.values():
             await provider.aclose()
+
+
+async def _bounded(coro: Coroutine[Any, Any, Completion], seconds: float) -> Completion:
+    """`asyncio.timeout` where there is one (no extra task per call), else `wait_for`."""
+    if sys.version_info >= (3, 11):
+        async with asyncio.timeout(seconds):
+            return await coro
+    return await asyncio.wait_for(coro, seconds)  # pragma: no cover - Python 3.10
 
 
 def _describe(provider: str, model: str, exc: BaseException, attempts: int) -> str:
