@@ -192,7 +192,8 @@ def _start_run(config: pytest.Config, state: JudgeState) -> None:
         cache.close()
         raise pytest.UsageError(f"hybridjudge: {exc}") from None
     evaluator = Evaluator(settings, caller, apps, resolutions, calibration)
-    state.scheduler = Scheduler(evaluator)
+    providers = max(1, len({j.model.split("/")[0] for j in settings.judges} | {"target"}))
+    state.scheduler = Scheduler(evaluator, window=max(256, 4 * settings.concurrency * providers))
     if not hasattr(config, "workerinput"):
         run_id = new_run_id()
         results = config.getoption("judge_report")
@@ -353,8 +354,8 @@ def _note_progress(config: pytest.Config, state: JudgeState, nodeid: str) -> Non
 def _write_progress(reporter: Any, state: JudgeState, nodeid: str, stats: Any) -> None:
     assert state.scheduler is not None
     reporter.write_line(
-        f"[hybridjudge] waiting on {nodeid}: {len(state.jobs) - state.scheduler.pending}/"
-        f"{len(state.jobs)} cases done; {stats.in_flight} calls in flight, {stats.finished} "
+        f"[hybridjudge] waiting on {nodeid}: {state.scheduler.finished}/"
+        f"{state.scheduler.total} cases done; {stats.in_flight} calls in flight, {stats.finished} "
         f"finished, {stats.retries} retries, {stats.cache_hits} cache hits"
     )
 
@@ -368,11 +369,8 @@ def pytest_runtestloop(session: pytest.Session) -> None:
     state.selected = [state.jobs[i.nodeid] for i in session.items if i.nodeid in state.jobs]
     if state.scheduler is None or hasattr(session.config, "workerinput"):
         return
-    started = 0
-    for item in session.items:
-        if isinstance(item, GoldItem) and item.nodeid in state.jobs:
-            state.scheduler.submit(state.jobs[item.nodeid])
-            started += 1
+    state.scheduler.submit_all(state.selected)
+    started = len(state.selected)
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     if started and reporter is not None and session.config.get_verbosity() >= 0:
         settings = state.settings

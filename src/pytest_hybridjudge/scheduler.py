@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import concurrent.futures
 import contextlib
 import threading
-from collections.abc import Callable, Coroutine, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -194,11 +195,17 @@ _FORGOTTEN.cancel()  # a done placeholder: the job ran, and submit() must not st
 class Scheduler:
     """Owns the event loop thread; items submit jobs and wait only for their own result."""
 
-    def __init__(self, evaluator: Evaluator):
+    def __init__(self, evaluator: Evaluator, window: int = 256):
         self.evaluator = evaluator
+        self.window = window  # cases in progress at once: enough to keep every provider busy
         self.loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._run, name="hybridjudge-loop", daemon=True)
         self._futures: dict[str, concurrent.futures.Future[CaseResult]] = {}
+        self._queue: collections.deque[Job] = collections.deque()
+        self._queued: set[str] = set()
+        self._running = 0
+        self.total = 0
+        self.finished = 0
         self._lock = threading.Lock()
         self._thread.start()
 
@@ -206,19 +213,53 @@ class Scheduler:
         asyncio.set_event_loop(self.loop)
         self.loop.run_forever()
 
+    def submit_all(self, jobs: Sequence[Job]) -> None:
+        """Queue every selected job; at most `window` run at once, in order, the rest wait.
+
+        Starting 10,000 cases at once would hold 10,000 coroutines and results in memory.
+        """
+        with self._lock:
+            fresh = [
+                j for j in jobs if j.nodeid not in self._queued and j.nodeid not in self._futures
+            ]
+            self._queue.extend(fresh)
+            self._queued.update(j.nodeid for j in fresh)
+            self.total += len(fresh)
+        self.loop.call_soon_threadsafe(self._feed)
+
     def submit(self, job: Job) -> concurrent.futures.Future[CaseResult]:
-        """Start a job (once per node id) and return its future."""
+        """The job's future, starting it now if it is still queued (an item is waiting for it)."""
         with self._lock:
             future = self._futures.get(job.nodeid)
             if future is None:
-                future = self._spawn(self.evaluator.evaluate(job))
-                self._futures[job.nodeid] = future
+                if job.nodeid not in self._queued:
+                    self.total += 1
+                future = self._start(job)
             return future
 
-    def _spawn(
-        self, coro: Coroutine[Any, Any, CaseResult]
-    ) -> concurrent.futures.Future[CaseResult]:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop)
+    def _feed(self) -> None:
+        """Start queued jobs while fewer than `window` are running (on the loop thread)."""
+        with self._lock:
+            while self._queue and self._running < self.window:
+                job = self._queue.popleft()
+                if job.nodeid not in self._futures:
+                    self._start(job)
+
+    def _start(self, job: Job) -> concurrent.futures.Future[CaseResult]:
+        """Start one job; the caller holds the lock."""
+        self._running += 1
+        future = asyncio.run_coroutine_threadsafe(self._run_job(job), self.loop)
+        self._futures[job.nodeid] = future
+        return future
+
+    async def _run_job(self, job: Job) -> CaseResult:
+        try:
+            return await self.evaluator.evaluate(job)
+        finally:
+            with self._lock:
+                self._running -= 1
+                self.finished += 1
+            self._feed()
 
     def forget(self, nodeid: str) -> None:
         """Drop a finished job's future once its item holds the result (memory, at 10k cases)."""
@@ -228,8 +269,8 @@ class Scheduler:
 
     @property
     def pending(self) -> int:
-        """Jobs not finished yet."""
-        return sum(1 for f in self._futures.values() if not f.done())
+        """Jobs submitted and not finished yet."""
+        return self.total - self.finished
 
     def close(self) -> None:
         """Cancel what is left, close clients and stop the loop thread."""
