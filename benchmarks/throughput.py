@@ -6,7 +6,7 @@ Run from the repository root::
     python benchmarks/throughput.py --cases 300 --memory-cases 2000
     python benchmarks/throughput.py --skip-memory --repeat 3   # best of 3, on a shared machine
 
-Four measurements, each of a whole subprocess (interpreter start-up included), against one
+Three measurements, each of a whole subprocess (interpreter start-up included), against one
 ``tests/loopback.py`` server that runs in its own process with a fixed per-reply latency:
 
 1. **Throughput**: ``pytest --judge`` on N cases (target + 3 judges each, cache off) versus the

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import importlib
 import inspect
 import sys
@@ -25,6 +26,12 @@ class TargetError(Exception):
 _ENV = SandboxedEnvironment(undefined=jinja2.StrictUndefined, autoescape=False)
 
 
+@functools.lru_cache(maxsize=64)
+def _prompt_template(source: str) -> jinja2.Template:
+    """Compile a target prompt once, not once per case."""
+    return _ENV.from_string(source)
+
+
 def target_messages(spec: TargetSpec, case: GoldCase) -> tuple[tuple[str, str], ...]:
     """The messages a model target sends: the case's own `messages`, or the rendered prompt."""
     messages: list[tuple[str, str]] = [("system", spec.system)] if spec.system else []
@@ -32,7 +39,7 @@ def target_messages(spec: TargetSpec, case: GoldCase) -> tuple[tuple[str, str], 
         messages += [(m.role, m.content) for m in case.messages]
         return tuple(messages)
     try:
-        prompt = _ENV.from_string(spec.prompt).render(**case.variables())
+        prompt = _prompt_template(spec.prompt).render(**case.variables())
     except jinja2.TemplateError as exc:
         raise TargetError(
             f"target prompt {spec.prompt!r} cannot render for case '{case.id}': {exc}; "
