@@ -108,44 +108,23 @@ class Dataset:
 
 def results_path(runs_dir: Path, run_id: str) -> Path:
     """Where run `run_id` wrote its results: `results.jsonl`, or what its summary recorded."""
-    run_dir = runs_dir / run_id
-    default = run_dir / RESULTS_NAME
-    if default.is_file():
-        return default
-    try:
-        summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
-        recorded = summary["paths"]["results"]
-    except (OSError, ValueError, KeyError, TypeError):
-        return default
-    return Path(recorded) if isinstance(recorded, str) else default
+    from .jsonl import recorded_path
+
+    return recorded_path(runs_dir, run_id, "results", RESULTS_NAME)
 
 
 def read_results(path: Path) -> list[CaseResult]:
     """The case results in one `results.jsonl`; a bad line raises `CalibrationError` naming it."""
-    from pydantic import ValidationError
-
     from ..calibration import CalibrationError
     from ..verdict import CaseResult
-    from .resolutions import describe_validation_error, jsonl_lines
+    from .jsonl import parse_jsonl
 
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise CalibrationError(f"{path}: cannot read ({exc})") from None
     fix = "results are written by `pytest --judge`: run it again, or fix or delete that line"
-    results = []
-    for number, line in jsonl_lines(text):
-        try:
-            data = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise CalibrationError(f"{path}:{number}: not valid JSON ({exc.msg}); {fix}") from None
-        try:
-            results.append(CaseResult.model_validate(data))
-        except ValidationError as exc:
-            raise CalibrationError(
-                f"{path}:{number}: not a case result: {describe_validation_error(exc)}; {fix}"
-            ) from None
-    return results
+    return parse_jsonl(text, path, CaseResult, CalibrationError, "a case result", fix)
 
 
 def judged_results(runs_dir: Path) -> dict[str, tuple[str, CaseResult]]:

@@ -391,7 +391,8 @@ def _make_resolution(
 ) -> Resolution:
     from pydantic import ValidationError
 
-    from .resolutions import Resolution, ResolutionError, describe_validation_error
+    from .jsonl import describe_validation_error
+    from .resolutions import Resolution, ResolutionError
 
     try:
         return Resolution.for_item(item, verdict=verdict, reviewer=reviewer, score=score, note=note)

@@ -16,9 +16,10 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import IO, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ..manifest import ReviewItem
+from .jsonl import parse_jsonl
 
 if sys.platform != "win32":
     import fcntl
@@ -100,44 +101,10 @@ class Resolution(BaseModel):
         )
 
 
-def describe_validation_error(exc: ValidationError) -> str:
-    """The pydantic errors as one short phrase per field: `'score': Input should be ...`."""
-    parts = []
-    for err in exc.errors():
-        key = ".".join(str(p) for p in err["loc"])
-        parts.append(f"'{key}': {err['msg']}" if key else str(err["msg"]))
-    return "; ".join(parts)
-
-
-def jsonl_lines(text: str) -> Iterable[tuple[int, str]]:
-    """Non-blank lines with their 1-based numbers, split on `\\n` only.
-
-    `str.splitlines` would also split on U+2028 and friends, which JSON strings may hold raw.
-    """
-    for number, line in enumerate(text.split("\n"), start=1):
-        line = line.rstrip("\r")
-        if line.strip():
-            yield number, line
-
-
 def parse_resolutions(text: str, path: Path) -> list[Resolution]:
     """Parse the text of a resolutions file; a bad line raises `ResolutionError` naming it."""
     fix = "fix or remove that line by hand (the file is append-only; hybridjudge never rewrites it)"
-    resolutions = []
-    for number, line in jsonl_lines(text):
-        try:
-            data = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise ResolutionError(f"{path}:{number}: not valid JSON ({exc.msg}); {fix}") from None
-        if not isinstance(data, dict):
-            raise ResolutionError(f"{path}:{number}: expected a JSON object; {fix}")
-        try:
-            resolutions.append(Resolution.model_validate(data))
-        except ValidationError as exc:
-            raise ResolutionError(
-                f"{path}:{number}: not a valid resolution: {describe_validation_error(exc)}; {fix}"
-            ) from None
-    return resolutions
+    return parse_jsonl(text, path, Resolution, ResolutionError, "a valid resolution", fix)
 
 
 def _decode(data: bytes, path: Path) -> str:

@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from pathlib import Path
 
-from pydantic import ValidationError
-
 from ..manifest import ReviewItem
+from .jsonl import parse_jsonl, recorded_path
 from .resolutions import (
     Resolution,
     ReviewError,
-    describe_validation_error,
     human_decision,
-    jsonl_lines,
     resolutions_by_item,
 )
 
@@ -59,16 +55,7 @@ def manifest_path(runs_dir: Path, run_id: str) -> Path:
     Normally `runs_dir/run_id/manifest.jsonl`; a run started with `--judge-manifest PATH`
     records the path it used in its `summary.json`.
     """
-    run_dir = runs_dir / run_id
-    default = run_dir / MANIFEST_NAME
-    if default.is_file():
-        return default
-    try:
-        summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
-        recorded = summary["paths"]["manifest"]
-    except (OSError, ValueError, KeyError, TypeError):
-        return default
-    return Path(recorded) if isinstance(recorded, str) else default
+    return recorded_path(runs_dir, run_id, "manifest", MANIFEST_NAME)
 
 
 def read_manifest(path: Path) -> list[ReviewItem]:
@@ -83,19 +70,7 @@ def read_manifest(path: Path) -> list[ReviewItem]:
     except (OSError, UnicodeDecodeError) as exc:
         raise ManifestError(f"{path}: cannot read ({exc})") from None
     fix = "the manifest is written by `pytest --judge`: run it again, or fix that line"
-    items = []
-    for number, line in jsonl_lines(text):
-        try:
-            data = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise ManifestError(f"{path}:{number}: not valid JSON ({exc.msg}); {fix}") from None
-        try:
-            items.append(ReviewItem.model_validate(data))
-        except ValidationError as exc:
-            raise ManifestError(
-                f"{path}:{number}: not a review item: {describe_validation_error(exc)}; {fix}"
-            ) from None
-    return items
+    return parse_jsonl(text, path, ReviewItem, ManifestError, "a review item", fix)
 
 
 def _check_run_id(runs_dir: Path, run_id: str) -> None:
