@@ -10,7 +10,7 @@ from .base import (
     Completion,
     CompletionRequest,
     MalformedResponse,
-    MissingCredentials,
+    api_key,
     is_malformed,
     retry_after_seconds,
     status_is_retryable,
@@ -29,12 +29,7 @@ class AnthropicProvider:
     ):
         self.name = name
         self.concurrency = concurrency
-        key = os.environ.get(api_key_env) if api_key_env else None
-        if not key:
-            raise MissingCredentials(
-                f"provider '{name}': set {api_key_env} in the environment "
-                f"(or configure another judge or target)"
-            )
+        key = api_key(name, api_key_env)
         self._key, self._base_url = key, base_url
         self._client: Any = None  # built on the first call: a fully cached run never imports it
         self._takes_temperature = True

@@ -85,6 +85,19 @@ class Provider(Protocol):
         ...
 
 
+def api_key(provider: str, env_var: str | None, required: bool = True) -> str | None:
+    """The provider's key from the environment (never from files); one clear line if missing."""
+    import os
+
+    key = os.environ.get(env_var) if env_var else None
+    if not key and required:
+        raise MissingCredentials(
+            f"provider '{provider}': set {env_var} in the environment "
+            f"(or configure another judge or target)"
+        )
+    return key
+
+
 def retry_after_seconds(exc: BaseException) -> float | None:
     """Read `retry-after-ms` / `retry-after` (seconds or HTTP date) from an SDK error's response."""
     response = getattr(exc, "response", None)

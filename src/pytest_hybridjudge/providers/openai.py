@@ -9,7 +9,7 @@ from .base import (
     Completion,
     CompletionRequest,
     MalformedResponse,
-    MissingCredentials,
+    api_key,
     is_malformed,
     retry_after_seconds,
     status_is_retryable,
@@ -31,12 +31,7 @@ class OpenAIProvider:
         self.name = name
         self.concurrency = concurrency
         self.logprobs = logprobs
-        key = os.environ.get(api_key_env) if api_key_env else None
-        if not key and require_key:
-            raise MissingCredentials(
-                f"provider '{name}': set {api_key_env} in the environment "
-                f"(or configure another judge or target)"
-            )
+        key = api_key(name, api_key_env, require_key)
         self._key, self._base_url = key or "not-needed", base_url
         self._client: Any = None  # built on the first call: a fully cached run never imports it
 
