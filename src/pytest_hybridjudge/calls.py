@@ -31,12 +31,10 @@ MAX_RETRY_AFTER = 120.0
 class CallStats:
     """Counters the progress display and the report read."""
 
-    started: int = 0
     finished: int = 0
     in_flight: int = 0
     cache_hits: int = 0
     retries: int = 0
-    failures: int = 0
 
 
 class ModelCaller:
@@ -88,7 +86,6 @@ class ModelCaller:
         async with self._semaphore(provider):
             worst = self._worst_case(price, request)
             self.budget.reserve(worst)  # raises BudgetExhausted: the case is skipped
-            self.stats.started += 1
             self.stats.in_flight += 1
             completion = None
             try:
@@ -124,7 +121,6 @@ class ModelCaller:
             return await self._attempt(provider, request)
         except Exception as exc:
             if self.retries == 0 or not provider.should_retry(exc):
-                self.stats.failures += 1
                 raise ProviderError(_describe(provider.name, request.model, exc, 1)) from exc
             first_failure = exc
         jitter = wait_random_exponential(multiplier=self.backoff, max=30 * self.backoff)
@@ -151,7 +147,6 @@ class ModelCaller:
                     attempts += 1
                     return await self._attempt(provider, request)
         except Exception as exc:
-            self.stats.failures += 1
             raise ProviderError(_describe(provider.name, request.model, exc, attempts)) from exc
         raise AssertionError("unreachable: tenacity either returns or raises")
 

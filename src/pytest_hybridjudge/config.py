@@ -6,23 +6,17 @@ Precedence, in one place: command-line flags, then `[tool.hybridjudge]` in the r
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on 3.10 only
-    import tomli as tomllib  # type: ignore[import-not-found,unused-ignore]
+from .configfile import ConfigError, find_config_table
+
+__all__ = ["ConfigError", "HybridJudgeConfig", "find_config_table", "load_config"]
 
 CacheMode = Literal["use", "refresh", "off"]
 Aggregation = Literal["median", "mean", "min"]
-
-
-class ConfigError(Exception):
-    """The user's configuration is invalid; the message names the file and key."""
 
 
 class _Strict(BaseModel):
@@ -230,34 +224,21 @@ class HybridJudgeConfig(_Strict):
         return list(self.target) if isinstance(self.target, list) else [self.target]
 
 
-def find_config_table(rootdir: Path) -> tuple[dict[str, Any], Path | None]:
-    """Return the raw `[tool.hybridjudge]` table and the file it came from."""
-    for name, keys in (("pyproject.toml", ("tool", "hybridjudge")), ("hybridjudge.toml", ())):
-        path = rootdir / name
-        if not path.is_file():
-            continue
-        try:
-            data: Any = tomllib.loads(path.read_text(encoding="utf-8"))
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
-        if name == "hybridjudge.toml" and "tool" in data:
-            data = data["tool"].get("hybridjudge", data)
-        for key in keys:
-            data = data.get(key) if isinstance(data, dict) else None
-        if data is not None:
-            return dict(data), path
-    return {}, None
-
-
 def load_config(rootdir: Path, overrides: dict[str, Any] | None = None) -> HybridJudgeConfig:
     """Read, merge and validate the config; errors name the file and the offending key."""
     table, source = find_config_table(rootdir)
+    return validate_config(table, source or rootdir / "pyproject.toml", overrides)
+
+
+def validate_config(
+    table: dict[str, Any], source: Path, overrides: dict[str, Any] | None = None
+) -> HybridJudgeConfig:
+    """Merge command-line overrides into a raw table and validate it."""
     merged = {**table, **{k: v for k, v in (overrides or {}).items() if v is not None}}
     try:
         return HybridJudgeConfig.model_validate(merged)
     except ValidationError as exc:
-        where = source or rootdir / "pyproject.toml"
-        raise ConfigError(format_validation_error(exc, f"{where} [tool.hybridjudge]")) from None
+        raise ConfigError(format_validation_error(exc, f"{source} [tool.hybridjudge]")) from None
 
 
 def format_validation_error(exc: ValidationError, where: str) -> str:

@@ -10,13 +10,14 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from .config import ConfigError, HybridJudgeConfig, Target, find_config_table, load_config
-from .gold import GOLD_SUFFIXES, GoldCase, GoldError, load_gold_file
+from .configfile import ConfigError, find_config_table
 
 if TYPE_CHECKING:
     from _pytest._code.code import ExceptionInfo, TerminalRepr
     from _pytest.terminal import TerminalReporter
 
+    from .config import HybridJudgeConfig, Target
+    from .gold import GoldCase
     from .report import RunReport
     from .rubric import Rubric, RubricLibrary
     from .scheduler import Job, Scheduler
@@ -112,6 +113,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "hybridjudge: a gold case collected by pytest-hybridjudge")
     rootdir = Path(config.rootpath)
+    judge, dry_run = bool(config.getoption("judge")), bool(config.getoption("judge_dry_run"))
+    try:
+        table, source = find_config_table(rootdir)
+    except ConfigError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    if not table and not (judge or dry_run):
+        return  # not a hybridjudge project: a plain run imports nothing more
+    from .config import validate_config
     from .rubric import RubricLibrary
 
     overrides = {
@@ -122,22 +131,19 @@ def pytest_configure(config: pytest.Config) -> None:
         "budget": config.getoption("judge_budget"),
     }
     try:
-        table, _ = find_config_table(rootdir)
-        settings = load_config(rootdir, overrides)
+        settings = validate_config(table, source or rootdir / "pyproject.toml", overrides)
     except ConfigError as exc:
         raise pytest.UsageError(str(exc)) from None
     state = JudgeState(
         settings=settings,
         rootdir=rootdir,
-        enabled=bool(config.getoption("judge")),
+        enabled=judge and not dry_run,  # a dry run collects and skips; the summary estimates
         has_table=bool(table),
         rubrics=RubricLibrary(rootdir / settings.rubrics),
+        dry_run=dry_run,
     )
     config.stash[STATE] = state
-    state.dry_run = bool(config.getoption("judge_dry_run"))
-    if state.dry_run:
-        state.enabled = False  # collected and skipped; the summary prints the estimate
-    elif state.enabled:
+    if state.enabled:
         _start_run(config, state)
 
 
@@ -147,7 +153,7 @@ def _start_run(config: pytest.Config, state: JudgeState) -> None:
     from .calls import ModelCaller
     from .config import CallableTarget
     from .providers import ProviderError, split_model
-    from .report import RunPaths, RunReport, new_run_id
+    from .report import RunPaths, RunReport, new_run_id, tier_rates
     from .scheduler import Evaluator, Scheduler
     from .targets import TargetError, load_callable
 
@@ -204,8 +210,7 @@ def _start_run(config: pytest.Config, state: JudgeState) -> None:
             Path(results).resolve() if results else None,
             Path(manifest).resolve() if manifest else None,
         )
-        rates = {str(tier): rate for tier, rate in settings.review.rates.items()}
-        state.report = RunReport(run_id, paths, rates=rates)
+        state.report = RunReport(run_id, paths, rates=tier_rates(settings.review.rates))
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -217,6 +222,8 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 
 def _is_gold(state: JudgeState, file_path: Path) -> bool:
+    from .gold import GOLD_SUFFIXES
+
     if file_path.suffix not in GOLD_SUFFIXES or not (state.has_table or state.enabled):
         return False
     if file_path.resolve() == (state.rootdir / state.settings.resolutions).resolve():
@@ -240,6 +247,7 @@ class GoldFile(pytest.File):
     """A gold set file: one item per case and target."""
 
     def collect(self) -> Generator[GoldItem, None, None]:
+        from .gold import GoldError, load_gold_file
         from .rubric import RubricError
         from .scheduler import Job
         from .verifiers import VerifierError, check_spec

@@ -56,7 +56,7 @@ class RunReport:
     paths: RunPaths
     started: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc))
     results: dict[str, CaseResult] = field(default_factory=dict)
-    rates: Mapping[str, float] = field(default_factory=lambda: _rates(DEFAULT_RATES))
+    rates: Mapping[str, float] = field(default_factory=lambda: tier_rates(DEFAULT_RATES))
 
     def add(self, result: CaseResult) -> None:
         """Record a case's result (the last record for a node id wins)."""
@@ -159,7 +159,8 @@ class RunReport:
         return summary
 
 
-def _rates(table: Mapping[Tier, float]) -> dict[str, float]:
+def tier_rates(table: Mapping[Tier, float]) -> dict[str, float]:
+    """USD per hour by tier name."""
     return {str(tier): rate for tier, rate in table.items()}
 
 

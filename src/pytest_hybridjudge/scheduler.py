@@ -32,7 +32,7 @@ from .panel import aggregate
 from .providers import ProviderError
 from .rubric import Rubric
 from .targets import TargetError, call_app, target_request
-from .verdict import CaseResult, JudgeVerdict, Outcome, Usage
+from .verdict import CaseResult, Outcome, Usage
 from .verifiers import run_verifiers
 
 
@@ -181,11 +181,6 @@ class Evaluator:
         for verdict in result.verdicts:
             result.usage.add(verdict.usage)
         return result
-
-
-def judge_errors(verdicts: list[JudgeVerdict]) -> list[str]:
-    """Messages of the judges that errored."""
-    return [f"{v.judge}: {v.error}" for v in verdicts if v.error]
 
 
 _FORGOTTEN: concurrent.futures.Future[CaseResult] = concurrent.futures.Future()

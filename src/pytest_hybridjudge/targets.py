@@ -14,7 +14,7 @@ from typing import Any, cast
 import jinja2
 from jinja2.sandbox import SandboxedEnvironment
 
-from .config import CallableTarget, Target, TargetSpec
+from .config import CallableTarget, TargetSpec
 from .gold import GoldCase
 from .providers import CompletionRequest, split_model
 
@@ -93,8 +93,3 @@ async def call_app(func: Callable[..., Any], case: GoldCase, label: str) -> str:
             "return the output text (str)"
         )
     return result
-
-
-def is_model_target(target: Target) -> bool:
-    """Whether the target is a model (as opposed to the user's callable)."""
-    return isinstance(target, TargetSpec)

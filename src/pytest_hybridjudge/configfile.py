@@ -1,0 +1,35 @@
+"""Finding the raw `[tool.hybridjudge]` table: TOML only, so the plugin costs plain runs nothing."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.10 only
+    import tomli as tomllib  # type: ignore[import-not-found,unused-ignore]
+
+
+class ConfigError(Exception):
+    """The user's configuration is invalid; the message names the file and key."""
+
+
+def find_config_table(rootdir: Path) -> tuple[dict[str, Any], Path | None]:
+    """Return the raw `[tool.hybridjudge]` table and the file it came from."""
+    for name, keys in (("pyproject.toml", ("tool", "hybridjudge")), ("hybridjudge.toml", ())):
+        path = rootdir / name
+        if not path.is_file():
+            continue
+        try:
+            data: Any = tomllib.loads(path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+        if name == "hybridjudge.toml" and "tool" in data:
+            data = data["tool"].get("hybridjudge", data)
+        for key in keys:
+            data = data.get(key) if isinstance(data, dict) else None
+        if data is not None:
+            return dict(data), path
+    return {}, None
