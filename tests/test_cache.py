@@ -18,9 +18,33 @@ def _request(i: int, **changes: object) -> CompletionRequest:
 def test_key_covers_what_changes_the_output_only() -> None:
     base = _request(1)
     assert base.cache_key("openai") == _request(1).cache_key("openai")
-    for changed in (_request(2), _request(1, temperature=0.5), _request(1, max_tokens=9)):
-        assert changed.cache_key("openai") != base.cache_key("openai")
+    changes: list[dict[str, object]] = [
+        {"model": "other"},
+        {"temperature": 0.5},
+        {"max_tokens": 9},
+        {"json_schema": {"type": "object"}},
+        {"schema_name": "grade"},
+        {"logprobs": True},
+        {"sample": 1},
+    ]
+    assert _request(2).cache_key("openai") != base.cache_key("openai")
+    for change in changes:
+        assert _request(1, **change).cache_key("openai") != base.cache_key("openai"), change
     assert base.cache_key("openai") != base.cache_key("anthropic")
+
+
+def test_key_is_stable_across_versions() -> None:
+    """Pinned: a cache written by an earlier version must still answer (same hash, same form)."""
+    request = _request(
+        1,
+        messages=(("system", "s"), ("user", "q")),
+        json_schema={"type": "object", "b": [1, 2]},
+        logprobs=True,
+        sample=2,
+    )
+    assert request.cache_key("openai") == (
+        "add785dcc5b6955ecabcd5cb411bed10c7cfca5dcf75255e20ec2472a9750fa4"
+    )
 
 
 def test_modes(tmp_path: Path) -> None:
