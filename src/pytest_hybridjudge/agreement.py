@@ -14,22 +14,24 @@ def judge_alpha(panels: Iterable[Sequence[JudgeVerdict]]) -> float | None:
     Rows are judges, columns cases; a missing or errored verdict is a missing value. None when
     alpha is undefined (fewer than two judges or cases with pairable scores, or no variation).
     """
+    columns = [
+        {v.judge: v.score for v in panel if v.score is not None and v.error is None}
+        for panel in panels
+    ]
+    judges = sorted({judge for scores in columns for judge in scores})
+    if len(judges) < 2 or len(columns) < 2:
+        return None
+    paired = any(len(scores) >= 2 for scores in columns)
+    if not paired or len({s for scores in columns for s in scores.values()}) < 2:
+        return None  # decided before importing numpy, which a unanimous run never needs
     import krippendorff
     import numpy as np
 
-    columns = [list(p) for p in panels]
-    judges = sorted({v.judge for panel in columns for v in panel})
-    if len(judges) < 2 or len(columns) < 2:
-        return None
     data = np.full((len(judges), len(columns)), np.nan)
-    for col, panel in enumerate(columns):
-        for verdict in panel:
-            if verdict.score is not None and verdict.error is None:
-                data[judges.index(verdict.judge), col] = verdict.score
-    paired = np.sum(~np.isnan(data), axis=0) >= 2
-    values = data[~np.isnan(data)]
-    if paired.sum() < 1 or len(set(values.tolist())) < 2:
-        return None
+    row = {judge: i for i, judge in enumerate(judges)}
+    for col, scores in enumerate(columns):
+        for judge, score in scores.items():
+            data[row[judge], col] = score
     try:
         alpha = float(krippendorff.alpha(reliability_data=data, level_of_measurement="ordinal"))
     except (ValueError, ZeroDivisionError):

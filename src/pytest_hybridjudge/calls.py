@@ -8,15 +8,10 @@ import time
 from collections.abc import Coroutine, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from tenacity import (
-    AsyncRetrying,
-    RetryCallState,
-    retry_if_exception,
-    stop_after_attempt,
-    wait_random_exponential,
-)
+if TYPE_CHECKING:
+    from tenacity import RetryCallState
 
 from .cache import CompletionCache
 from .config import ProviderSpec
@@ -123,6 +118,14 @@ class ModelCaller:
             if self.retries == 0 or not provider.should_retry(exc):
                 raise ProviderError(_describe(provider.name, request.model, exc, 1)) from exc
             first_failure = exc
+        # Imported here: most runs never retry, and tenacity takes ~40 ms to import.
+        from tenacity import (
+            AsyncRetrying,
+            retry_if_exception,
+            stop_after_attempt,
+            wait_random_exponential,
+        )
+
         jitter = wait_random_exponential(multiplier=self.backoff, max=30 * self.backoff)
 
         def wait(state: RetryCallState) -> float:
