@@ -120,3 +120,29 @@ def test_progress_line_while_calls_are_in_flight(
             " 1 calls in flight*",
         ]
     )
+
+
+def test_heap_is_frozen_while_cases_run_and_thawed_by_the_next_session(
+    project: Project, llm: LoopbackLLM
+) -> None:
+    """gc.freeze() shortens a run's collections; a long-lived process must not keep it."""
+    import gc
+
+    project.config()
+    project.gold("capitals.yaml", CAPITALS)
+    project.pytester.makeconftest(
+        """
+        import gc, json, pathlib
+
+        def pytest_runtest_call(item):
+            with pathlib.Path("frozen.jsonl").open("a") as f:
+                f.write(json.dumps(gc.get_freeze_count()) + "\\n")
+        """
+    )
+    assert gc.get_freeze_count() == 0
+    project.run("--judge")
+    counts = [json.loads(line) for line in (project.path / "frozen.jsonl").read_text().split()]
+    assert len(counts) == 3 and all(n > 1000 for n in counts)
+    assert gc.get_freeze_count() > 0  # left for pytest's own collections at exit ...
+    project.run("--collect-only")
+    assert gc.get_freeze_count() == 0  # ... and thawed as soon as another session starts

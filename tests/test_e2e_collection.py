@@ -73,6 +73,19 @@ def test_tags_are_markers_and_k_selects(project: Project, llm: LoopbackLLM) -> N
     assert project.results().keys() == {"capital-france"}
 
 
+def test_collect_only_lists_cases_without_calls_keys_or_a_run(
+    project: Project, llm: LoopbackLLM, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("OPENAI_API_KEY")
+    project.config()
+    project.gold("g.yaml", GOOD)
+    result = project.run("--judge", "--collect-only", "-q")
+    assert result.ret == 0
+    result.stdout.fnmatch_lines(["gold/g.yaml::capital-france", "gold/g.yaml::two-plus-two"])
+    assert llm.calls == []
+    assert not (project.path / ".hybridjudge" / "runs").exists()
+
+
 def test_last_failed_reruns_only_failures(project: Project, llm: LoopbackLLM) -> None:
     llm.responder = lambda c: (
         "wrong"
