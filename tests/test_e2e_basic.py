@@ -139,7 +139,6 @@ def test_heap_is_frozen_while_cases_run_and_thawed_by_the_next_session(
                 f.write(json.dumps(gc.get_freeze_count()) + "\\n")
         """
     )
-    assert gc.get_freeze_count() == 0
     project.run("--judge")
     counts = [json.loads(line) for line in (project.path / "frozen.jsonl").read_text().split()]
     assert len(counts) == 3 and all(n > 1000 for n in counts)
