@@ -410,9 +410,13 @@ class LoopbackLLM:
         latency: float = 0.0,
         host: str = "127.0.0.1",
         port: int = 0,
+        record: bool = True,
     ) -> None:
         self.responder: Responder = responder or default_responder
         self.latency = latency
+        # A long-lived server (benchmarks) keeps no history: with it, its heap grew by GBs and
+        # its garbage collections stalled replies for seconds, which made timings noise.
+        self.record = record
         self.calls: list[Call] = []
         self._lock = threading.Lock()
         self._attempts: dict[str, int] = {}
@@ -487,7 +491,10 @@ class LoopbackLLM:
         return f"{self._id_prefix}{next(self._ids):012x}"
 
     def _record(self, call: Call, raw: bytes) -> Call:
-        """Assign the attempt number and append to ``calls``."""
+        """Assign the attempt number and append to ``calls`` (unless not recording)."""
+        if not self.record:
+            call.attempt = 1
+            return call
         try:
             key = json.dumps(call.body, sort_keys=True, separators=(",", ":"))
         except (TypeError, ValueError):
@@ -517,7 +524,7 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGINT, _on_signal)
-    server = LoopbackLLM(latency=args.latency, host=args.host, port=args.port).start()
+    server = LoopbackLLM(latency=args.latency, host=args.host, port=args.port, record=False).start()
     try:
         print(server.url, flush=True)
         while not done.wait(0.2):

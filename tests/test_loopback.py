@@ -297,6 +297,16 @@ def test_attempt_counting_and_reset(server: LoopbackLLM) -> None:
     assert run(scenario()) == ("#3", "#1")
 
 
+def test_unrecorded_server_answers_and_keeps_no_history() -> None:
+    async def scenario(srv: LoopbackLLM) -> list[str]:
+        async with oai(srv.openai_base_url) as client:
+            return [await text(client) for _ in range(3)]
+
+    with LoopbackLLM(record=False) as srv:
+        assert run(scenario(srv)) == [f"Answer: {QUESTION}"] * 3
+        assert srv.calls == [] and srv._attempts == {}
+
+
 def test_count_filters(server: LoopbackLLM) -> None:
     fmt = {"type": "json_object"}
 

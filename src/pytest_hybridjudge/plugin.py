@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import gc
 from collections.abc import Generator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from . import heap
 from .configfile import ConfigError, find_config_table
 
 if TYPE_CHECKING:
@@ -111,32 +111,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
-_frozen = False  # this process called gc.freeze() for a run; outlives the run's config
-
-
-def _freeze_heap() -> None:
-    """Move everything alive before the cases run out of the cyclic collector's reach.
-
-    Modules, items and jobs live until the session ends anyway; while frozen, the full
-    collections that the SDK's garbage triggers, and the several that pytest runs at exit,
-    scan only what the run itself allocated (a third of a cached run's time otherwise).
-    The next session in the same process thaws it first (see `_thaw_heap`), so a long-lived
-    process (pytester, an IDE) keeps nothing frozen for longer than one run.
-    """
-    global _frozen
-    gc.freeze()
-    _frozen = True
-
-
-def _thaw_heap() -> None:
-    global _frozen
-    if _frozen:
-        gc.unfreeze()
-        _frozen = False
-
-
 def pytest_configure(config: pytest.Config) -> None:
-    _thaw_heap()
+    heap.thaw()  # whatever an earlier session in this process froze
     config.addinivalue_line("markers", "hybridjudge: a gold case collected by pytest-hybridjudge")
     rootdir = Path(config.rootpath)
     judge, dry_run = bool(config.getoption("judge")), bool(config.getoption("judge_dry_run"))
@@ -226,7 +202,8 @@ def _start_run(config: pytest.Config, state: JudgeState) -> None:
         raise pytest.UsageError(f"hybridjudge: {exc}") from None
     evaluator = Evaluator(settings, caller, apps, resolutions, calibration)
     providers = max(1, len({j.model.split("/")[0] for j in settings.judges} | {"target"}))
-    state.scheduler = Scheduler(evaluator, window=max(256, 4 * settings.concurrency * providers))
+    window = max(256, 4 * settings.concurrency * providers)
+    state.scheduler = Scheduler(evaluator, window=window, freeze_when_warm=True)
     if not hasattr(config, "workerinput"):
         run_id = new_run_id()
         results = config.getoption("judge_report")
@@ -404,7 +381,7 @@ def pytest_runtestloop(session: pytest.Session) -> None:
     state.selected = [state.jobs[i.nodeid] for i in session.items if i.nodeid in state.jobs]
     if state.scheduler is None or hasattr(session.config, "workerinput"):
         return
-    _freeze_heap()
+    heap.freeze()  # modules, items and jobs live until the end (see heap.py)
     state.scheduler.submit_all(state.selected)
     started = len(state.selected)
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
@@ -416,6 +393,17 @@ def pytest_runtestloop(session: pytest.Session) -> None:
             f"[hybridjudge] {started} cases started: target {targets}; judges {judges}; "
             f"concurrency {settings.concurrency}; cache {settings.cache}"
         )
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Generator[None]:
+    """A gold item whose result is ready runs its whole protocol with the loop held."""
+    state = item.config.stash.get(STATE, None)
+    scheduler = state.scheduler if state is not None else None
+    if scheduler is not None and isinstance(item, GoldItem) and scheduler.is_done(item.nodeid):
+        with scheduler.paused():
+            return (yield)
+    return (yield)
 
 
 @pytest.hookimpl(wrapper=True)
