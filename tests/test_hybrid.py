@@ -151,7 +151,7 @@ def test_alpha_matches_the_library_reference_values() -> None:
     import krippendorff
     import numpy as np
 
-    from pytest_hybridjudge.agreement import judge_alpha
+    from pytest_hybridjudge.agreement import judge_alpha, panel_scores
     from pytest_hybridjudge.verdict import JudgeVerdict
 
     a = [1, 2, 3, 3, 2, 1, 4, 1, 2]
@@ -166,11 +166,11 @@ def test_alpha_matches_the_library_reference_values() -> None:
     ]
     data = np.array([a, b, [np.nan if v is None else v for v in c]], dtype=float)
     expected = krippendorff.alpha(reliability_data=data, level_of_measurement="ordinal")
-    assert judge_alpha(panels) == pytest.approx(expected)
+    assert judge_alpha(map(panel_scores, panels)) == pytest.approx(expected)
     assert 0 < expected < 1
     unanimous = [[JudgeVerdict(judge=n, model="m", score=3) for n in "ab"] for _ in range(3)]
-    assert judge_alpha(unanimous) is None  # no variation: alpha is undefined
+    assert judge_alpha(map(panel_scores, unanimous)) is None  # no variation: undefined
     errored = [
         [JudgeVerdict(judge="a", model="m", score=3), JudgeVerdict(judge="b", model="m", error="x")]
     ]
-    assert judge_alpha(errored * 3) is None
+    assert judge_alpha(map(panel_scores, errored * 3)) is None

@@ -3,21 +3,23 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from .verdict import JudgeVerdict
 
 
-def judge_alpha(panels: Iterable[Sequence[JudgeVerdict]]) -> float | None:
-    """Ordinal Krippendorff's alpha of the judges' scores across cases.
+def panel_scores(panel: Sequence[JudgeVerdict]) -> dict[str, int]:
+    """A case's scores by judge; an errored or missing verdict is left out."""
+    return {v.judge: v.score for v in panel if v.score is not None and v.error is None}
 
-    Rows are judges, columns cases; a missing or errored verdict is a missing value. None when
-    alpha is undefined (fewer than two judges or cases with pairable scores, or no variation).
+
+def judge_alpha(panels: Iterable[Mapping[str, int]]) -> float | None:
+    """Ordinal Krippendorff's alpha of the judges' scores (`panel_scores`) across cases.
+
+    Rows are judges, columns cases; a judge without a score on a case is a missing value. None
+    when alpha is undefined (fewer than two judges or cases with pairable scores, no variation).
     """
-    columns = [
-        {v.judge: v.score for v in panel if v.score is not None and v.error is None}
-        for panel in panels
-    ]
+    columns = list(panels)
     judges = sorted({judge for scores in columns for judge in scores})
     if len(judges) < 2 or len(columns) < 2:
         return None

@@ -490,7 +490,7 @@ class _Recorder:
             else "the session stopped before this case ran"
         )
         for job in self.state.selected:  # no selected case silently disappears
-            if job.nodeid not in report.results:
+            if not report.recorded(job.nodeid):
                 report.add(
                     CaseResult(
                         case_id=job.case.id,

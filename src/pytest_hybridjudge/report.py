@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import secrets
+import tempfile
 from collections import Counter, defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
+from .agreement import panel_scores
 from .config import DEFAULT_RATES, Tier
 from .cost import review_cost
-from .files import write_json_atomic, write_jsonl_atomic, write_text_atomic
+from .files import write_json_atomic, write_text_atomic
 from .manifest import ReviewItem, write_manifest
 from .verdict import CaseResult, Usage
 
@@ -49,74 +52,120 @@ class RunPaths:
 
 
 @dataclass
+class Tally:
+    """Running totals over a run's results: all the summary needs, without keeping the results.
+
+    Per case it keeps only the judges' scores (for alpha); the escalated results are kept whole
+    for the manifest. So a 10,000-case run does not hold 10,000 results in memory.
+    """
+
+    counts: Counter[str] = field(default_factory=Counter)
+    usage: Usage = field(default_factory=Usage)
+    per_rubric: dict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
+    per_model: dict[str, Usage] = field(default_factory=lambda: defaultdict(Usage))
+    review: dict[str, dict[str, float]] = field(
+        default_factory=lambda: defaultdict(lambda: {"items": 0, "minutes": 0.0})
+    )
+    panels: list[dict[str, int]] = field(default_factory=list)
+    split: int = 0
+    audits: int = 0
+    by_review: int = 0
+    escalated: list[CaseResult] = field(default_factory=list)
+
+    def add(self, r: CaseResult) -> None:
+        """Count one case's result."""
+        self.counts[r.outcome] += 1
+        self.usage.add(r.usage)
+        self.per_rubric[r.rubric or "(none)"][r.outcome] += 1
+        self.per_model[r.target].add(r.target_usage)
+        for v in r.verdicts:
+            self.per_model[v.judge].add(v.usage)
+        if r.verdicts:
+            self.panels.append(panel_scores(r.verdicts))
+        if r.panel and r.panel.votes_pass and r.panel.votes_fail:
+            self.split += 1
+        if r.resolved_by:
+            self.by_review += 1
+        if r.outcome == "escalated":
+            self.escalated.append(r)
+            entry = self.review[r.tier or "annotator"]
+            entry["items"] += 1
+            entry["minutes"] += r.review_minutes or 0.0
+            self.audits += bool(r.audit)
+
+
+@dataclass
 class RunReport:
-    """Filled from test reports on the controller, written at session finish."""
+    """Filled from test reports on the controller, written at session finish.
+
+    Each result is appended to `<results>.partial` as it arrives and counted in `tally`; at the
+    end the partial file becomes results.jsonl by an atomic rename. A case recorded twice (a
+    rerun plugin, a crashed xdist worker) keeps its last record, found by one pass over the file.
+    """
 
     run_id: str
     paths: RunPaths
     started: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc))
-    results: dict[str, CaseResult] = field(default_factory=dict)
     rates: Mapping[str, float] = field(default_factory=lambda: tier_rates(DEFAULT_RATES))
+    tally: Tally = field(default_factory=Tally)
+    _times: Counter[str] = field(default_factory=Counter)  # records per node id
+    _spool: TextIO | None = None
+
+    @property
+    def partial(self) -> Path:
+        """Where results go while the run is going on."""
+        return self.paths.results.with_name(self.paths.results.name + ".partial")
 
     def add(self, result: CaseResult) -> None:
         """Record a case's result (the last record for a node id wins)."""
-        self.results[result.nodeid or result.case_id] = result
+        if self._spool is None:
+            self.partial.parent.mkdir(parents=True, exist_ok=True)
+            # line-buffered: a killed run still leaves every record it made on disk
+            self._spool = self.partial.open("w", encoding="utf-8", buffering=1)
+        self._spool.write(result.model_dump_json() + "\n")
+        key = _key(result)
+        self._times[key] += 1
+        if self._times[key] == 1:
+            self.tally.add(result)  # a repeated record is counted when the file is reread
+
+    def recorded(self, nodeid: str) -> bool:
+        """Whether the case has a record yet."""
+        return nodeid in self._times
+
+    def __len__(self) -> int:
+        return len(self._times)
 
     def review_items(self) -> list[ReviewItem]:
         """One review item per escalated case."""
-        return [
-            ReviewItem.from_result(r, self.run_id)
-            for r in self.results.values()
-            if r.outcome == "escalated"
-        ]
+        return [ReviewItem.from_result(r, self.run_id) for r in self.tally.escalated]
 
     def summary(self) -> dict[str, Any]:
         """Counts, pass rate per rubric, tokens, cache hits and paths."""
-        counts: Counter[str] = Counter(r.outcome for r in self.results.values())
-        usage = Usage()
-        per_rubric: dict[str, Counter[str]] = defaultdict(Counter)
-        per_model: dict[str, Usage] = defaultdict(Usage)
-        for r in self.results.values():
-            usage.add(r.usage)
-            per_rubric[r.rubric or "(none)"][r.outcome] += 1
-            per_model[r.target].add(r.target_usage)
-            for v in r.verdicts:
-                per_model[v.judge].add(v.usage)
         from .agreement import judge_alpha
 
-        escalated = [r for r in self.results.values() if r.outcome == "escalated"]
-        review: dict[str, dict[str, float]] = defaultdict(lambda: {"items": 0, "minutes": 0.0})
-        for r in escalated:
-            entry = review[r.tier or "annotator"]
-            entry["items"] += 1
-            entry["minutes"] += r.review_minutes or 0.0
-        judged = [r.verdicts for r in self.results.values() if r.verdicts]
+        t = self.tally
         return {
             "run_id": self.run_id,
             "started": self.started.isoformat(),
             "finished": dt.datetime.now(dt.timezone.utc).isoformat(),
-            "cases": len(self.results),
-            "outcomes": {o: counts.get(o, 0) for o in OUTCOMES},
-            "pass_rate": _rate(counts),
+            "cases": len(self),
+            "outcomes": {o: t.counts.get(o, 0) for o in OUTCOMES},
+            "pass_rate": _rate(t.counts),
             "rubrics": {
                 name: {**{o: c.get(o, 0) for o in OUTCOMES}, "pass_rate": _rate(c)}
-                for name, c in sorted(per_rubric.items())
+                for name, c in sorted(t.per_rubric.items())
             },
             "agreement": {
-                "krippendorff_alpha_ordinal": judge_alpha(judged),
-                "cases_judged": len(judged),
-                "split_cases": sum(
-                    1
-                    for r in self.results.values()
-                    if r.panel and r.panel.votes_pass and r.panel.votes_fail
-                ),
+                "krippendorff_alpha_ordinal": judge_alpha(t.panels),
+                "cases_judged": len(t.panels),
+                "split_cases": t.split,
             },
-            "review": {tier: dict(v) for tier, v in sorted(review.items())},
-            "cost": self._cost(per_model, review),
-            "audits": sum(1 for r in escalated if r.audit),
-            "by_review": sum(1 for r in self.results.values() if r.resolved_by),
-            "usage": usage.model_dump(),
-            "models": {name: u.model_dump() for name, u in sorted(per_model.items())},
+            "review": {tier: dict(v) for tier, v in sorted(t.review.items())},
+            "cost": self._cost(t.per_model, t.review),
+            "audits": t.audits,
+            "by_review": t.by_review,
+            "usage": t.usage.model_dump(),
+            "models": {name: u.model_dump() for name, u in sorted(t.per_model.items())},
             "paths": {
                 "results": str(self.paths.results),
                 "manifest": str(self.paths.manifest),
@@ -150,13 +199,50 @@ class RunReport:
 
     def write(self) -> dict[str, Any]:
         """Write results, manifest and summary atomically; return the summary."""
-        ordered = sorted(self.results.values(), key=lambda r: r.nodeid)
-        write_jsonl_atomic(self.paths.results, (r.model_dump(mode="json") for r in ordered))
+        self._finish_results()
         write_manifest(self.paths.manifest, self.review_items())
         summary = self.summary()
         write_json_atomic(self.paths.summary, summary)
         write_text_atomic(self.paths.run_dir.parent / "LATEST", self.run_id + "\n")
         return summary
+
+    def _finish_results(self) -> None:
+        """Turn the partial file into results.jsonl: renamed, or rewritten with last records."""
+        spool, self._spool = self._spool, None
+        if spool is None:
+            if not self._times:  # no case at all: still an (empty) results file
+                write_text_atomic(self.paths.results, "")
+            return
+        spool.flush()
+        os.fsync(spool.fileno())
+        spool.close()
+        if max(self._times.values()) > 1:
+            self._keep_last_records()
+        os.replace(self.partial, self.paths.results)
+
+    def _keep_last_records(self) -> None:
+        """Rewrite the partial file with each case's last record, and count those afresh."""
+        seen: Counter[str] = Counter()
+        self.tally = Tally()
+        with (
+            self.partial.open(encoding="utf-8") as lines,
+            tempfile.NamedTemporaryFile(
+                "w", encoding="utf-8", dir=self.partial.parent, delete=False, suffix=".tmp"
+            ) as out,
+        ):
+            for line in lines:
+                result = CaseResult.model_validate_json(line)
+                seen[_key(result)] += 1
+                if seen[_key(result)] == self._times[_key(result)]:
+                    out.write(line)
+                    self.tally.add(result)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(out.name, self.partial)
+
+
+def _key(result: CaseResult) -> str:
+    return result.nodeid or result.case_id
 
 
 def tier_rates(table: Mapping[Tier, float]) -> dict[str, float]:

@@ -1,0 +1,90 @@
+"""The run report: results streamed to a partial file, counted as they come, renamed at the end."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from pytest_hybridjudge.report import RunPaths, RunReport
+from pytest_hybridjudge.verdict import CaseResult, JudgeVerdict, PanelVerdict, Usage
+
+
+def _result(case: str, outcome: str, score: int = 5, judges: str = "ab") -> CaseResult:
+    verdicts = [
+        JudgeVerdict(judge=j, model=f"openai/{j}", score=score, usage=Usage(calls=1, cost=0.5))
+        for j in judges
+    ]
+    return CaseResult(
+        case_id=case,
+        nodeid=f"gold/g.yaml::{case}",
+        target="openai/t",
+        rubric="correctness",
+        outcome=outcome,  # type: ignore[arg-type]
+        verdicts=verdicts,
+        panel=PanelVerdict(votes_pass=len(judges)),
+        target_usage=Usage(calls=1, cost=1.0),
+        usage=Usage(calls=1 + len(judges), cost=1.0 + 0.5 * len(judges)),
+        tier="annotator" if outcome == "escalated" else None,
+        review_minutes=2.0 if outcome == "escalated" else None,
+    )
+
+
+def _report(tmp_path: Path) -> RunReport:
+    return RunReport("run-1", RunPaths.for_run(tmp_path / "runs", "run-1"))
+
+
+def _lines(path: Path) -> list[dict[str, object]]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_results_stream_to_a_partial_file_and_become_results_at_the_end(tmp_path: Path) -> None:
+    report = _report(tmp_path)
+    report.add(_result("a", "passed"))
+    report.add(_result("b", "escalated", score=3))
+    assert [r["case_id"] for r in _lines(report.partial)] == ["a", "b"]  # on disk already
+    assert not report.paths.results.exists()  # never a half-written results.jsonl
+    summary = report.write()
+    assert not report.partial.exists()
+    assert [(r["case_id"], r["outcome"]) for r in _lines(report.paths.results)] == [
+        ("a", "passed"),
+        ("b", "escalated"),
+    ]
+    assert summary["outcomes"] == {"passed": 1, "failed": 0, "escalated": 1, "skipped": 0}
+    assert summary["cases"] == 2
+    assert summary["usage"]["calls"] == 6
+    assert summary["models"]["a"]["calls"] == 2 and summary["models"]["openai/t"]["calls"] == 2
+    assert summary["review"] == {"annotator": {"items": 1, "minutes": 2.0}}
+    assert summary["agreement"]["cases_judged"] == 2
+    assert summary["agreement"]["krippendorff_alpha_ordinal"] == 1.0
+    assert [i["case_id"] for i in _lines(report.paths.manifest)] == ["b"]
+
+
+def test_a_case_recorded_twice_keeps_its_last_record_everywhere(tmp_path: Path) -> None:
+    report = _report(tmp_path)
+    report.add(_result("a", "escalated", score=3))
+    report.add(_result("b", "passed"))
+    report.add(_result("a", "failed", score=1))  # e.g. a rerun plugin ran it again
+    summary = report.write()
+    records = _lines(report.paths.results)
+    assert [(r["case_id"], r["outcome"]) for r in records] == [("b", "passed"), ("a", "failed")]
+    assert summary["cases"] == 2
+    assert summary["outcomes"] == {"passed": 1, "failed": 1, "escalated": 0, "skipped": 0}
+    assert summary["usage"]["calls"] == 6  # the superseded record's calls are not counted
+    assert summary["review"] == {}
+    assert _lines(report.paths.manifest) == []
+
+
+def test_a_run_without_cases_writes_empty_files(tmp_path: Path) -> None:
+    report = _report(tmp_path)
+    summary = report.write()
+    assert report.paths.results.read_text() == ""
+    assert summary["cases"] == 0 and summary["pass_rate"] is None
+    assert (tmp_path / "runs" / "LATEST").read_text() == "run-1\n"
+
+
+def test_writing_twice_keeps_the_results(tmp_path: Path) -> None:
+    report = _report(tmp_path)
+    report.add(_result("a", "passed"))
+    report.write()
+    report.write()
+    assert [r["case_id"] for r in _lines(report.paths.results)] == ["a"]
