@@ -80,20 +80,11 @@ class _Reply:
 
 
 async def _ask(
-    call: Call,
-    judge: ModelSpec,
-    rubric: Rubric,
-    rendered: str,
-    output: str,
-    sample: int,
-    usage: Usage,
+    call: Call, judge: ModelSpec, rubric: Rubric, prompt: str, sample: int, usage: Usage
 ) -> _Reply:
     """One verdict from one judge call, retried once with the validation error."""
     provider, model = split_model(judge.model)
-    messages: list[tuple[str, str]] = [
-        ("system", judge.system or JUDGE_SYSTEM),
-        ("user", judge_prompt(rubric, rendered, output)),
-    ]
+    messages: list[tuple[str, str]] = [("system", judge.system or JUDGE_SYSTEM), ("user", prompt)]
     for attempt in (1, 2):
         request = CompletionRequest(
             model=model,
@@ -130,17 +121,17 @@ async def _ask(
     raise AssertionError("unreachable")
 
 
-async def run_judge(
-    call: Call, judge: ModelSpec, rubric: Rubric, rendered: str, output: str
-) -> JudgeVerdict:
+async def run_judge(call: Call, judge: ModelSpec, rubric: Rubric, prompt: str) -> JudgeVerdict:
     """Ask one judge (`samples` times); an error verdict if no valid reply came back.
+
+    `prompt` is the case's `judge_prompt`, built once and shared by the panel.
 
     Confidence comes from the score token's log-probabilities when the provider returns them,
     else from agreement across samples, else from the judge's own `confidence` field.
     """
     usage = Usage()
     replies = await asyncio.gather(
-        *(_ask(call, judge, rubric, rendered, output, i, usage) for i in range(judge.samples))
+        *(_ask(call, judge, rubric, prompt, i, usage) for i in range(judge.samples))
     )
     valid = [r for r in replies if r.verdict is not None]
     base = JudgeVerdict(judge=judge.label, model=judge.model, usage=usage)

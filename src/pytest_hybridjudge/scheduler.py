@@ -27,7 +27,7 @@ from .escalation import (
     review_minutes,
 )
 from .gold import GoldCase
-from .judge import run_judge
+from .judge import judge_prompt, run_judge
 from .manifest import item_id
 from .panel import aggregate
 from .providers import ProviderError
@@ -123,12 +123,10 @@ class Evaluator:
         panel = None
         context = None
         if rubric and self.config.judges:
+            prompt = judge_prompt(rubric, job.rendered or "", result.output)  # same for every judge
             result.verdicts = list(
                 await asyncio.gather(
-                    *(
-                        run_judge(self.caller, judge, rubric, job.rendered or "", result.output)
-                        for judge in self.config.judges
-                    )
+                    *(run_judge(self.caller, j, rubric, prompt) for j in self.config.judges)
                 )
             )
             panel = aggregate(
