@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from conftest import Project
+from conftest import QUIET_PLUGINS, Project
 from loopback import Call, LoopbackLLM, Reply, verdict
 
 CAPITALS = """
@@ -59,6 +59,17 @@ def test_without_judge_items_skip_with_reason(project: Project) -> None:
     result.stdout.fnmatch_lines(["*pass --judge*"])
 
 
+def test_reports_do_not_keep_results_alive(project: Project, llm: LoopbackLLM) -> None:
+    """pytest keeps every report until the end; a result left on one stays in memory."""
+    project.config()
+    project.gold("capitals.yaml", CAPITALS)
+    recorder = project.pytester.inline_run("--judge", *QUIET_PLUGINS)
+    reports = recorder.getreports("pytest_runtest_logreport")
+    assert len([r for r in reports if r.when == "call"]) == 3
+    assert not [r for r in reports if hasattr(r, "hybridjudge_result")]
+    assert len(project.results()) == 3
+
+
 def test_split_panel_escalates(project: Project, llm: LoopbackLLM) -> None:
     llm.responder = lambda call: (
         "Paris" if not call.is_judge else verdict(2 if call.model == "judge-b" else 5)
@@ -96,9 +107,13 @@ def test_under_xdist_the_controller_writes_every_record(project: Project, llm: L
     )
     project.config()
     project.gold("capitals.yaml", CAPITALS)
-    result = project.run("--judge", "-n", "2")
+    result = project.run("--judge", "-n", "2", "--junitxml", "junit.xml")
     result.stdout.fnmatch_lines(["*2 escalated*", "*manifest: *(2 to review)*"])
     assert set(project.results()) == {"capital-france", "capital-peru", "refund-policy"}
+    records = (project.run_dir() / "results.jsonl").read_text().splitlines()
+    assert len(records) == 3  # one record per case, though every phase's report carried it
+    junit = (project.path / "junit.xml").read_text()
+    assert "testcase" in junit and "rendered_rubric" not in junit  # the result is not leaked
     assert {item["case_id"] for item in project.manifest()} == {"capital-france", "capital-peru"}
     assert len([c for c in llm.calls if not c.is_judge]) == 3  # each case ran once, on one worker
 

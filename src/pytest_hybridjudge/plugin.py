@@ -451,11 +451,16 @@ class _Recorder:
         result = getattr(report, "hybridjudge_result", None)
         if result is not None:
             self.state.report.add(result)
+            # pytest's terminal reporter keeps every report until the end: without this, every
+            # result would stay in memory with it (most of a 10,000-case run's peak)
+            del report.hybridjudge_result
             return
-        for name, value in report.user_properties:
-            if name == PROPERTY:
-                self.state.report.add(CaseResult.model_validate_json(str(value)))
-                return
+        sent = [value for name, value in report.user_properties if name == PROPERTY]
+        if sent:  # from an xdist worker, on every phase's report: read once, then drop it
+            report.user_properties = [p for p in report.user_properties if p[0] != PROPERTY]
+            if report.when == "call":
+                self.state.report.add(CaseResult.model_validate_json(str(sent[0])))
+            return
         if (report.when == "call" and report.failed) or report.skipped:
             self._unfinished(report)
 
