@@ -397,10 +397,16 @@ def pytest_runtestloop(session: pytest.Session) -> None:
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
 def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Generator[None]:
-    """A gold item whose result is ready runs its whole protocol with the loop held."""
+    """A gold item whose result is ready runs its whole protocol with the loop held, while the
+    loop has cases to run (holding an idle loop, as in a cached run, only costs switches)."""
     state = item.config.stash.get(STATE, None)
     scheduler = state.scheduler if state is not None else None
-    if scheduler is not None and isinstance(item, GoldItem) and scheduler.is_done(item.nodeid):
+    if (
+        isinstance(item, GoldItem)
+        and scheduler is not None
+        and scheduler.pending
+        and scheduler.is_done(item.nodeid)
+    ):
         with scheduler.paused():
             return (yield)
     return (yield)
