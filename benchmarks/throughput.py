@@ -534,6 +534,29 @@ def best(runs: list[RunResult]) -> RunResult:
     return min(runs, key=lambda r: r.wall)
 
 
+def pytest_run(
+    command: list[str],
+    cwd: Path,
+    env: dict[str, str],
+    cases: int,
+    server: LoopbackServer,
+    label: str,
+    what: str,
+    report: Report,
+) -> RunResult | None:
+    """Run one measured pytest subprocess, print its summary line; None (and the problem
+    recorded in `report`) unless it passed all `cases`."""
+    server.check_alive()
+    result = run_measured(command, cwd, env, cases, server.pid)
+    summary = _summary_line(result.output)
+    print(f"      {label}: {result.wall:.2f} s  ({summary})", flush=True)
+    problem = check_pytest_run(result, cases, what)
+    if problem:
+        report.errors.append(problem)
+        return None
+    return result
+
+
 def measure_throughput(
     server: LoopbackServer,
     work: Path,
@@ -579,13 +602,17 @@ def measure_throughput(
             )
             return None
 
-        server.check_alive()
-        judged = run_measured(judge_command("off"), project, env, cases, server.pid)
-        summary = _summary_line(judged.output)
-        print(f"      pytest --judge{suffix}: {judged.wall:.2f} s  ({summary})", flush=True)
-        problem = check_pytest_run(judged, cases, "pytest --judge (cache off)")
-        if problem:
-            report.errors.append(problem)
+        judged = pytest_run(
+            judge_command("off"),
+            project,
+            env,
+            cases,
+            server,
+            f"pytest --judge{suffix}",
+            "pytest --judge (cache off)",
+            report,
+        )
+        if judged is None:
             return None
         bares.append(bare)
         judged_runs.append(judged)
@@ -613,32 +640,46 @@ def measure_cached(
     trivial_dir = write_trivial_project(work / "trivial", cases)
     trivial_cmd = [sys.executable, "-m", "pytest", *PYTEST_FLAGS]
     print(f"[2/3] cached run, {cases} cases", flush=True)
-    server.check_alive()
-    filling = run_measured(judge_command("use"), project, env, cases, server.pid)
-    summary = _summary_line(filling.output)
-    print(f"      filling the cache: {filling.wall:.2f} s  ({summary})", flush=True)
-    problem = check_pytest_run(filling, cases, "pytest --judge (cache use, filling)")
-    if problem:
-        report.errors.append(problem)
+    filling = pytest_run(
+        judge_command("use"),
+        project,
+        env,
+        cases,
+        server,
+        "filling the cache",
+        "pytest --judge (cache use, filling)",
+        report,
+    )
+    if filling is None:
         return
 
     cached_runs: list[RunResult] = []
     trivial_runs: list[RunResult] = []
     for attempt in range(1, repeat + 1):
         suffix = f" (run {attempt}/{repeat})" if repeat > 1 else ""
-        cached = run_measured(judge_command("use"), project, env, cases, server.pid)
-        summary = _summary_line(cached.output)
-        print(f"      fully cached{suffix}: {cached.wall:.2f} s  ({summary})", flush=True)
-        problem = check_pytest_run(cached, cases, "pytest --judge (cache use, cached)")
-        if problem:
-            report.errors.append(problem)
+        cached = pytest_run(
+            judge_command("use"),
+            project,
+            env,
+            cases,
+            server,
+            f"fully cached{suffix}",
+            "pytest --judge (cache use, cached)",
+            report,
+        )
+        if cached is None:
             return
-        trivial = run_measured(trivial_cmd, trivial_dir, env, cases, server.pid)
-        summary = _summary_line(trivial.output)
-        print(f"      plain pytest, trivial{suffix}: {trivial.wall:.2f} s  ({summary})", flush=True)
-        problem = check_pytest_run(trivial, cases, "plain pytest (trivial tests)")
-        if problem:
-            report.errors.append(problem)
+        trivial = pytest_run(
+            trivial_cmd,
+            trivial_dir,
+            env,
+            cases,
+            server,
+            f"plain pytest, trivial{suffix}",
+            "plain pytest (trivial tests)",
+            report,
+        )
+        if trivial is None:
             return
         cached_runs.append(cached)
         trivial_runs.append(trivial)
@@ -662,17 +703,20 @@ def measure_memory(
     """Peak RSS (and wall clock) of pytest --judge on `cases` cases, cache off."""
     env = child_env(server.url)
     project = write_gold_project(work / "memory", cases, concurrency)
-    print(f"[3/3] memory: pytest --judge, {cases} cases, cache off ...", flush=True)
-    server.check_alive()
-    result = run_measured(judge_command("off"), project, env, cases, server.pid)
-    print(
-        f"      {result.wall:.2f} s, {result.peak_rss_mb:.0f} MB  ({_summary_line(result.output)})",
-        flush=True,
+    print(f"[3/3] memory: pytest --judge, {cases} cases, cache off", flush=True)
+    result = pytest_run(
+        judge_command("off"),
+        project,
+        env,
+        cases,
+        server,
+        "pytest --judge",
+        f"pytest --judge ({cases} cases, memory)",
+        report,
     )
-    problem = check_pytest_run(result, cases, f"pytest --judge ({cases} cases, memory)")
-    if problem:
-        report.errors.append(problem)
+    if result is None:
         return
+    print(f"      peak RSS {result.peak_rss_mb:.0f} MB", flush=True)
     report.run_row(f"pytest --judge, {cases} cases", result)
     report.goal(
         "  peak RSS", result.peak_rss_mb, MEMORY_GOAL_MB, result.peak_rss_mb < MEMORY_GOAL_MB, " MB"

@@ -232,8 +232,9 @@ class RunReport:
         ):
             for line in lines:
                 result = CaseResult.model_validate_json(line)
-                seen[_key(result)] += 1
-                if seen[_key(result)] == self._times[_key(result)]:
+                key = _key(result)
+                seen[key] += 1
+                if seen[key] == self._times[key]:  # this case's last record
                     out.write(line)
                     self.tally.add(result)
             out.flush()
