@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import sys
 import time
 from collections.abc import Coroutine, Mapping
 from dataclasses import dataclass
@@ -160,11 +159,9 @@ class ModelCaller:
 
 
 async def _bounded(coro: Coroutine[Any, Any, Completion], seconds: float) -> Completion:
-    """`asyncio.timeout` where there is one (no extra task per call), else `wait_for`."""
-    if sys.version_info >= (3, 11):
-        async with asyncio.timeout(seconds):
-            return await coro
-    return await asyncio.wait_for(coro, seconds)  # pragma: no cover - Python 3.10
+    """`asyncio.timeout`: no extra task per call."""
+    async with asyncio.timeout(seconds):
+        return await coro
 
 
 def _describe(provider: str, model: str, exc: BaseException, attempts: int) -> str:

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import sys
+import tomllib
 from pathlib import Path
 from typing import Any
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on 3.10 only
-    import tomli as tomllib  # type: ignore[import-not-found,unused-ignore]
+from .errors import HybridJudgeError
 
 
-class ConfigError(Exception):
+class ConfigError(HybridJudgeError):
     """The user's configuration is invalid; the message names the file and key."""
 
 

@@ -7,6 +7,7 @@ import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+from .errors import HybridJudgeError
 
 # USD per million tokens (input, output), list prices as published by the providers in 2026.
 # Override or extend with [tool.hybridjudge.prices] "provider/model" = { input = .., output = .. }.
@@ -85,7 +86,7 @@ def token_counter() -> TokenCounter:
     return TokenCounter(False)
 
 
-class BudgetExhausted(Exception):
+class BudgetExhausted(HybridJudgeError):
     """Spending this call would exceed `--judge-budget`."""
 
 

@@ -8,11 +8,12 @@ from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from .errors import HybridJudgeError
 
 GOLD_SUFFIXES = (".yaml", ".yml", ".jsonl")
 
 
-class GoldError(Exception):
+class GoldError(HybridJudgeError):
     """A gold file cannot be used; the message names the file, line and case, and the fix."""
 
     def __init__(self, path: Path, message: str, line: int | None = None, case: str | None = None):

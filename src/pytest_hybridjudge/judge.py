@@ -17,6 +17,7 @@ from .config import ModelSpec
 from .providers import Completion, CompletionRequest, ProviderError, split_model
 from .rubric import Rubric
 from .verdict import JudgeVerdict, Usage, Verdict, verdict_schema
+from .errors import HybridJudgeError
 
 Call = Callable[[str, CompletionRequest], Awaitable[Completion]]
 
@@ -28,7 +29,7 @@ JUDGE_SYSTEM = (
 )
 
 
-class InvalidVerdict(ValueError):
+class InvalidVerdict(HybridJudgeError, ValueError):
     """A judge reply that is not a valid verdict for the rubric's scale."""
 
 

@@ -15,11 +15,12 @@ from jinja2.sandbox import SandboxedEnvironment
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from .config import Tier
+from .errors import HybridJudgeError
 
 BUILTIN_DIR = Path(__file__).parent / "rubrics"
 
 
-class RubricError(Exception):
+class RubricError(HybridJudgeError):
     """A rubric cannot be loaded or rendered; the message names the file, line and fix."""
 
 

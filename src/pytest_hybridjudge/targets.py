@@ -17,9 +17,10 @@ from jinja2.sandbox import SandboxedEnvironment
 from .config import CallableTarget, TargetSpec
 from .gold import GoldCase
 from .providers import CompletionRequest, split_model
+from .errors import HybridJudgeError
 
 
-class TargetError(Exception):
+class TargetError(HybridJudgeError):
     """The target cannot be built or produced no usable output; the message says why."""
 
 

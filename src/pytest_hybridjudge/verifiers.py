@@ -12,11 +12,12 @@ from typing import Any
 
 from .gold import GoldCase
 from .verdict import VerifierResult
+from .errors import HybridJudgeError
 
 KINDS = ("exact", "contains", "regex", "json_schema", "numeric", "python")
 
 
-class VerifierError(Exception):
+class VerifierError(HybridJudgeError):
     """A `verify` block is malformed; the message names the key and the fix."""
 
 

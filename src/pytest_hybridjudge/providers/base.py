@@ -6,9 +6,10 @@ import hashlib
 import json
 from dataclasses import dataclass, field, fields
 from typing import Any, Protocol
+from ..errors import HybridJudgeError
 
 
-class ProviderError(Exception):
+class ProviderError(HybridJudgeError):
     """A provider call failed for good (after retries); the message says why and what to do."""
 
 

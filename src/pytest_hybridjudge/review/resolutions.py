@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ..manifest import ReviewItem
 from .jsonl import parse_jsonl
+from ..errors import HybridJudgeError
 
 if sys.platform != "win32":
     import fcntl
@@ -27,7 +28,7 @@ if sys.platform != "win32":
 HumanDecision = Literal["pass", "fail", "disagree"]
 
 
-class ReviewError(Exception):
+class ReviewError(HybridJudgeError):
     """A reviewer-facing problem; the message says what is wrong and how to fix it."""
 
 
