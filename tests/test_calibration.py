@@ -332,7 +332,7 @@ def test_load_calibration_names_the_file_and_key(tmp_path: Path, text: str, mess
 RUN_OLD = "20260101T090000Z-aaaaaa"
 RUN_NEW = "20260102T090000Z-bbbbbb"
 RUN_NEWEST = "20260103T090000Z-cccccc"
-T0 = dt.datetime(2026, 1, 2, 10, 0, tzinfo=dt.timezone.utc)
+T0 = dt.datetime(2026, 1, 2, 10, 0, tzinfo=dt.UTC)
 
 
 def record(

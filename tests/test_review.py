@@ -38,7 +38,7 @@ from pytest_hybridjudge.verdict import JudgeVerdict, PanelVerdict
 
 RUN_OLD = "20260101T090000Z-aaaaaa"
 RUN_NEW = "20260102T090000Z-bbbbbb"
-T0 = dt.datetime(2026, 1, 2, 10, 0, tzinfo=dt.timezone.utc)
+T0 = dt.datetime(2026, 1, 2, 10, 0, tzinfo=dt.UTC)
 
 
 # --- building real projects -------------------------------------------------------------------
@@ -705,8 +705,8 @@ def test_resolution_model_checks_reviewer_and_timezone() -> None:
         )
     record = res("ann", "pass").model_dump() | {"resolved_at": "2026-01-01T13:00:00+01:00"}
     parsed = Resolution.model_validate(record)
-    assert parsed.resolved_at == dt.datetime(2026, 1, 1, 12, tzinfo=dt.timezone.utc)
-    assert parsed.resolved_at.tzinfo == dt.timezone.utc
+    assert parsed.resolved_at == dt.datetime(2026, 1, 1, 12, tzinfo=dt.UTC)
+    assert parsed.resolved_at.tzinfo == dt.UTC
 
 
 def test_load_resolutions_missing_blank_and_bad_lines(tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
 from .errors import HybridJudgeError
 
 GOLD_SUFFIXES = (".yaml", ".yml", ".jsonl")

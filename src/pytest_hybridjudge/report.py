@@ -24,7 +24,7 @@ OUTCOMES = ("passed", "failed", "escalated", "skipped")
 
 def new_run_id(now: dt.datetime | None = None) -> str:
     """Sortable, unique: `20261129T223700Z-3fa2c1`."""
-    now = now or dt.datetime.now(dt.timezone.utc)
+    now = now or dt.datetime.now(dt.UTC)
     return f"{now:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
 
 
@@ -105,7 +105,7 @@ class RunReport:
 
     run_id: str
     paths: RunPaths
-    started: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc))
+    started: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
     rates: Mapping[str, float] = field(default_factory=lambda: tier_rates(DEFAULT_RATES))
     tally: Tally = field(default_factory=Tally)
     _times: Counter[str] = field(default_factory=Counter)  # records per node id
@@ -147,7 +147,7 @@ class RunReport:
         return {
             "run_id": self.run_id,
             "started": self.started.isoformat(),
-            "finished": dt.datetime.now(dt.timezone.utc).isoformat(),
+            "finished": dt.datetime.now(dt.UTC).isoformat(),
             "cases": len(self),
             "outcomes": {o: t.counts.get(o, 0) for o in OUTCOMES},
             "pass_rate": _rate(t.counts),

@@ -557,7 +557,7 @@ def _calibrate(args: argparse.Namespace) -> int:
         )
         for name in names
     ]
-    now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
     written = write_thresholds(calibration_file, reports, now) if args.write else []
     append_jsonl(history_file, (history_record(r, now, r.rubric in written) for r in reports))
     if args.json:

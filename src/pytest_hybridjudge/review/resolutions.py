@@ -18,9 +18,9 @@ from typing import IO, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from ..errors import HybridJudgeError
 from ..manifest import ReviewItem
 from .jsonl import parse_jsonl
-from ..errors import HybridJudgeError
 
 if sys.platform != "win32":
     import fcntl
@@ -72,7 +72,7 @@ class Resolution(BaseModel):
     def _aware_utc(cls, value: dt.datetime) -> dt.datetime:
         if value.tzinfo is None or value.utcoffset() is None:
             raise ValueError("resolved_at needs a timezone, e.g. 2026-01-31T12:00:00Z")
-        return value.astimezone(dt.timezone.utc)
+        return value.astimezone(dt.UTC)
 
     @classmethod
     def for_item(
@@ -93,7 +93,7 @@ class Resolution(BaseModel):
             score=score,
             reviewer=reviewer,
             note=note or None,
-            resolved_at=resolved_at or dt.datetime.now(dt.timezone.utc).replace(microsecond=0),
+            resolved_at=resolved_at or dt.datetime.now(dt.UTC).replace(microsecond=0),
             run_id=item.run_id,
             rubric=item.rubric,
             rubric_version=item.rubric_version,
