@@ -90,15 +90,21 @@ def test_split_panel_escalates(project: Project, llm: LoopbackLLM) -> None:
     assert summary["agreement"]["split_cases"] == 1
 
 
-@pytest.mark.parametrize("cache", ["use"])
-def test_second_run_is_cached(project: Project, llm: LoopbackLLM, cache: str) -> None:
+@pytest.mark.parametrize(
+    ("cache", "second_calls", "hits"), [("use", 0, 9), ("refresh", 9, 0), ("off", 9, 0)]
+)
+def test_second_run_follows_the_cache_mode(
+    project: Project, llm: LoopbackLLM, cache: str, second_calls: int, hits: int
+) -> None:
+    """`use` answers a rerun from the cache; `refresh` and `off` call the provider again."""
     project.config()
     project.gold("capitals.yaml", CAPITALS)
     project.run("--judge")
     first = len(llm.calls)
-    project.run("--judge")
-    assert len(llm.calls) == first
-    assert project.summary()["usage"]["cache_hits"] == first
+    assert first == 9  # 3 target calls, 3 judges on 2 cases (refund-policy fails its verifier)
+    project.run("--judge", "--judge-cache", cache)
+    assert len(llm.calls) - first == second_calls
+    assert project.summary()["usage"]["cache_hits"] == hits
 
 
 def test_under_xdist_the_controller_writes_every_record(project: Project, llm: LoopbackLLM) -> None:
@@ -121,9 +127,9 @@ def test_under_xdist_the_controller_writes_every_record(project: Project, llm: L
 def test_progress_line_while_calls_are_in_flight(
     project: Project, llm: LoopbackLLM, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from pytest_hybridjudge import plugin
+    from pytest_hybridjudge import session
 
-    monkeypatch.setattr(plugin, "PROGRESS_EVERY", 1.0)
+    monkeypatch.setattr(session, "PROGRESS_EVERY", 1.0)
     llm.responder = lambda call: Reply(text="Paris" if not call.is_judge else verdict(5), delay=2.5)
     project.config(judges=["openai/judge-a"])
     project.gold("capitals.yaml", CAPITALS.split("      - id: capital-peru")[0])

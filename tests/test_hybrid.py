@@ -9,7 +9,7 @@ import pytest
 from pytest_hybridjudge.confidence import from_logprobs, from_samples, panel_confidence
 from pytest_hybridjudge.config import EscalationSpec, ReviewSpec
 from pytest_hybridjudge.escalation import (
-    CaseContext,
+    Routing,
     audit_pick,
     choose_tier,
     decide,
@@ -96,29 +96,24 @@ def panel(**fields: object) -> PanelVerdict:
 def test_each_rule_is_its_own_reason(
     policy: EscalationSpec, fields: dict[str, object], reason: str
 ) -> None:
-    context = CaseContext(pass_threshold=4)
-    assert escalation_reasons(panel(**fields), policy, context) == [reason]
-    assert escalation_reasons(panel(), EscalationSpec(), context) == []
+    assert escalation_reasons(panel(**fields), Routing(policy, pass_threshold=4)) == [reason]
+    assert escalation_reasons(panel(), Routing(EscalationSpec(), pass_threshold=4)) == []
 
 
 def test_borderline_uses_distance_not_side() -> None:
-    context = CaseContext(pass_threshold=4)
-    assert escalation_reasons(panel(expected_score=3.6), EscalationSpec(borderline=0.5), context)
-    assert not escalation_reasons(
-        panel(expected_score=3.4), EscalationSpec(borderline=0.5), context
-    )
+    routing = Routing(EscalationSpec(borderline=0.5), pass_threshold=4)
+    assert escalation_reasons(panel(expected_score=3.6), routing)
+    assert not escalation_reasons(panel(expected_score=3.4), routing)
 
 
 def test_always_review_and_audit() -> None:
-    outcome, reasons = decide([], panel(), EscalationSpec(), CaseContext(4, always_review=True))
-    assert (outcome, reasons) == ("escalated", ["always_review"])
-    outcome, reasons = decide(
-        [], panel(), EscalationSpec(audit_rate=0.1), CaseContext(4, audit=True)
-    )
-    assert (outcome, reasons) == ("escalated", ["audit sample (audit_rate 0.1)"])
+    always = Routing(EscalationSpec(), pass_threshold=4, always_review=True)
+    assert decide([], panel(), always) == ("escalated", ["always_review"], False)
+    audit = Routing(EscalationSpec(audit_rate=0.1), pass_threshold=4, audit=True)
+    assert decide([], panel(), audit) == ("escalated", ["audit sample (audit_rate 0.1)"], True)
     split = panel(votes_pass=2, votes_fail=1)
-    _, reasons = decide([], split, EscalationSpec(), CaseContext(4, audit=True))
-    assert reasons == ["judges split 2 pass / 1 fail"]  # an audit only samples confident cases
+    # an audit only samples confident cases: a split is escalated as a split, not an audit
+    assert decide([], split, audit) == ("escalated", ["judges split 2 pass / 1 fail"], False)
 
 
 def test_audit_sampling_is_seeded_and_near_the_rate() -> None:

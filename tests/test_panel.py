@@ -10,7 +10,7 @@ import pytest
 
 from pytest_hybridjudge import judge
 from pytest_hybridjudge.config import EscalationSpec
-from pytest_hybridjudge.escalation import decide, escalation_reasons
+from pytest_hybridjudge.escalation import Routing, decide, escalation_reasons
 from pytest_hybridjudge.judge import InvalidVerdict, judge_prompt, output_markers, parse_verdict
 from pytest_hybridjudge.panel import aggregate
 from pytest_hybridjudge.rubric import parse_rubric
@@ -154,89 +154,89 @@ def confident(passed: bool) -> PanelVerdict:
 
 
 def test_failed_verifier_fails_without_panel() -> None:
-    outcome, reasons = decide([PASS, FAIL], None, POLICY)
+    outcome, reasons, _ = decide([PASS, FAIL], None, Routing(POLICY))
     assert outcome == "failed"
     assert reasons == ["verifier exact failed: expected exactly 'Paris'"]
 
 
 def test_failed_verifier_overrides_a_passing_panel() -> None:
-    outcome, _ = decide([FAIL], confident(True), POLICY)
+    outcome, *_ = decide([FAIL], confident(True), Routing(POLICY))
     assert outcome == "failed"
 
 
 def test_passing_verifiers_without_panel_pass() -> None:
-    outcome, reasons = decide([PASS], None, POLICY)
+    outcome, reasons, _ = decide([PASS], None, Routing(POLICY))
     assert outcome == "passed"
     assert reasons == ["verifier regex passed"]
 
 
 def test_no_judges_and_no_verifiers_is_escalated() -> None:
-    outcome, reasons = decide([], None, POLICY)
+    outcome, reasons, _ = decide([], None, Routing(POLICY))
     assert outcome == "escalated"
     assert "nothing to grade with" in reasons[0]
 
 
 @pytest.mark.parametrize("passed", [True, False])
 def test_confident_panel_decides(passed: bool) -> None:
-    outcome, reasons = decide([PASS], confident(passed), POLICY)
+    outcome, reasons, _ = decide([PASS], confident(passed), Routing(POLICY))
     assert outcome == ("passed" if passed else "failed")
     assert reasons == [f"panel {3 if passed else 0} pass / {0 if passed else 3} fail"]
 
 
 def test_split_panel_is_escalated_with_reason() -> None:
     panel = aggregate([jv(5), jv(4), jv(2)], THRESHOLD)
-    outcome, reasons = decide([], panel, POLICY)
+    outcome, reasons, _ = decide([], panel, Routing(POLICY))
     assert outcome == "escalated"
     assert reasons == ["judges split 2 pass / 1 fail"]
 
 
 def test_split_is_decided_when_on_split_is_off() -> None:
     panel = aggregate([jv(5), jv(4), jv(2)], THRESHOLD)
-    outcome, _ = decide([], panel, EscalationSpec(on_split=False))
+    outcome, *_ = decide([], panel, Routing(EscalationSpec(on_split=False)))
     assert outcome == "passed"
 
 
 def test_judge_error_is_escalated() -> None:
     panel = aggregate([jv(5), jv(5), failed_judge()], THRESHOLD)
-    outcome, reasons = decide([], panel, POLICY)
+    outcome, reasons, _ = decide([], panel, Routing(POLICY))
     assert outcome == "escalated"
     assert reasons == ["1 judge(s) returned no valid verdict"]
 
 
 def test_judge_error_is_ignored_when_on_error_is_off() -> None:
     panel = aggregate([jv(5), jv(5), failed_judge()], THRESHOLD)
-    outcome, _ = decide([], panel, EscalationSpec(on_error=False))
+    outcome, *_ = decide([], panel, Routing(EscalationSpec(on_error=False)))
     assert outcome == "passed"
 
 
 def test_all_judges_errored_is_escalated_even_with_on_error_off() -> None:
     panel = aggregate([failed_judge(), failed_judge()], THRESHOLD)
-    outcome, reasons = decide([], panel, EscalationSpec(on_error=False))
+    outcome, reasons, _ = decide([], panel, Routing(EscalationSpec(on_error=False)))
     assert outcome == "escalated"
     assert reasons == ["no judge returned a verdict"]
 
 
 def test_low_confidence_is_escalated() -> None:
     panel = aggregate([jv(5, 0.6), jv(5, 0.5)], THRESHOLD)
-    outcome, reasons = decide([], panel, EscalationSpec(min_confidence=0.7))
+    outcome, reasons, _ = decide([], panel, Routing(EscalationSpec(min_confidence=0.7)))
     assert outcome == "escalated"
     assert reasons == ["panel confidence 0.55 below min_confidence 0.7"]
 
 
 def test_confidence_at_min_confidence_is_decided() -> None:
     panel = aggregate([jv(5, 0.7), jv(5, 0.7)], THRESHOLD)
-    outcome, _ = decide([], panel, EscalationSpec(min_confidence=0.7))
+    outcome, *_ = decide([], panel, Routing(EscalationSpec(min_confidence=0.7)))
     assert outcome == "passed"
 
 
 def test_min_confidence_zero_never_escalates() -> None:
     panel = aggregate([jv(1, 0.0)], THRESHOLD)
-    assert decide([], panel, EscalationSpec(min_confidence=0.0))[0] == "failed"
+    assert decide([], panel, Routing(EscalationSpec(min_confidence=0.0)))[0] == "failed"
 
 
 def test_several_reasons_are_all_given() -> None:
     panel = aggregate([jv(5, 0.2), jv(1, 0.2), failed_judge()], THRESHOLD)
-    reasons = escalation_reasons(panel, EscalationSpec(min_confidence=0.5))
+    reasons = escalation_reasons(panel, Routing(EscalationSpec(min_confidence=0.5)))
     assert len(reasons) == 3
     assert reasons[0].startswith("1 judge(s)")
     assert reasons[1].startswith("judges split 1 pass / 1 fail")

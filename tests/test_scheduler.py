@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -14,20 +15,10 @@ from pytest_hybridjudge import heap
 from pytest_hybridjudge.scheduler import Scheduler
 
 
-class _Caller:
-    async def aclose(self) -> None:
-        return None
-
-
-class _Evaluator:
-    """Stands in for the Evaluator: every job finishes after `delay` seconds."""
-
-    def __init__(self, delay: float = 0.0):
-        self.caller, self.delay = _Caller(), delay
-
-    async def evaluate(self, job: Any) -> str:
-        await asyncio.sleep(self.delay)
-        return f"result of {job.nodeid}"
+async def _evaluate(job: Any) -> str:
+    """Stands in for `Evaluator.evaluate`: every job finishes at once."""
+    await asyncio.sleep(0)
+    return f"result of {job.nodeid}"
 
 
 class _Job:
@@ -37,49 +28,43 @@ class _Job:
 
 @pytest.fixture
 def scheduler() -> Iterator[Scheduler]:
-    s = Scheduler(_Evaluator())  # type: ignore[arg-type]
+    s = Scheduler(_evaluate)  # type: ignore[arg-type]
     yield s
     s.close()
 
 
-def _ran_while(scheduler: Scheduler, seconds: float) -> list[float]:
-    """Times at which loop callbacks ran, scheduled every millisecond for `seconds`."""
-    ticks: list[float] = []
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        scheduler.loop.call_soon_threadsafe(lambda: ticks.append(time.monotonic()))
-        time.sleep(0.001)
-    return ticks
-
-
 def test_paused_holds_the_loop_for_the_burst_only(scheduler: Scheduler) -> None:
-    assert len(_ran_while(scheduler, 0.05)) > 10  # the loop runs callbacks when not held
-    ticks: list[float] = []
-    with scheduler.paused():
-        start = time.monotonic()
-        scheduler.loop.call_soon_threadsafe(lambda: ticks.append(time.monotonic()))
-        time.sleep(0.1)
-        end = time.monotonic()
-    time.sleep(0.05)
-    assert len(ticks) == 1 and ticks[0] >= end > start  # ran only once the burst was over
+    ran = threading.Event()
+    with scheduler.paused(reach=30, hold=30):
+        scheduler.loop.call_soon_threadsafe(ran.set)
+        ran_during_burst = ran.wait(timeout=0.2)
+    assert not ran_during_burst  # the loop waited at its safe point ...
+    assert ran.wait(timeout=30)  # ... and ran the callback once the burst was over
 
 
 def test_a_long_burst_holds_the_loop_at_most_hold_seconds(scheduler: Scheduler) -> None:
-    ticks: list[float] = []
+    ran = threading.Event()
     with scheduler.paused(hold=0.05):
-        start = time.monotonic()
-        scheduler.loop.call_soon_threadsafe(lambda: ticks.append(time.monotonic()))
-        time.sleep(0.3)
-    assert ticks and ticks[0] - start < 0.25  # the loop went on without waiting for the burst
+        scheduler.loop.call_soon_threadsafe(ran.set)
+        # the loop goes on without waiting for the burst: the callback runs while it lasts
+        went_on = ran.wait(timeout=30)
+    assert went_on
 
 
 def test_paused_on_a_stopped_loop_does_not_hang() -> None:
-    s = Scheduler(_Evaluator())  # type: ignore[arg-type]
+    s = Scheduler(_evaluate)  # type: ignore[arg-type]
     s.close()  # stops the loop thread: nothing will ever run the hold
-    start = time.monotonic()
-    with s.paused(reach=0.1):
-        pass
-    assert time.monotonic() - start < 1.0
+    burst = threading.Thread(target=lambda: s.paused(reach=0.1).__enter__())
+    burst.start()
+    burst.join(timeout=30)  # a guard against a hang, not a speed bound
+    assert not burst.is_alive()
+
+
+def test_run_waits_for_a_coroutine_on_the_loop(scheduler: Scheduler) -> None:
+    async def on_loop() -> bool:
+        return asyncio.get_running_loop() is scheduler.loop
+
+    assert scheduler.run(on_loop(), timeout=30) is True
 
 
 def test_jobs_finish_and_is_done_follows_them(scheduler: Scheduler) -> None:
@@ -94,7 +79,7 @@ def test_jobs_finish_and_is_done_follows_them(scheduler: Scheduler) -> None:
 def test_freeze_when_warm_freezes_after_the_first_case_and_thaw_undoes_it() -> None:
     heap.thaw()
     assert gc.get_freeze_count() == 0
-    s = Scheduler(_Evaluator(), freeze_when_warm=True)  # type: ignore[arg-type]
+    s = Scheduler(_evaluate, freeze_when_warm=True)  # type: ignore[arg-type]
     try:
         s.submit(_Job("g.yaml::a")).result(timeout=5)  # type: ignore[arg-type]
         deadline = time.monotonic() + 5

@@ -3,27 +3,52 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, NamedTuple
 
 from .config import TIERS, EscalationSpec, ReviewSpec, Tier
 from .verdict import Outcome, PanelVerdict, VerifierResult
 
+if TYPE_CHECKING:
+    from .config import HybridJudgeConfig
+    from .gold import GoldCase
+    from .rubric import Rubric
+
 
 @dataclass(frozen=True)
-class CaseContext:
-    """What the escalation rules need to know about the case besides the panel."""
+class Routing:
+    """Everything the rules need besides the panel, decided once per case: the policy in force
+    (with the rubric's calibrated min_confidence), the tier that would review it, and its flags."""
 
+    policy: EscalationSpec = field(default_factory=EscalationSpec)
     pass_threshold: int = 0
+    tier: Tier | None = None
+    review_minutes: float | None = None
     always_review: bool = False
     audit: bool = False
 
 
-def escalation_reasons(
-    panel: PanelVerdict, policy: EscalationSpec, context: CaseContext | None = None
-) -> list[str]:
+class Decision(NamedTuple):
+    """A case's outcome, the reasons shown to people, and whether it was drawn as an audit."""
+
+    outcome: Outcome
+    reasons: list[str]
+    audit: bool = False
+
+
+def policy_for(
+    rubric: str, policy: EscalationSpec, calibration: Mapping[str, float]
+) -> EscalationSpec:
+    """The escalation policy, with the rubric's calibrated min_confidence when there is one."""
+    if rubric in calibration:
+        return policy.model_copy(update={"min_confidence": calibration[rubric]})
+    return policy
+
+
+def escalation_reasons(panel: PanelVerdict, routing: Routing) -> list[str]:
     """Every rule that sends this case to people (empty when the panel decides it)."""
-    context = context or CaseContext()
+    policy = routing.policy
     reasons = []
     if panel.errors and policy.on_error:
         reasons.append(f"{panel.errors} judge(s) returned no valid verdict")
@@ -43,38 +68,42 @@ def escalation_reasons(
     if policy.max_spread is not None and panel.spread > policy.max_spread:
         reasons.append(f"score spread {panel.spread:g} above max_spread {policy.max_spread:g}")
     score = panel.expected_score if panel.expected_score is not None else panel.score
-    near = score is not None and abs(score - context.pass_threshold) < policy.borderline
+    near = score is not None and abs(score - routing.pass_threshold) < policy.borderline
     if policy.borderline > 0 and near:
         reasons.append(
             f"score {score:.2f} within borderline {policy.borderline:g} of pass threshold "
-            f"{context.pass_threshold}"
+            f"{routing.pass_threshold}"
         )
-    if context.always_review:
+    if routing.always_review:
         reasons.append("always_review")
-    if not reasons and context.audit:
-        reasons.append(f"audit sample (audit_rate {policy.audit_rate:g})")
     return reasons
 
 
 def decide(
     verifiers: Sequence[VerifierResult],
     panel: PanelVerdict | None,
-    policy: EscalationSpec,
-    context: CaseContext | None = None,
-) -> tuple[Outcome, list[str]]:
+    routing: Routing | None = None,
+) -> Decision:
     """The case's outcome and its reasons, from verifier results and the panel."""
+    routing = routing or Routing()
     failed = [v for v in verifiers if not v.passed]
     if failed:
-        return "failed", [f"verifier {v.name} failed: {v.detail}" for v in failed]
+        return Decision("failed", [f"verifier {v.name} failed: {v.detail}" for v in failed])
     if panel is None:
         if not verifiers:
-            return "escalated", ["nothing to grade with: configure `judges` or give `verify`"]
-        return "passed", [f"verifier {v.name} passed" for v in verifiers]
-    reasons = escalation_reasons(panel, policy, context)
+            return Decision(
+                "escalated", ["nothing to grade with: configure `judges` or give `verify`"]
+            )
+        return Decision("passed", [f"verifier {v.name} passed" for v in verifiers])
+    reasons = escalation_reasons(panel, routing)
     if reasons:
-        return "escalated", reasons
+        return Decision("escalated", reasons)
+    if routing.audit:
+        return Decision(
+            "escalated", [f"audit sample (audit_rate {routing.policy.audit_rate:g})"], audit=True
+        )
     outcome: Outcome = "passed" if panel.passed else "failed"
-    return outcome, [f"panel {panel.votes_pass} pass / {panel.votes_fail} fail"]
+    return Decision(outcome, [f"panel {panel.votes_pass} pass / {panel.votes_fail} fail"])
 
 
 def audit_pick(seed: int, rate: float, case_id: str, output: str) -> bool:
@@ -110,3 +139,28 @@ def choose_tier(
 def review_minutes(tier: Tier, rubric_minutes: float | None, review: ReviewSpec) -> float:
     """A rubric's own estimate, else the tier's."""
     return rubric_minutes if rubric_minutes is not None else review.minutes.get(tier, 2.0)
+
+
+def route(
+    case: GoldCase,
+    rubric: Rubric,
+    output: str,
+    settings: HybridJudgeConfig,
+    calibration: Mapping[str, float],
+) -> Routing:
+    """How one output under `rubric` is routed: policy, tier, minutes, always-review, audit."""
+    review = settings.review
+    tier = choose_tier(case.tags, rubric.name, rubric.meta.tier, review)
+    # the rubric's estimate is for its own tier; a red-team review takes what red team takes
+    own = rubric.meta.review_minutes if rubric.meta.tier in (None, tier) else None
+    policy = policy_for(rubric.name, settings.escalation, calibration)
+    return Routing(
+        policy=policy,
+        pass_threshold=rubric.meta.pass_threshold,
+        tier=tier,
+        review_minutes=review_minutes(tier, own, review),
+        always_review=is_always_review(
+            case.tags, rubric.name, rubric.meta.always_review, policy.always_review
+        ),
+        audit=audit_pick(policy.seed, policy.audit_rate, case.id, output),
+    )

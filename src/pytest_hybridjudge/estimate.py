@@ -8,8 +8,8 @@ from dataclasses import dataclass
 
 from .config import HybridJudgeConfig, TargetSpec
 from .cost import call_cost, price_of, token_counter
+from .evaluate import Job
 from .judge import JUDGE_SYSTEM, judge_prompt
-from .scheduler import Job
 from .targets import TargetError, target_messages
 
 APP_OUTPUT_TOKENS = 256  # assumed length of a callable target's output, which cannot be predicted

@@ -1,0 +1,153 @@
+"""Gold files become pytest items: one `GoldItem` per case and target."""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from .session import SESSION, JudgeSession
+
+if TYPE_CHECKING:
+    from _pytest._code.code import ExceptionInfo, TerminalRepr
+
+    from .config import Target
+    from .gold import GoldCase
+    from .rubric import Rubric
+    from .verdict import CaseResult
+
+SKIP_REASON = "gold case: pass --judge to run it against the target and grade it"
+
+
+def is_gold(session: JudgeSession, file_path: Path) -> bool:
+    """Whether `file_path` is a gold file: a gold suffix, under a `gold` entry, not ours."""
+    from .gold import GOLD_SUFFIXES
+
+    if file_path.suffix not in GOLD_SUFFIXES or not session.collects:
+        return False
+    path = file_path.resolve()
+    if path == (session.rootdir / session.settings.resolutions).resolve():
+        return False  # reviewers' decisions may live beside the gold set, but are not cases
+    for entry in session.settings.gold:
+        root = (session.rootdir / entry).resolve()
+        if path == root or root in path.parents:
+            return True
+    return False
+
+
+class GoldFile(pytest.File):
+    """A gold set file: one item per case and target."""
+
+    def collect(self) -> Generator[GoldItem, None, None]:
+        from .gold import GoldError
+
+        session = self.config.stash[SESSION]
+        try:
+            planned = list(self._plan(session))
+        except GoldError as exc:
+            raise self.CollectError(str(exc)) from None
+        targets = session.settings.targets
+        for case, target, rubric, rendered in planned:
+            name = case.id if len(targets) <= 1 or target is None else f"{case.id}[{target.label}]"
+            item: GoldItem = GoldItem.from_parent(self, name=name)
+            item.case = case
+            self._mark(session, item)
+            if target is not None:
+                from .evaluate import Job
+
+                session.jobs[item.nodeid] = Job(item.nodeid, case, target, rubric, rendered)
+            yield item
+
+    def _plan(
+        self, session: JudgeSession
+    ) -> Generator[tuple[GoldCase, Target | None, Rubric, str], None, None]:
+        """Each case with its rubric rendered, once per target; the first problem is a GoldError."""
+        from .gold import GoldError, load_gold_file
+        from .rubric import RubricError
+        from .verifiers import VerifierError, check_spec
+
+        try:
+            source = self.path.relative_to(session.rootdir).as_posix()
+        except ValueError:
+            source = str(self.path)
+        targets: list[Target | None] = list(session.settings.targets) or [None]  # none: skipped
+        for case in load_gold_file(self.path, source):
+            try:
+                if case.verify:
+                    check_spec(case.verify)
+                rubric = session.rubrics.get(case.rubric or "correctness")
+                rendered = rubric.render(case.variables(), case.id)
+            except (RubricError, VerifierError) as exc:
+                raise GoldError(self.path, str(exc), case.line, case.id) from None
+            for target in targets:
+                yield case, target, rubric, rendered
+
+    def _mark(self, session: JudgeSession, item: GoldItem) -> None:
+        """Tags become markers; items are skipped without --judge or in a dry run."""
+        for tag in item.case.tags:
+            if tag not in session.markers:
+                self.config.addinivalue_line("markers", f"{tag}: gold cases tagged {tag}")
+                session.markers.add(tag)
+            item.add_marker(tag)
+        item.add_marker("hybridjudge")
+        if session.dry_run:
+            item.add_marker(pytest.mark.skip(reason="dry run: nothing is called"))
+        elif not session.enabled:
+            item.add_marker(pytest.mark.skip(reason=SKIP_REASON))
+
+
+class JudgeFailure(Exception):
+    """The case failed (or was escalated under --judge-strict); carries the result to show."""
+
+    def __init__(self, result: CaseResult):
+        super().__init__(result.case_id)
+        self.result = result
+
+
+class GoldItem(pytest.Item):
+    """One case against one target."""
+
+    case: GoldCase
+    result: CaseResult | None = None
+
+    def runtest(self) -> None:
+        session = self.config.stash[SESSION]
+        result = self.result = session.result_of(self.nodeid)
+        if result.outcome == "skipped":
+            pytest.skip("; ".join(result.reasons))
+        if result.outcome == "failed" or (
+            result.outcome == "escalated" and session.settings.strict
+        ):
+            raise JudgeFailure(result)
+
+    def repr_failure(
+        self, excinfo: ExceptionInfo[BaseException], style: Any = None
+    ) -> str | TerminalRepr:
+        if isinstance(excinfo.value, JudgeFailure):
+            from .explain import explain_failure
+
+            return explain_failure(excinfo.value.result)
+        return super().repr_failure(excinfo)
+
+    def reportinfo(self) -> tuple[Path, int | None, str]:
+        line = self.case.line - 1 if self.case.line else None
+        return self.path, line, f"gold case {self.name}"
+
+
+def gold_teststatus(
+    report: pytest.TestReport,
+) -> tuple[str, str, tuple[str, dict[str, bool]]] | None:
+    """How a gold call report is shown: `?` if escalated, "(by review)" if people decided."""
+    if report.when != "call":
+        return None
+    outcome = getattr(report, "hybridjudge_outcome", None)
+    if report.passed and outcome == "escalated":
+        return "escalated", "?", ("ESCALATED", {"yellow": True})
+    if getattr(report, "hybridjudge_by_review", False) and outcome in ("passed", "failed"):
+        word = "PASSED" if outcome == "passed" else "FAILED"
+        letter = "." if outcome == "passed" else "F"
+        color = {"green": True} if outcome == "passed" else {"red": True}
+        return report.outcome, letter, (f"{word} (by review)", color)
+    return None

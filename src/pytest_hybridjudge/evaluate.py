@@ -1,0 +1,172 @@
+"""One case from target to decision, as a straight pipeline: produce, verify, route, judge, decide.
+
+The pipeline never raises for a provider, app or budget problem: each ends the case with an
+outcome and a reason, so no selected case disappears.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from .config import CallableTarget, HybridJudgeConfig, Target, TargetSpec
+from .cost import BudgetExhausted
+from .escalation import Decision, decide, route
+from .gold import GoldCase
+from .judge import judge_prompt, run_judge
+from .manifest import item_id
+from .panel import aggregate
+from .providers import ProviderError
+from .rubric import Rubric
+from .targets import TargetError, call_app, target_request
+from .verdict import CaseResult, Outcome, PanelVerdict, Usage
+from .verifiers import run_verifiers
+
+if TYPE_CHECKING:
+    from .calls import ModelCaller
+    from .review.resolutions import Resolution
+
+
+@dataclass(frozen=True)
+class Job:
+    """One case against one target, with its rubric already rendered at collection."""
+
+    nodeid: str
+    case: GoldCase
+    target: Target
+    rubric: Rubric | None
+    rendered: str | None
+
+
+def new_record(
+    job: Job, outcome: Outcome = "skipped", reasons: Sequence[str] = (), error: str | None = None
+) -> CaseResult:
+    """The record of `job` before anything ran: what the case, target and rubric say."""
+    case, rubric = job.case, job.rubric
+    return CaseResult(
+        case_id=case.id,
+        nodeid=job.nodeid,
+        source=case.source,
+        target=job.target.label,
+        rubric=rubric.name if rubric else None,
+        rubric_version=rubric.version if rubric else None,
+        outcome=outcome,
+        reasons=list(reasons),
+        error=error,
+        input=case.input
+        if case.input is not None
+        else [m.model_dump() for m in case.messages or ()],
+        reference=case.reference,
+        rendered_rubric=job.rendered,
+        pass_threshold=rubric.meta.pass_threshold if rubric else None,
+        scale=rubric.scale if rubric else None,
+        tags=list(case.tags),
+    )
+
+
+class TargetFailed(Exception):
+    """The target produced no output; the message is the reason recorded for the case."""
+
+
+class Evaluator:
+    """Turns a job into a `CaseResult`; one per run, used on the scheduler's loop."""
+
+    def __init__(
+        self,
+        config: HybridJudgeConfig,
+        caller: ModelCaller,
+        apps: Mapping[str, Callable[..., Any]],
+        resolutions: Mapping[str, Sequence[Resolution]] | None = None,
+        calibration: Mapping[str, float] | None = None,
+    ):
+        self.config, self.caller, self.apps = config, caller, apps
+        self.resolutions = resolutions or {}
+        self.calibration = calibration or {}
+
+    async def evaluate(self, job: Job) -> CaseResult:
+        """Run one job to its outcome; never raises for provider, app or budget failures."""
+        result = new_record(job)
+        try:
+            return await self._pipeline(job, result)
+        except BudgetExhausted:
+            return _finish(result, Decision("skipped", ["budget exhausted"]))
+
+    async def _pipeline(self, job: Job, result: CaseResult) -> CaseResult:
+        case, rubric = job.case, job.rubric
+        try:
+            output = result.output = await self._produce(job, result.target_usage)
+        except TargetFailed as exc:
+            return _finish(result, Decision("failed", [str(exc)]), error=str(exc))
+        result.verifiers = run_verifiers(case, output)
+        result.item_id = item_id(case.id, output, rubric.version if rubric else None)
+        routing = route(case, rubric, output, self.config, self.calibration) if rubric else None
+        if routing is not None:
+            result.tier, result.review_minutes = routing.tier, routing.review_minutes
+        verified = all(v.passed for v in result.verifiers)
+        human = self.resolutions.get(result.item_id) if verified else None
+        if human:
+            return _finish(result, self._by_review(result, human))
+        if verified and job.rubric is not None and self.config.judges:
+            result.panel = await self._judge(job, output, result)
+            result.score = result.panel.score
+        return _finish(result, decide(result.verifiers, result.panel, routing))
+
+    async def _produce(self, job: Job, usage: Usage) -> str:
+        """The target's output; raises TargetFailed with the reason when there is none."""
+        target = job.target
+        try:
+            if isinstance(target, CallableTarget):
+                return await call_app(self.apps[target.callable], job.case, target.label)
+            assert isinstance(target, TargetSpec)
+            provider, request = target_request(target, job.case)
+            completion = await self.caller(provider, request)
+        except (ProviderError, TargetError) as exc:
+            raise TargetFailed(f"target error: {exc}") from exc
+        except BudgetExhausted:
+            raise
+        except Exception as exc:  # the user's app raised: that is the case failing
+            raise TargetFailed(
+                f"target '{target.label}' raised {type(exc).__name__}: {exc}"
+            ) from exc
+        usage.count(completion)
+        return completion.text
+
+    async def _judge(self, job: Job, output: str, result: CaseResult) -> PanelVerdict:
+        """Every judge grades the output (one prompt for all); their verdicts aggregated."""
+        rubric = job.rubric
+        assert rubric is not None
+        prompt = judge_prompt(rubric, job.rendered or "", output)
+        judges = self.config.judges
+        result.verdicts = list(
+            await asyncio.gather(*(run_judge(self.caller, j, rubric, prompt) for j in judges))
+        )
+        return aggregate(
+            result.verdicts, rubric.meta.pass_threshold, self.config.aggregation, rubric.scale
+        )
+
+    @staticmethod
+    def _by_review(result: CaseResult, human: Sequence[Resolution]) -> Decision:
+        """Reviewers' resolutions replace the judges: no judge calls are made."""
+        from .review.resolutions import human_decision
+
+        decision, score = human_decision(list(human))
+        result.resolved_by = sorted({r.reviewer for r in human})
+        if decision == "disagree":
+            verdicts = "; ".join(f"{r.reviewer}: {r.verdict}" for r in human)
+            return Decision("escalated", [f"reviewers disagree ({verdicts})"])
+        result.score = score
+        outcome: Outcome = "passed" if decision == "pass" else "failed"
+        return Decision(outcome, [f"{outcome} by review ({', '.join(result.resolved_by)})"])
+
+
+def _finish(result: CaseResult, decision: Decision, error: str | None = None) -> CaseResult:
+    """Record the decision and the case's total usage (target and judges)."""
+    result.outcome, result.reasons, result.error = decision.outcome, decision.reasons, error
+    result.audit = decision.audit
+    result.usage = Usage()
+    result.usage.add(result.target_usage)
+    for verdict in result.verdicts:
+        result.usage.add(verdict.usage)
+    return result

@@ -1,0 +1,344 @@
+"""One `pytest --judge` session: set-up, scheduling, the xdist payload, and the run's record.
+
+`JudgeSession.configure` is called once per pytest process. Whether this process is an xdist
+worker is asked there, once: a worker runs its cases and sends each result on its test report;
+the controller (or a plain process) also owns the `Recorder`, which writes the run's files.
+Heavy modules are imported when a run starts, so a plain `pytest` run costs nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from .configfile import ConfigError, find_config_table
+
+if TYPE_CHECKING:
+    from .cache import CompletionCache
+    from .calls import ModelCaller
+    from .config import HybridJudgeConfig
+    from .evaluate import Evaluator, Job
+    from .report import RunReport
+    from .rubric import RubricLibrary
+    from .scheduler import Scheduler
+    from .verdict import CaseResult
+
+PAYLOAD = "hybridjudge_result"  # the report attribute a case's result travels on
+PROGRESS_EVERY = 30.0  # seconds an item may wait before a progress line is printed
+
+
+@dataclass
+class JudgeSession:
+    """Per-process state of a hybridjudge project's pytest session, kept on `config.stash`."""
+
+    config: pytest.Config
+    settings: HybridJudgeConfig
+    rootdir: Path
+    rubrics: RubricLibrary
+    enabled: bool  # cases run (--judge, not a dry run or --collect-only)
+    dry_run: bool
+    collects: bool  # gold files become items (the project has a table, or --judge was given)
+    is_worker: bool
+    jobs: dict[str, Job] = field(default_factory=dict)
+    selected: list[Job] = field(default_factory=list)
+    markers: set[str] = field(default_factory=set)
+    cache: CompletionCache | None = None
+    caller: ModelCaller | None = None
+    scheduler: Scheduler | None = None
+    recorder: Recorder | None = None
+
+    @classmethod
+    def configure(cls, config: pytest.Config) -> JudgeSession | None:
+        """The session for this pytest process, or None when this is no hybridjudge project."""
+        rootdir = Path(config.rootpath)
+        judge, dry_run = bool(config.getoption("judge")), bool(config.getoption("judge_dry_run"))
+        try:
+            table, source = find_config_table(rootdir)
+        except ConfigError as exc:
+            raise pytest.UsageError(str(exc)) from None
+        if not table and not (judge or dry_run):
+            return None  # not a hybridjudge project: a plain run imports nothing more
+        from .config import validate_config
+        from .rubric import RubricLibrary
+
+        overrides = {
+            "concurrency": config.getoption("judge_concurrency"),
+            "cache": config.getoption("judge_cache"),
+            "timeout": config.getoption("judge_timeout"),
+            "strict": config.getoption("judge_strict"),
+            "budget": config.getoption("judge_budget"),
+        }
+        try:
+            settings = validate_config(table, source or rootdir / "pyproject.toml", overrides)
+        except ConfigError as exc:
+            raise pytest.UsageError(str(exc)) from None
+        session = cls(
+            config=config,
+            settings=settings,
+            rootdir=rootdir,
+            rubrics=RubricLibrary(rootdir / settings.rubrics),
+            # a dry run collects and skips (the summary estimates); --collect-only never runs
+            enabled=judge and not dry_run and not config.getoption("collectonly"),
+            dry_run=dry_run,
+            collects=bool(table) or judge,
+            is_worker=hasattr(config, "workerinput"),
+        )
+        if session.enabled:
+            session._start()
+        return session
+
+    def _start(self) -> None:
+        """Build cache, providers, app callables and the loop; problems stop with one line."""
+        from .scheduler import Scheduler
+
+        evaluator = _build_evaluator(self.settings, self.rootdir)
+        self.caller, self.cache = evaluator.caller, evaluator.caller.cache
+        self.scheduler = Scheduler(evaluator.evaluate, window=self._window(), freeze_when_warm=True)
+        if not self.is_worker:
+            self.recorder = Recorder(self, _build_report(self.settings, self.rootdir, self.config))
+
+    def _window(self) -> int:
+        """Cases in progress at once: enough to keep every provider busy."""
+        settings = self.settings
+        providers = max(1, len({j.model.split("/")[0] for j in settings.judges} | {"target"}))
+        return max(256, 4 * settings.concurrency * providers)
+
+    def close(self) -> None:
+        """Close provider clients on the loop, stop it, close the cache."""
+        if self.scheduler is not None:
+            if self.caller is not None:
+                with contextlib.suppress(Exception):  # never mask the run's own outcome
+                    self.scheduler.run(self.caller.aclose(), timeout=10)
+            self.scheduler.close()
+            self.scheduler = None
+        if self.cache is not None:
+            self.cache.close()
+            self.cache = None
+
+    # -- scheduling -------------------------------------------------------------------------
+
+    def schedule(self, items: Sequence[pytest.Item]) -> None:
+        """Start every selected case's work before the first item runs."""
+        from . import heap
+
+        self.selected = [self.jobs[i.nodeid] for i in items if i.nodeid in self.jobs]
+        if self.scheduler is None or self.is_worker:
+            return
+        heap.freeze()  # modules, items and jobs live until the end (see heap.py)
+        self.scheduler.submit_all(self.selected)
+        if self.selected and self.config.get_verbosity() >= 0:
+            settings = self.settings
+            judges = ", ".join(j.label for j in settings.judges) or "none"
+            targets = ", ".join(t.label for t in settings.targets)
+            self.write_line(
+                f"[hybridjudge] {len(self.selected)} cases started: target {targets}; judges "
+                f"{judges}; concurrency {settings.concurrency}; cache {settings.cache}"
+            )
+
+    def result_of(self, nodeid: str) -> CaseResult:
+        """Wait for one case's result, with a progress line every PROGRESS_EVERY seconds."""
+        assert self.scheduler is not None
+        future = self.scheduler.submit(self.jobs[nodeid])
+        waited, last_note = 0.0, 0.0
+        while True:
+            try:
+                result = future.result(timeout=1.0)
+                break
+            except TimeoutError:
+                waited += 1.0
+                if waited - last_note >= PROGRESS_EVERY:
+                    last_note = waited
+                    self._note_progress(nodeid)
+        self.scheduler.forget(nodeid)  # the item holds the result from here on
+        return result
+
+    @contextlib.contextmanager
+    def loop_held_for(self, nodeid: str) -> Iterator[None]:
+        """Hold the loop while a ready item runs its protocol, if the loop has cases to run
+        (holding an idle loop, as in a cached run, only costs switches)."""
+        scheduler = self.scheduler
+        if scheduler is not None and scheduler.pending and scheduler.is_done(nodeid):
+            with scheduler.paused():
+                yield
+        else:
+            yield
+
+    def _note_progress(self, nodeid: str) -> None:
+        if self.scheduler is None or self.caller is None:
+            return
+        stats = self.caller.stats
+        self.write_line(
+            f"[hybridjudge] waiting on {nodeid}: {self.scheduler.finished}/"
+            f"{self.scheduler.total} cases done; {stats.in_flight} calls in flight, "
+            f"{stats.finished} finished, {stats.retries} retries, {stats.cache_hits} cache hits"
+        )
+
+    def write_line(self, line: str) -> None:
+        """A line on the terminal, past output capture (which would swallow it)."""
+        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is None:
+            return
+        capture = self.config.pluginmanager.get_plugin("capturemanager")
+        with capture.global_and_fixture_disabled() if capture else contextlib.nullcontext():
+            reporter.write_line(line)
+
+    # -- the result's journey to the controller ----------------------------------------------
+
+    def attach(self, report: pytest.TestReport, result: CaseResult) -> None:
+        """Put the result on the call report: the object in process, JSON from a worker."""
+        report.hybridjudge_outcome = result.outcome  # type: ignore[attr-defined]
+        report.hybridjudge_by_review = bool(result.resolved_by)  # type: ignore[attr-defined]
+        payload = result.model_dump(mode="json") if self.is_worker else result
+        setattr(report, PAYLOAD, payload)
+
+    def dry_run_lines(self) -> list[str]:
+        """The `--judge-dry-run` estimate of the selected cases."""
+        from .estimate import estimate_lines, estimate_run
+
+        return estimate_lines(estimate_run(self.selected, self.settings))
+
+
+class Recorder:
+    """On the controller: turns test reports into the run's records, and writes them."""
+
+    def __init__(self, session: JudgeSession, report: RunReport):
+        self.session, self.report = session, report
+        self.summary: Any = None
+
+    def record(self, report: pytest.TestReport) -> None:
+        """Record a gold item's result, or why it ended without one."""
+        from .verdict import CaseResult
+
+        if "hybridjudge" not in report.keywords:
+            return
+        payload = getattr(report, PAYLOAD, None)
+        if payload is not None:
+            # pytest's terminal reporter keeps every report until the end: drop the result, or
+            # every result would stay in memory with it (most of a 10,000-case run's peak)
+            delattr(report, PAYLOAD)
+            result = (
+                payload if isinstance(payload, CaseResult) else CaseResult.model_validate(payload)
+            )
+            self.report.add(result)
+        elif (report.when == "call" and report.failed) or report.skipped:
+            self._unfinished(report)
+
+    def _unfinished(self, report: pytest.TestReport) -> None:
+        """A gold item that ended without a result still gets a record, with why."""
+        from .evaluate import new_record
+        from .verdict import CaseResult
+
+        job = self.session.jobs.get(report.nodeid)
+        reason = _longrepr_text(report)
+        failed = not report.skipped
+        if job is not None:
+            record = new_record(
+                job, "failed" if failed else "skipped", [reason], reason if failed else None
+            )
+        else:
+            record = CaseResult(
+                case_id=report.nodeid.rpartition("::")[2],
+                nodeid=report.nodeid,
+                target="",
+                outcome="failed" if failed else "skipped",
+                reasons=[reason],
+                error=reason if failed else None,
+            )
+        self.report.add(record)
+
+    def finish(self, exitstatus: int) -> None:
+        """Record every selected case not recorded yet (skipped, with why); write the files."""
+        from .evaluate import new_record
+
+        why = (
+            "run interrupted before this case finished"
+            if exitstatus == pytest.ExitCode.INTERRUPTED
+            else "the session stopped before this case ran"
+        )
+        for job in self.session.selected:  # no selected case silently disappears
+            if not self.report.recorded(job.nodeid):
+                self.report.add(new_record(job, "skipped", [why]))
+        self.summary = self.report.write()
+
+    def summary_lines(self) -> list[str]:
+        """The terminal summary of the run, once its files are written."""
+        from .report import summary_lines
+
+        return summary_lines(self.summary) if self.summary is not None else []
+
+
+def _build_evaluator(settings: HybridJudgeConfig, rootdir: Path) -> Evaluator:
+    """Cache, providers, app callables, resolutions and calibration, checked before any call."""
+    from .cache import CompletionCache
+    from .calibration import calibration_paths, load_calibration
+    from .calls import ModelCaller
+    from .config import CallableTarget
+    from .errors import HybridJudgeError
+    from .evaluate import Evaluator
+    from .providers import split_model
+    from .review.resolutions import load_resolutions, resolutions_by_item
+    from .targets import load_callable
+
+    if not settings.targets:
+        raise pytest.UsageError(
+            "hybridjudge: no target configured: set `target` in [tool.hybridjudge] "
+            '(e.g. target = { model = "openai/gpt-4.1-mini" } or target = "myapp.qa:answer")'
+        )
+    cache = CompletionCache(rootdir / settings.cache_path, settings.cache)
+    try:
+        caller = ModelCaller(
+            settings.providers,
+            cache,
+            settings.concurrency,
+            settings.timeout,
+            settings.retries,
+            settings.backoff,
+            rootdir,
+            settings.price_table,
+            settings.budget,
+        )
+        apps = {}
+        for target in settings.targets:
+            if isinstance(target, CallableTarget):
+                apps[target.callable] = load_callable(target, rootdir)
+            else:
+                caller.provider(split_model(target.model)[0])
+        for judge in settings.judges:
+            caller.provider(split_model(judge.model)[0])
+        resolutions_path = rootdir / settings.resolutions
+        resolutions = resolutions_by_item(load_resolutions(resolutions_path))
+        calibration = load_calibration(calibration_paths(resolutions_path)[0])
+    except HybridJudgeError as exc:
+        cache.close()
+        raise pytest.UsageError(f"hybridjudge: {exc}") from None
+    return Evaluator(settings, caller, apps, resolutions, calibration)
+
+
+def _build_report(settings: HybridJudgeConfig, rootdir: Path, config: pytest.Config) -> RunReport:
+    """The run's record, at its run folder or the paths the command line names."""
+    from .report import RunPaths, RunReport, new_run_id, tier_rates
+
+    run_id = new_run_id()
+    results, manifest = config.getoption("judge_report"), config.getoption("judge_manifest")
+    paths = RunPaths.for_run(
+        rootdir / settings.runs_dir,
+        run_id,
+        Path(results).resolve() if results else None,
+        Path(manifest).resolve() if manifest else None,
+    )
+    return RunReport(run_id, paths, rates=tier_rates(settings.review.rates))
+
+
+def _longrepr_text(report: pytest.TestReport) -> str:
+    if report.skipped and isinstance(report.longrepr, tuple):
+        return str(report.longrepr[2]).removeprefix("Skipped: ")
+    text = str(report.longrepr or "")
+    return text.strip().splitlines()[-1] if text.strip() else report.outcome
+
+
+SESSION = pytest.StashKey[JudgeSession]()

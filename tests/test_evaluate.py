@@ -1,0 +1,172 @@
+"""The case pipeline's decisions, driven directly: real SDKs against the loopback server."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from loopback import Call, LoopbackLLM, verdict
+from pytest_hybridjudge.cache import CompletionCache
+from pytest_hybridjudge.calls import ModelCaller
+from pytest_hybridjudge.config import HybridJudgeConfig
+from pytest_hybridjudge.evaluate import Evaluator, Job, new_record
+from pytest_hybridjudge.gold import GoldCase
+from pytest_hybridjudge.manifest import item_id
+from pytest_hybridjudge.review.resolutions import Resolution
+from pytest_hybridjudge.rubric import RubricLibrary
+from pytest_hybridjudge.verdict import CaseResult
+
+RUBRIC = RubricLibrary(None).get("correctness")
+T0 = dt.datetime(2026, 11, 30, 12, tzinfo=dt.UTC)
+
+
+def job(case: GoldCase, settings: HybridJudgeConfig) -> Job:
+    return Job(
+        f"gold/g.yaml::{case.id}",
+        case,
+        settings.targets[0],
+        RUBRIC,
+        RUBRIC.render(case.variables(), case.id),
+    )
+
+
+@pytest.fixture
+def make(
+    llm: LoopbackLLM, tmp_path: Path
+) -> Iterator[Callable[..., tuple[Evaluator, HybridJudgeConfig]]]:
+    caches: list[CompletionCache] = []
+
+    def build(
+        resolutions: dict[str, list[Resolution]] | None = None,
+        calibration: dict[str, float] | None = None,
+        apps: dict[str, Callable[..., Any]] | None = None,
+        **table: Any,
+    ) -> tuple[Evaluator, HybridJudgeConfig]:
+        table.setdefault("target", {"model": "openai/target-model"})
+        table.setdefault("judges", ["openai/judge-a", "openai/judge-b"])
+        table.setdefault("retries", 0)
+        settings = HybridJudgeConfig.model_validate(table)
+        cache = CompletionCache(tmp_path / "cache.sqlite", "off")
+        caches.append(cache)
+        caller = ModelCaller(
+            settings.providers,
+            cache,
+            settings.concurrency,
+            settings.timeout,
+            settings.retries,
+            settings.backoff,
+            tmp_path,
+            settings.price_table,
+            settings.budget,
+        )
+        return Evaluator(settings, caller, apps or {}, resolutions, calibration), settings
+
+    yield build
+    for cache in caches:
+        cache.close()
+
+
+def run(evaluator: Evaluator, j: Job) -> CaseResult:
+    async def go() -> CaseResult:
+        try:
+            return await evaluator.evaluate(j)
+        finally:
+            await evaluator.caller.aclose()
+
+    return asyncio.run(go())
+
+
+CASE = GoldCase(id="capital-france", input="Capital of France?", reference="Paris", source="g")
+
+
+def test_confident_panel_passes_and_records_usage(make: Any, llm: LoopbackLLM) -> None:
+    llm.responder = lambda call: verdict(5) if call.is_judge else "Paris"
+    evaluator, settings = make()
+    result = run(evaluator, job(CASE, settings))
+    assert (result.outcome, result.reasons) == ("passed", ["panel 2 pass / 0 fail"])
+    assert result.output == "Paris" and result.score == 5 and not result.audit
+    assert result.tier == "annotator" and result.review_minutes == 2.0
+    assert result.usage.calls == 3  # the target and two judges, added up
+
+
+def test_a_failed_verifier_fails_without_calling_judges(make: Any, llm: LoopbackLLM) -> None:
+    llm.responder = lambda call: "Lyon"
+    evaluator, settings = make()
+    case = CASE.model_copy(update={"verify": {"exact": "Paris"}})
+    result = run(evaluator, job(case, settings))
+    assert result.outcome == "failed" and result.reasons[0].startswith("verifier exact failed")
+    assert result.verdicts == [] and llm.count(judge=True) == 0
+
+
+def test_an_app_that_raises_fails_the_case_with_its_error(make: Any, llm: LoopbackLLM) -> None:
+    def answer(case: GoldCase) -> str:
+        raise RuntimeError("database is down")
+
+    evaluator, settings = make(apps={"app:answer": answer}, target="app:answer")
+    result = run(evaluator, job(CASE, settings))
+    assert result.outcome == "failed"
+    assert result.reasons == ["target 'app:answer' raised RuntimeError: database is down"]
+    assert result.error == result.reasons[0] and llm.count(judge=True) == 0
+
+
+def test_reviewers_replace_the_judges(make: Any, llm: LoopbackLLM) -> None:
+    llm.responder = lambda call: verdict(1) if call.is_judge else "Paris"
+    key = item_id(CASE.id, "Paris", RUBRIC.version)
+
+    def resolution(reviewer: str, v: str) -> Resolution:
+        return Resolution(
+            item_id=key, case_id=CASE.id, verdict=v, reviewer=reviewer, score=5, resolved_at=T0
+        )
+
+    evaluator, settings = make(resolutions={key: [resolution("ann", "pass")]})
+    result = run(evaluator, job(CASE, settings))
+    assert (result.outcome, result.reasons) == ("passed", ["passed by review (ann)"])
+    assert result.resolved_by == ["ann"] and llm.count(judge=True) == 0
+
+    split = {key: [resolution("ann", "pass"), resolution("bob", "fail")]}
+    evaluator, settings = make(resolutions=split)
+    result = run(evaluator, job(CASE, settings))
+    assert result.outcome == "escalated" and result.reasons[0].startswith("reviewers disagree")
+
+
+def test_an_audit_escalates_a_confident_case_and_says_so(make: Any, llm: LoopbackLLM) -> None:
+    llm.responder = lambda call: verdict(5) if call.is_judge else "Paris"
+    evaluator, settings = make(escalation={"audit_rate": 1.0})
+    result = run(evaluator, job(CASE, settings))
+    assert result.outcome == "escalated" and result.audit
+    assert result.reasons == ["audit sample (audit_rate 1)"]
+
+
+def test_a_calibrated_threshold_replaces_min_confidence_for_its_rubric(
+    make: Any, llm: LoopbackLLM
+) -> None:
+    def responder(call: Call) -> str:
+        return verdict(5, confidence=0.6) if call.is_judge else "Paris"
+
+    llm.responder = responder
+    evaluator, settings = make(escalation={"min_confidence": 0.7})
+    assert run(evaluator, job(CASE, settings)).outcome == "escalated"
+    evaluator, settings = make(escalation={"min_confidence": 0.7}, calibration={"correctness": 0.5})
+    assert run(evaluator, job(CASE, settings)).outcome == "passed"
+
+
+def test_an_exhausted_budget_skips_the_case(make: Any, llm: LoopbackLLM) -> None:
+    evaluator, settings = make(
+        budget=0.0000001, prices={"openai/target-model": {"input": 1e3, "output": 1e3}}
+    )
+    result = run(evaluator, job(CASE, settings))
+    assert (result.outcome, result.reasons) == ("skipped", ["budget exhausted"])
+    assert len(llm.calls) == 0
+
+
+def test_new_record_carries_what_the_case_and_rubric_say() -> None:
+    settings = HybridJudgeConfig.model_validate({"target": {"model": "openai/t"}})
+    record = new_record(job(CASE, settings), "skipped", ["why"])
+    assert (record.case_id, record.source, record.target) == ("capital-france", "g", "openai/t")
+    assert (record.rubric, record.pass_threshold, record.reasons) == ("correctness", 4, ["why"])
+    assert record.rendered_rubric and "Capital of France?" in record.rendered_rubric
