@@ -19,17 +19,33 @@ if TYPE_CHECKING:
     from .verdict import CaseResult
 
 SKIP_REASON = "gold case: pass --judge to run it against the target and grade it"
+CONTINUE_HINT = (
+    "pytest stops at a collection error; to run the other gold files meanwhile, add "
+    "--continue-on-collection-errors"
+)
+
+
+def tool_owned(session: JudgeSession, path: Path) -> bool:
+    """Whether the tool writes `path`: resolutions, calibration, history, runs, the cache."""
+    from .calibration import calibration_paths
+
+    settings, root = session.settings, session.rootdir
+    resolutions = (root / settings.resolutions).resolve()
+    if path in (resolutions, *(p.resolve() for p in calibration_paths(resolutions))):
+        return True
+    folders = ((root / settings.runs_dir).resolve(), (root / settings.cache_path).resolve().parent)
+    return any(folder == path.parent or folder in path.parents for folder in folders)
 
 
 def is_gold(session: JudgeSession, file_path: Path) -> bool:
-    """Whether `file_path` is a gold file: a gold suffix, under a `gold` entry, not ours."""
+    """Whether `file_path` is a gold file: a gold suffix, under a `gold` entry, not the tool's."""
     from .gold import GOLD_SUFFIXES
 
     if file_path.suffix not in GOLD_SUFFIXES or not session.collects:
         return False
     path = file_path.resolve()
-    if path == (session.rootdir / session.settings.resolutions).resolve():
-        return False  # reviewers' decisions may live beside the gold set, but are not cases
+    if tool_owned(session, path):
+        return False  # files the tool writes are never read back as cases
     for entry in session.settings.gold:
         root = (session.rootdir / entry).resolve()
         if path == root or root in path.parents:
@@ -47,7 +63,7 @@ class GoldFile(pytest.File):
         try:
             planned = list(self._plan(session))
         except GoldError as exc:
-            raise self.CollectError(str(exc)) from None
+            raise self.CollectError(f"{exc}\n{CONTINUE_HINT}") from None
         targets = session.settings.targets
         for case, target, rubric, rendered in planned:
             name = case.id if len(targets) <= 1 or target is None else f"{case.id}[{target.label}]"
@@ -73,7 +89,9 @@ class GoldFile(pytest.File):
         except ValueError:
             source = str(self.path)
         targets: list[Target | None] = list(session.settings.targets) or [None]  # none: skipped
-        for case in load_gold_file(self.path, source):
+        cases = load_gold_file(self.path, source)
+        _claim_ids(session, self.path, cases)
+        for case in cases:
             try:
                 if case.verify:
                     check_spec(case.verify)
@@ -96,6 +114,23 @@ class GoldFile(pytest.File):
             item.add_marker(pytest.mark.skip(reason="dry run: nothing is called"))
         elif not session.enabled:
             item.add_marker(pytest.mark.skip(reason=SKIP_REASON))
+
+
+def _claim_ids(session: JudgeSession, path: Path, cases: list[GoldCase]) -> None:
+    """Case ids are unique across the gold set: one review item, one resolution, one case."""
+    from .gold import GoldError
+
+    for case in cases:
+        place = f"{case.source}:{case.line}" if case.line else case.source
+        source, first = session.case_ids.setdefault(case.id, (case.source, place))
+        if source != case.source:
+            raise GoldError(
+                path,
+                f"case id '{case.id}' is also used at {first}; ids must be unique across the "
+                "gold set (a resolution of one would decide both): rename one",
+                case.line,
+                case.id,
+            )
 
 
 class JudgeFailure(Exception):

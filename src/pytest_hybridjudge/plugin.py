@@ -113,7 +113,7 @@ def pytest_runtestloop(session: pytest.Session) -> None:
     """Start every selected case's work before the first item runs."""
     judge = session.config.stash.get(SESSION, None)
     if judge is not None:
-        judge.schedule(session.items)
+        judge.schedule(session)
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)

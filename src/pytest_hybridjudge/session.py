@@ -9,7 +9,7 @@ Heavy modules are imported when a run starts, so a plain `pytest` run costs noth
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -47,6 +47,7 @@ class JudgeSession:
     jobs: dict[str, Job] = field(default_factory=dict)
     selected: list[Job] = field(default_factory=list)
     markers: set[str] = field(default_factory=set)
+    case_ids: dict[str, tuple[str, str]] = field(default_factory=dict)  # id -> (file, place)
     cache: CompletionCache | None = None
     caller: ModelCaller | None = None
     scheduler: Scheduler | None = None
@@ -96,6 +97,7 @@ class JudgeSession:
         """Build cache, providers, app callables and the loop; problems stop with one line."""
         from .scheduler import Scheduler
 
+        _check_paths(self.settings, self.rootdir, self.config, records=not self.is_worker)
         evaluator = _build_evaluator(self.settings, self.rootdir)
         self.caller, self.cache = evaluator.caller, evaluator.caller.cache
         self.scheduler = Scheduler(evaluator.evaluate, window=self._window(), freeze_when_warm=True)
@@ -122,13 +124,15 @@ class JudgeSession:
 
     # -- scheduling -------------------------------------------------------------------------
 
-    def schedule(self, items: Sequence[pytest.Item]) -> None:
+    def schedule(self, session: pytest.Session) -> None:
         """Start every selected case's work before the first item runs."""
         from . import heap
 
-        self.selected = [self.jobs[i.nodeid] for i in items if i.nodeid in self.jobs]
+        self.selected = [self.jobs[i.nodeid] for i in session.items if i.nodeid in self.jobs]
         if self.scheduler is None or self.is_worker:
             return
+        if session.testsfailed and not self.config.option.continue_on_collection_errors:
+            return  # pytest is about to stop: nothing may be paid for cases that will not run
         heap.freeze()  # modules, items and jobs live until the end (see heap.py)
         self.scheduler.submit_all(self.selected)
         if self.selected and self.config.get_verbosity() >= 0:
@@ -270,6 +274,24 @@ class Recorder:
         from .report import summary_lines
 
         return summary_lines(self.summary) if self.summary is not None else []
+
+
+def _check_paths(
+    settings: HybridJudgeConfig, rootdir: Path, config: pytest.Config, records: bool
+) -> None:
+    """Every path the run writes, before the first call is paid for."""
+    from .preflight import UnwritablePath, check_cache, check_file, check_folder
+
+    try:
+        if settings.cache != "off":
+            check_cache(rootdir / settings.cache_path)
+        if records:
+            check_folder(rootdir / settings.runs_dir, "runs_dir")
+            for option in ("judge_report", "judge_manifest"):
+                if value := config.getoption(option):
+                    check_file(Path(value).resolve(), "--" + option.replace("_", "-"))
+    except UnwritablePath as exc:
+        raise pytest.UsageError(f"hybridjudge: {exc}") from None
 
 
 def _build_evaluator(settings: HybridJudgeConfig, rootdir: Path) -> Evaluator:

@@ -1,0 +1,126 @@
+"""Mistakes real users make, end to end: bad paths, duplicate ids, collection errors, own files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from conftest import Project
+from loopback import LoopbackLLM
+
+ONE = """
+    cases:
+      - id: capital-france
+        input: "What is the capital of France?"
+        reference: "Paris"
+"""
+
+
+@pytest.mark.parametrize(
+    ("setup", "table", "args", "expected"),
+    [
+        (
+            lambda root: (root / "not-a-db").write_text("hello, I am text\n"),
+            {"cache_path": "not-a-db"},
+            (),
+            "*`cache_path` = *not-a-db is not an SQLite database; point `cache_path` at a new*",
+        ),
+        (
+            lambda root: (root / "cachedir").mkdir(),
+            {"cache_path": "cachedir"},
+            (),
+            "*`cache_path` = *cachedir is a folder*",
+        ),
+        (
+            lambda root: (root / "runs-file").write_text("x"),
+            {"runs_dir": "runs-file"},
+            (),
+            "*`runs_dir`: *runs-file is a file, not a folder*",
+        ),
+        (
+            lambda root: (root / "out").mkdir(),
+            {},
+            ("--judge-report", "out"),
+            "*`--judge-report` = *out is a folder*",
+        ),
+    ],
+)
+def test_a_path_the_run_cannot_write_stops_it_before_any_call(
+    project: Project,
+    llm: LoopbackLLM,
+    setup: object,
+    table: dict[str, str],
+    args: tuple[str, ...],
+    expected: str,
+) -> None:
+    setup(project.path)  # type: ignore[operator]
+    project.config(**table)
+    project.gold("one.yaml", ONE)
+    result = project.run("--judge", *args)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([expected])
+    assert llm.calls == []
+    assert "INTERNALERROR" not in result.stdout.str() + result.stderr.str()
+
+
+def test_a_runs_dir_that_cannot_be_made_is_named(project: Project, llm: LoopbackLLM) -> None:
+    (project.path / "taken").write_text("a file where a folder would have to be")
+    project.config(runs_dir="taken/runs")
+    project.gold("one.yaml", ONE)
+    result = project.run("--judge")
+    result.stderr.fnmatch_lines(["*`runs_dir`: cannot write in *taken/runs (Not a directory)*"])
+    assert llm.calls == []
+
+
+def test_the_same_case_id_in_two_files_names_both_places(
+    project: Project, llm: LoopbackLLM
+) -> None:
+    project.config()
+    project.gold("a.yaml", ONE)
+    project.gold(
+        "b.yaml", "cases:\n  - id: other\n    input: x\n  - id: capital-france\n    input: y\n"
+    )
+    result = project.run("--judge")
+    result.stdout.fnmatch_lines(
+        [
+            "*gold/b.yaml:4: case 'capital-france' case id 'capital-france' is also used at "
+            "gold/a.yaml:2*rename one*",
+            "*--continue-on-collection-errors*",
+        ]
+    )
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    assert llm.calls == []  # the session stops: nothing is paid for cases that will not run
+    assert {r["outcome"] for r in project.results().values()} == {"skipped"}
+
+
+def test_a_collection_error_names_the_flag_that_runs_the_other_files(
+    project: Project, llm: LoopbackLLM
+) -> None:
+    project.config()
+    project.gold("good.yaml", ONE)
+    project.gold("bad.yaml", "cases:\n  - id: a\n    reference: x\n")
+    result = project.run("--judge")
+    result.stdout.fnmatch_lines(["*bad.yaml:2*", "*add --continue-on-collection-errors*"])
+    result.assert_outcomes(errors=1)
+
+
+def test_files_the_tool_writes_are_never_collected(project: Project, llm: LoopbackLLM) -> None:
+    """Resolutions, calibration history and run records inside `gold/` are not gold files."""
+    project.config(resolutions="gold/resolutions.jsonl", runs_dir="gold/runs")
+    project.gold("one.yaml", ONE)
+    (project.path / "gold" / "resolutions.jsonl").write_text("")  # empty: no decisions yet
+    for name in ("calibration-history.jsonl", "runs/old/results.jsonl"):
+        path = project.path / "gold" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"not": "a case"}) + "\n")
+    (project.path / "gold" / "calibration.json").write_text("{}")
+    result = project.run("--judge")
+    result.assert_outcomes(passed=1)
+
+
+def test_last_failed_works_in_the_examples_config() -> None:
+    """The example project once disabled pytest's cache plugin, which silently ignored --lf."""
+    text = (Path(__file__).parent.parent / "examples" / "pyproject.toml").read_text()
+    assert "no:cacheprovider" not in text
