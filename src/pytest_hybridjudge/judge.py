@@ -14,10 +14,10 @@ from pydantic import ValidationError
 
 from .confidence import from_logprobs, from_samples
 from .config import ModelSpec
+from .errors import HybridJudgeError
 from .providers import Completion, CompletionRequest, ProviderError, split_model
 from .rubric import Rubric
 from .verdict import JudgeVerdict, Usage, Verdict, verdict_schema
-from .errors import HybridJudgeError
 
 Call = Callable[[str, CompletionRequest], Awaitable[Completion]]
 

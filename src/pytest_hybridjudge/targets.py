@@ -15,9 +15,9 @@ import jinja2
 from jinja2.sandbox import SandboxedEnvironment
 
 from .config import CallableTarget, TargetSpec
+from .errors import HybridJudgeError
 from .gold import GoldCase
 from .providers import CompletionRequest, split_model
-from .errors import HybridJudgeError
 
 
 class TargetError(HybridJudgeError):

@@ -10,9 +10,9 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from .errors import HybridJudgeError
 from .gold import GoldCase
 from .verdict import VerifierResult
-from .errors import HybridJudgeError
 
 KINDS = ("exact", "contains", "regex", "json_schema", "numeric", "python")
 

@@ -9,21 +9,18 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
-import unicodedata
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from .common import Project, add_root_option, fail, printable, safe_json, say
+
 if TYPE_CHECKING:
-    from ..config import HybridJudgeConfig
-    from ..manifest import ReviewItem
-    from .resolutions import Resolution
+    from ..config import Tier
+    from ..review.manifest import ReviewItem
+    from ..review.resolutions import Resolution
 
 REVIEWER_ENV = "HYBRIDJUDGE_REVIEWER"
-ROOT_MARKERS = ("pyproject.toml", "hybridjudge.toml")
 ID_WIDTH = 12
-EXIT_ERROR = 2
 
 Reader = Callable[[str], str]
 
@@ -56,6 +53,14 @@ def add_review_parser(
     resolve.add_argument("--score", type=int, help="Score on the item's rubric scale")
     _reviewer_option(resolve)
     resolve.add_argument("--note", help="Why, in a sentence")
+    resolve.add_argument(
+        "--amend", action="store_true", help="Replace your own earlier decision on the item"
+    )
+    resolve.add_argument(
+        "--adjudicate",
+        action="store_true",
+        help="Settle a disagreement as a reviewer of a higher tier (your decision wins)",
+    )
     _common_options(resolve, top=False)
 
     walk = commands.add_parser("walk", help="Go through pending items one by one, interactively")
@@ -68,17 +73,13 @@ def add_review_parser(
 def _common_options(parser: argparse.ArgumentParser, *, top: bool) -> None:
     # Repeated on each sub-command so they may follow it; SUPPRESS keeps a value given before.
     default = None if top else argparse.SUPPRESS
-    parser.add_argument(
-        "--root",
-        metavar="DIR",
-        default=default,
-        help="Project folder (default: nearest folder up with pyproject.toml or hybridjudge.toml)",
-    )
+    add_root_option(parser, default=default)
     parser.add_argument(
         "--run",
         metavar="RUN",
         default=default,
-        help="`latest`, `all` or a run id (default: latest for lists, all for an item id)",
+        help="`latest`, `all` or a run id (default: all; an item pending in several runs is "
+        "listed once, newest first)",
     )
 
 
@@ -100,68 +101,20 @@ def run_review(args: argparse.Namespace, read: Reader = input) -> int:
     `read` prompts for and returns one line of input (raising `EOFError` at end of input); the
     interactive walk uses it.
     """
-    from ..config import ConfigError
-    from .resolutions import ReviewError
+    from ..errors import HybridJudgeError
 
     try:
-        context = _Context.from_args(args)
+        project = Project.from_args(args)
         command = args.review_command
         if command == "show":
-            return _show(context, args)
+            return _show(project, args)
         if command == "resolve":
-            return _resolve(context, args)
+            return _resolve(project, args)
         if command == "walk":
-            return _walk(context, args, read)
-        return _list(context, args)
-    except (ReviewError, ConfigError) as exc:
-        print(f"hybridjudge review: error: {exc}", file=sys.stderr)
-        return EXIT_ERROR
-
-
-class _Context:
-    """Where the project's runs and resolutions are."""
-
-    def __init__(self, root: Path, config: HybridJudgeConfig) -> None:
-        self.root = root
-        self.runs_dir = _under(root, config.runs_dir)
-        self.resolutions = _under(root, config.resolutions)
-
-    @classmethod
-    def from_args(cls, args: argparse.Namespace) -> _Context:
-        from ..config import load_config
-        from .resolutions import ReviewError
-
-        if args.root is not None:
-            root = Path(args.root).resolve()
-            if not root.is_dir():
-                raise ReviewError(f"--root {args.root}: no such folder")
-        else:
-            root = find_project_root(Path.cwd())
-        return cls(root, load_config(root))
-
-    def shown(self, path: Path) -> str:
-        """`path` relative to the project folder when it is inside it."""
-        try:
-            return str(path.relative_to(self.root))
-        except ValueError:
-            return str(path)
-
-
-def find_project_root(start: Path) -> Path:
-    """The nearest folder from `start` upwards holding pyproject.toml or hybridjudge.toml.
-
-    Falls back to `start` when there is none.
-    """
-    start = start.resolve()
-    for folder in (start, *start.parents):
-        if any((folder / name).is_file() for name in ROOT_MARKERS):
-            return folder
-    return start
-
-
-def _under(root: Path, value: str) -> Path:
-    path = Path(value).expanduser()
-    return path if path.is_absolute() else root / path
+            return _walk(project, args, read)
+        return _list(project, args)
+    except HybridJudgeError as exc:
+        return fail("review", exc)
 
 
 def _where(run: str) -> str:
@@ -171,8 +124,8 @@ def _where(run: str) -> str:
 def _check_tier(tier: str | None) -> None:
     import typing
 
-    from ..manifest import ReviewItem
-    from .resolutions import ReviewError
+    from ..review.manifest import ReviewItem
+    from ..review.resolutions import ReviewError
 
     known = typing.get_args(ReviewItem.model_fields["tier"].annotation)
     if tier is not None and known and tier not in known:
@@ -189,8 +142,16 @@ def _filtered(items: list[ReviewItem], args: argparse.Namespace) -> list[ReviewI
     ]
 
 
+def _reviewer_tier(project: Project, reviewer: str) -> Tier | None:
+    """The reviewer's tier from `[tool.hybridjudge.review] reviewers` (names case-insensitive)."""
+    tiers = {
+        name.strip().casefold(): tier for name, tier in project.config.review.reviewers.items()
+    }
+    return tiers.get(reviewer.strip().casefold())
+
+
 def _reviewer(args: argparse.Namespace) -> str:
-    from .resolutions import ReviewError
+    from ..review.resolutions import ReviewError
 
     name = args.reviewer if args.reviewer is not None else os.environ.get(REVIEWER_ENV)
     if name is None:
@@ -203,20 +164,20 @@ def _reviewer(args: argparse.Namespace) -> str:
 # --- list ----------------------------------------------------------------------------------
 
 
-def _list(context: _Context, args: argparse.Namespace) -> int:
-    from .resolutions import human_decision, load_resolutions, resolutions_by_item
-    from .store import load_items, pending
+def _list(project: Project, args: argparse.Namespace) -> int:
+    from ..review.resolutions import human_decision, load_resolutions, resolutions_by_item
+    from ..review.store import load_items, pending
 
-    run = args.run or "latest"
-    items = load_items(context.runs_dir, run)
-    resolutions = load_resolutions(context.resolutions)
+    run = args.run or "all"
+    items = load_items(project.runs_dir, run)
+    resolutions = load_resolutions(project.resolutions)
     todo = _filtered(pending(items, resolutions), args)
     if args.json:
         for item in todo:
-            print(item.model_dump_json())
+            print(safe_json(item.model_dump_json()))
         return 0
     if not todo:
-        print(f"no pending review items in {_where(run)} ({len(items)} escalated in all)")
+        say(f"no pending review items in {_where(run)} ({len(items)} escalated in all)")
         return 0
     by_item = resolutions_by_item(resolutions)
     rows = [("ID", "TIER", "RUBRIC", "CASE", "REASONS")]
@@ -238,17 +199,17 @@ def _list(context: _Context, args: argparse.Namespace) -> int:
         )
     widths = [max(len(row[c]) for row in rows) for c in range(4)]
     for row in rows:
-        print(
+        say(
             "  ".join(cell.ljust(w) for cell, w in zip(row[:4], widths, strict=True))
             + "  "
             + row[4]
         )
-    print(f"\n{len(todo)} pending in {_where(run)}; show one with `hybridjudge review show ID`")
+    say(f"\n{len(todo)} pending in {_where(run)}; show one with `hybridjudge review show ID`")
     return 0
 
 
 def _who_said(resolutions: list[Resolution]) -> str:
-    from .resolutions import latest_per_reviewer
+    from ..review.resolutions import latest_per_reviewer
 
     return ", ".join(f"{r.reviewer}: {r.verdict}" for r in latest_per_reviewer(resolutions))
 
@@ -260,34 +221,17 @@ def _cell(text: str) -> str:
 # --- show ----------------------------------------------------------------------------------
 
 
-def _show(context: _Context, args: argparse.Namespace) -> int:
-    from .resolutions import load_resolutions, resolutions_by_item
-    from .store import find_item, load_items
+def _show(project: Project, args: argparse.Namespace) -> int:
+    from ..review.resolutions import load_resolutions, resolutions_by_item
+    from ..review.store import find_item, load_items
 
-    item = find_item(load_items(context.runs_dir, args.run or "all"), args.item)
+    item = find_item(load_items(project.runs_dir, args.run or "all"), args.item)
     if args.json:
-        print(item.model_dump_json(indent=2))
+        print(safe_json(item.model_dump_json(indent=2)))
         return 0
-    earlier = resolutions_by_item(load_resolutions(context.resolutions)).get(item.item_id, [])
-    print(render_item(item, earlier))
+    earlier = resolutions_by_item(load_resolutions(project.resolutions)).get(item.item_id, [])
+    say(render_item(item, earlier))
     return 0
-
-
-_INVISIBLE = frozenset("\u200b\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
-
-
-def printable(text: str) -> str:
-    """`text` safe for a terminal: control characters, bidi overrides and line separators other
-    than newline and tab are shown as escapes (`\\x1b`, `\\u202e`) instead of acting."""
-    out = []
-    for ch in text:
-        if ch in "\n\t":
-            out.append(ch)
-        elif ch in _INVISIBLE or unicodedata.category(ch) in ("Cc", "Zl", "Zp"):
-            out.append(f"\\x{ord(ch):02x}" if ord(ch) < 0x100 else f"\\u{ord(ch):04x}")
-        else:
-            out.append(ch)
-    return "".join(out)
 
 
 def _block(text: str, indent: str = "  ") -> list[str]:
@@ -388,21 +332,34 @@ def _make_resolution(
     reviewer: str,
     score: int | None,
     note: str | None,
+    project: Project,
+    *,
+    amend: bool = False,
+    adjudicate: bool = False,
 ) -> Resolution:
     from pydantic import ValidationError
 
-    from .jsonl import describe_validation_error
-    from .resolutions import Resolution, ResolutionError
+    from ..errors import describe_validation_error
+    from ..review.resolutions import Resolution, ResolutionError
 
     try:
-        return Resolution.for_item(item, verdict=verdict, reviewer=reviewer, score=score, note=note)
+        return Resolution.for_item(
+            item,
+            verdict=verdict,
+            reviewer=reviewer,
+            score=score,
+            note=note,
+            amend=amend,
+            adjudicate=adjudicate,
+            reviewer_tier=_reviewer_tier(project, reviewer),
+        )
     except ValidationError as exc:
         raise ResolutionError(describe_validation_error(exc)) from None
 
 
-def _record(context: _Context, item: ReviewItem, resolution: Resolution) -> str:
+def _record(project: Project, item: ReviewItem, resolution: Resolution) -> str:
     """Validate against the file under its lock, append; return what people now decided."""
-    from .resolutions import (
+    from ..review.resolutions import (
         append_resolution,
         human_decision,
         load_resolutions,
@@ -413,26 +370,36 @@ def _record(context: _Context, item: ReviewItem, resolution: Resolution) -> str:
     def check(existing: list[Resolution]) -> None:
         validate_resolution(item, resolution, existing)
 
-    check(load_resolutions(context.resolutions))  # before the file is even opened for append
-    append_resolution(context.resolutions, resolution, validate=check)
-    mine = resolutions_by_item(load_resolutions(context.resolutions)).get(item.item_id, [])
+    check(load_resolutions(project.resolutions))  # before the file is even opened for append
+    append_resolution(project.resolutions, resolution, validate=check)
+    mine = resolutions_by_item(load_resolutions(project.resolutions)).get(item.item_id, [])
     decision, score = human_decision(mine)
     if decision == "disagree":
         return f"reviewers disagree ({_who_said(mine)}): the item stays pending"
     return f"decision now: {decision}" + ("" if score is None else f", score {score}")
 
 
-def _resolve(context: _Context, args: argparse.Namespace) -> int:
-    from .store import find_item, load_items
+def _resolve(project: Project, args: argparse.Namespace) -> int:
+    from ..review.store import find_item, load_items
 
     reviewer = _reviewer(args)
-    item = find_item(load_items(context.runs_dir, args.run or "all"), args.item)
-    resolution = _make_resolution(item, args.verdict, reviewer, args.score, args.note)
-    status = _record(context, item, resolution)
+    item = find_item(load_items(project.runs_dir, args.run or "all"), args.item)
+    resolution = _make_resolution(
+        item,
+        args.verdict,
+        reviewer,
+        args.score,
+        args.note,
+        project,
+        amend=args.amend,
+        adjudicate=args.adjudicate,
+    )
+    status = _record(project, item, resolution)
     score = "" if resolution.score is None else f", score {resolution.score}"
-    print(
-        f"resolved {item.item_id[:ID_WIDTH]} ({_cell(item.case_id)}) as {resolution.verdict}"
-        f"{score} by {resolution.reviewer} -> {context.shown(context.resolutions)}; {status}"
+    how = "adjudicated" if resolution.adjudicate else "amended" if resolution.amend else "resolved"
+    say(
+        f"{how} {item.item_id[:ID_WIDTH]} ({_cell(item.case_id)}) as {resolution.verdict}"
+        f"{score} by {resolution.reviewer} -> {project.shown(project.resolutions)}; {status}"
     )
     return 0
 
@@ -456,7 +423,7 @@ def _ask_verdict(read: Reader) -> str:
         answer = read("verdict [p]ass/[f]ail/[s]kip/[q]uit: ").strip().lower()
         if answer in _VERDICT_ANSWERS:
             return _VERDICT_ANSWERS[answer]
-        print("  answer p (pass), f (fail), s (skip this item) or q (quit)")
+        say("  answer p (pass), f (fail), s (skip this item) or q (quit)")
 
 
 def _score_range(item: ReviewItem, verdict: str) -> tuple[int, int] | None:
@@ -483,21 +450,21 @@ def _ask_score(read: Reader, item: ReviewItem, verdict: str) -> int | None:
         try:
             score = int(answer)
         except ValueError:
-            print(f"  {answer!r} is not a whole number; give a score from {low} to {high}")
+            say(f"  {answer!r} is not a whole number; give a score from {low} to {high}")
             continue
         if low <= score <= high:
             return score
-        print(f"  a '{verdict}' takes a score from {low} to {high} on this rubric")
+        say(f"  a '{verdict}' takes a score from {low} to {high} on this rubric")
 
 
-def _walk(context: _Context, args: argparse.Namespace, read: Reader) -> int:
-    from .resolutions import load_resolutions, resolutions_by_item
-    from .store import load_items, pending
+def _walk(project: Project, args: argparse.Namespace, read: Reader) -> int:
+    from ..review.resolutions import load_resolutions, resolutions_by_item
+    from ..review.store import load_items, pending
 
     reviewer = _reviewer(args)
-    run = args.run or "latest"
-    items = load_items(context.runs_dir, run)
-    existing = load_resolutions(context.resolutions)
+    run = args.run or "all"
+    items = load_items(project.runs_dir, run)
+    existing = load_resolutions(project.resolutions)
     by_item = resolutions_by_item(existing)
     me = reviewer.casefold()
     queue = [
@@ -506,15 +473,15 @@ def _walk(context: _Context, args: argparse.Namespace, read: Reader) -> int:
         if not any(r.reviewer.casefold() == me for r in by_item.get(item.item_id, []))
     ]
     if not queue:
-        print(f"nothing left for {reviewer} to review in {_where(run)}")
+        say(f"nothing left for {reviewer} to review in {_where(run)}")
         return 0
-    print(f"{len(queue)} item(s) for {reviewer} in {_where(run)}; answer q to stop at any item")
+    say(f"{len(queue)} item(s) for {reviewer} in {_where(run)}; answer q to stop at any item")
     resolved = skipped = 0
     try:
         for number, item in enumerate(queue, start=1):
-            print(f"\n=== item {number} of {len(queue)} " + "=" * 50)
-            print(render_item(item, by_item.get(item.item_id, [])))
-            print()
+            say(f"\n=== item {number} of {len(queue)} " + "=" * 50)
+            say(render_item(item, by_item.get(item.item_id, [])))
+            say()
             answer = _ask_verdict(read)
             if answer == "quit":
                 break
@@ -524,18 +491,18 @@ def _walk(context: _Context, args: argparse.Namespace, read: Reader) -> int:
             verdict: Literal["pass", "fail"] = "pass" if answer == "pass" else "fail"
             score = _ask_score(read, item, verdict)
             note = read("note (enter for none): ").strip() or None
-            resolution = _make_resolution(item, verdict, reviewer, score, note)
-            status = _record(context, item, resolution)
+            resolution = _make_resolution(item, verdict, reviewer, score, note, project)
+            status = _record(project, item, resolution)
             resolved += 1
-            print(
+            say(
                 f"recorded {verdict} for {item.item_id[:ID_WIDTH]} in "
-                f"{context.shown(context.resolutions)}; {status}"
+                f"{project.shown(project.resolutions)}; {status}"
             )
     except EOFError:
-        print("\nend of input: stopping")
+        say("\nend of input: stopping")
     except KeyboardInterrupt:
-        print(f"\ninterrupted: {resolved} resolved, {skipped} skipped")
+        say(f"\ninterrupted: {resolved} resolved, {skipped} skipped")
         return 130
     left = len(queue) - resolved
-    print(f"{resolved} resolved, {skipped} skipped, {left} left for {reviewer}")
+    say(f"{resolved} resolved, {skipped} skipped, {left} left for {reviewer}")
     return 0
