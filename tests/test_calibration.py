@@ -618,3 +618,17 @@ def test_calibrate_without_resolutions(tmp_path: Path, monkeypatch: pytest.Monke
     monkeypatch.chdir(tmp_path)
     assert main(["calibrate"]) == 1
     assert not (tmp_path / "gold").exists()
+
+
+def test_one_alpha_serves_ordinal_and_nominal_and_is_exported() -> None:
+    import krippendorff
+
+    import pytest_hybridjudge as hj
+
+    data = [[1, 2, 3, 3, np.nan], [1, 2, 4, 3, 2], [2, 2, 3, np.nan, 1]]
+    for level in ("ordinal", "nominal"):
+        expected = krippendorff.alpha(reliability_data=data, level_of_measurement=level)
+        assert hj.krippendorff_alpha(data, level) == pytest.approx(expected)
+    assert hj.krippendorff_alpha([[2, 2, np.nan], [2, np.nan, 2]], "ordinal") is None
+    assert hj.cohen_kappa is cohen_kappa and hj.fit_threshold is fit_threshold
+    assert hj.load_calibration is load_calibration
