@@ -7,12 +7,13 @@ nothing for the other sub-commands.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, Literal
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Literal
 
-from .common import Project, add_root_option, fail, printable, safe_json, say
+from .common import Project, add_root_option, fail, safe_json, say
+from .render import cell as _cell
+from .render import render_item
 
 if TYPE_CHECKING:
     from ..config import Tier
@@ -111,13 +112,16 @@ def run_review(args: argparse.Namespace, read: Reader = input) -> int:
         if command == "resolve":
             return _resolve(project, args)
         if command == "walk":
-            return _walk(project, args, read)
+            from .walk import walk
+
+            return walk(project, args, read)
         return _list(project, args)
     except HybridJudgeError as exc:
         return fail("review", exc)
 
 
-def _where(run: str) -> str:
+def where(run: str) -> str:
+    """`--run` in words: "all runs", "the latest run" or "run ID"."""
     return "all runs" if run == "all" else "the latest run" if run == "latest" else f"run {run}"
 
 
@@ -132,7 +136,8 @@ def _check_tier(tier: str | None) -> None:
         raise ReviewError(f"unknown tier {tier!r}; use one of: {', '.join(known)}")
 
 
-def _filtered(items: list[ReviewItem], args: argparse.Namespace) -> list[ReviewItem]:
+def filtered(items: list[ReviewItem], args: argparse.Namespace) -> list[ReviewItem]:
+    """The items matching `--tier` and `--rubric` (an unknown tier is an error)."""
     _check_tier(args.tier)
     return [
         i
@@ -150,7 +155,8 @@ def _reviewer_tier(project: Project, reviewer: str) -> Tier | None:
     return tiers.get(reviewer.strip().casefold())
 
 
-def _reviewer(args: argparse.Namespace) -> str:
+def reviewer_name(args: argparse.Namespace) -> str:
+    """Who is reviewing: `--reviewer`, else $HYBRIDJUDGE_REVIEWER; an error when neither."""
     from ..review.resolutions import ReviewError
 
     name = args.reviewer if args.reviewer is not None else os.environ.get(REVIEWER_ENV)
@@ -171,13 +177,13 @@ def _list(project: Project, args: argparse.Namespace) -> int:
     run = args.run or "all"
     items = load_items(project.runs_dir, run)
     resolutions = load_resolutions(project.resolutions)
-    todo = _filtered(pending(items, resolutions), args)
+    todo = filtered(pending(items, resolutions), args)
     if args.json:
         for item in todo:
             print(safe_json(item.model_dump_json()))
         return 0
     if not todo:
-        say(f"no pending review items in {_where(run)} ({len(items)} escalated in all)")
+        say(f"no pending review items in {where(run)} ({len(items)} escalated in all)")
         return 0
     by_item = resolutions_by_item(resolutions)
     rows = [("ID", "TIER", "RUBRIC", "CASE", "REASONS")]
@@ -204,7 +210,7 @@ def _list(project: Project, args: argparse.Namespace) -> int:
             + "  "
             + row[4]
         )
-    say(f"\n{len(todo)} pending in {_where(run)}; show one with `hybridjudge review show ID`")
+    say(f"\n{len(todo)} pending in {where(run)}; show one with `hybridjudge review show ID`")
     return 0
 
 
@@ -212,10 +218,6 @@ def _who_said(resolutions: list[Resolution]) -> str:
     from ..review.resolutions import latest_per_reviewer
 
     return ", ".join(f"{r.reviewer}: {r.verdict}" for r in latest_per_reviewer(resolutions))
-
-
-def _cell(text: str) -> str:
-    return printable(text).replace("\n", " ").replace("\t", " ")
 
 
 # --- show ----------------------------------------------------------------------------------
@@ -234,99 +236,10 @@ def _show(project: Project, args: argparse.Namespace) -> int:
     return 0
 
 
-def _block(text: str, indent: str = "  ") -> list[str]:
-    """Text as lines behind a `| ` gutter: what is between the bars is the text, nothing else."""
-    return [f"{indent}|" + (f" {line}" if line else "") for line in printable(text).split("\n")]
-
-
-def _data(value: Any) -> str:
-    return value if isinstance(value, str) else json.dumps(value, indent=2, ensure_ascii=False)
-
-
-def _number(value: float | None) -> str:
-    return "-" if value is None else f"{value:g}"
-
-
-def render_item(item: ReviewItem, resolutions: Sequence[Resolution] = ()) -> str:
-    """The item as a reviewer reads it: facts first, then input, reference, output, rubric and
-    each judge's verdict. Text from the run is shown behind a `| ` gutter, escaped."""
-    lines = [
-        f"item        {item.item_id}",
-        f"run         {item.run_id}",
-        f"case        {_cell(item.case_id)}",
-        f"source      {_cell(item.source)}",
-        f"target      {_cell(item.target)}",
-    ]
-    rubric = item.rubric or "(none)"
-    facts = []
-    if item.rubric_version:
-        facts.append(f"version {item.rubric_version[:12]}")
-    if item.scale:
-        facts.append(f"scale {item.scale[0]}-{item.scale[1]}")
-    if item.pass_threshold is not None:
-        facts.append(f"passes at {item.pass_threshold} or more")
-    lines.append(f"rubric      {rubric}" + (f"  ({', '.join(facts)})" if facts else ""))
-    lines.append(f"tier        {item.tier}  (expected {item.review_minutes:g} min)")
-    if item.audit:
-        lines.append("audit       yes: a confident case sampled to check the judges")
-    if item.tags:
-        lines.append(f"tags        {_cell(', '.join(item.tags))}")
-    lines.append("reasons" + ("" if item.reasons else "     (none recorded)"))
-    lines.extend(f"  - {_cell(reason)}" for reason in item.reasons)
-    if item.panel is not None:
-        p = item.panel
-        lines.append(
-            f"panel       score {_number(p.score)}, {p.votes_pass} pass / {p.votes_fail} fail, "
-            f"{p.errors} errored, spread {_number(p.spread)}, confidence {_number(p.confidence)}"
-        )
-    if resolutions:
-        lines.append("resolved by")
-        for r in resolutions:
-            score = "" if r.score is None else f" (score {r.score})"
-            note = f": {_cell(r.note)}" if r.note else ""
-            when = r.resolved_at.strftime("%Y-%m-%d %H:%M")
-            lines.append(f"  - {_cell(r.reviewer)}: {r.verdict}{score} on {when}{note}")
-
-    lines += ["", "INPUT", *_block(_data(item.input))]
-    lines += ["", "REFERENCE"]
-    lines += ["  (none)"] if item.reference is None else _block(_data(item.reference))
-    lines.append("")
-    if item.output is None:
-        lines += ["OUTPUT", "  (no output: the target produced none)"]
-    else:
-        count = item.output.count("\n") + 1
-        lines.append(f"OUTPUT  (plain text, {len(item.output)} chars, {count} lines) " + "-" * 20)
-        lines += _block(item.output) if item.output else ["  (empty string)"]
-        lines.append("END OF OUTPUT " + "-" * 40)
-    lines += ["", "RUBRIC AS THE JUDGES SAW IT"]
-    lines += ["  (none)"] if item.rendered_rubric is None else _block(item.rendered_rubric)
-    lines += ["", "JUDGES"]
-    if not item.verdicts:
-        lines.append("  (none)")
-    for v in item.verdicts:
-        head = f"  {_cell(v.judge)}"
-        if v.model != v.judge:
-            head += f" ({_cell(v.model)})"
-        passed = "" if v.passed is None else (", pass" if v.passed else ", fail")
-        head += f": score {_number(v.score)}{passed}, confidence {_number(v.confidence)}"
-        lines.append(head)
-        if v.error:
-            lines.append(f"    error: {_cell(v.error)}")
-        if v.rationale:
-            lines += _block(v.rationale, indent="    ")
-    if item.verifiers:
-        lines += ["", "VERIFIERS"]
-        for check in item.verifiers:
-            state = "passed" if check.passed else "failed"
-            detail = f": {_cell(check.detail)}" if check.detail else ""
-            lines.append(f"  {_cell(check.name)} {state}{detail}")
-    return "\n".join(lines)
-
-
 # --- resolve -------------------------------------------------------------------------------
 
 
-def _make_resolution(
+def make_resolution(
     item: ReviewItem,
     verdict: Literal["pass", "fail"],
     reviewer: str,
@@ -337,6 +250,8 @@ def _make_resolution(
     amend: bool = False,
     adjudicate: bool = False,
 ) -> Resolution:
+    """The reviewer's resolution of `item`, with their tier from the config; a field pydantic
+    rejects (a blank reviewer) raises `ResolutionError`."""
     from pydantic import ValidationError
 
     from ..errors import describe_validation_error
@@ -357,7 +272,7 @@ def _make_resolution(
         raise ResolutionError(describe_validation_error(exc)) from None
 
 
-def _record(project: Project, item: ReviewItem, resolution: Resolution) -> str:
+def record(project: Project, item: ReviewItem, resolution: Resolution) -> str:
     """Validate against the file under its lock, append; return what people now decided."""
     from ..review.resolutions import (
         append_resolution,
@@ -382,9 +297,9 @@ def _record(project: Project, item: ReviewItem, resolution: Resolution) -> str:
 def _resolve(project: Project, args: argparse.Namespace) -> int:
     from ..review.store import find_item, load_items
 
-    reviewer = _reviewer(args)
+    reviewer = reviewer_name(args)
     item = find_item(load_items(project.runs_dir, args.run or "all"), args.item)
-    resolution = _make_resolution(
+    resolution = make_resolution(
         item,
         args.verdict,
         reviewer,
@@ -394,115 +309,11 @@ def _resolve(project: Project, args: argparse.Namespace) -> int:
         amend=args.amend,
         adjudicate=args.adjudicate,
     )
-    status = _record(project, item, resolution)
+    status = record(project, item, resolution)
     score = "" if resolution.score is None else f", score {resolution.score}"
     how = "adjudicated" if resolution.adjudicate else "amended" if resolution.amend else "resolved"
     say(
         f"{how} {item.item_id[:ID_WIDTH]} ({_cell(item.case_id)}) as {resolution.verdict}"
         f"{score} by {resolution.reviewer} -> {project.shown(project.resolutions)}; {status}"
     )
-    return 0
-
-
-# --- walk ----------------------------------------------------------------------------------
-
-_VERDICT_ANSWERS = {
-    "p": "pass",
-    "pass": "pass",
-    "f": "fail",
-    "fail": "fail",
-    "s": "skip",
-    "skip": "skip",
-    "q": "quit",
-    "quit": "quit",
-}
-
-
-def _ask_verdict(read: Reader) -> str:
-    while True:
-        answer = read("verdict [p]ass/[f]ail/[s]kip/[q]uit: ").strip().lower()
-        if answer in _VERDICT_ANSWERS:
-            return _VERDICT_ANSWERS[answer]
-        say("  answer p (pass), f (fail), s (skip this item) or q (quit)")
-
-
-def _score_range(item: ReviewItem, verdict: str) -> tuple[int, int] | None:
-    """The scores consistent with `verdict` on the item's scale, or None if it takes none."""
-    if item.scale is None:
-        return None
-    low, high = item.scale
-    if item.pass_threshold is not None:
-        low, high = (
-            (item.pass_threshold, high) if verdict == "pass" else (low, item.pass_threshold - 1)
-        )
-    return (low, high) if low <= high else None
-
-
-def _ask_score(read: Reader, item: ReviewItem, verdict: str) -> int | None:
-    allowed = _score_range(item, verdict)
-    if allowed is None:
-        return None
-    low, high = allowed
-    while True:
-        answer = read(f"score {low}-{high} (enter for none): ").strip()
-        if not answer:
-            return None
-        try:
-            score = int(answer)
-        except ValueError:
-            say(f"  {answer!r} is not a whole number; give a score from {low} to {high}")
-            continue
-        if low <= score <= high:
-            return score
-        say(f"  a '{verdict}' takes a score from {low} to {high} on this rubric")
-
-
-def _walk(project: Project, args: argparse.Namespace, read: Reader) -> int:
-    from ..review.resolutions import load_resolutions, resolutions_by_item
-    from ..review.store import load_items, pending
-
-    reviewer = _reviewer(args)
-    run = args.run or "all"
-    items = load_items(project.runs_dir, run)
-    existing = load_resolutions(project.resolutions)
-    by_item = resolutions_by_item(existing)
-    me = reviewer.casefold()
-    queue = [
-        item
-        for item in _filtered(pending(items, existing), args)
-        if not any(r.reviewer.casefold() == me for r in by_item.get(item.item_id, []))
-    ]
-    if not queue:
-        say(f"nothing left for {reviewer} to review in {_where(run)}")
-        return 0
-    say(f"{len(queue)} item(s) for {reviewer} in {_where(run)}; answer q to stop at any item")
-    resolved = skipped = 0
-    try:
-        for number, item in enumerate(queue, start=1):
-            say(f"\n=== item {number} of {len(queue)} " + "=" * 50)
-            say(render_item(item, by_item.get(item.item_id, [])))
-            say()
-            answer = _ask_verdict(read)
-            if answer == "quit":
-                break
-            if answer == "skip":
-                skipped += 1
-                continue
-            verdict: Literal["pass", "fail"] = "pass" if answer == "pass" else "fail"
-            score = _ask_score(read, item, verdict)
-            note = read("note (enter for none): ").strip() or None
-            resolution = _make_resolution(item, verdict, reviewer, score, note, project)
-            status = _record(project, item, resolution)
-            resolved += 1
-            say(
-                f"recorded {verdict} for {item.item_id[:ID_WIDTH]} in "
-                f"{project.shown(project.resolutions)}; {status}"
-            )
-    except EOFError:
-        say("\nend of input: stopping")
-    except KeyboardInterrupt:
-        say(f"\ninterrupted: {resolved} resolved, {skipped} skipped")
-        return 130
-    left = len(queue) - resolved
-    say(f"{resolved} resolved, {skipped} skipped, {left} left for {reviewer}")
     return 0
