@@ -12,21 +12,20 @@ import numpy as np
 import pytest
 from scipy.stats import binomtest
 
-from pytest_hybridjudge.calibration import (
-    CalibrationError,
+from pytest_hybridjudge.calibration import CalibrationError, load_calibration
+from pytest_hybridjudge.cli import main
+from pytest_hybridjudge.config import ConfigError
+from pytest_hybridjudge.review.resolutions import Resolution, append_resolution
+from pytest_hybridjudge.stats import (
     Confusion,
     alpha_interval,
     clopper_pearson_lower,
     cohen_kappa,
     confusion,
     fit_threshold,
-    load_calibration,
     min_cases,
     nominal_alpha,
 )
-from pytest_hybridjudge.cli import main
-from pytest_hybridjudge.config import ConfigError
-from pytest_hybridjudge.review.resolutions import Resolution, append_resolution
 from pytest_hybridjudge.verdict import CaseResult, JudgeVerdict, PanelVerdict
 
 
@@ -312,7 +311,7 @@ def test_load_calibration_reads_thresholds(tmp_path: Path) -> None:
         ('{"rubrics": {\n  "x": }', r"calibration\.json:2: not valid JSON"),
         ('{"rubrics": {"x": {"min_confidence": 1.5}}}', r"'rubrics\.x\.min_confidence'"),
         ('{"rubrics": {"x": {"min_confidence": "high"}}}', r"'rubrics\.x\.min_confidence'"),
-        ('{"rubrics": {"x": {}}}', r"'rubrics\.x\.min_confidence': Field required"),
+        ('{"rubrics": {"x": {}}}', r"missing 'rubrics\.x\.min_confidence'"),
         ('{"rubrics": {"x": {"min_confidnce": 0.7}}}', r"'rubrics\.x\.min_confidnce'"),
         ('{"schema_version": 2, "rubrics": {}}', r"'schema_version'"),
         ("[]", r"calibration\.json: not a valid calibration file"),
@@ -384,7 +383,7 @@ def write_results(root: Path, run_id: str, records: Sequence[dict[str, Any]]) ->
 
 def resolve(root: Path, ident: str, verdict: str, reviewer: str = "ann", rubric: str = "") -> None:
     append_resolution(
-        root / "gold" / "resolutions.jsonl",
+        root / "review" / "resolutions.jsonl",
         Resolution(
             item_id=ident,
             case_id=f"case-{ident}",
@@ -465,7 +464,7 @@ def run_json(capsys: pytest.CaptureFixture[str], *args: str) -> dict[str, Any]:
 
 
 def history(root: Path) -> list[dict[str, Any]]:
-    path = root / "gold" / "calibration-history.jsonl"
+    path = root / "review" / "calibration-history.jsonl"
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
 
 
@@ -509,7 +508,7 @@ def test_calibrate_reports_agreement_per_rubric_and_judge(
 def test_calibrate_fits_and_writes_thresholds(
     project: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    calibration = project / "gold" / "calibration.json"
+    calibration = project / "review" / "calibration.json"
     calibration.write_text(
         json.dumps({"schema_version": 1, "rubrics": {"other": {"min_confidence": 0.6}}}),
         encoding="utf-8",
@@ -554,7 +553,7 @@ def test_every_calibration_appends_one_history_line_per_rubric(
     run_json(capsys)
     assert [h["rubric"] for h in history(project)] == ["correctness", "tone"]
     run_json(capsys, "--target", "0.9", "--write")
-    stored = (project / "gold" / "calibration.json").read_text(encoding="utf-8")
+    stored = (project / "review" / "calibration.json").read_text(encoding="utf-8")
     run_json(capsys, "--target", "0.8", "--rubric", "correctness")
     lines = history(project)
     assert [h["rubric"] for h in lines] == ["correctness", "tone"] * 2 + ["correctness"]
@@ -567,7 +566,7 @@ def test_every_calibration_appends_one_history_line_per_rubric(
     assert (fitted["target"], fitted["delta"]) == (0.9, 0.1)
     assert fitted["coverage"] == pytest.approx(0.625)
     assert last["target"] == 0.8 and not last["written"]
-    assert (project / "gold" / "calibration.json").read_text(encoding="utf-8") == stored
+    assert (project / "review" / "calibration.json").read_text(encoding="utf-8") == stored
 
 
 def test_calibrate_table(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -582,12 +581,12 @@ def test_calibrate_table(project: Path, capsys: pytest.CaptureFixture[str]) -> N
     assert "min_confidence 0.75 lets the panel decide 62% of calibration cases (25 of 40)" in out
     assert "1 left out (reviewers disagree); 1 without stored judge verdicts" in out
     assert "no threshold qualifies: 2 case(s) with a panel confidence, at least 22 needed" in out
-    assert "appended 2 line(s) to gold/calibration-history.jsonl" in out
-    assert not (project / "gold" / "calibration.json").exists()
+    assert "appended 2 line(s) to review/calibration-history.jsonl" in out
+    assert not (project / "review" / "calibration.json").exists()
     assert main(["calibrate", "--target", "0.9", "--write", "--resamples", "0"]) == 0
     assert (
         "wrote min_confidence correctness 0.75, tone 1 (no threshold qualified: escalates "
-        "everything) to gold/calibration.json"
+        "everything) to review/calibration.json"
     ) in capsys.readouterr().out
 
 
@@ -600,7 +599,7 @@ def test_calibrate_errors(project: Path, capsys: pytest.CaptureFixture[str]) -> 
     assert "no resolved items on rubric 'nope'; rubrics: correctness, tone" in (
         capsys.readouterr().err
     )
-    calibration = project / "gold" / "calibration.json"
+    calibration = project / "review" / "calibration.json"
     calibration.write_text("{oops", encoding="utf-8")
     assert main(["calibrate", "--target", "0.9", "--write", "--resamples", "0"]) == 2
     err = capsys.readouterr().err
@@ -619,3 +618,17 @@ def test_calibrate_without_resolutions(tmp_path: Path, monkeypatch: pytest.Monke
     monkeypatch.chdir(tmp_path)
     assert main(["calibrate"]) == 1
     assert not (tmp_path / "gold").exists()
+
+
+def test_one_alpha_serves_ordinal_and_nominal_and_is_exported() -> None:
+    import krippendorff
+
+    import pytest_hybridjudge as hj
+
+    data = [[1, 2, 3, 3, np.nan], [1, 2, 4, 3, 2], [2, 2, 3, np.nan, 1]]
+    for level in ("ordinal", "nominal"):
+        expected = krippendorff.alpha(reliability_data=data, level_of_measurement=level)
+        assert hj.krippendorff_alpha(data, level) == pytest.approx(expected)
+    assert hj.krippendorff_alpha([[2, 2, np.nan], [2, np.nan, 2]], "ordinal") is None
+    assert hj.cohen_kappa is cohen_kappa and hj.fit_threshold is fit_threshold
+    assert hj.load_calibration is load_calibration

@@ -89,7 +89,7 @@ def test_resolve_then_the_next_run_takes_the_human_verdict(
     record = project.results()["capital-france"]
     assert record["outcome"] == "escalated"
     assert record["reasons"][0].startswith("reviewers disagree")
-    lines = (project.path / "gold" / "resolutions.jsonl").read_text().splitlines()
+    lines = (project.path / "review" / "resolutions.jsonl").read_text().splitlines()
     assert [json.loads(line)["reviewer"] for line in lines] == ["ann", "bob"]
     capsys.readouterr()
 
@@ -117,7 +117,8 @@ def test_a_changed_output_is_a_new_item_and_is_judged_again(
 def test_malformed_resolutions_file_is_a_usage_error(project: Project, llm: LoopbackLLM) -> None:
     project.config()
     project.gold("g.yaml", CASES)
-    (project.path / "gold" / "resolutions.jsonl").write_text('{"item_id": "x"\n')
+    (project.path / "review").mkdir()
+    (project.path / "review" / "resolutions.jsonl").write_text('{"item_id": "x"\n')
     result = project.run("--judge")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*resolutions.jsonl:1*"])
@@ -129,7 +130,8 @@ def test_calibrated_threshold_is_the_rubrics_min_confidence(
     project.config()
     project.gold("g.yaml", CASES.split("      - id: jailbreak")[0])
     project.run("--judge").assert_outcomes(passed=1)  # confidence 0.9, no threshold yet
-    (project.path / "gold" / "calibration.json").write_text(
+    (project.path / "review").mkdir()
+    (project.path / "review" / "calibration.json").write_text(
         json.dumps({"schema_version": 1, "rubrics": {"correctness": {"min_confidence": 0.95}}})
     )
     project.run("--judge").stdout.fnmatch_lines(["*1 escalated*"])

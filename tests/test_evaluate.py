@@ -16,7 +16,7 @@ from pytest_hybridjudge.calls import ModelCaller
 from pytest_hybridjudge.config import HybridJudgeConfig
 from pytest_hybridjudge.evaluate import Evaluator, Job, new_record
 from pytest_hybridjudge.gold import GoldCase
-from pytest_hybridjudge.manifest import item_id
+from pytest_hybridjudge.review.manifest import item_id
 from pytest_hybridjudge.review.resolutions import Resolution
 from pytest_hybridjudge.rubric import RubricLibrary
 from pytest_hybridjudge.verdict import CaseResult

@@ -146,7 +146,7 @@ def test_alpha_matches_the_library_reference_values() -> None:
     import krippendorff
     import numpy as np
 
-    from pytest_hybridjudge.agreement import judge_alpha, panel_scores
+    from pytest_hybridjudge.stats import judge_alpha, panel_scores
     from pytest_hybridjudge.verdict import JudgeVerdict
 
     a = [1, 2, 3, 3, 2, 1, 4, 1, 2]

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from pytest_hybridjudge.cli import main
-from pytest_hybridjudge.manifest import ReviewItem, item_id
+from pytest_hybridjudge.review.manifest import ReviewItem, item_id
 from pytest_hybridjudge.review.resolutions import (
     Resolution,
     ResolutionError,
@@ -136,7 +136,7 @@ def items_of(root: Path, run: str = RUN_NEW) -> dict[str, ReviewItem]:
 
 
 def resolutions_file(root: Path) -> Path:
-    return root / "gold" / "resolutions.jsonl"
+    return root / "review" / "resolutions.jsonl"
 
 
 def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -172,13 +172,14 @@ def run_script(
 # --- list ---------------------------------------------------------------------------------------
 
 
-def test_list_shows_pending_items_of_the_latest_run(
+def test_list_shows_pending_items_of_every_run_newest_first(
     project: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    # A `-k` run after the old one: the old run's item is still pending, so it is listed.
     code, out, err = run_cli(capsys)
     assert (code, err) == (0, "")
     items = items_of(project)
-    header, *rows = [line for line in out.splitlines() if line.strip()][:4]
+    header, *rows = [line for line in out.splitlines() if line.strip()][:5]
     assert header.split() == ["ID", "TIER", "RUBRIC", "CASE", "REASONS"]
     assert rows[0].split()[:4] == [
         items["capital-france"].item_id[:12],
@@ -188,8 +189,23 @@ def test_list_shows_pending_items_of_the_latest_run(
     ]
     assert "judges split on pass/fail" in rows[0]
     assert "low confidence 0.41" in rows[2]
+    assert "old-case" in rows[3]  # the older run's item comes after the newer run's
+    assert "4 pending in all runs" in out
+    _, out, _ = run_cli(capsys, "--run", "latest")
     assert "old-case" not in out
     assert "3 pending in the latest run" in out
+
+
+def test_an_item_pending_in_several_runs_is_listed_once_as_its_newest_run_has_it(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    again = make_item("capital-france", run_id=RUN_OLD, reasons=["an older reason"])
+    write_run(project, RUN_OLD, [again], latest=False)
+    code, out, _ = run_cli(capsys)
+    assert code == 0
+    assert out.count("capital-france") == 1
+    assert "an older reason" not in out
+    assert "3 pending in all runs" in out
 
 
 def test_list_filters_by_tier_rubric_and_run(
@@ -508,7 +524,7 @@ def test_malformed_resolutions_line_names_the_line(
     code, _, err = run_cli(capsys)
     assert code == 2
     assert f"{path}:3: not a valid resolution" in err
-    assert "'verdit': Extra inputs are not permitted" in err
+    assert "unknown key 'verdit'" in err
     assert "fix or remove that line" in err
     code, _, err = run_cli(capsys, "resolve", item.item_id, "--verdict", "pass", "--reviewer", "bo")
     assert code == 2
@@ -551,7 +567,9 @@ def test_console_script_lists_and_resolves(project: Path) -> None:
 
 def test_walk_resolves_one_skips_one_and_quits(project: Path) -> None:
     items = items_of(project)
-    result = run_script(project, "walk", "--reviewer", "ann", stdin="p\n5\nlooks right\ns\nq\n")
+    result = run_script(
+        project, "walk", "--run", "latest", "--reviewer", "ann", stdin="p\n5\nlooks right\ns\nq\n"
+    )
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""
     out = result.stdout
@@ -565,18 +583,18 @@ def test_walk_resolves_one_skips_one_and_quits(project: Path) -> None:
     assert (resolution.verdict, resolution.score, resolution.note) == ("pass", 5, "looks right")
     assert resolution.reviewer == "ann"
 
-    again = run_script(project, "walk", "--reviewer", "ann", stdin="q\n")
+    again = run_script(project, "walk", "--run", "latest", "--reviewer", "ann", stdin="q\n")
     assert "2 item(s) for ann" in again.stdout  # the resolved one is no longer offered
 
 
 def test_walk_stops_cleanly_at_end_of_input(project: Path) -> None:
-    result = run_script(project, "walk", "--reviewer", "ann", stdin="")
+    result = run_script(project, "walk", "--run", "latest", "--reviewer", "ann", stdin="")
     assert result.returncode == 0
     assert "end of input" in result.stdout
     assert "Traceback" not in result.stderr
     assert not resolutions_file(project).exists()
     # In the middle of an item (after the verdict, at the score): nothing is recorded.
-    result = run_script(project, "walk", "--reviewer", "ann", stdin="f\n")
+    result = run_script(project, "walk", "--run", "latest", "--reviewer", "ann", stdin="f\n")
     assert result.returncode == 0
     assert "0 resolved, 0 skipped, 3 left" in result.stdout
     assert not resolutions_file(project).exists()
@@ -586,7 +604,9 @@ def test_walk_asks_again_on_bad_answers(
     project: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setattr("sys.stdin", io.StringIO("maybe\nf\n4\nfour\n2\n\nq\n"))
-    code, out, _ = run_cli(capsys, "walk", "--reviewer", "ann", "--rubric", "correctness")
+    code, out, _ = run_cli(
+        capsys, "walk", "--run", "latest", "--reviewer", "ann", "--rubric", "correctness"
+    )
     assert code == 0
     assert "answer p (pass), f (fail), s (skip this item) or q (quit)" in out
     assert "a 'fail' takes a score from 1 to 3 on this rubric" in out
@@ -609,10 +629,10 @@ def test_walk_offers_disputed_items_to_new_reviewers_only(
     run_cli(capsys, "resolve", item.item_id, "--verdict", "pass", "--reviewer", "ann")
     run_cli(capsys, "resolve", item.item_id, "--verdict", "fail", "--reviewer", "bo")
     monkeypatch.setattr("sys.stdin", io.StringIO("q\n"))
-    _, out, _ = run_cli(capsys, "walk", "--tier", "senior", "--reviewer", "ann")
+    _, out, _ = run_cli(capsys, "walk", "--run", "latest", "--tier", "senior", "--reviewer", "ann")
     assert "nothing left for ann to review in the latest run" in out
     monkeypatch.setattr("sys.stdin", io.StringIO("p\n\n\n"))
-    _, out, _ = run_cli(capsys, "walk", "--tier", "senior", "--reviewer", "cy")
+    _, out, _ = run_cli(capsys, "walk", "--run", "latest", "--tier", "senior", "--reviewer", "cy")
     assert "  - ann: pass on " in out  # earlier decisions are shown
     assert "decision now" not in out
     assert "reviewers disagree (ann: pass, bo: fail, cy: pass)" in out

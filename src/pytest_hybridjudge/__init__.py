@@ -9,14 +9,16 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .calibration import fit_threshold, load_calibration
+    from .calibration import load_calibration
     from .config import HybridJudgeConfig, load_config
     from .escalation import decide
     from .gold import GoldCase, load_gold_file
-    from .manifest import ReviewItem, item_id
     from .panel import aggregate
+    from .review.manifest import ReviewItem, item_id
     from .review.resolutions import Resolution
     from .rubric import Rubric, RubricLibrary, parse_rubric
+    from .stats import cohen_kappa, fit_threshold, krippendorff_alpha
+    from .summary import RunSummary
     from .verdict import CaseResult, JudgeVerdict, PanelVerdict, Verdict
 
 _HOMES = {
@@ -26,15 +28,18 @@ _HOMES = {
     "JudgeVerdict": "verdict",
     "PanelVerdict": "verdict",
     "Resolution": "review.resolutions",
-    "ReviewItem": "manifest",
+    "ReviewItem": "review.manifest",
     "Rubric": "rubric",
     "RubricLibrary": "rubric",
+    "RunSummary": "summary",
     "Verdict": "verdict",
     "aggregate": "panel",
-    "fit_threshold": "calibration",
+    "cohen_kappa": "stats",
+    "fit_threshold": "stats",
+    "krippendorff_alpha": "stats",
     "load_calibration": "calibration",
     "decide": "escalation",
-    "item_id": "manifest",
+    "item_id": "review.manifest",
     "load_config": "config",
     "load_gold_file": "gold",
     "parse_rubric": "rubric",
@@ -50,11 +55,14 @@ __all__ = [
     "ReviewItem",
     "Rubric",
     "RubricLibrary",
+    "RunSummary",
     "Verdict",
     "aggregate",
+    "cohen_kappa",
     "decide",
     "fit_threshold",
     "item_id",
+    "krippendorff_alpha",
     "load_calibration",
     "load_config",
     "load_gold_file",

@@ -28,10 +28,13 @@ CONTINUE_HINT = (
 def tool_owned(session: JudgeSession, path: Path) -> bool:
     """Whether the tool writes `path`: resolutions, calibration, history, runs, the cache."""
     from .calibration import calibration_paths
+    from .review.resolutions import legacy_files
 
     settings, root = session.settings, session.rootdir
     resolutions = (root / settings.resolutions).resolve()
-    if path in (resolutions, *(p.resolve() for p in calibration_paths(resolutions))):
+    owned = [resolutions, *calibration_paths(resolutions)]
+    owned += [old for old, _ in legacy_files(resolutions)]  # where older versions kept them
+    if path in (p.resolve() for p in owned):
         return True
     folders = ((root / settings.runs_dir).resolve(), (root / settings.cache_path).resolve().parent)
     return any(folder == path.parent or folder in path.parents for folder in folders)

@@ -12,6 +12,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from .configfile import ConfigError, find_config_table
+from .errors import validation_problems
 
 __all__ = ["ConfigError", "HybridJudgeConfig", "find_config_table", "load_config"]
 
@@ -149,6 +150,11 @@ class ReviewSpec(_Strict):
         default_factory=lambda: dict(DEFAULT_RATES),
         description="USD per hour per tier (midpoints of published 2026 market ranges)",
     )
+    reviewers: dict[str, Tier] = Field(
+        default_factory=dict,
+        description="Reviewer name -> their tier; `review resolve --adjudicate` needs one above "
+        "the item's tier",
+    )
 
 
 class PriceSpec(_Strict):
@@ -178,7 +184,9 @@ class HybridJudgeConfig(_Strict):
     cache_path: str = Field(".hybridjudge/cache.sqlite", description="SQLite cache file")
     runs_dir: str = Field(".hybridjudge/runs", description="Where each run's files go")
     resolutions: str = Field(
-        "gold/resolutions.jsonl", description="Append-only file of reviewers' decisions"
+        "review/resolutions.jsonl",
+        description="Append-only file of reviewers' decisions; calibration.json and "
+        "calibration-history.jsonl are written beside it (never inside a gold folder)",
     )
     strict: bool = Field(False, description="Escalated cases fail the run")
     providers: dict[str, ProviderSpec] = Field(default_factory=dict, description="Extra providers")
@@ -238,16 +246,5 @@ def validate_config(
     try:
         return HybridJudgeConfig.model_validate(merged)
     except ValidationError as exc:
-        raise ConfigError(format_validation_error(exc, f"{source} [tool.hybridjudge]")) from None
-
-
-def format_validation_error(exc: ValidationError, where: str) -> str:
-    """One line per problem, naming the dotted key and what to do."""
-    lines = [f"{where}: invalid configuration"]
-    for err in exc.errors():
-        key = ".".join(str(p) for p in err["loc"] if not str(p).startswith(("function-", "union")))
-        if err["type"] == "extra_forbidden":
-            lines.append(f"  unknown key '{key}': remove it or check its spelling")
-        else:
-            lines.append(f"  '{key}': {err['msg']}")
-    return "\n".join(lines)
+        problems = "".join(f"\n  {p}" for p in validation_problems(exc))
+        raise ConfigError(f"{source} [tool.hybridjudge]: invalid configuration{problems}") from None

@@ -16,9 +16,9 @@ from .cost import BudgetExhausted
 from .escalation import Decision, decide, route
 from .gold import GoldCase
 from .judge import judge_prompt, run_judge
-from .manifest import item_id
 from .panel import aggregate
 from .providers import ProviderError
+from .review.manifest import item_id
 from .rubric import Rubric
 from .targets import TargetError, call_app, target_request
 from .verdict import CaseResult, Outcome, PanelVerdict, Usage

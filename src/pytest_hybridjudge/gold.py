@@ -9,7 +9,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from .errors import HybridJudgeError
+from .errors import HybridJudgeError, describe_validation_error
 
 GOLD_SUFFIXES = (".yaml", ".yml", ".jsonl")
 
@@ -96,7 +96,8 @@ def load_gold_file(path: Path, source: str | None = None) -> list[GoldCase]:
         try:
             case = GoldCase.model_validate({**data, "source": source or str(path), "line": line})
         except ValidationError as exc:
-            raise GoldError(path, _case_problem(exc), line, case_id) from None
+            problem = describe_validation_error(exc, whole="case", allowed=CASE_KEYS)
+            raise GoldError(path, problem, line, case_id) from None
         if case.id in seen:
             first = seen[case.id]
             raise GoldError(
@@ -110,20 +111,7 @@ def load_gold_file(path: Path, source: str | None = None) -> list[GoldCase]:
     return cases
 
 
-def _case_problem(exc: ValidationError) -> str:
-    parts = []
-    for err in exc.errors():
-        key = ".".join(str(p) for p in err["loc"]) or "case"
-        if err["type"] == "extra_forbidden":
-            parts.append(
-                f"unknown key '{key}' (allowed: id, input, messages, reference, rubric, "
-                "tags, verify, metadata)"
-            )
-        elif err["type"] == "missing":
-            parts.append(f"missing '{key}'")
-        else:
-            parts.append(f"'{key}': {err['msg']}")
-    return "; ".join(parts)
+CASE_KEYS = ("id", "input", "messages", "reference", "rubric", "tags", "verify", "metadata")
 
 
 def _jsonl_cases(path: Path, text: str) -> list[tuple[int | None, Any, str | None]]:

@@ -5,21 +5,19 @@ from __future__ import annotations
 import datetime as dt
 import os
 import secrets
-import tempfile
 from collections import Counter, defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from .agreement import panel_scores
 from .config import DEFAULT_RATES, Tier
 from .cost import review_cost
-from .files import write_json_atomic, write_text_atomic
-from .manifest import ReviewItem, write_manifest
+from .files import atomic_writer, write_json_atomic, write_text_atomic
+from .review.manifest import ReviewItem, write_manifest
+from .stats import panel_scores
+from .summary import Cost, RunSummary, TierCost
 from .verdict import CaseResult, Usage
-
-OUTCOMES = ("passed", "failed", "escalated", "skipped")
 
 
 def new_run_id(now: dt.datetime | None = None) -> str:
@@ -139,69 +137,70 @@ class RunReport:
         """One review item per escalated case."""
         return [ReviewItem.from_result(r, self.run_id) for r in self.tally.escalated]
 
-    def summary(self) -> dict[str, Any]:
-        """Counts, pass rate per rubric, tokens, cache hits and paths."""
-        from .agreement import judge_alpha
+    def summary(self) -> RunSummary:
+        """Counts, pass rate per rubric, agreement, cost, tokens and paths."""
+        from .stats import judge_alpha
 
         t = self.tally
-        return {
-            "run_id": self.run_id,
-            "started": self.started.isoformat(),
-            "finished": dt.datetime.now(dt.UTC).isoformat(),
-            "cases": len(self),
-            "outcomes": {o: t.counts.get(o, 0) for o in OUTCOMES},
-            "pass_rate": _rate(t.counts),
-            "rubrics": {
-                name: {**{o: c.get(o, 0) for o in OUTCOMES}, "pass_rate": _rate(c)}
-                for name, c in sorted(t.per_rubric.items())
-            },
-            "agreement": {
-                "krippendorff_alpha_ordinal": judge_alpha(t.panels),
-                "cases_judged": len(t.panels),
-                "split_cases": t.split,
-            },
-            "review": {tier: dict(v) for tier, v in sorted(t.review.items())},
-            "cost": self._cost(t.per_model, t.review),
-            "audits": t.audits,
-            "by_review": t.by_review,
-            "usage": t.usage.model_dump(),
-            "models": {name: u.model_dump() for name, u in sorted(t.per_model.items())},
-            "paths": {
-                "results": str(self.paths.results),
-                "manifest": str(self.paths.manifest),
-                "summary": str(self.paths.summary),
-            },
-        }
+        return RunSummary.model_validate(
+            {
+                "run_id": self.run_id,
+                "started": self.started,
+                "finished": dt.datetime.now(dt.UTC),
+                "cases": len(self),
+                "outcomes": t.counts,
+                "pass_rate": _rate(t.counts),
+                "rubrics": {
+                    name: {**c, "pass_rate": _rate(c)} for name, c in sorted(t.per_rubric.items())
+                },
+                "agreement": {
+                    "krippendorff_alpha_ordinal": judge_alpha(t.panels),
+                    "cases_judged": len(t.panels),
+                    "split_cases": t.split,
+                },
+                "review": dict(sorted(t.review.items())),
+                "cost": self._cost(t.per_model, t.review),
+                "audits": t.audits,
+                "by_review": t.by_review,
+                "usage": t.usage,
+                "models": dict(sorted(t.per_model.items())),
+                "paths": {
+                    "results": str(self.paths.results),
+                    "manifest": str(self.paths.manifest),
+                    "summary": str(self.paths.summary),
+                },
+            }
+        )
 
     def _cost(
         self, per_model: Mapping[str, Usage], review: Mapping[str, Mapping[str, float]]
-    ) -> dict[str, Any]:
+    ) -> Cost:
         """Inference per model and expected human review per tier, with totals, in USD."""
         inference = {name: round(u.cost, 6) for name, u in sorted(per_model.items())}
         people = {
-            tier: {
-                "items": int(v["items"]),
-                "minutes": v["minutes"],
-                "rate_per_hour": self.rates.get(tier, 0.0),
-                "usd": round(review_cost(v["minutes"], self.rates.get(tier, 0.0)), 4),
-            }
+            tier: TierCost(
+                items=int(v["items"]),
+                minutes=v["minutes"],
+                rate_per_hour=self.rates.get(tier, 0.0),
+                usd=round(review_cost(v["minutes"], self.rates.get(tier, 0.0)), 4),
+            )
             for tier, v in sorted(review.items())
         }
         inference_total = sum(inference.values())
-        review_total = sum(p["usd"] for p in people.values())
-        return {
-            "inference": inference,
-            "inference_total": round(inference_total, 6),
-            "review": people,
-            "review_total": round(review_total, 4),
-            "total": round(inference_total + review_total, 4),
-        }
+        review_total = sum(p.usd for p in people.values())
+        return Cost(
+            inference=inference,
+            inference_total=round(inference_total, 6),
+            review=people,
+            review_total=round(review_total, 4),
+            total=round(inference_total + review_total, 4),
+        )
 
     def write(self) -> dict[str, Any]:
-        """Write results, manifest and summary atomically; return the summary."""
+        """Write results, manifest and summary atomically; return the summary as written."""
         self._finish_results()
         write_manifest(self.paths.manifest, self.review_items())
-        summary = self.summary()
+        summary = self.summary().model_dump(mode="json")
         write_json_atomic(self.paths.summary, summary)
         write_text_atomic(self.paths.run_dir.parent / "LATEST", self.run_id + "\n")
         return summary
@@ -224,12 +223,7 @@ class RunReport:
         """Rewrite the partial file with each case's last record, and count those afresh."""
         seen: Counter[str] = Counter()
         self.tally = Tally()
-        with (
-            self.partial.open(encoding="utf-8") as lines,
-            tempfile.NamedTemporaryFile(
-                "w", encoding="utf-8", dir=self.partial.parent, delete=False, suffix=".tmp"
-            ) as out,
-        ):
+        with self.partial.open(encoding="utf-8") as lines, atomic_writer(self.partial) as out:
             for line in lines:
                 result = CaseResult.model_validate_json(line)
                 key = _key(result)
@@ -237,9 +231,6 @@ class RunReport:
                 if seen[key] == self._times[key]:  # this case's last record
                     out.write(line)
                     self.tally.add(result)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(out.name, self.partial)
 
 
 def _key(result: CaseResult) -> str:
@@ -256,63 +247,58 @@ def _rate(counts: Mapping[str, int]) -> float | None:
     return round(counts.get("passed", 0) / decided, 4) if decided else None
 
 
-def summary_lines(summary: dict[str, Any]) -> list[str]:
+def summary_lines(summary: RunSummary | Mapping[str, Any]) -> list[str]:
     """The terminal summary section, as plain lines."""
-    o = summary["outcomes"]
-    u = summary["usage"]
-    rate = summary["pass_rate"]
+    s = summary if isinstance(summary, RunSummary) else RunSummary.model_validate(summary)
+    o, u, rate = s.outcomes, s.usage, s.pass_rate
     lines = [
-        f"run {summary['run_id']}: {summary['cases']} cases: {o['passed']} passed, "
-        f"{o['failed']} failed, {o['escalated']} escalated, {o['skipped']} skipped"
+        f"run {s.run_id}: {s.cases} cases: {o.passed} passed, {o.failed} failed, "
+        f"{o.escalated} escalated, {o.skipped} skipped"
         + (f" (pass rate {rate:.1%} of decided)" if rate is not None else ""),
     ]
-    for name, r in summary["rubrics"].items():
-        r_rate = f"{r['pass_rate']:.1%}" if r["pass_rate"] is not None else "n/a"
+    for name, r in s.rubrics.items():
+        r_rate = f"{r.pass_rate:.1%}" if r.pass_rate is not None else "n/a"
         lines.append(
-            f"  rubric {name}: pass rate {r_rate} ({r['passed']} passed, {r['failed']} failed, "
-            f"{r['escalated']} escalated)"
+            f"  rubric {name}: pass rate {r_rate} ({r.passed} passed, {r.failed} failed, "
+            f"{r.escalated} escalated)"
         )
-    agreement = summary["agreement"]
-    alpha = agreement["krippendorff_alpha_ordinal"]
-    if agreement["cases_judged"]:
+    agreement = s.agreement
+    alpha = agreement.krippendorff_alpha_ordinal
+    if agreement.cases_judged:
         shown = f"{alpha:.3f}" if alpha is not None else "undefined"
         lines.append(
             f"judge agreement: Krippendorff's alpha (ordinal) {shown} over "
-            f"{agreement['cases_judged']} cases; {agreement['split_cases']} split"
+            f"{agreement.cases_judged} cases; {agreement.split_cases} split"
         )
-    if summary["review"]:
-        tiers = ", ".join(
-            f"{tier} {int(v['items'])} ({v['minutes']:g} min)"
-            for tier, v in summary["review"].items()
-        )
+    if s.review:
+        tiers = ", ".join(f"{tier} {v.items} ({v.minutes:g} min)" for tier, v in s.review.items())
         lines.append(
-            f"to review by tier: {tiers}; {summary['audits']} audit samples; "
-            f"{summary['by_review']} decided by earlier reviews"
+            f"to review by tier: {tiers}; {s.audits} audit samples; "
+            f"{s.by_review} decided by earlier reviews"
         )
-    cost = summary["cost"]
-    models = ", ".join(f"{m} ${usd:.4f}" for m, usd in cost["inference"].items())
-    lines.append(f"cost: inference ${cost['inference_total']:.4f} ({models})")
-    if cost["review"]:
+    cost = s.cost
+    models = ", ".join(f"{m} ${usd:.4f}" for m, usd in cost.inference.items())
+    lines.append(f"cost: inference ${cost.inference_total:.4f} ({models})")
+    if cost.review:
         people = ", ".join(
-            f"{tier} {p['items']} x {p['minutes'] / max(p['items'], 1):g} min at "
-            f"${p['rate_per_hour']:g}/h = ${p['usd']:.2f}"
-            for tier, p in cost["review"].items()
+            f"{tier} {p.items} x {p.minutes / max(p.items, 1):g} min at "
+            f"${p.rate_per_hour:g}/h = ${p.usd:.2f}"
+            for tier, p in cost.review.items()
         )
-        lines.append(f"  expected review ${cost['review_total']:.2f} ({people})")
-    lines.append(f"  total ${cost['total']:.2f}")
+        lines.append(f"  expected review ${cost.review_total:.2f} ({people})")
+    lines.append(f"  total ${cost.total:.2f}")
     lines.append(
-        f"tokens: {u['input_tokens']:,} in / {u['output_tokens']:,} out; "
-        f"provider calls: {u['calls']:,}; cache hits: {u['cache_hits']:,}"
+        f"tokens: {u.input_tokens:,} in / {u.output_tokens:,} out; "
+        f"provider calls: {u.calls:,}; cache hits: {u.cache_hits:,}"
     )
-    for name, m in summary["models"].items():
+    for name, m in s.models.items():
         lines.append(
-            f"  {name}: {m['calls']:,} calls, {m['cache_hits']:,} cached, "
-            f"{m['input_tokens']:,} in / {m['output_tokens']:,} out"
+            f"  {name}: {m.calls:,} calls, {m.cache_hits:,} cached, "
+            f"{m.input_tokens:,} in / {m.output_tokens:,} out"
         )
-    paths = summary["paths"]
     lines += [
-        f"results: {paths['results']}",
-        f"manifest: {paths['manifest']} ({o['escalated']} to review)",
-        f"summary: {paths['summary']}",
+        f"results: {s.paths.results}",
+        f"manifest: {s.paths.manifest} ({o.escalated} to review)",
+        f"summary: {s.paths.summary}",
     ]
     return lines

@@ -15,7 +15,7 @@ from jinja2.sandbox import SandboxedEnvironment
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from .config import Tier
-from .errors import HybridJudgeError
+from .errors import HybridJudgeError, describe_validation_error
 
 BUILTIN_DIR = Path(__file__).parent / "rubrics"
 
@@ -120,9 +120,7 @@ def parse_rubric(path: Path, name: str | None = None) -> Rubric:
     try:
         meta = FrontMatter.model_validate(data or {})
     except ValidationError as exc:
-        problems = "; ".join(
-            f"'{'.'.join(map(str, e['loc'])) or 'front matter'}': {e['msg']}" for e in exc.errors()
-        )
+        problems = describe_validation_error(exc, whole="front matter")
         raise RubricError(f"{path}:2: invalid front matter: {problems}") from None
     env = _environment()
     try:

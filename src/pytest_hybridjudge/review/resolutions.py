@@ -1,31 +1,32 @@
 """Reviewers' decisions: the `Resolution` record and its append-only JSONL file.
 
-The file (`gold/resolutions.jsonl` by default, `resolutions` in `[tool.hybridjudge]`) lives in the
-repository. Each line is one compact JSON object; lines are only ever appended, under an exclusive
-lock, never rewritten. Validation and the human decision are pure functions; I/O stays at the edges.
+The file (`review/resolutions.jsonl` by default, `resolutions` in `[tool.hybridjudge]`) lives in
+the repository. Each line is one compact JSON object; lines are only ever appended, under an
+exclusive lock, never rewritten: a reviewer corrects a decision by appending an amending line, and
+a reviewer of a higher tier settles a disagreement by appending an adjudicating one. Validation
+and the human decision are pure functions; I/O stays at the edges.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import json
-import os
 import statistics
-import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import IO, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from ..config import Tier
 from ..errors import HybridJudgeError
-from ..manifest import ReviewItem
-from .jsonl import parse_jsonl
-
-if sys.platform != "win32":
-    import fcntl
+from ..files import append_jsonl, parse_jsonl, read_locked
+from .manifest import ReviewItem
 
 HumanDecision = Literal["pass", "fail", "disagree"]
+TIER_RANK: dict[str, int] = {"annotator": 0, "senior": 1, "domain_expert": 2, "red_team": 2}
+"""Who may adjudicate whom: a reviewer settles disputes on items routed to a lower rank."""
+LEGACY_FOLDER = "gold"
+"""Where resolutions lived before they moved out of the collected gold folder."""
 
 
 class ReviewError(HybridJudgeError):
@@ -58,6 +59,17 @@ class Resolution(BaseModel):
     rubric_version: str | None = Field(None, description="Hash of the rubric file at the time")
     tier: str | None = Field(None, description="Reviewer tier the item was routed to")
     audit: bool = Field(False, description="The item was a confident case sampled for audit")
+    amend: bool = Field(
+        False, description="Replaces this reviewer's earlier decision on the item (`--amend`)"
+    )
+    adjudicate: bool = Field(
+        False,
+        description="Settles a disagreement: this decision wins over the other reviewers' "
+        "(`--adjudicate`, by a reviewer of a higher tier than the item's)",
+    )
+    reviewer_tier: Tier | None = Field(
+        None, description="The reviewer's own tier, from `[tool.hybridjudge.review] reviewers`"
+    )
 
     @field_validator("reviewer")
     @classmethod
@@ -84,6 +96,9 @@ class Resolution(BaseModel):
         score: int | None = None,
         note: str | None = None,
         resolved_at: dt.datetime | None = None,
+        amend: bool = False,
+        adjudicate: bool = False,
+        reviewer_tier: Tier | None = None,
     ) -> Resolution:
         """A resolution of `item`, copying its identity (case, run, rubric, tier) from the item."""
         return cls(
@@ -99,6 +114,9 @@ class Resolution(BaseModel):
             rubric_version=item.rubric_version,
             tier=item.tier,
             audit=item.audit,
+            amend=amend,
+            adjudicate=adjudicate,
+            reviewer_tier=reviewer_tier,
         )
 
 
@@ -118,16 +136,6 @@ def _decode(data: bytes, path: Path) -> str:
         ) from None
 
 
-def _lock(handle: IO[bytes], exclusive: bool) -> None:
-    if sys.platform != "win32":
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
-
-
-def _unlock(handle: IO[bytes]) -> None:
-    if sys.platform != "win32":
-        fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
-
-
 def load_resolutions(path: Path) -> list[Resolution]:
     """Every resolution in `path`, in file order; a missing file has none.
 
@@ -135,18 +143,40 @@ def load_resolutions(path: Path) -> list[Resolution]:
     saying how to fix it.
     """
     try:
-        handle = path.open("rb")
-    except FileNotFoundError:
-        return []
+        data = read_locked(path)
     except OSError as exc:
         raise ResolutionError(f"{path}: cannot read ({exc.strerror})") from None
-    with handle:
-        _lock(handle, exclusive=False)
-        try:
-            data = handle.read()
-        finally:
-            _unlock(handle)
+    if data is None:
+        check_migrated(path)
+        return []
     return parse_resolutions(_decode(data, path), path)
+
+
+def legacy_files(path: Path) -> list[tuple[Path, Path]]:
+    """(old, new) places of the files the tool kept in `gold/` beside a resolutions file at
+    `path` before they moved out: the resolutions and the calibration files, those that exist."""
+    from ..calibration import CALIBRATION_NAME, HISTORY_NAME
+
+    old_folder = path.parent.parent / LEGACY_FOLDER
+    if old_folder == path.parent:
+        return []
+    moves = [(old_folder / "resolutions.jsonl", path)]
+    moves += [(old_folder / name, path.parent / name) for name in (CALIBRATION_NAME, HISTORY_NAME)]
+    return [(old, new) for old, new in moves if old.is_file()]
+
+
+def check_migrated(path: Path) -> None:
+    """Raise `ResolutionError` when `path` does not exist but the old `gold/resolutions.jsonl`
+    does: its decisions would be silently ignored. The message says how to move the files."""
+    moves = legacy_files(path)
+    if path.exists() or not any(old.name == "resolutions.jsonl" for old, _ in moves):
+        return
+    commands = " && ".join(f"git mv {old} {new}" for old, new in moves)
+    raise ResolutionError(
+        f"{moves[0][0]} found, but reviewers' decisions are now read from {path}: files the "
+        f"tool writes no longer live where gold files are collected. Move them with "
+        f"`hybridjudge migrate`, or by hand: mkdir -p {path.parent} && {commands}"
+    )
 
 
 def append_resolution(
@@ -155,33 +185,17 @@ def append_resolution(
     *,
     validate: Callable[[list[Resolution]], None] | None = None,
 ) -> None:
-    """Append `resolution` to `path` as one compact JSON line; earlier bytes are never changed.
+    """Append `resolution` to `path` as one line, under `files.append_jsonl`'s lock.
 
-    The file is held under an exclusive `flock` while it is read, checked and appended, then
-    flushed and fsynced. Parent folders are created. If the file does not end with a newline
-    (edited by hand), one is written first. `validate`, if given, is called under the lock with
-    the resolutions already in the file and may raise to abandon the append (so two reviewers
-    appending at once cannot slip past a duplicate check).
+    `validate`, if given, is called under the lock with the resolutions already in the file and
+    may raise to abandon the append (so two reviewers at once cannot slip past a duplicate check).
     """
-    record = json.dumps(
-        resolution.model_dump(mode="json"), ensure_ascii=False, separators=(",", ":")
-    )
-    line = (record + "\n").encode("utf-8")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a+b") as handle:
-        _lock(handle, exclusive=True)
-        try:
-            handle.seek(0)
-            data = handle.read()
-            if validate is not None:
-                validate(parse_resolutions(_decode(data, path), path))
-            if data and not data.endswith(b"\n"):
-                line = b"\n" + line
-            handle.write(line)  # "a" mode: always at the end, whatever the position
-            handle.flush()
-            os.fsync(handle.fileno())
-        finally:
-            _unlock(handle)
+
+    def check(existing: bytes) -> None:
+        if validate is not None:
+            validate(parse_resolutions(_decode(existing, path), path))
+
+    append_jsonl(path, [resolution.model_dump(mode="json")], check=check)
 
 
 def _same_reviewer(a: str, b: str) -> bool:
@@ -231,17 +245,44 @@ def validate_resolution(
                     f"of {threshold} or more passes (scale {low}-{high}); give a score from "
                     f"{low} to {threshold - 1}, or verdict 'pass'"
                 )
-    for earlier in existing:
-        if earlier.item_id == item.item_id and _same_reviewer(
-            earlier.reviewer, resolution.reviewer
-        ):
-            when = earlier.resolved_at.strftime("%Y-%m-%d %H:%M UTC")
-            raise ResolutionError(
-                f"{earlier.reviewer} already resolved item {short} ({item.case_id}) as "
-                f"'{earlier.verdict}' on {when}; each reviewer resolves an item once. Ask another "
-                "reviewer for a second opinion, or correct your earlier line in the resolutions "
-                "file by hand in a reviewed commit"
-            )
+    _check_reviewer(item, resolution, existing)
+
+
+def _check_reviewer(item: ReviewItem, resolution: Resolution, existing: list[Resolution]) -> None:
+    """Once per reviewer unless amending; adjudication only of a dispute, from a higher tier."""
+    short = item.item_id[:12]
+    on_item = [r for r in existing if r.item_id == item.item_id]
+    mine = [r for r in on_item if _same_reviewer(r.reviewer, resolution.reviewer)]
+    if mine and not resolution.amend:
+        earlier = latest_per_reviewer(mine)[-1]
+        when = earlier.resolved_at.strftime("%Y-%m-%d %H:%M UTC")
+        raise ResolutionError(
+            f"{earlier.reviewer} already resolved item {short} ({item.case_id}) as "
+            f"'{earlier.verdict}' on {when}; each reviewer resolves an item once. To change "
+            "your decision, resolve it again with --amend; for a second opinion, ask another "
+            "reviewer"
+        )
+    if resolution.amend and not mine:
+        raise ResolutionError(
+            f"{resolution.reviewer} has not resolved item {short} ({item.case_id}) yet, so there "
+            "is nothing to amend; resolve it without --amend"
+        )
+    if not resolution.adjudicate:
+        return
+    others = [r for r in on_item if not _same_reviewer(r.reviewer, resolution.reviewer)]
+    if not others or human_decision(others)[0] != "disagree":
+        raise ResolutionError(
+            f"item {short} ({item.case_id}) has no disagreement to settle; resolve it without "
+            "--adjudicate"
+        )
+    rank = TIER_RANK.get(resolution.reviewer_tier or "", -1)
+    if rank <= TIER_RANK.get(item.tier, 0):
+        tier = resolution.reviewer_tier or "no tier"
+        raise ResolutionError(
+            f"{resolution.reviewer} ({tier}) cannot adjudicate item {short}, routed to "
+            f"{item.tier}: only a reviewer of a higher tier can. Ask one, or list reviewers' "
+            "tiers under [tool.hybridjudge.review] reviewers"
+        )
 
 
 def resolutions_by_item(resolutions: Iterable[Resolution]) -> dict[str, list[Resolution]]:
@@ -264,8 +305,10 @@ def latest_per_reviewer(resolutions: Iterable[Resolution]) -> list[Resolution]:
 def human_decision(resolutions: list[Resolution]) -> tuple[HumanDecision, int | None]:
     """What people decided about one item, from that item's resolutions.
 
-    The rule: each reviewer counts once, with their latest resolution (a hand-corrected line
-    appended later replaces their earlier one). If every counted reviewer gave the same verdict,
+    The rule: each reviewer counts once, with their latest resolution (an amending line appended
+    later replaces their earlier one). If a counted resolution adjudicates (a higher-tier reviewer
+    settling a disagreement), the latest such one is the decision, with its score. Otherwise, if
+    every counted reviewer gave the same verdict,
     the decision is that verdict, with the median of the scores they gave (the lower median, so it
     is always a score someone gave; `None` if nobody gave a score). If reviewers gave different
     verdicts, the decision is `"disagree"` with no score: the item stays open for review.
@@ -275,6 +318,9 @@ def human_decision(resolutions: list[Resolution]) -> tuple[HumanDecision, int | 
     counted = latest_per_reviewer(resolutions)
     if not counted:
         raise ValueError("human_decision needs at least one resolution")
+    settled = [r for r in counted if r.adjudicate]
+    if settled:
+        return settled[-1].verdict, settled[-1].score
     verdicts = {r.verdict for r in counted}
     if len(verdicts) > 1:
         return "disagree", None

@@ -5,16 +5,15 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-from ..manifest import ReviewItem
-from .jsonl import parse_jsonl, recorded_path
+from ..files import parse_jsonl
+from ..summary import recorded_path
+from .manifest import ReviewItem
 from .resolutions import (
     Resolution,
     ReviewError,
     human_decision,
     resolutions_by_item,
 )
-
-MANIFEST_NAME = "manifest.jsonl"
 
 
 class ManifestError(ReviewError):
@@ -55,7 +54,7 @@ def manifest_path(runs_dir: Path, run_id: str) -> Path:
     Normally `runs_dir/run_id/manifest.jsonl`; a run started with `--judge-manifest PATH`
     records the path it used in its `summary.json`.
     """
-    return recorded_path(runs_dir, run_id, "manifest", MANIFEST_NAME)
+    return recorded_path(runs_dir, run_id, "manifest")
 
 
 def read_manifest(path: Path) -> list[ReviewItem]:
@@ -86,21 +85,24 @@ def load_items(runs_dir: Path, run: str | None = "latest") -> list[ReviewItem]:
     """Review items from the runs' manifests.
 
     `run` is `"latest"` (or None) for the run named in `runs_dir/LATEST`, `"all"` for every run
-    (oldest first; when an item id recurs, its newest occurrence wins, in its first position),
-    or a run id. Missing runs and malformed manifest lines raise `ManifestError`.
+    (newest run first; an item id that recurs is listed once, as its newest run has it), or a run
+    id. Missing runs and malformed manifest lines raise `ManifestError`.
     """
     if run is None or run == "latest":
         run_id = latest_run_id(runs_dir)
         _check_run_id(runs_dir, run_id)
         return read_manifest(manifest_path(runs_dir, run_id))
     if run == "all":
+        runs = run_ids(runs_dir)
+        if not runs:
+            raise ManifestError(f"no runs under {runs_dir}; run `pytest --judge` first")
         found: dict[str, ReviewItem] = {}
-        for run_id in run_ids(runs_dir):
+        for run_id in reversed(runs):
             path = manifest_path(runs_dir, run_id)
             if not path.is_file():  # an interrupted run: nothing to review there
                 continue
             for item in read_manifest(path):
-                found[item.item_id] = item
+                found.setdefault(item.item_id, item)
         return list(found.values())
     _check_run_id(runs_dir, run)
     return read_manifest(manifest_path(runs_dir, run))

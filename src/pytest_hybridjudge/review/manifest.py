@@ -8,11 +8,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from .config import Tier
-from .files import write_jsonl_atomic
-from .verdict import CaseResult, JudgeVerdict, PanelVerdict, VerifierResult
-
-MANIFEST_VERSION = 1
+from ..config import Tier
+from ..files import write_jsonl_atomic
+from ..verdict import CaseResult, JudgeVerdict, PanelVerdict, VerifierResult
 
 
 def item_id(case_id: str, output: str | None, rubric_version: str | None) -> str:

@@ -1,0 +1,124 @@
+"""Plumbing shared by the `hybridjudge` commands: options, the project, paths, errors, output.
+
+Everything a command prints that came from a run, a gold file or a reviewer goes through `say`
+(or `printable`), so escape sequences and bidi controls in untrusted text never reach the
+terminal as control characters.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import unicodedata
+from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
+
+from ..errors import HybridJudgeError
+
+if TYPE_CHECKING:
+    from ..config import HybridJudgeConfig
+
+ROOT_MARKERS = ("pyproject.toml", "hybridjudge.toml")
+EXIT_ERROR = 2
+"""Exit code of a usage error (argparse's), printed as one line without a traceback."""
+
+
+class CommandError(HybridJudgeError):
+    """A command-line argument is wrong; the message names the option and the fix."""
+
+
+_INVISIBLE = frozenset("\u200b\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def _unsafe(ch: str) -> bool:
+    return ch in _INVISIBLE or unicodedata.category(ch) in ("Cc", "Zl", "Zp")
+
+
+def printable(text: str) -> str:
+    """`text` safe for a terminal: control characters, bidi overrides and line separators other
+    than newline and tab are shown as escapes (`\\x1b`, `\\u202e`) instead of acting."""
+    out = []
+    for ch in text:
+        if ch not in "\n\t" and _unsafe(ch):
+            out.append(f"\\x{ord(ch):02x}" if ord(ch) < 0x100 else f"\\u{ord(ch):04x}")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def safe_json(text: str) -> str:
+    """Serialised JSON with every character `printable` would escape written as `\\uXXXX`.
+
+    Such characters can only stand inside JSON strings, where the escape means the same
+    character: the JSON is unchanged for a parser and harmless on a terminal.
+    """
+    return "".join(f"\\u{ord(ch):04x}" if ch not in "\n\t" and _unsafe(ch) else ch for ch in text)
+
+
+def say(text: str = "", file: TextIO | None = None) -> None:
+    """Print `text` with control characters escaped (`printable`)."""
+    print(printable(text), file=file)
+
+
+def fail(command: str, message: object) -> int:
+    """Print `hybridjudge COMMAND: error: MESSAGE` to stderr; return `EXIT_ERROR`."""
+    say(f"hybridjudge {command}: error: {message}", file=sys.stderr)
+    return EXIT_ERROR
+
+
+def add_root_option(parser: argparse.ArgumentParser, *, default: str | None = None) -> None:
+    """`--root DIR`: the project folder (default: found upwards from the current folder)."""
+    parser.add_argument(
+        "--root",
+        metavar="DIR",
+        default=default,
+        help="Project folder (default: nearest folder up with pyproject.toml or hybridjudge.toml)",
+    )
+
+
+def find_project_root(start: Path) -> Path:
+    """The nearest folder from `start` upwards holding pyproject.toml or hybridjudge.toml.
+
+    Falls back to `start` when there is none.
+    """
+    start = start.resolve()
+    for folder in (start, *start.parents):
+        if any((folder / name).is_file() for name in ROOT_MARKERS):
+            return folder
+    return start
+
+
+def under(root: Path, value: str) -> Path:
+    """A configured path: absolute as given (with `~` expanded), else relative to `root`."""
+    path = Path(value).expanduser()
+    return path if path.is_absolute() else root / path
+
+
+class Project:
+    """The project a command works on: its folder, config, runs and resolutions file."""
+
+    def __init__(self, root: Path, config: HybridJudgeConfig) -> None:
+        self.root = root
+        self.config = config
+        self.runs_dir = under(root, config.runs_dir)
+        self.resolutions = under(root, config.resolutions)
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> Project:
+        """From `--root` (a folder that must exist), or found upwards from the current folder."""
+        from ..config import load_config
+
+        if getattr(args, "root", None) is not None:
+            root = Path(args.root).resolve()
+            if not root.is_dir():
+                raise CommandError(f"--root {args.root}: no such folder")
+        else:
+            root = find_project_root(Path.cwd())
+        return cls(root, load_config(root))
+
+    def shown(self, path: Path) -> str:
+        """`path` relative to the project folder when it is inside it."""
+        try:
+            return str(path.relative_to(self.root))
+        except ValueError:
+            return str(path)

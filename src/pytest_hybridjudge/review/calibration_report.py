@@ -1,0 +1,315 @@
+"""Calibration data and its report: the judges' stored verdicts against reviewers' decisions.
+
+Reads the reviewers' resolutions and the verdicts the runs stored (every `results.jsonl` under
+`runs_dir`), pairs them (`labelled_cases`), and computes per rubric and per judge: accuracy,
+Cohen's kappa, Krippendorff's alpha with a bootstrap interval, confusion counts, the panel's
+agreement on the cases it decided versus those it escalated, and with a target the
+panel-confidence threshold with a guarantee (`stats.fit_threshold`). `write_thresholds` stores
+thresholds in `calibration.json`; `history_record` is one line of `calibration-history.jsonl`.
+`hybridjudge calibrate` (`cli/calibrate.py`) is the command around it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ..stats import Agreement, Fit
+    from ..verdict import CaseResult
+    from .resolutions import Resolution
+
+
+# --- gathering the data --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LabelledCase:
+    """One reviewed item with the judges' verdicts on it, as the newest judged run stored it."""
+
+    item_id: str
+    rubric: str
+    rubric_version: str | None
+    run_id: str
+    human_pass: bool
+    panel_pass: bool | None
+    panel_confidence: float | None
+    decided: bool
+    """The panel decided it itself (outcome passed/failed, or a confident case audited)."""
+    judges: dict[str, bool]
+    """Judge label -> its pass/fail, for judges that returned a valid verdict."""
+
+
+@dataclass
+class Dataset:
+    """The labelled cases, and what could not be used."""
+
+    cases: list[LabelledCase] = field(default_factory=list)
+    disagree: dict[str, int] = field(default_factory=dict)
+    """Rubric -> items left out because reviewers disagree."""
+    unjudged: dict[str, int] = field(default_factory=dict)
+    """Rubric -> resolved items with no stored judge verdicts (decided by review only, or
+    their runs were deleted)."""
+
+
+def results_path(runs_dir: Path, run_id: str) -> Path:
+    """Where run `run_id` wrote its results: `results.jsonl`, or what its summary recorded."""
+    from ..summary import recorded_path
+
+    return recorded_path(runs_dir, run_id, "results")
+
+
+def read_results(path: Path) -> list[CaseResult]:
+    """The case results in one `results.jsonl`; a bad line raises `CalibrationError` naming it."""
+    from ..calibration import CalibrationError
+    from ..files import parse_jsonl
+    from ..verdict import CaseResult
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CalibrationError(f"{path}: cannot read ({exc})") from None
+    fix = "results are written by `pytest --judge`: run it again, or fix or delete that line"
+    return parse_jsonl(text, path, CaseResult, CalibrationError, "a case result", fix)
+
+
+def judged_results(runs_dir: Path) -> dict[str, tuple[str, CaseResult]]:
+    """Item id -> (run id, record) for the newest record of each item that has judge verdicts.
+
+    Runs are read oldest first; records decided by review (no verdicts) never replace one that
+    has them. Runs without a results file (interrupted) are passed over.
+    """
+    from .store import run_ids
+
+    found: dict[str, tuple[str, CaseResult]] = {}
+    for run_id in run_ids(runs_dir):
+        path = results_path(runs_dir, run_id)
+        if not path.is_file():
+            continue
+        for record in read_results(path):
+            if record.item_id and record.verdicts:
+                found[record.item_id] = (run_id, record)
+    return found
+
+
+def labelled_cases(
+    judged: Mapping[str, tuple[str, CaseResult]], resolutions: Iterable[Resolution]
+) -> Dataset:
+    """Pair each resolved item's human decision with the judges' stored verdicts. Pure."""
+    from .resolutions import human_decision, resolutions_by_item
+
+    dataset = Dataset()
+    for item, decided in resolutions_by_item(resolutions).items():
+        stored = judged.get(item)
+        rubric = (stored[1].rubric if stored else None) or decided[-1].rubric or "(none)"
+        decision, _ = human_decision(decided)
+        if decision == "disagree":
+            dataset.disagree[rubric] = dataset.disagree.get(rubric, 0) + 1
+            continue
+        if stored is None:
+            dataset.unjudged[rubric] = dataset.unjudged.get(rubric, 0) + 1
+            continue
+        run_id, record = stored
+        panel = record.panel
+        dataset.cases.append(
+            LabelledCase(
+                item_id=item,
+                rubric=rubric,
+                rubric_version=record.rubric_version,
+                run_id=run_id,
+                human_pass=decision == "pass",
+                panel_pass=panel.passed if panel else None,
+                panel_confidence=panel.confidence if panel else None,
+                decided=record.outcome in ("passed", "failed") or record.audit,
+                judges={
+                    v.judge: v.passed
+                    for v in record.verdicts
+                    if v.passed is not None and v.error is None
+                },
+            )
+        )
+    return dataset
+
+
+# --- the report ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RubricReport:
+    """Everything `calibrate` says about one rubric."""
+
+    rubric: str
+    versions: list[str | None]
+    """Rubric versions among the labelled cases, newest first."""
+    items: int
+    """Labelled cases (reviewers agreed, judge verdicts stored)."""
+    disagree: int
+    unjudged: int
+    panel: Agreement
+    judges: dict[str, Agreement]
+    decided: Agreement
+    """The panel on the cases it decided itself (passed/failed, audits)."""
+    escalated: Agreement
+    """The panel on the cases it escalated."""
+    fit: Fit | None
+    """The threshold, when `--target` was given and some case has a panel confidence."""
+
+
+def rubric_report(
+    rubric: str,
+    cases: list[LabelledCase],
+    *,
+    disagree: int,
+    unjudged: int,
+    target: float | None,
+    delta: float,
+    resamples: int,
+    seed: int,
+) -> RubricReport:
+    """The statistics of one rubric's labelled cases. Pure."""
+    from ..stats import agreement, fit_threshold
+
+    def panel_on(subset: list[LabelledCase], boot: int) -> Agreement:
+        pairs = [(c.panel_pass, c.human_pass) for c in subset if c.panel_pass is not None]
+        return agreement([p for p, _ in pairs], [h for _, h in pairs], resamples=boot, seed=seed)
+
+    names = sorted({name for c in cases for name in c.judges})
+    judges = {}
+    for name in names:
+        pairs = [(c.judges[name], c.human_pass) for c in cases if name in c.judges]
+        judges[name] = agreement(
+            [j for j, _ in pairs], [h for _, h in pairs], resamples=resamples, seed=seed
+        )
+    fit = None
+    scored = [c for c in cases if c.panel_confidence is not None and c.panel_pass is not None]
+    if target is not None and scored:
+        fit = fit_threshold(
+            [c.panel_confidence for c in scored if c.panel_confidence is not None],
+            [c.panel_pass == c.human_pass for c in scored],
+            target,
+            delta,
+        )
+    newest_first = sorted(cases, key=lambda c: c.run_id, reverse=True)
+    versions = list(dict.fromkeys(c.rubric_version for c in newest_first))
+    return RubricReport(
+        rubric=rubric,
+        versions=versions,
+        items=len(cases),
+        disagree=disagree,
+        unjudged=unjudged,
+        panel=panel_on(cases, resamples),
+        judges=judges,
+        decided=panel_on([c for c in cases if c.decided], 0),
+        escalated=panel_on([c for c in cases if not c.decided], 0),
+        fit=fit,
+    )
+
+
+def _agreement_json(a: Agreement) -> dict[str, Any]:
+    c = a.counts
+    return {
+        "n": a.n,
+        "accuracy": a.accuracy,
+        "kappa": a.kappa,
+        "alpha": a.alpha,
+        "alpha_ci": list(a.alpha_ci) if a.alpha_ci else None,
+        **{"tp": c.tp, "fp": c.fp, "fn": c.fn, "tn": c.tn},
+    }
+
+
+def _fit_json(fit: Fit | None) -> dict[str, Any] | None:
+    if fit is None:
+        return None
+    return {
+        "min_confidence": fit.threshold,
+        "passed": fit.passed,
+        "coverage": fit.coverage,
+        "n": fit.n,
+        "n_selected": fit.n_selected,
+        "agreement": fit.agreement,
+        "lower_bound": fit.lower_bound,
+        "target": fit.target,
+        "delta": fit.delta,
+        "tested": fit.tested,
+    }
+
+
+def report_json(report: RubricReport) -> dict[str, Any]:
+    """One rubric's report as plain JSON data."""
+    return {
+        "rubric_versions": report.versions,
+        "items": report.items,
+        "reviewers_disagree": report.disagree,
+        "without_verdicts": report.unjudged,
+        "panel": _agreement_json(report.panel),
+        "judges": {name: _agreement_json(a) for name, a in report.judges.items()},
+        "decided": {"n": report.decided.n, "agreement": report.decided.accuracy},
+        "escalated": {"n": report.escalated.n, "agreement": report.escalated.accuracy},
+        "threshold": _fit_json(report.fit),
+    }
+
+
+def history_record(report: RubricReport, now: dt.datetime, written: bool) -> dict[str, Any]:
+    """The line `calibrate` appends to the history for one rubric."""
+    fit = report.fit
+    return {
+        "schema_version": 1,
+        "calibrated_at": now.isoformat(),
+        "rubric": report.rubric,
+        "rubric_versions": report.versions,
+        "n": report.items,
+        "reviewers_disagree": report.disagree,
+        "accuracy": report.panel.accuracy,
+        "kappa": report.panel.kappa,
+        "alpha": report.panel.alpha,
+        "alpha_ci": list(report.panel.alpha_ci) if report.panel.alpha_ci else None,
+        "threshold": fit.threshold if fit else None,
+        "threshold_passed": fit.passed if fit else None,
+        "coverage": fit.coverage if fit else None,
+        "lower_bound": fit.lower_bound if fit else None,
+        "target": fit.target if fit else None,
+        "delta": fit.delta if fit else None,
+        "written": written,
+        "judges": {
+            name: {"n": a.n, "accuracy": a.accuracy, "kappa": a.kappa, "alpha": a.alpha}
+            for name, a in report.judges.items()
+        },
+    }
+
+
+# --- the calibration file ------------------------------------------------------------------
+
+
+def write_thresholds(path: Path, reports: Iterable[RubricReport], now: dt.datetime) -> list[str]:
+    """Merge the fitted thresholds into the calibration file, atomically; the rubrics written.
+
+    Rubrics without a fit (no panel confidences) are left as they were. An unreadable existing
+    file raises `CalibrationError` and is not overwritten.
+    """
+    from ..calibration import RubricCalibration, read_calibration
+    from ..files import write_json_atomic
+
+    existing = read_calibration(path)
+    rubrics = dict(existing.rubrics)
+    written = []
+    for report in reports:
+        fit = report.fit
+        if fit is None:
+            continue
+        rubrics[report.rubric] = RubricCalibration(
+            min_confidence=fit.threshold,
+            target=fit.target,
+            delta=fit.delta,
+            coverage=fit.coverage,
+            n=fit.n,
+            lower_bound=fit.lower_bound,
+            rubric_version=report.versions[0] if report.versions else None,
+            fitted_at=now,
+        )
+        written.append(report.rubric)
+    updated = existing.model_copy(update={"rubrics": dict(sorted(rubrics.items()))})
+    write_json_atomic(path, updated.model_dump(mode="json"))
+    return written

@@ -1,0 +1,127 @@
+"""`summary.json`: one run's counts, agreement, cost and paths, as a documented pydantic model.
+
+`RunReport.summary` builds it; `report.summary_lines`, `hybridjudge runs` and the review commands
+read it back through `RunSummary`, never by string keys. `hybridjudge schema summary` prints its
+JSON Schema.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, ValidationError
+
+from .errors import HybridJudgeError, describe_validation_error
+from .verdict import Usage
+
+SUMMARY_NAME = "summary.json"
+
+
+class Outcomes(BaseModel):
+    """How many cases ended each way."""
+
+    passed: int = Field(0, description="Cases that passed")
+    failed: int = Field(0, description="Cases that failed")
+    escalated: int = Field(0, description="Cases sent to people")
+    skipped: int = Field(0, description="Cases not run (no --judge, budget, errors before calls)")
+
+
+class RubricOutcomes(Outcomes):
+    """Outcomes of one rubric's cases."""
+
+    pass_rate: float | None = Field(description="Passed / (passed + failed); None when neither")
+
+
+class JudgeAgreement(BaseModel):
+    """How far the judges agreed with each other over the run."""
+
+    krippendorff_alpha_ordinal: float | None = Field(
+        description="Ordinal Krippendorff's alpha of the judges' scores; None when undefined"
+    )
+    cases_judged: int = Field(description="Cases with at least one judge verdict")
+    split_cases: int = Field(description="Cases where some judges passed and others failed")
+
+
+class ReviewLoad(BaseModel):
+    """The review work a tier was given."""
+
+    items: int = Field(description="Escalated cases routed to the tier")
+    minutes: float = Field(description="Expected minutes of review, summed")
+
+
+class TierCost(ReviewLoad):
+    """The expected cost of a tier's review work."""
+
+    rate_per_hour: float = Field(description="USD per hour of the tier")
+    usd: float = Field(description="Expected USD of the tier's reviews")
+
+
+class Cost(BaseModel):
+    """Inference per model and expected human review per tier, in USD."""
+
+    inference: dict[str, float] = Field(description="Model label -> USD spent on calls")
+    inference_total: float = Field(description="USD spent on calls")
+    review: dict[str, TierCost] = Field(description="Tier -> expected review cost")
+    review_total: float = Field(description="Expected USD of all reviews")
+    total: float = Field(description="Inference plus expected review, USD")
+
+
+class SummaryPaths(BaseModel):
+    """Where the run wrote its files."""
+
+    results: str = Field(description="results.jsonl: one case result per line")
+    manifest: str = Field(description="manifest.jsonl: one review item per escalated case")
+    summary: str = Field(description="This file")
+
+
+class RunSummary(BaseModel):
+    """`summary.json`: what one `pytest --judge` run did, written atomically at its end."""
+
+    schema_version: Literal[1] = Field(1, description="Summary record version")
+    run_id: str = Field(description="Sortable run id: start time and a random suffix")
+    started: dt.datetime = Field(description="When the run started (UTC)")
+    finished: dt.datetime = Field(description="When the summary was written (UTC)")
+    cases: int = Field(description="Cases recorded")
+    outcomes: Outcomes = Field(description="Cases by outcome")
+    pass_rate: float | None = Field(description="Passed / (passed + failed); None when neither")
+    rubrics: dict[str, RubricOutcomes] = Field(description="Rubric name -> its outcomes")
+    agreement: JudgeAgreement = Field(description="Agreement among the judges")
+    review: dict[str, ReviewLoad] = Field(description="Tier -> review work escalated to it")
+    cost: Cost = Field(description="Inference and expected review cost")
+    audits: int = Field(description="Confident cases sampled for audit")
+    by_review: int = Field(description="Cases decided by earlier reviewers' resolutions")
+    usage: Usage = Field(description="Tokens, calls and cost over the whole run")
+    models: dict[str, Usage] = Field(description="Model label -> its usage")
+    paths: SummaryPaths = Field(description="The run's files")
+
+
+class SummaryError(HybridJudgeError):
+    """A summary.json cannot be read; the message names the file."""
+
+
+def read_summary(path: Path) -> RunSummary:
+    """The summary at `path`; an unreadable or invalid one raises `SummaryError` naming it."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SummaryError(f"{path}: cannot read ({exc})") from None
+    try:
+        return RunSummary.model_validate_json(text)
+    except ValidationError as exc:
+        raise SummaryError(f"{path}: not a run summary: {describe_validation_error(exc)}") from None
+
+
+def recorded_path(runs_dir: Path, run_id: str, kind: Literal["results", "manifest"]) -> Path:
+    """Where run `run_id` wrote its results or manifest: `<kind>.jsonl` in its folder, or the
+    path its summary recorded (a run started with `--judge-report` / `--judge-manifest`)."""
+    run_dir = runs_dir / run_id
+    default = run_dir / f"{kind}.jsonl"
+    if default.is_file():
+        return default
+    try:
+        paths = read_summary(run_dir / SUMMARY_NAME).paths
+    except SummaryError:
+        return default
+    return Path(paths.results if kind == "results" else paths.manifest)
