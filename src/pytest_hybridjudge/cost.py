@@ -7,6 +7,7 @@ import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+
 from .errors import HybridJudgeError
 
 # USD per million tokens (input, output), list prices as published by the providers in 2026.

@@ -167,17 +167,7 @@ def _start_run(config: pytest.Config, state: JudgeState) -> None:
             '(e.g. target = { model = "openai/gpt-4.1-mini" } or target = "myapp.qa:answer")'
         )
     cache = CompletionCache(state.rootdir / settings.cache_path, settings.cache)
-    caller = ModelCaller(
-        settings.providers,
-        cache,
-        settings.concurrency,
-        settings.timeout,
-        settings.retries,
-        settings.backoff,
-        state.rootdir,
-        settings.price_table,
-        settings.budget,
-    )
+    caller = ModelCaller.from_config(settings, cache, state.rootdir)
     apps = {}
     try:
         for target in settings.targets:
@@ -270,7 +260,7 @@ class GoldFile(pytest.File):
         for case in cases:
             try:
                 if case.verify:
-                    check_spec(case.verify)
+                    check_spec(case.verify, state.rootdir, state.settings.python_verifiers)
                 rubric = state.rubrics.get(case.rubric or "correctness")
                 rendered = rubric.render(case.variables(), case.id)
             except RubricError as exc:
