@@ -17,12 +17,15 @@ _INSTALLED = ("site-packages", "dist-packages")
 
 
 def check_python_module(module: str, root: Path | None, allowed: Sequence[str]) -> str | None:
-    """None if `module` may be called; else what is wrong and how to allow it."""
+    """None if `module` may be called (a project module: the root is put on sys.path so that
+    it imports when the verifier runs); else what is wrong and how to allow it."""
     if any(module == name or module.startswith(name + ".") for name in allowed):
         return None
     top = module.split(".")[0]
     location = _location(top, root)
     if location is not None and root is not None and _inside_project(location, root):
+        if str(root) not in sys.path:  # importable when it runs, as for callable targets
+            sys.path.insert(0, str(root))
         return None
     where = f"under the project root {root}" if root is not None else "in the project"
     found = f" (found at {location})" if location is not None else " (not found)"
