@@ -58,6 +58,13 @@ class Registry:
     def __contains__(self, name: object) -> bool:
         return isinstance(name, str) and (name in self._builtins or name in self.plugins())
 
+    def unknown(self, name: str) -> str:
+        """The message for a name nobody registered: the choices, and how to add one."""
+        return (
+            f"unknown {self.what} '{name}': use one of {', '.join(self.names())}, or install "
+            f"a package that registers it under the entry point group `{self.group}`"
+        )
+
     def get(self, name: str) -> Any:
         """The object registered as `name`; RegistryError naming the choices if there is none."""
         if name in self._loaded:
@@ -77,10 +84,7 @@ class Registry:
                     f"{type(exc).__name__}: {exc}; reinstall or fix that package"
                 ) from None
         else:
-            raise RegistryError(
-                f"unknown {self.what} '{name}': use one of {', '.join(self.names())}, or install "
-                f"a package that registers it under the entry point group `{self.group}`"
-            )
+            raise RegistryError(self.unknown(name))
         self._loaded[name] = value
         return value
 
