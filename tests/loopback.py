@@ -4,6 +4,11 @@ Serves ``POST /v1/chat/completions`` (OpenAI Chat Completions) and ``POST /v1/me
 (Anthropic Messages) on 127.0.0.1 well enough for the official async SDKs to parse the
 replies.  A *responder* callable decides what each request gets back.  Standard library only.
 
+``structured`` makes it refuse structured output the way real servers do: ``"json_object"``
+answers a ``json_schema`` ``response_format`` with llama-cpp-python's own HTTP 500 (its
+server's pydantic model only has ``'text' | 'json_object'``); ``"text"`` also refuses
+``json_object`` (HTTP 400) and Anthropic's ``output_config``, like servers without JSON modes.
+
 Run as a script to serve ``default_responder``::
 
     python tests/loopback.py [--port 0] [--latency 0.05]
@@ -30,6 +35,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 __all__ = [
+    "LLAMA_CPP_REFUSAL",
     "Call",
     "LoopbackLLM",
     "Reply",
@@ -39,6 +45,20 @@ __all__ = [
 ]
 
 Api = Literal["openai", "anthropic"]
+Structured = Literal["json_schema", "json_object", "text"]
+
+# llama-cpp-python 0.3's server, verbatim (FastAPI's RequestValidationError, caught by its
+# route handler and answered as an internal server error).
+LLAMA_CPP_REFUSAL = (
+    "1 validation error:\n  {'type': 'literal_error', 'loc': ('body', 'response_format', "
+    "'type'), 'msg': \"Input should be 'text' or 'json_object'\", 'input': 'json_schema', "
+    "'ctx': {'expected': \"'text' or 'json_object'\"}}\n\n  File \"llama_cpp/server/app.py\", "
+    "line 376, in create_chat_completion\n    POST /v1/chat/completions"
+)
+TEXT_ONLY_REFUSAL = (
+    "1 validation error:\n  {'type': 'literal_error', 'loc': ('body', 'response_format', "
+    "'type'), 'msg': \"Input should be 'text'\"}"
+)
 
 _PATHS: dict[str, Api] = {
     "/v1/chat/completions": "openai",
@@ -158,6 +178,7 @@ def _make_call(api: Api, path: str, headers: dict[str, str], body: dict[str, Any
         elif role == "user":
             last_user = text
     model = body.get("model")
+    is_judge = is_judge or "<<<ANSWER " in last_user  # judges in `prompt` mode
     return Call(
         api=api,
         path=path,
@@ -255,6 +276,23 @@ def _error_body(api: Api, status: int, message: str) -> dict[str, Any]:
     return {"error": {"message": message, "type": err_type, "param": None, "code": code}}
 
 
+def _refusal(structured: Structured, api: Api, body: dict[str, Any]) -> tuple[int, str] | None:
+    """(status, message) when the server refuses the request's structured output."""
+    if structured == "json_schema":
+        return None
+    if api == "anthropic":
+        if "output_config" in body or "output_format" in body:
+            return 400, "output_config: Extra inputs are not permitted"
+        return None
+    response_format = body.get("response_format")
+    kind = response_format.get("type") if isinstance(response_format, dict) else None
+    if kind == "json_schema":
+        return (500, LLAMA_CPP_REFUSAL) if structured == "json_object" else (400, TEXT_ONLY_REFUSAL)
+    if kind == "json_object" and structured == "text":
+        return 400, TEXT_ONLY_REFUSAL
+    return None
+
+
 # --------------------------------------------------------------------------- HTTP plumbing
 
 
@@ -330,6 +368,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         owner = self.server.owner
         call = owner._record(_make_call(api, path, headers, body), raw)
         request_id = owner._next_id()
+        refusal = _refusal(owner.structured, api, body)
+        if refusal is not None:
+            self._send_refusal(api, *refusal)
+            return
         try:
             reply = _coerce(owner.responder(call))
         except BaseException as exc:  # incl. pytest.fail(); must not kill the handler
@@ -351,6 +393,13 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             return
         payload = _success_body(call, reply, request_id)
         self._send(reply.status, json.dumps(payload).encode(), headers_out)
+
+    def _send_refusal(self, api: Api, status: int, message: str) -> None:
+        if api == "openai" and status == 500:  # llama-cpp-python's shape for it
+            error = {"message": message, "type": "internal_server_error", "param": None}
+            self._send(status, json.dumps({"error": {**error, "code": None}}).encode())
+        else:
+            self._send_error_json(api, status, message)
 
     def _hang(self) -> None:
         """Block until the peer disconnects or the server stops; never reply."""
@@ -411,8 +460,10 @@ class LoopbackLLM:
         host: str = "127.0.0.1",
         port: int = 0,
         record: bool = True,
+        structured: Structured = "json_schema",
     ) -> None:
         self.responder: Responder = responder or default_responder
+        self.structured: Structured = structured  # what it accepts; see the module docstring
         self.latency = latency
         # A long-lived server (benchmarks) keeps no history: with it, its heap grew by GBs and
         # its garbage collections stalled replies for seconds, which made timings noise.

@@ -9,15 +9,20 @@ from pathlib import Path
 from pytest_hybridjudge.cache import CompletionCache
 from pytest_hybridjudge.providers import Completion, CompletionRequest
 
+P = {"kind": "openai", "base_url": "p"}
+
 
 def _request(i: int, **changes: object) -> CompletionRequest:
     fields: dict[str, object] = {"model": "m", "messages": (("user", f"q{i}"),), **changes}
     return CompletionRequest(**fields)  # type: ignore[arg-type]
 
 
+OPENAI = {"kind": "openai", "base_url": "https://api.openai.com/v1"}
+
+
 def test_key_covers_what_changes_the_output_only() -> None:
     base = _request(1)
-    assert base.cache_key("openai") == _request(1).cache_key("openai")
+    assert base.cache_key(OPENAI) == _request(1).cache_key(dict(OPENAI))
     changes: list[dict[str, object]] = [
         {"model": "other"},
         {"temperature": 0.5},
@@ -26,15 +31,27 @@ def test_key_covers_what_changes_the_output_only() -> None:
         {"schema_name": "grade"},
         {"logprobs": True},
         {"sample": 1},
+        {"structured_output": "json_object"},
     ]
-    assert _request(2).cache_key("openai") != base.cache_key("openai")
+    assert _request(2).cache_key(OPENAI) != base.cache_key(OPENAI)
     for change in changes:
-        assert _request(1, **change).cache_key("openai") != base.cache_key("openai"), change
-    assert base.cache_key("openai") != base.cache_key("anthropic")
+        assert _request(1, **change).cache_key(OPENAI) != base.cache_key(OPENAI), change
+
+
+def test_key_covers_the_provider_identity() -> None:
+    """Another server (base URL) or wire format must not answer from this one's cache."""
+    base = _request(1)
+    other_server = {**OPENAI, "base_url": "http://127.0.0.1:8080/v1"}
+    other_kind = {"kind": "anthropic", "base_url": OPENAI["base_url"]}
+    keys = {base.cache_key(identity) for identity in (OPENAI, other_server, other_kind)}
+    assert len(keys) == 3
 
 
 def test_key_is_stable_across_versions() -> None:
-    """Pinned: a cache written by an earlier version must still answer (same hash, same form)."""
+    """Pinned: a cache written by this version must still answer (same hash, same form).
+
+    Changed once on purpose when the key gained the provider identity and the structured-output
+    mode: caches written before that miss once and are refilled."""
     request = _request(
         1,
         messages=(("system", "s"), ("user", "q")),
@@ -42,14 +59,14 @@ def test_key_is_stable_across_versions() -> None:
         logprobs=True,
         sample=2,
     )
-    assert request.cache_key("openai") == (
-        "add785dcc5b6955ecabcd5cb411bed10c7cfca5dcf75255e20ec2472a9750fa4"
+    assert request.cache_key(OPENAI) == (
+        "dac0869fc188379019a038677c2441319523ea5b4a28d38d5374df594c70b41a"
     )
 
 
 def test_modes(tmp_path: Path) -> None:
     path = tmp_path / "c.sqlite"
-    key = _request(1).cache_key("p")
+    key = _request(1).cache_key(P)
     CompletionCache(path, "use").put(key, "p", "m", Completion(text="hello", input_tokens=3))
     hit = CompletionCache(path, "use").get(key)
     assert hit is not None and hit.text == "hello" and hit.cached and hit.input_tokens == 3
@@ -62,7 +79,7 @@ def test_modes(tmp_path: Path) -> None:
 def test_unreadable_row_is_a_miss_and_is_replaced(tmp_path: Path) -> None:
     path = tmp_path / "c.sqlite"
     cache = CompletionCache(path, "use")
-    key = _request(1).cache_key("p")
+    key = _request(1).cache_key(P)
     with sqlite3.connect(path) as db:
         db.execute("INSERT INTO completions VALUES (?, 'p', 'm', '{broken', 0)", (key,))
     assert cache.get(key) is None
@@ -73,8 +90,8 @@ def test_unreadable_row_is_a_miss_and_is_replaced(tmp_path: Path) -> None:
 def _writer(path: str, start: int) -> None:
     cache = CompletionCache(Path(path), "use")
     for i in range(start, start + 200):
-        cache.put(_request(i).cache_key("p"), "p", "m", Completion(text=f"a{i}"))
-        cache.get(_request(i - 1).cache_key("p"))
+        cache.put(_request(i).cache_key(P), "p", "m", Completion(text=f"a{i}"))
+        cache.get(_request(i - 1).cache_key(P))
     cache.close()
 
 
@@ -89,5 +106,5 @@ def test_several_processes_share_one_cache(tmp_path: Path) -> None:
         worker.join(60)
         assert worker.exitcode == 0
     cache = CompletionCache(path, "use")
-    texts = [cache.get(_request(i).cache_key("p")) for i in range(600)]
+    texts = [cache.get(_request(i).cache_key(P)) for i in range(600)]
     assert [t.text if t else None for t in texts] == [f"a{i}" for i in range(600)]

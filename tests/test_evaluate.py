@@ -53,17 +53,7 @@ def make(
         settings = HybridJudgeConfig.model_validate(table)
         cache = CompletionCache(tmp_path / "cache.sqlite", "off")
         caches.append(cache)
-        caller = ModelCaller(
-            settings.providers,
-            cache,
-            settings.concurrency,
-            settings.timeout,
-            settings.retries,
-            settings.backoff,
-            tmp_path,
-            settings.price_table,
-            settings.budget,
-        )
+        caller = ModelCaller.from_config(settings, cache, tmp_path)
         return Evaluator(settings, caller, apps or {}, resolutions, calibration), settings
 
     yield build

@@ -280,10 +280,25 @@ def test_parse_missing_field() -> None:
         parse_verdict('{"score": 4, "rationale": "r"}', SCALE)
 
 
-def test_parse_extra_field() -> None:
-    text = '{"score": 4, "rationale": "r", "confidence": 0.5, "passed": true}'
-    with pytest.raises(InvalidVerdict, match="passed: Extra inputs are not permitted"):
-        parse_verdict(text, SCALE)
+def test_parse_keeps_extra_keys_and_still_requires_the_schema_keys() -> None:
+    text = '{"score": 4, "rationale": "r", "confidence": 0.5, "reasoning": "long", "passed": true}'
+    verdict = parse_verdict(text, SCALE)
+    assert (verdict.score, verdict.confidence) == (4, 0.5)
+    assert verdict.model_extra == {"reasoning": "long", "passed": True}
+    with pytest.raises(InvalidVerdict, match="rationale: Field required"):
+        parse_verdict('{"score": 4, "confidence": 0.5, "reasoning": "long"}', SCALE)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        'Here is my verdict:\n```json\n{"score": 3, "rationale": "ok", "confidence": 0.7}\n```',
+        'Sure. {"score": 3, "rationale": "ok", "confidence": 0.7} Hope that helps.',
+        '```\n{"score": 3, "rationale": "ok", "confidence": 0.7}\n```\nDone.',
+    ],
+)
+def test_parse_reads_json_out_of_prose_and_fences(text: str) -> None:
+    assert parse_verdict(text, SCALE) == Verdict(score=3, rationale="ok", confidence=0.7)
 
 
 def test_parse_confidence_outside_unit_interval() -> None:

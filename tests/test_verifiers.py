@@ -15,9 +15,11 @@ from pytest_hybridjudge.verdict import VerifierResult
 from pytest_hybridjudge.verifiers import KINDS, VerifierError, check_spec, run_verifiers
 
 
-def verify(spec: dict[str, Any], output: str) -> VerifierResult:
-    """Run a single-verifier spec and return its one result."""
-    check_spec(spec)
+def verify(
+    spec: dict[str, Any], output: str, root: Path | None = None, allowed: tuple[str, ...] = ()
+) -> VerifierResult:
+    """Run a single-verifier spec (checked as collection would, for project `root`)."""
+    check_spec(spec, root, allowed)
     (result,) = run_verifiers(GoldCase(id="c", input="q", reference="ref", verify=spec), output)
     return result
 
@@ -158,45 +160,49 @@ def checks_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[s
     sys.modules.pop(name, None)
 
 
-def test_python_bool_result(checks_module: str) -> None:
-    passed = verify({"python": f"{checks_module}:is_short"}, "tiny")
+def test_python_bool_result(checks_module: str, tmp_path: Path) -> None:
+    passed = verify({"python": f"{checks_module}:is_short"}, "tiny", tmp_path)
     assert passed == VerifierResult(name="python", passed=True, detail=f"{checks_module}:is_short")
-    assert not verify({"python": f"{checks_module}:is_short"}, "much too long output").passed
+    assert not verify(
+        {"python": f"{checks_module}:is_short"}, "much too long output", tmp_path
+    ).passed
 
 
-def test_python_tuple_result_with_detail(checks_module: str) -> None:
-    result = verify({"python": f"{checks_module}:matches_reference"}, " ref ")
+def test_python_tuple_result_with_detail(checks_module: str, tmp_path: Path) -> None:
+    result = verify({"python": f"{checks_module}:matches_reference"}, " ref ", tmp_path)
     assert result.passed
     assert result.detail == "compared with 'ref'"
-    result = verify({"python": f"{checks_module}:matches_reference"}, "other")
+    result = verify({"python": f"{checks_module}:matches_reference"}, "other", tmp_path)
     assert not result.passed
     assert result.detail == "compared with 'ref'"
 
 
-def test_python_truthy_result_is_coerced_to_bool(checks_module: str) -> None:
-    assert verify({"python": f"{checks_module}:truthy"}, "x").passed is True
+def test_python_truthy_result_is_coerced_to_bool(checks_module: str, tmp_path: Path) -> None:
+    assert verify({"python": f"{checks_module}:truthy"}, "x", tmp_path).passed is True
 
 
-def test_python_raising_is_a_fail_with_detail(checks_module: str) -> None:
-    result = verify({"python": f"{checks_module}:explodes"}, "x")
+def test_python_raising_is_a_fail_with_detail(checks_module: str, tmp_path: Path) -> None:
+    result = verify({"python": f"{checks_module}:explodes"}, "x", tmp_path)
     assert not result.passed
     assert "raised RuntimeError('boom')" in result.detail
 
 
-def test_python_missing_function_is_a_fail(checks_module: str) -> None:
-    result = verify({"python": f"{checks_module}:nope"}, "x")
+def test_python_missing_function_is_a_fail(checks_module: str, tmp_path: Path) -> None:
+    result = verify({"python": f"{checks_module}:nope"}, "x", tmp_path)
     assert not result.passed
     assert "AttributeError" in result.detail
 
 
 def test_python_missing_module_is_a_fail() -> None:
-    result = verify({"python": "hj_no_such_module_xyz:check"}, "x")
+    result = verify(
+        {"python": "hj_no_such_module_xyz:check"}, "x", None, ("hj_no_such_module_xyz",)
+    )
     assert not result.passed
     assert "ModuleNotFoundError" in result.detail
 
 
-def test_python_async_function_does_not_silently_pass(checks_module: str) -> None:
-    result = verify({"python": f"{checks_module}:is_async"}, "x")
+def test_python_async_function_does_not_silently_pass(checks_module: str, tmp_path: Path) -> None:
+    result = verify({"python": f"{checks_module}:is_async"}, "x", tmp_path)
     assert not result.passed
     assert "awaitable" in result.detail
 
@@ -222,7 +228,8 @@ def test_check_spec_accepts_every_kind() -> None:
             "json_schema": {"type": "object"},
             "numeric": {"value": 1.5, "tolerance": 0.1},
             "python": "pkg.mod:fn",
-        }
+        },
+        allowed=["pkg"],
     )
     assert set(KINDS) == {"exact", "contains", "regex", "json_schema", "numeric", "python"}
 
@@ -268,3 +275,29 @@ def test_check_spec_bad_numeric(spec: Any) -> None:
 def test_check_spec_bad_python_path(path: Any) -> None:
     with pytest.raises(VerifierError, match=r"verify\.python must be `module:function`"):
         check_spec({"python": path})
+
+
+def test_python_outside_the_project_is_refused_with_the_fix(tmp_path: Path) -> None:
+    with pytest.raises(VerifierError) as info:
+        check_spec({"python": "shutil:rmtree"}, tmp_path)
+    message = str(info.value)
+    assert "'shutil'" in message and "is not a module under the project root" in message
+    assert 'python_verifiers = ["shutil"]' in message
+    check_spec({"python": "shutil:rmtree"}, tmp_path, ["shutil"])  # allow-listed: accepted
+
+
+def test_python_without_a_project_root_needs_the_allow_list(checks_module: str) -> None:
+    with pytest.raises(VerifierError, match="python_verifiers"):
+        check_spec({"python": f"{checks_module}:is_short"})
+
+
+def test_python_in_an_environment_inside_the_project_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A virtualenv under the project root holds installed code, not the project's."""
+    site = tmp_path / ".venv" / "lib" / "python3.11" / "site-packages"
+    site.mkdir(parents=True)
+    (site / "hj_installed_pkg.py").write_text("def check(output, case):\n    return True\n")
+    monkeypatch.syspath_prepend(str(site))
+    with pytest.raises(VerifierError, match="hj_installed_pkg"):
+        check_spec({"python": "hj_installed_pkg:check"}, tmp_path)

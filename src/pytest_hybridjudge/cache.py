@@ -28,7 +28,6 @@ class CompletionCache:
 
     def __init__(self, path: Path, mode: str = "use"):
         self.path, self.mode = path, mode
-        self.hits = 0
         self._lock = threading.Lock()
         self._db: sqlite3.Connection | None = None
         if mode != "off":
@@ -59,10 +58,12 @@ class CompletionCache:
         try:
             data = json.loads(row[0])
             completion = Completion(**data)
+            if not isinstance(completion.text, str):
+                return None
         except (ValueError, TypeError):
             return None  # an unreadable row is a miss; the next put replaces it
         completion.cached = True
-        self.hits += 1
+        completion.requests = 0
         return completion
 
     def put(self, key: str, provider: str, model: str, completion: Completion) -> None:

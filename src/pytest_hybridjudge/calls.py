@@ -1,34 +1,98 @@
-"""Provider calls with the cache, per-provider concurrency, one retry policy and a timeout."""
+"""Provider calls with the cache, per-provider concurrency, one retry loop and a timeout.
+
+Structured output: each provider starts in its configured mode (`auto`: the first of the modes
+it supports); a server that refuses the mode (a 400/422/500 naming `response_format`) moves that
+provider to its next mode once, for the rest of the run, and `CallStats.mode_switches` says so.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import random
 import time
-from collections.abc import Coroutine, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Coroutine, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from tenacity import RetryCallState
 
 from .cache import CompletionCache
 from .config import ProviderSpec
 from .cost import Budget, call_cost, price_of, token_counter
-from .providers import Completion, CompletionRequest, Provider, ProviderError, make_provider
-from .providers.base import is_malformed
+from .providers import (
+    Completion,
+    CompletionRequest,
+    Provider,
+    ProviderError,
+    StructuredMode,
+    make_provider,
+)
+from .providers.failures import describe, provider_message, trimmed
+from .redact import redact, watch_env
+from .structured import shape_request
+
+if TYPE_CHECKING:
+    from .config import HybridJudgeConfig
 
 MAX_RETRY_AFTER = 120.0
+Validate = Callable[[str], object]
+
+
+@dataclass(frozen=True)
+class CallSettings:
+    """How calls are made: limits, patience and prices (none of it changes an answer)."""
+
+    concurrency: int = 32  # calls in flight per provider unless the provider says otherwise
+    timeout: float = 60.0  # seconds per request
+    retries: int = 4  # extra attempts after a retryable failure
+    backoff: float = 1.0  # seconds of the first retry wait absent Retry-After
+    prices: Mapping[str, tuple[float, float]] = field(default_factory=dict)
+    budget: float | None = None  # USD
+
+    @classmethod
+    def from_config(cls, settings: HybridJudgeConfig) -> CallSettings:
+        """The call settings of a `[tool.hybridjudge]` table."""
+        return cls(
+            concurrency=settings.concurrency,
+            timeout=settings.timeout,
+            retries=settings.retries,
+            backoff=settings.backoff,
+            prices=settings.price_table,
+            budget=settings.budget,
+        )
 
 
 @dataclass
 class CallStats:
-    """Counters the progress display and the report read."""
+    """Counters the progress display and the run summary read."""
 
-    finished: int = 0
+    finished: int = 0  # calls answered or failed for good (cache hits excluded)
     in_flight: int = 0
     cache_hits: int = 0
+    requests: int = 0  # every request sent: retries, refusals and failures included
     retries: int = 0
+    failures: int = 0  # calls that failed for good
+    requests_by_provider: dict[str, int] = field(default_factory=dict)
+    retries_by_provider: dict[str, int] = field(default_factory=dict)
+    # provider -> (mode it started in, mode it uses now, the server's refusal)
+    mode_switches: dict[str, tuple[str, str, str]] = field(default_factory=dict)
+
+    def count_request(self, provider: str) -> None:
+        """One more request sent to `provider`."""
+        self.requests += 1
+        self.requests_by_provider[provider] = self.requests_by_provider.get(provider, 0) + 1
+
+    def count_retry(self, provider: str) -> None:
+        """One more retry of a failed request to `provider`."""
+        self.retries += 1
+        self.retries_by_provider[provider] = self.retries_by_provider.get(provider, 0) + 1
+
+
+class _Refused(Exception):
+    """The server refused the request's structured-output mode."""
+
+    def __init__(self, cause: BaseException, mode: StructuredMode, requests: int):
+        super().__init__(str(cause))
+        self.cause, self.mode, self.requests = cause, mode, requests
 
 
 class ModelCaller:
@@ -38,45 +102,120 @@ class ModelCaller:
         self,
         specs: Mapping[str, ProviderSpec],
         cache: CompletionCache,
-        concurrency: int,
-        timeout: float,
-        retries: int,
-        backoff: float = 1.0,
+        settings: CallSettings | None = None,
         root: Path | None = None,
-        prices: Mapping[str, tuple[float, float]] | None = None,
-        budget: float | None = None,
     ):
         self.specs, self.cache = specs, cache
-        self.concurrency, self.timeout, self.retries = concurrency, timeout, retries
-        self.backoff, self.root = backoff, root
-        self.prices = dict(prices or {})
-        self.budget = Budget(budget)
-        self._counter = token_counter() if budget is not None else None
+        self.settings = settings or CallSettings()
+        self.root = root
+        self.budget = Budget(self.settings.budget)
+        self._counter = token_counter() if self.settings.budget is not None else None
         self.stats = CallStats()
         self.providers: dict[str, Provider] = {}
+        self._modes: dict[str, tuple[StructuredMode, ...]] = {}  # modes left to try, current first
+        self._identities: dict[str, dict[str, Any]] = {}  # read once: they key the cache
         self._semaphores: dict[str, asyncio.Semaphore] = {}
+        watch_env(*(spec.api_key_env or "" for spec in specs.values()))
+
+    @classmethod
+    def from_config(
+        cls, settings: HybridJudgeConfig, cache: CompletionCache, rootdir: Path
+    ) -> ModelCaller:
+        """The caller for a run configured by `settings`."""
+        return cls(settings.providers, cache, CallSettings.from_config(settings), rootdir)
 
     def provider(self, name: str) -> Provider:
         """The provider called `name`, built once (raises ProviderError with the fix)."""
         if name not in self.providers:
-            self.providers[name] = make_provider(name, self.specs, self.root)
+            provider = make_provider(name, self.specs, self.root)
+            wanted = self.specs[name].structured_output if name in self.specs else "auto"
+            if wanted == "auto":
+                self._modes[name] = tuple(provider.structured_modes)
+            elif wanted in provider.structured_modes:
+                self._modes[name] = (wanted,)
+            else:
+                raise ProviderError(
+                    f"[tool.hybridjudge.providers.{name}] structured_output = {wanted!r}: this "
+                    f"provider supports {', '.join(provider.structured_modes)} (or `auto`)"
+                )
+            self._identities[name] = dict(provider.identity)
+            self.providers[name] = provider
         return self.providers[name]
 
     def _semaphore(self, provider: Provider) -> asyncio.Semaphore:
         if provider.name not in self._semaphores:
-            limit = provider.concurrency or self.concurrency
+            limit = provider.concurrency or self.settings.concurrency
             self._semaphores[provider.name] = asyncio.Semaphore(limit)
         return self._semaphores[provider.name]
 
-    async def __call__(self, provider_name: str, request: CompletionRequest) -> Completion:
-        """Answer from the cache, or call the provider with retries; ProviderError when it fails."""
-        key = request.cache_key(provider_name) if self.cache.mode != "off" else ""
-        cached = self.cache.get(key) if key else None
-        if cached is not None:
-            self.stats.cache_hits += 1
-            return cached
+    async def __call__(
+        self, provider_name: str, request: CompletionRequest, validate: Validate | None = None
+    ) -> Completion:
+        """Answer from the cache, or call the provider with retries; ProviderError when it fails.
+
+        A reply is cached only if `validate(text)` (when given) does not raise: an answer that
+        did not parse is returned to the caller, and asked again on the next run.
+        """
         provider = self.provider(provider_name)
-        price = price_of(f"{provider_name}/{request.model}", self.prices)
+        refused = 0
+        while True:
+            modes = self._modes[provider_name]
+            if (cached := self._lookup(provider, request, modes)) is not None:
+                return cached
+            shaped = shape_request(request, modes[0])
+            try:
+                completion = await self._call(provider, shaped)
+            except _Refused as exc:
+                refused += exc.requests
+                self._refused(provider, request.model, exc, refused)
+                continue
+            except ProviderError as exc:
+                exc.requests += refused
+                raise
+            completion.requests += refused
+            if self.cache.mode != "off" and _valid(validate, completion.text):
+                key = shaped.cache_key(self._identities[provider_name])
+                self.cache.put(key, provider_name, request.model, completion)
+            return completion
+
+    def _lookup(
+        self, provider: Provider, request: CompletionRequest, modes: tuple[StructuredMode, ...]
+    ) -> Completion | None:
+        """A cached answer under the current mode or, for structured requests, a later one."""
+        if self.cache.mode == "off":
+            return None
+        for mode in modes if request.json_schema is not None else modes[:1]:
+            key = shape_request(request, mode).cache_key(self._identities[provider.name])
+            cached = self.cache.get(key)
+            if cached is not None:
+                cached.requests = 0
+                self.stats.cache_hits += 1
+                return cached
+        return None
+
+    def _refused(self, provider: Provider, model: str, exc: _Refused, requests: int) -> None:
+        """Move the provider past the refused mode, or fail when there is none left."""
+        modes = self._modes[provider.name]
+        if modes[0] != exc.mode:
+            return  # a call in flight at the same time already moved it on
+        why = trimmed(redact(provider_message(exc.cause)))
+        if len(modes) == 1:
+            self.stats.failures += 1
+            message = describe(provider.name, model, exc.cause, exc.requests)
+            tried = self.stats.mode_switches.get(provider.name, (exc.mode,))[0]
+            raise ProviderError(
+                f"{message}; the server refuses structured output in mode {exc.mode!r} "
+                f'(started in {tried!r}); set structured_output = "prompt" in '
+                f"[tool.hybridjudge.providers.{provider.name}] or use another server",
+                requests=requests,
+            ) from exc.cause
+        self._modes[provider.name] = modes[1:]
+        first = self.stats.mode_switches.get(provider.name, (exc.mode,))[0]
+        self.stats.mode_switches[provider.name] = (first, modes[1], why)
+
+    async def _call(self, provider: Provider, request: CompletionRequest) -> Completion:
+        """One call with the budget reserved and the concurrency slot held."""
+        price = price_of(f"{provider.name}/{request.model}", self.settings.prices)
         async with self._semaphore(provider):
             worst = self._worst_case(price, request)
             self.budget.reserve(worst)  # raises BudgetExhausted: the case is skipped
@@ -87,12 +226,11 @@ class ModelCaller:
                 completion.cost = call_cost(
                     price, completion.input_tokens, completion.output_tokens
                 )
+                return completion
             finally:
                 self.stats.in_flight -= 1
                 self.stats.finished += 1
                 self.budget.settle(worst, completion.cost if completion else 0.0)
-        self.cache.put(key, provider_name, request.model, completion)
-        return completion
 
     def _worst_case(self, price: tuple[float, float] | None, request: CompletionRequest) -> float:
         """Prompt tokens plus `max_tokens` of output, priced (only counted under a budget)."""
@@ -102,55 +240,45 @@ class ModelCaller:
         return call_cost(price, prompt, request.max_tokens)
 
     async def _attempt(self, provider: Provider, request: CompletionRequest) -> Completion:
-        """One call, bounded by the timeout (the SDKs get it too; this also bounds local calls)."""
+        """One request, bounded by the timeout (the SDKs get it too; this bounds local calls)."""
+        self.stats.count_request(provider.name)
         start = time.perf_counter()
-        completion = await _bounded(provider.complete(request, self.timeout), self.timeout + 5)
+        timeout = self.settings.timeout
+        completion = await _bounded(provider.complete(request, timeout), timeout + 5)
         completion.latency = time.perf_counter() - start
         return completion
 
     async def _with_retries(self, provider: Provider, request: CompletionRequest) -> Completion:
-        """The first attempt runs bare (most calls succeed); tenacity takes over on a retryable
-        failure, waiting Retry-After when the server said, else random exponential backoff."""
-        try:
-            return await self._attempt(provider, request)
-        except Exception as exc:
-            if self.retries == 0 or not provider.should_retry(exc):
-                raise ProviderError(_describe(provider.name, request.model, exc, 1)) from exc
-            first_failure = exc
-        # Imported here: most runs never retry, and tenacity takes ~40 ms to import.
-        from tenacity import (
-            AsyncRetrying,
-            retry_if_exception,
-            stop_after_attempt,
-            wait_random_exponential,
-        )
+        """The one retry loop: the provider's `should_retry` decides, waiting Retry-After when
+        the server said, else jittered exponential backoff. A refused structured-output mode is
+        never retried as such (the caller switches mode)."""
+        attempts = 0
+        while True:
+            attempts += 1
+            try:
+                completion = await self._attempt(provider, request)
+            except Exception as exc:
+                if request.json_schema is not None and provider.rejects_structured_output(exc):
+                    raise _Refused(exc, request.structured_output, attempts) from exc
+                if attempts > self.settings.retries or not provider.should_retry(exc):
+                    self.stats.failures += 1
+                    message = describe(provider.name, request.model, exc, attempts)
+                    raise ProviderError(message, requests=attempts) from exc
+                self.stats.count_retry(provider.name)
+                await asyncio.sleep(self._wait(provider, exc, attempts))
+                continue
+            completion.requests = attempts
+            return completion
 
-        jitter = wait_random_exponential(multiplier=self.backoff, max=30 * self.backoff)
-
-        def wait(state: RetryCallState) -> float:
-            self.stats.retries += 1
-            exc = state.outcome.exception() if state.outcome else first_failure
-            asked = provider.retry_after(exc) if exc is not None else None
-            return min(asked, MAX_RETRY_AFTER) if asked is not None else jitter(state)
-
-        self.stats.retries += 1
-        asked = provider.retry_after(first_failure)
-        await asyncio.sleep(min(asked, MAX_RETRY_AFTER) if asked is not None else self.backoff)
-        retrying = AsyncRetrying(
-            stop=stop_after_attempt(self.retries),
-            retry=retry_if_exception(provider.should_retry),
-            wait=wait,
-            reraise=True,
-        )
-        attempts = 1
-        try:
-            async for attempt in retrying:
-                with attempt:
-                    attempts += 1
-                    return await self._attempt(provider, request)
-        except Exception as exc:
-            raise ProviderError(_describe(provider.name, request.model, exc, attempts)) from exc
-        raise AssertionError("unreachable: tenacity either returns or raises")
+    def _wait(self, provider: Provider, exc: BaseException, attempts: int) -> float:
+        """Seconds before retry number `attempts`: the server's word, else backoff."""
+        asked = provider.retry_after(exc)
+        if asked is not None:
+            return min(asked, MAX_RETRY_AFTER)
+        backoff = self.settings.backoff
+        if attempts == 1:
+            return backoff
+        return random.uniform(0, min(30 * backoff, backoff * 2 ** (attempts - 1)))
 
     async def aclose(self) -> None:
         """Close every provider's client."""
@@ -158,24 +286,17 @@ class ModelCaller:
             await provider.aclose()
 
 
+def _valid(validate: Validate | None, text: str) -> bool:
+    if validate is None:
+        return True
+    try:
+        validate(text)
+    except Exception:
+        return False
+    return True
+
+
 async def _bounded(coro: Coroutine[Any, Any, Completion], seconds: float) -> Completion:
     """`asyncio.timeout`: no extra task per call."""
     async with asyncio.timeout(seconds):
         return await coro
-
-
-def _describe(provider: str, model: str, exc: BaseException, attempts: int) -> str:
-    status = getattr(exc, "status_code", None)
-    kind = type(exc).__name__
-    what = f"HTTP {status} {kind}" if status else kind
-    message = str(exc).splitlines()[0][:300] if str(exc) else ""
-    tries = f"after {attempts} attempt{'s' if attempts != 1 else ''}"
-    if status in (401, 403, 404):
-        hint = "check the key and model name"
-    elif is_malformed(exc):
-        hint = "the server's reply was not the API's response shape; check base_url and server"
-    elif status or "Timeout" in kind or "Connection" in kind:
-        hint = "the provider may be down or rate limiting; raise `timeout`/`retries` or try later"
-    else:
-        hint = "unexpected error; please report it with this message"
-    return f"{provider}/{model}: {what}: {message} ({tries}); {hint}"

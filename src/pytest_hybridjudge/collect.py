@@ -97,7 +97,7 @@ class GoldFile(pytest.File):
         for case in cases:
             try:
                 if case.verify:
-                    check_spec(case.verify)
+                    check_spec(case.verify, session.rootdir, session.settings.python_verifiers)
                 rubric = session.rubrics.get(case.rubric or "correctness")
                 rendered = rubric.render(case.variables(), case.id)
             except (RubricError, VerifierError) as exc:

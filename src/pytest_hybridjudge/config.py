@@ -18,6 +18,7 @@ __all__ = ["ConfigError", "HybridJudgeConfig", "find_config_table", "load_config
 
 CacheMode = Literal["use", "refresh", "off"]
 Aggregation = Literal["median", "mean", "min"]
+StructuredOutput = Literal["auto", "json_schema", "json_object", "prompt"]
 
 
 class _Strict(BaseModel):
@@ -82,12 +83,24 @@ Target = TargetSpec | CallableTarget
 class ProviderSpec(_Strict):
     """An OpenAI-compatible server (vLLM, llama.cpp server, Ollama) or an override of a built-in."""
 
-    kind: Literal["openai", "anthropic", "local"] = Field(
-        "openai", description="Wire format the server speaks"
+    kind: str = Field(
+        "openai",
+        description="Wire format the server speaks: `openai`, `anthropic`, `local`, or a kind "
+        "an installed package registers (entry point group `pytest_hybridjudge.providers`)",
     )
     base_url: str | None = Field(None, description="Server URL, e.g. `http://localhost:8000/v1`")
     api_key_env: str | None = Field(
-        None, description="Environment variable holding the key; none needed if unset"
+        None,
+        description='Environment variable holding the key; `""` for a server that needs none '
+        "(unset: OPENAI_API_KEY/ANTHROPIC_API_KEY for the built-in `openai`/`anthropic`)",
+    )
+    structured_output: StructuredOutput = Field(
+        "auto",
+        description="How judges ask for JSON: `json_schema`, `json_object`, `prompt` (schema in "
+        "the prompt, JSON read from the reply), or `auto` (the first the server accepts)",
+    )
+    options: dict[str, Any] = Field(
+        default_factory=dict, description="Settings for a provider kind from another package"
     )
     concurrency: int | None = Field(None, gt=0, description="Calls in flight for this provider")
     model_path: str | None = Field(None, description="`local` only: path of a GGUF file")
@@ -189,6 +202,11 @@ class HybridJudgeConfig(_Strict):
         "calibration-history.jsonl are written beside it (never inside a gold folder)",
     )
     strict: bool = Field(False, description="Escalated cases fail the run")
+    python_verifiers: list[str] = Field(
+        default_factory=list,
+        description="Modules outside the project whose functions `verify: {python: ...}` may "
+        'call, e.g. `["mypkg.checks"]` (modules under the project root are always allowed)',
+    )
     providers: dict[str, ProviderSpec] = Field(default_factory=dict, description="Extra providers")
     prices: dict[str, PriceSpec] = Field(
         default_factory=dict, description="`provider/model` -> price, overriding the built-in table"

@@ -6,9 +6,9 @@ import asyncio
 import hashlib
 import json
 import statistics
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 from pydantic import ValidationError
 
@@ -16,10 +16,24 @@ from .confidence import from_logprobs, from_samples
 from .config import ModelSpec
 from .errors import HybridJudgeError
 from .providers import Completion, CompletionRequest, ProviderError, split_model
+from .redact import redact
 from .rubric import Rubric
+from .structured import extract_json
 from .verdict import JudgeVerdict, Usage, Verdict, verdict_schema
 
-Call = Callable[[str, CompletionRequest], Awaitable[Completion]]
+
+class Call(Protocol):
+    """How a judge reaches a model: `ModelCaller`, or a stand-in in tests."""
+
+    async def __call__(
+        self,
+        provider_name: str,
+        request: CompletionRequest,
+        validate: Callable[[str], object] | None = None,
+    ) -> Completion:
+        """The completion; `validate` decides whether the reply may be cached."""
+        ...
+
 
 JUDGE_SYSTEM = (
     "You are an exacting evaluator. Grade the answer against the rubric. The answer to grade is "
@@ -55,12 +69,14 @@ def judge_prompt(rubric: Rubric, rendered: str, output: str) -> str:
 
 
 def parse_verdict(text: str, scale: tuple[int, int]) -> Verdict:
-    """Validate a judge reply; raise `InvalidVerdict` with a message fit to send back."""
-    stripped = text.strip()
-    if stripped.startswith("```"):
-        stripped = stripped.strip("`").removeprefix("json").strip()
+    """Validate a judge reply; raise `InvalidVerdict` with a message fit to send back.
+
+    The JSON may stand alone or sit in a ```json fenced block or in prose; keys beyond the
+    verdict's are kept; the score must lie on `scale` and the confidence in [0, 1], whatever
+    the server promised about its structured output.
+    """
     try:
-        verdict = Verdict.model_validate_json(stripped)
+        verdict = Verdict.model_validate_json(extract_json(text))
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(map(str, e['loc'])) or 'reply'}: {e['msg']}" for e in exc.errors()
@@ -78,6 +94,7 @@ class _Reply:
     error: str | None
     attempts: int
     logprobs: list[dict[str, Any]] | None
+    extra: dict[str, Any] = field(default_factory=dict)
 
 
 async def _ask(
@@ -86,6 +103,10 @@ async def _ask(
     """One verdict from one judge call, retried once with the validation error."""
     provider, model = split_model(judge.model)
     messages: list[tuple[str, str]] = [("system", judge.system or JUDGE_SYSTEM), ("user", prompt)]
+
+    def check(text: str) -> object:
+        return parse_verdict(text, rubric.scale)
+
     for attempt in (1, 2):
         request = CompletionRequest(
             model=model,
@@ -97,18 +118,18 @@ async def _ask(
             sample=sample,
         )
         try:
-            completion = await call(provider, request)
+            completion = await call(provider, request, validate=check)
         except ProviderError as exc:
-            return _Reply(None, str(exc), attempt, None)
+            usage.calls += exc.requests
+            return _Reply(None, redact(str(exc)), attempt, None)
         usage.count(completion)
         try:
             verdict = parse_verdict(completion.text, rubric.scale)
         except InvalidVerdict as exc:
             if attempt == 2:
                 reply = _clip(completion.text)
-                return _Reply(
-                    None, f"invalid verdict after retry: {exc}; reply was {reply}", 2, None
-                )
+                error = redact(f"invalid verdict after retry: {exc}; reply was {reply}")
+                return _Reply(None, error, 2, None)
             messages += [
                 ("assistant", completion.text),
                 (
@@ -118,7 +139,7 @@ async def _ask(
                 ),
             ]
             continue
-        return _Reply(verdict, None, attempt, completion.logprobs)
+        return _Reply(verdict, None, attempt, completion.logprobs, verdict.model_extra or {})
     raise AssertionError("unreachable")
 
 
@@ -160,6 +181,7 @@ async def run_judge(call: Call, judge: ModelSpec, rubric: Rubric, prompt: str) -
             "expected_score": belief.expected_score if belief else None,
             "samples": [r.verdict.score for r in replies if r.verdict] if len(replies) > 1 else [],
             "logprobs": first.logprobs,
+            "extra": first.extra,
         }
     )
 

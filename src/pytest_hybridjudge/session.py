@@ -313,17 +313,7 @@ def _build_evaluator(settings: HybridJudgeConfig, rootdir: Path) -> Evaluator:
         )
     cache = CompletionCache(rootdir / settings.cache_path, settings.cache)
     try:
-        caller = ModelCaller(
-            settings.providers,
-            cache,
-            settings.concurrency,
-            settings.timeout,
-            settings.retries,
-            settings.backoff,
-            rootdir,
-            settings.price_table,
-            settings.budget,
-        )
+        caller = ModelCaller.from_config(settings, cache, rootdir)
         apps = {}
         for target in settings.targets:
             if isinstance(target, CallableTarget):

@@ -12,9 +12,10 @@ Outcome = Literal["passed", "failed", "escalated", "skipped"]
 
 
 class Verdict(BaseModel):
-    """What a judge must answer: validated from its structured output."""
+    """What a judge must answer: validated from its structured output. Keys beyond these are
+    kept (`model_extra`), not refused: models add `reasoning` and the like."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="allow")
     score: int = Field(description="Score on the rubric's scale")
     rationale: str = Field(description="Why the judge gave this score")
     confidence: float = Field(ge=0.0, le=1.0, description="The judge's own confidence, 0..1")
@@ -40,7 +41,9 @@ class Usage(BaseModel):
 
     input_tokens: int = Field(0, description="Prompt tokens")
     output_tokens: int = Field(0, description="Generated tokens")
-    calls: int = Field(0, description="Provider calls made (cache hits excluded)")
+    calls: int = Field(
+        0, description="Requests sent to providers (retries and failures included; no cache hits)"
+    )
     cache_hits: int = Field(0, description="Calls answered from the cache")
     latency: float = Field(0.0, description="Seconds spent waiting on providers")
     cost: float = Field(0.0, description="USD paid for these calls (cache hits cost nothing)")
@@ -63,7 +66,7 @@ class Usage(BaseModel):
         if completion.cached:
             self.cache_hits += 1
         else:
-            self.calls += 1
+            self.calls += completion.requests
 
 
 class JudgeVerdict(BaseModel):
@@ -87,6 +90,10 @@ class JudgeVerdict(BaseModel):
     samples: list[int] = Field(default_factory=list, description="Scores of repeated samples")
     error: str | None = Field(None, description="Why no valid verdict was obtained")
     attempts: int = Field(1, description="Replies needed (2 when the first did not validate)")
+    extra: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Keys the judge's reply held beyond the verdict schema (e.g. `reasoning`)",
+    )
     logprobs: list[dict[str, Any]] | None = Field(None, description="Token log-probabilities")
     usage: Usage = Field(default_factory=Usage)
 

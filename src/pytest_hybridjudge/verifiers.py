@@ -1,4 +1,9 @@
-"""Deterministic checks that run before any judge; a failed one is a confident fail."""
+"""Deterministic checks that run before any judge; a failed one is a confident fail.
+
+A verifier is a function `(arg, output, case)` returning a `VerifierResult`, a bool, or
+`(passed, detail)`; the key in a case's `verify:` mapping names it in the registry (built-ins
+below, or a package's `pytest_hybridjudge.verifiers` entry point).
+"""
 
 from __future__ import annotations
 
@@ -7,12 +12,15 @@ import inspect
 import json
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from .errors import HybridJudgeError
 from .gold import GoldCase
+from .registry import VERIFIERS
 from .verdict import VerifierResult
+from .verifier_policy import check_python_module
 
 KINDS = ("exact", "contains", "regex", "json_schema", "numeric", "python")
 
@@ -21,11 +29,19 @@ class VerifierError(HybridJudgeError):
     """A `verify` block is malformed; the message names the key and the fix."""
 
 
-def check_spec(verify: dict[str, Any]) -> None:
-    """Validate a case's `verify` block at collection time."""
+def check_spec(
+    verify: dict[str, Any], root: Path | None = None, allowed: Sequence[str] = ()
+) -> None:
+    """Validate a case's `verify` block at collection time.
+
+    `python:` may only name functions in modules under the project `root` or listed in
+    `allowed` (the `python_verifiers` setting): a gold file that names one runs it.
+    """
     for kind, arg in verify.items():
-        if kind not in KINDS:
-            raise VerifierError(f"unknown verifier '{kind}' (use one of {', '.join(KINDS)})")
+        if kind not in KINDS:  # a plugin's: its name is checked, its module loads when it runs
+            if kind not in VERIFIERS:
+                raise VerifierError(VERIFIERS.unknown(kind))
+            continue
         if kind == "regex":
             try:
                 re.compile(str(arg))
@@ -47,6 +63,9 @@ def check_spec(verify: dict[str, Any]) -> None:
             module, _, func = str(arg).partition(":") if isinstance(arg, str) else ("", "", "")
             if not module or not func:
                 raise VerifierError("verify.python must be `module:function`")
+            problem = check_python_module(module, root, allowed)
+            if problem:
+                raise VerifierError(f"verify.python {arg!r}: {problem}")
         if kind == "json_schema":
             _check_schema(arg)
 
@@ -68,27 +87,39 @@ def _check_schema(schema: Any) -> None:
 
 def run_verifiers(case: GoldCase, output: str) -> list[VerifierResult]:
     """Run every verifier of the case on the output, in the order written."""
-    return [_CHECKS[kind](arg, output, case) for kind, arg in (case.verify or {}).items()]
+    return [_run(kind, arg, output, case) for kind, arg in (case.verify or {}).items()]
 
 
-def _exact(expected: Any, output: str, case: GoldCase) -> VerifierResult:
+def _run(kind: str, arg: Any, output: str, case: GoldCase) -> VerifierResult:
+    """One verifier from the registry; a plugin's bool or (passed, detail) becomes a result."""
+    try:
+        result = VERIFIERS.get(kind)(arg, output, case)
+    except Exception as exc:
+        return VerifierResult(name=kind, passed=False, detail=f"{kind} raised {exc!r}")
+    if isinstance(result, VerifierResult):
+        return result
+    ok, detail = result if isinstance(result, tuple) else (bool(result), "")
+    return VerifierResult(name=kind, passed=bool(ok), detail=str(detail) or kind)
+
+
+def exact_verifier(expected: Any, output: str, case: GoldCase) -> VerifierResult:
     ok = output.strip() == str(expected).strip()
     return VerifierResult(name="exact", passed=ok, detail=f"expected exactly {expected!r}")
 
 
-def _contains(expected: Any, output: str, case: GoldCase) -> VerifierResult:
+def contains_verifier(expected: Any, output: str, case: GoldCase) -> VerifierResult:
     needles = expected if isinstance(expected, list) else [expected]
     missing = [n for n in needles if str(n).lower() not in output.lower()]
     detail = f"missing {missing!r}" if missing else f"contains {needles!r}"
     return VerifierResult(name="contains", passed=not missing, detail=detail)
 
 
-def _regex(pattern: Any, output: str, case: GoldCase) -> VerifierResult:
+def regex_verifier(pattern: Any, output: str, case: GoldCase) -> VerifierResult:
     ok = re.search(str(pattern), output) is not None
     return VerifierResult(name="regex", passed=ok, detail=f"pattern {pattern!r}")
 
 
-def _numeric(spec: Any, output: str, case: GoldCase) -> VerifierResult:
+def numeric_verifier(spec: Any, output: str, case: GoldCase) -> VerifierResult:
     spec = spec if isinstance(spec, dict) else {"value": spec}
     expected, tolerance = float(spec["value"]), float(spec.get("tolerance", 0.0))
     numbers = re.findall(r"[-+]?\d[\d,]*\.?\d*(?:[eE][-+]?\d+)?", output)
@@ -99,7 +130,7 @@ def _numeric(spec: Any, output: str, case: GoldCase) -> VerifierResult:
     )
 
 
-def _json_schema(schema: Any, output: str, case: GoldCase) -> VerifierResult:
+def json_schema_verifier(schema: Any, output: str, case: GoldCase) -> VerifierResult:
     import jsonschema
 
     try:
@@ -115,7 +146,7 @@ def _json_schema(schema: Any, output: str, case: GoldCase) -> VerifierResult:
     return VerifierResult(name="json_schema", passed=False, detail=f"{where}: {error.message}")
 
 
-def _python(path: Any, output: str, case: GoldCase) -> VerifierResult:
+def python_verifier(path: Any, output: str, case: GoldCase) -> VerifierResult:
     module_name, _, func_name = str(path).partition(":")
     try:
         func = getattr(importlib.import_module(module_name), func_name)
@@ -129,13 +160,3 @@ def _python(path: Any, output: str, case: GoldCase) -> VerifierResult:
         return VerifierResult(name="python", passed=False, detail=detail)
     ok, detail = result if isinstance(result, tuple) else (bool(result), "")
     return VerifierResult(name="python", passed=bool(ok), detail=str(detail) or str(path))
-
-
-_CHECKS: dict[str, Callable[[Any, str, GoldCase], VerifierResult]] = {
-    "exact": _exact,
-    "contains": _contains,
-    "regex": _regex,
-    "numeric": _numeric,
-    "json_schema": _json_schema,
-    "python": _python,
-}

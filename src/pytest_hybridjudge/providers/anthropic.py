@@ -4,21 +4,33 @@ from __future__ import annotations
 
 import inspect
 import os
-from typing import Any
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from .base import (
     Completion,
     CompletionRequest,
     MalformedResponse,
+    ProviderBase,
+    StructuredMode,
     api_key,
     is_malformed,
     retry_after_seconds,
     status_is_retryable,
 )
+from .failures import is_validation_error, names_parameter
+
+if TYPE_CHECKING:
+    from ..config import ProviderSpec
+
+PLACEHOLDER_KEY = "not-needed"  # what a keyless compatible server gets (the SDK demands a key)
 
 
-class AnthropicProvider:
-    """`anthropic/<model>`."""
+class AnthropicProvider(ProviderBase):
+    """`anthropic/<model>`, or a named Anthropic-compatible server with its own `base_url`."""
+
+    structured_modes: tuple[StructuredMode, ...] = ("json_schema", "prompt")
 
     def __init__(
         self,
@@ -27,12 +39,35 @@ class AnthropicProvider:
         api_key_env: str | None = "ANTHROPIC_API_KEY",
         concurrency: int | None = None,
     ):
-        self.name = name
+        super().__init__(name)
         self.concurrency = concurrency
-        key = api_key(name, api_key_env)
-        self._key, self._base_url = key, base_url
+        key = api_key(name, api_key_env, required=bool(api_key_env))
+        self._key, self._base_url = key or PLACEHOLDER_KEY, base_url
         self._client: Any = None  # built on the first call: a fully cached run never imports it
         self._takes_temperature = True
+
+    @classmethod
+    def from_spec(
+        cls, name: str, spec: ProviderSpec, root: Path | None = None
+    ) -> AnthropicProvider:
+        """ANTHROPIC_API_KEY unless `api_key_env` names another variable, or is `""` (none)."""
+        key_env = "ANTHROPIC_API_KEY" if spec.api_key_env is None else spec.api_key_env
+        return cls(
+            name=name,
+            base_url=spec.base_url,
+            api_key_env=key_env or None,
+            concurrency=spec.concurrency,
+        )
+
+    @property
+    def identity(self) -> Mapping[str, Any]:
+        """Kind and the base URL the calls go to."""
+        return {"kind": "anthropic", "base_url": self.base_url}
+
+    @property
+    def base_url(self) -> str:
+        """The configured URL, else ANTHROPIC_BASE_URL, else Anthropic's."""
+        return self._base_url or os.environ.get("ANTHROPIC_BASE_URL") or "https://api.anthropic.com"
 
     @property
     def client(self) -> Any:
@@ -41,16 +76,15 @@ class AnthropicProvider:
             import anthropic
 
             self._client = anthropic.AsyncAnthropic(
-                api_key=self._key,
-                base_url=self._base_url or os.environ.get("ANTHROPIC_BASE_URL") or None,
-                max_retries=0,
+                api_key=self._key, base_url=self.base_url, max_retries=0
             )
             params = inspect.signature(self._client.messages.create).parameters
             self._takes_temperature = "temperature" in params
         return self._client
 
     async def complete(self, request: CompletionRequest, timeout: float) -> Completion:
-        """One Messages call; structured output through `output_config.format` json_schema."""
+        """One Messages call; structured output through `output_config.format` json_schema,
+        or (mode `prompt`) only in the messages the caller wrote."""
         client = self.client
         system = "\n\n".join(c for r, c in request.messages if r == "system")
         kwargs: dict[str, Any] = {
@@ -65,7 +99,7 @@ class AnthropicProvider:
             kwargs["extra_body"] = {"temperature": request.temperature}
         if system:
             kwargs["system"] = system
-        if request.json_schema is not None:
+        if request.json_schema is not None and request.structured_output == "json_schema":
             kwargs["output_config"] = {
                 "format": {"type": "json_schema", "schema": request.json_schema}
             }
@@ -88,8 +122,12 @@ class AnthropicProvider:
         if isinstance(exc, anthropic.APIConnectionError) or is_malformed(exc):
             return True
         if isinstance(exc, anthropic.APIStatusError):
-            return status_is_retryable(exc.status_code)
+            return status_is_retryable(exc.status_code) and not is_validation_error(exc)
         return False
+
+    def rejects_structured_output(self, exc: BaseException) -> bool:
+        """A 400/422/500 naming `output_config` (servers without structured outputs)."""
+        return names_parameter(exc, ("output_config", "output_format"))
 
     def retry_after(self, exc: BaseException) -> float | None:
         """The server's Retry-After, if any."""

@@ -4,15 +4,24 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field, fields
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
 from datetime import UTC
-from typing import Any, Protocol
+from pathlib import Path
+from typing import Any, Literal, Protocol
 
 from ..errors import HybridJudgeError
+
+StructuredMode = Literal["json_schema", "json_object", "prompt"]
+STRUCTURED_MODES: tuple[StructuredMode, ...] = ("json_schema", "json_object", "prompt")
 
 
 class ProviderError(HybridJudgeError):
     """A provider call failed for good (after retries); the message says why and what to do."""
+
+    def __init__(self, message: str, requests: int = 0):
+        super().__init__(message)
+        self.requests = requests  # requests sent before giving up (each may have been billed)
 
 
 class MalformedResponse(ProviderError):
@@ -35,15 +44,18 @@ class CompletionRequest:
     schema_name: str = "verdict"
     logprobs: bool = False
     sample: int = 0  # distinguishes repeated samples of the same request
+    # how a provider asks for `json_schema`: natively, as JSON mode, or only in the prompt
+    structured_output: StructuredMode = "json_schema"
 
-    def cache_key(self, provider: str) -> str:
-        """A hash of what changes the output (never timeouts, retries or keys).
+    def cache_key(self, identity: Mapping[str, Any]) -> str:
+        """A hash of what changes the output: the provider's identity (kind, base URL, ...) and
+        every field of the request; never timeouts, retries or keys.
 
-        Every field by name, as `dataclasses.asdict` would give them, without its deep copy
-        (which was most of a cached run's time).
+        Fields by name, as `dataclasses.asdict` would give them, without its deep copy (which
+        was most of a cached run's time).
         """
         fields = {f.name: getattr(self, f.name) for f in _REQUEST_FIELDS}
-        payload = json.dumps([provider, fields], sort_keys=True, separators=(",", ":"))
+        payload = json.dumps([dict(identity), fields], sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(payload.encode()).hexdigest()
 
 
@@ -61,10 +73,10 @@ class Completion:
     cached: bool = False
     latency: float = 0.0
     cost: float = 0.0  # USD of this call; 0 for a cache hit
-    extra: dict[str, Any] = field(default_factory=dict)
+    requests: int = 1  # requests sent for it, retries included; 0 for a cache hit
 
     def to_json(self) -> dict[str, Any]:
-        """The cached form (without `cached` and `latency`, which describe one call)."""
+        """The cached form (without `cached`, `latency`, `requests`: they describe one call)."""
         return {
             "text": self.text,
             "input_tokens": self.input_tokens,
@@ -74,10 +86,17 @@ class Completion:
 
 
 class Provider(Protocol):
-    """A model API behind `provider/model` names."""
+    """A model API behind `provider/model` names (subclass `ProviderBase` for the defaults)."""
 
     name: str
     concurrency: int | None
+    # the structured-output modes it can send, in the order `auto` tries them
+    structured_modes: tuple[StructuredMode, ...]
+
+    @property
+    def identity(self) -> Mapping[str, Any]:
+        """What, besides the request, decides the answer (kind, base URL, model file)."""
+        ...
 
     async def complete(self, request: CompletionRequest, timeout: float) -> Completion:
         """Send one request; raise the SDK's own exceptions so the retry policy can judge them."""
@@ -91,9 +110,57 @@ class Provider(Protocol):
         """Seconds the server asked us to wait, if it said."""
         ...
 
+    def rejects_structured_output(self, exc: BaseException) -> bool:
+        """Whether `exc` is the server refusing the request's structured-output mode."""
+        ...
+
     async def aclose(self) -> None:
         """Release clients and connections."""
         ...
+
+
+class ProviderBase:
+    """Defaults for a provider: subclass it, write `complete`, register the class (its
+    constructor is the factory `(name, spec, root)`) under `pytest_hybridjudge.providers`.
+
+    `structured_modes` defaults to `prompt`: the caller puts the verdict's JSON Schema in the
+    messages and reads the JSON from the reply, so `complete` may ignore `json_schema`.
+    """
+
+    concurrency: int | None = None
+    structured_modes: tuple[StructuredMode, ...] = ("prompt",)
+
+    def __init__(self, name: str, spec: Any = None, root: Path | None = None):
+        self.name, self.spec, self.root = name, spec, root
+        self.concurrency = getattr(spec, "concurrency", None) or type(self).concurrency
+
+    @property
+    def identity(self) -> Mapping[str, Any]:
+        """The class and its configured base URL and options."""
+        return {
+            "kind": f"{type(self).__module__}.{type(self).__qualname__}",
+            "base_url": getattr(self.spec, "base_url", None),
+            "options": getattr(self.spec, "options", None) or {},
+        }
+
+    async def complete(self, request: CompletionRequest, timeout: float) -> Completion:
+        """Send one request (subclasses implement it)."""
+        raise NotImplementedError
+
+    def should_retry(self, exc: BaseException) -> bool:
+        """Malformed replies, and 429/5xx of errors carrying a `status_code`."""
+        return is_malformed(exc) or status_is_retryable(getattr(exc, "status_code", None))
+
+    def retry_after(self, exc: BaseException) -> float | None:
+        """The server's Retry-After, if the error carries an HTTP response."""
+        return retry_after_seconds(exc)
+
+    def rejects_structured_output(self, exc: BaseException) -> bool:
+        """Never, unless a subclass knows its server's refusal."""
+        return False
+
+    async def aclose(self) -> None:
+        """Nothing to release."""
 
 
 def api_key(provider: str, env_var: str | None, required: bool = True) -> str | None:

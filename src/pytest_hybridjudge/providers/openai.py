@@ -3,21 +3,33 @@
 from __future__ import annotations
 
 import os
-from typing import Any
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from .base import (
+    STRUCTURED_MODES,
     Completion,
     CompletionRequest,
     MalformedResponse,
+    ProviderBase,
     api_key,
     is_malformed,
     retry_after_seconds,
     status_is_retryable,
 )
+from .failures import is_validation_error, names_parameter
+
+if TYPE_CHECKING:
+    from ..config import ProviderSpec
+
+PLACEHOLDER_KEY = "not-needed"  # what a keyless local server gets (the SDK demands a key)
 
 
-class OpenAIProvider:
+class OpenAIProvider(ProviderBase):
     """`openai/<model>`, or a named OpenAI-compatible server with its own `base_url`."""
+
+    structured_modes = STRUCTURED_MODES
 
     def __init__(
         self,
@@ -28,12 +40,39 @@ class OpenAIProvider:
         require_key: bool = True,
         logprobs: bool = True,
     ):
-        self.name = name
+        super().__init__(name)
         self.concurrency = concurrency
         self.logprobs = logprobs
         key = api_key(name, api_key_env, require_key)
-        self._key, self._base_url = key or "not-needed", base_url
+        self._key, self._base_url = key or PLACEHOLDER_KEY, base_url
         self._client: Any = None  # built on the first call: a fully cached run never imports it
+
+    @classmethod
+    def from_spec(cls, name: str, spec: ProviderSpec, root: Path | None = None) -> OpenAIProvider:
+        """The built-in `openai` needs OPENAI_API_KEY unless `api_key_env = ""`; a named
+        server needs a key only when `api_key_env` names one."""
+        builtin = name == "openai"
+        key_env = spec.api_key_env
+        if key_env is None and builtin:
+            key_env = "OPENAI_API_KEY"
+        return cls(
+            name=name,
+            base_url=spec.base_url,
+            api_key_env=key_env or None,
+            concurrency=spec.concurrency,
+            require_key=bool(key_env),
+            logprobs=spec.logprobs if spec.logprobs is not None else builtin,
+        )
+
+    @property
+    def identity(self) -> Mapping[str, Any]:
+        """Kind and the base URL the calls go to."""
+        return {"kind": "openai", "base_url": self.base_url}
+
+    @property
+    def base_url(self) -> str:
+        """The configured URL, else OPENAI_BASE_URL, else OpenAI's."""
+        return self._base_url or os.environ.get("OPENAI_BASE_URL") or "https://api.openai.com/v1"
 
     @property
     def client(self) -> Any:
@@ -42,14 +81,13 @@ class OpenAIProvider:
             import openai
 
             self._client = openai.AsyncOpenAI(
-                api_key=self._key,
-                base_url=self._base_url or os.environ.get("OPENAI_BASE_URL") or None,
-                max_retries=0,
+                api_key=self._key, base_url=self.base_url, max_retries=0
             )
         return self._client
 
     async def complete(self, request: CompletionRequest, timeout: float) -> Completion:
-        """One Chat Completions call; structured output through `response_format` json_schema."""
+        """One Chat Completions call; structured output as `response_format` json_schema or
+        json_object, or (mode `prompt`) only in the messages the caller wrote."""
         kwargs: dict[str, Any] = {
             "model": request.model,
             "messages": [{"role": r, "content": c} for r, c in request.messages],
@@ -57,7 +95,9 @@ class OpenAIProvider:
             "max_tokens": request.max_tokens,
             "timeout": timeout,
         }
-        if request.json_schema is not None:
+        if request.json_schema is not None and request.structured_output == "json_object":
+            kwargs["response_format"] = {"type": "json_object"}
+        elif request.json_schema is not None and request.structured_output == "json_schema":
             kwargs["response_format"] = {
                 "type": "json_schema",
                 "json_schema": {
@@ -88,8 +128,13 @@ class OpenAIProvider:
         if isinstance(exc, openai.APIConnectionError) or is_malformed(exc):
             return True  # connection errors include APITimeoutError
         if isinstance(exc, openai.APIStatusError):
-            return status_is_retryable(exc.status_code)
+            return status_is_retryable(exc.status_code) and not is_validation_error(exc)
         return False
+
+    def rejects_structured_output(self, exc: BaseException) -> bool:
+        """A 400/422/500 naming `response_format` (llama-cpp-python: 500 "Input should be
+        'text' or 'json_object'")."""
+        return names_parameter(exc, ("response_format",))
 
     def retry_after(self, exc: BaseException) -> float | None:
         """The server's Retry-After, if any."""
