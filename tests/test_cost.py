@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from conftest import Project
@@ -24,14 +26,21 @@ def test_prices_overrides_families_and_free_local_models() -> None:
 
 
 def test_budget_reserves_worst_case_and_settles_actual() -> None:
-    budget = Budget(1.0)
-    budget.reserve(0.6)
-    with pytest.raises(BudgetExhausted):
-        budget.reserve(0.5)
-    budget.settle(0.6, 0.1)
-    budget.reserve(0.5)
-    assert budget.spent == pytest.approx(0.1) and budget.reserved == pytest.approx(0.5)
-    Budget(None).reserve(10**9)  # no budget, no limit
+    async def scenario() -> None:
+        budget = Budget(1.0)
+        await budget.reserve(0.6)
+        waiting = asyncio.ensure_future(budget.reserve(0.5))  # fits once the first settles
+        await asyncio.sleep(0)
+        assert not waiting.done()
+        budget.settle(0.6, 0.1)
+        await waiting
+        assert budget.spent == pytest.approx(0.1) and budget.reserved == pytest.approx(0.5)
+        with pytest.raises(BudgetExhausted, match=r"budget exhausted: \$0.6000 of \$1.0000"):
+            await budget.reserve(0.95)  # could not fit even if the running case cost nothing
+        assert budget.covered == 2
+        await Budget(None).reserve(10**9)  # no budget, no limit
+
+    asyncio.run(scenario())
 
 
 def test_summary_shows_inference_and_review_cost(project: Project, llm: LoopbackLLM) -> None:
@@ -93,23 +102,32 @@ def test_budget_skips_cases_not_reached_and_keeps_what_was_paid(
     project: Project, llm: LoopbackLLM
 ) -> None:
     def slow(call: Call) -> Reply:
-        return Reply(text="A" if not call.is_judge else verdict(5), delay=0.05)
+        text = "A" if not call.is_judge else verdict(5)
+        return Reply(text=text, delay=0.05, input_tokens=500, output_tokens=50)
 
     llm.responder = slow
     project.config(
-        judges=["openai/gpt-4.1"],
+        judges=[{"model": "openai/gpt-4.1", "max_tokens": 100}],
         target={"model": "openai/gpt-4.1", "max_tokens": 100},
         concurrency=1,
     )
     project.gold("g.yaml", CASES)
-    result = project.run("--judge", "--judge-budget", "0.005", "-rs")
+    # a case costs $0.0028 and at worst about $0.0037: $0.01 buys three whole cases
+    result = project.run("--judge", "--judge-budget", "0.01")  # the default output
     records = project.results()
     assert len(records) == 6  # every case has a record
     outcomes = [r["outcome"] for r in records.values()]
     assert "passed" in outcomes and "skipped" in outcomes
+    # the budget buys whole cases, in gold order: finished ones first, then only skips
+    assert outcomes == sorted(outcomes, key=lambda o: o == "skipped")
     skipped = [r for r in records.values() if r["outcome"] == "skipped"]
-    assert all(r["reasons"] == ["budget exhausted"] for r in skipped)
-    result.stdout.fnmatch_lines(["*budget exhausted*"])
-    assert project.summary()["cost"]["inference_total"] <= 0.005
+    assert all(r["over_budget"] for r in skipped)
+    assert all(r["reasons"][0].startswith("budget exhausted: $") for r in skipped)
+    budget = project.summary()["budget"]
+    assert budget["cases_covered"] == 6 - len(skipped) and budget["cases_skipped"] == len(skipped)
+    result.stdout.fnmatch_lines(
+        [f"*budget: $* of $0.0100 spent; {6 - len(skipped)} cases covered, {len(skipped)} skipped*"]
+    )
+    assert project.summary()["cost"]["inference_total"] <= 0.01
     project.run("--judge").assert_outcomes(passed=6)  # what was paid for comes from the cache
     assert len(llm.calls) == 12  # 6 target + 6 judge calls over both runs: none paid twice

@@ -31,7 +31,13 @@ def test_server_without_json_schema_is_detected_and_judged(
     llm.responder = _paris_then(lambda c: verdict(5))
     project.config(judges=["openai/judge-a", "openai/judge-b"], retries=4)
     project.gold("g.yaml", ONE_CASE)
-    project.run("--judge").assert_outcomes(passed=1)
+    result = project.run("--judge")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(
+        ["*provider openai: structured output json_schema refused, used json_object instead (*"]
+    )
+    switch = project.summary()["calls"]["mode_switches"]["openai"]
+    assert (switch["started"], switch["now"]) == ("json_schema", "json_object")
     kinds = [c.body["response_format"]["type"] for c in llm.calls if c.is_judge]
     assert kinds.count("json_schema") <= 2  # refused once per call in flight, never retried
     assert kinds[-1] == "json_object"
@@ -84,10 +90,15 @@ def test_usage_counts_retries_and_failed_requests(project: Project, llm: Loopbac
     llm.responder = _paris_then(lambda c: Reply(status=503) if c.attempt == 1 else verdict(5))
     project.config(judges=["openai/judge-a"], retries=2, backoff=0.01)
     project.gold("g.yaml", ONE_CASE)
-    project.run("--judge").assert_outcomes(passed=1)
+    result = project.run("--judge")
+    result.assert_outcomes(passed=1)
     record = project.results()["capital-france"]
     assert record["verdicts"][0]["usage"]["calls"] == 2
     assert record["usage"]["calls"] == 3 == len(llm.calls)
+    result.stdout.fnmatch_lines(
+        ["*requests: 3 sent, 1 retries, 0 failed for good (openai 3 (1 retries))*"]
+    )
+    assert project.summary()["calls"]["providers"]["openai"] == {"requests": 3, "retries": 1}
 
 
 def test_extra_keys_in_a_verdict_are_kept(project: Project, llm: LoopbackLLM) -> None:

@@ -124,3 +124,35 @@ def test_last_failed_works_in_the_examples_config() -> None:
     """The example project once disabled pytest's cache plugin, which silently ignored --lf."""
     text = (Path(__file__).parent.parent / "examples" / "pyproject.toml").read_text()
     assert "no:cacheprovider" not in text
+
+
+def test_escalation_reasons_and_judge_errors_reach_the_terminal_summary(
+    project: Project, llm: LoopbackLLM
+) -> None:
+    from loopback import Call, verdict
+
+    def responder(call: Call) -> str:
+        if not call.is_judge:
+            return "Paris"
+        if call.model == "judge-c":
+            return "not json at all"
+        return verdict(2 if call.model == "judge-b" else 5)
+
+    llm.responder = responder
+    project.config(escalation={"audit_rate": 0})
+    project.gold(
+        "g.yaml", "cases:\n" + "".join(f"  - id: c{i}\n    input: q{i}\n" for i in range(3))
+    )
+    result = project.run("--judge")
+    result.stdout.fnmatch_lines(["*3 escalated in *"])
+    result.stdout.fnmatch_lines(
+        [
+            "escalated because:",
+            "  N judge(s) returned no valid verdict: 3",
+            "  judges split N pass / N fail: 3",
+            "judge errors (no valid verdict): anthropic/judge-c 3; see each case's reasons",
+        ]
+    )
+    summary = project.summary()
+    assert summary["judge_errors"] == {"anthropic/judge-c": 3}
+    assert summary["escalation_reasons"]["judges split N pass / N fail"] == 3

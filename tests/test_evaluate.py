@@ -150,7 +150,8 @@ def test_an_exhausted_budget_skips_the_case(make: Any, llm: LoopbackLLM) -> None
         budget=0.0000001, prices={"openai/target-model": {"input": 1e3, "output": 1e3}}
     )
     result = run(evaluator, job(CASE, settings))
-    assert (result.outcome, result.reasons) == ("skipped", ["budget exhausted"])
+    assert result.outcome == "skipped" and result.over_budget
+    assert result.reasons == ["budget exhausted: $0.0000 of $0.0000 spent or reserved"]
     assert len(llm.calls) == 0
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import Project
+from conftest import QUIET_PLUGINS, Project
 from pytest_hybridjudge.gold import load_gold_file
 from pytest_hybridjudge.providers import CompletionRequest, ProviderError
 from pytest_hybridjudge.providers.local import LocalProvider, default_model_path, grammar_schema
@@ -101,3 +101,17 @@ def test_examples_project_config_is_valid() -> None:
     assert len(config.judges) >= 2
     cases = sum(len(load_gold_file(p)) for p in (EXAMPLES / "gold").glob("*.yaml"))
     assert 8 <= cases <= 12
+
+
+def test_loading_the_model_does_not_swallow_pytest_output(project: Project) -> None:
+    """llama-cpp-python used to point file descriptors 1 and 2 at /dev/null while the model
+    loaded, on the loop thread: whatever pytest printed meanwhile was lost."""
+    project.config(target={"model": "local/smollm2", "max_tokens": 8}, judges=[])
+    cases = "".join(
+        f"  - id: c{i}\n    input: 'Say hi {i}'\n    verify: {{regex: '.'}}\n" for i in range(3)
+    )
+    project.gold("g.yaml", "cases:\n" + cases)
+    result = project.pytester.runpytest_subprocess("--judge", *QUIET_PLUGINS)
+    result.stdout.fnmatch_lines(
+        ["[[]hybridjudge] 3 cases started: target local/smollm2*", "gold/g.yaml *", "*hybridjudge*"]
+    )

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from .cache import CompletionCache
 from .config import ProviderSpec
-from .cost import Budget, call_cost, price_of, token_counter
+from .cost import call_cost, price_of
 from .providers import (
     Completion,
     CompletionRequest,
@@ -46,7 +46,6 @@ class CallSettings:
     retries: int = 4  # extra attempts after a retryable failure
     backoff: float = 1.0  # seconds of the first retry wait absent Retry-After
     prices: Mapping[str, tuple[float, float]] = field(default_factory=dict)
-    budget: float | None = None  # USD
 
     @classmethod
     def from_config(cls, settings: HybridJudgeConfig) -> CallSettings:
@@ -57,7 +56,6 @@ class CallSettings:
             retries=settings.retries,
             backoff=settings.backoff,
             prices=settings.price_table,
-            budget=settings.budget,
         )
 
 
@@ -108,8 +106,6 @@ class ModelCaller:
         self.specs, self.cache = specs, cache
         self.settings = settings or CallSettings()
         self.root = root
-        self.budget = Budget(self.settings.budget)
-        self._counter = token_counter() if self.settings.budget is not None else None
         self.stats = CallStats()
         self.providers: dict[str, Provider] = {}
         self._modes: dict[str, tuple[StructuredMode, ...]] = {}  # modes left to try, current first
@@ -214,11 +210,9 @@ class ModelCaller:
         self.stats.mode_switches[provider.name] = (first, modes[1], why)
 
     async def _call(self, provider: Provider, request: CompletionRequest) -> Completion:
-        """One call with the budget reserved and the concurrency slot held."""
+        """One call with the concurrency slot held, priced (the budget is reserved per case)."""
         price = price_of(f"{provider.name}/{request.model}", self.settings.prices)
         async with self._semaphore(provider):
-            worst = self._worst_case(price, request)
-            self.budget.reserve(worst)  # raises BudgetExhausted: the case is skipped
             self.stats.in_flight += 1
             completion = None
             try:
@@ -230,14 +224,6 @@ class ModelCaller:
             finally:
                 self.stats.in_flight -= 1
                 self.stats.finished += 1
-                self.budget.settle(worst, completion.cost if completion else 0.0)
-
-    def _worst_case(self, price: tuple[float, float] | None, request: CompletionRequest) -> float:
-        """Prompt tokens plus `max_tokens` of output, priced (only counted under a budget)."""
-        if self._counter is None or price is None:
-            return 0.0
-        prompt = sum(self._counter.count(content) + 4 for _, content in request.messages)
-        return call_cost(price, prompt, request.max_tokens)
 
     async def _attempt(self, provider: Provider, request: CompletionRequest) -> Completion:
         """One request, bounded by the timeout (the SDKs get it too; this bounds local calls)."""

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
-import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -88,35 +88,53 @@ def token_counter() -> TokenCounter:
 
 
 class BudgetExhausted(HybridJudgeError):
-    """Spending this call would exceed `--judge-budget`."""
+    """A case's worst-case cost no longer fits in `--judge-budget`; the message says how much."""
 
 
 class Budget:
-    """Stops new calls once spend, counting calls in flight at their worst case, would exceed it."""
+    """Buys whole cases: each case reserves its worst-case cost before it starts and settles at
+    what it really cost, so the budget is spent on finished cases, never on half of each.
+
+    Used from one event loop: a case that does not fit while others hold reservations waits for
+    them to settle; it is refused only when it could not fit even if they cost nothing more.
+    """
 
     def __init__(self, limit: float | None):
         self.limit = limit
         self.spent = 0.0
         self.reserved = 0.0
-        self._lock = threading.Lock()
+        self.covered = 0  # cases that got their reservation
+        self._holding = 0  # cases holding a reservation now
+        self._settled: asyncio.Event | None = None
 
-    def reserve(self, worst_case: float) -> None:
-        """Claim a call's worst-case cost, or raise BudgetExhausted."""
+    async def reserve(self, worst_case: float) -> None:
+        """Claim a case's worst-case cost, waiting for running cases to settle if that could
+        make room; raise BudgetExhausted when it cannot fit."""
         if self.limit is None:
+            self.covered += 1
             return
-        with self._lock:
-            if self.spent + self.reserved + worst_case > self.limit:
+        while self.spent + self.reserved + worst_case > self.limit:
+            if self.spent + worst_case > self.limit or not self._holding:
                 raise BudgetExhausted(
-                    f"budget exhausted: ${self.spent:.4f} spent of ${self.limit:.2f}"
+                    f"budget exhausted: ${self.spent + self.reserved:.4f} of "
+                    f"${self.limit:.4f} spent or reserved"
                 )
-            self.reserved += worst_case
+            self._settled = self._settled or asyncio.Event()
+            await self._settled.wait()
+        self.reserved += worst_case
+        self._holding += 1
+        self.covered += 1
 
     def settle(self, worst_case: float, actual: float) -> None:
-        """Replace a reservation with what the call really cost."""
-        with self._lock:
-            if self.limit is not None:
-                self.reserved -= worst_case
-            self.spent += actual
+        """Replace a reservation with what the case really cost."""
+        self.spent += actual
+        if self.limit is None:
+            return
+        self._holding -= 1
+        self.reserved = max(0.0, self.reserved - worst_case) if self._holding else 0.0
+        if self._settled is not None:
+            self._settled.set()  # wake every waiter; each checks again, in the order it waited
+            self._settled = None
 
 
 def review_cost(minutes: float, rate_per_hour: float) -> float:

@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .config import CallableTarget, HybridJudgeConfig, Target, TargetSpec
-from .cost import BudgetExhausted
+from .cost import Budget, BudgetExhausted, token_counter
 from .escalation import Decision, decide, route
+from .estimate import worst_case_cost
 from .gold import GoldCase
 from .judge import judge_prompt, run_judge
 from .panel import aggregate
@@ -84,14 +85,26 @@ class Evaluator:
         self.config, self.caller, self.apps = config, caller, apps
         self.resolutions = resolutions or {}
         self.calibration = calibration or {}
+        self.budget = Budget(config.budget)
+        self._counter = token_counter() if config.budget is not None else None
 
     async def evaluate(self, job: Job) -> CaseResult:
-        """Run one job to its outcome; never raises for provider, app or budget failures."""
+        """Run one job to its outcome; never raises for provider, app or budget failures.
+
+        Under a budget the case first reserves its worst-case cost (cases start in gold order),
+        so the budget buys whole cases; a case that cannot fit is skipped and says why.
+        """
         result = new_record(job)
+        worst = worst_case_cost(job, self.config, self._counter) if self._counter else 0.0
+        try:
+            await self.budget.reserve(worst)
+        except BudgetExhausted as exc:
+            result.over_budget = True
+            return _finish(result, Decision("skipped", [str(exc)]))
         try:
             return await self._pipeline(job, result)
-        except BudgetExhausted:
-            return _finish(result, Decision("skipped", ["budget exhausted"]))
+        finally:
+            self.budget.settle(worst, result.usage.cost)
 
     async def _pipeline(self, job: Job, result: CaseResult) -> CaseResult:
         case, rubric = job.case, job.rubric
@@ -124,8 +137,6 @@ class Evaluator:
             completion = await self.caller(provider, request)
         except (ProviderError, TargetError) as exc:
             raise TargetFailed(f"target error: {exc}") from exc
-        except BudgetExhausted:
-            raise
         except Exception as exc:  # the user's app raised: that is the case failing
             raise TargetFailed(
                 f"target '{target.label}' raised {type(exc).__name__}: {exc}"

@@ -4,20 +4,32 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 import secrets
 from collections import Counter, defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from .config import DEFAULT_RATES, Tier
 from .cost import review_cost
 from .files import atomic_writer, write_json_atomic, write_text_atomic
 from .review.manifest import ReviewItem, write_manifest
 from .stats import panel_scores
-from .summary import Cost, RunSummary, TierCost
+from .summary import (
+    BudgetUse,
+    CallCounts,
+    Cost,
+    ModeSwitch,
+    ProviderCalls,
+    RunSummary,
+    TierCost,
+)
 from .verdict import CaseResult, Usage
+
+if TYPE_CHECKING:
+    from .calls import CallStats
 
 
 def new_run_id(now: dt.datetime | None = None) -> str:
@@ -68,6 +80,9 @@ class Tally:
     split: int = 0
     audits: int = 0
     by_review: int = 0
+    over_budget: int = 0
+    reasons: Counter[str] = field(default_factory=Counter)  # escalation reasons, numbers as N
+    judge_errors: Counter[str] = field(default_factory=Counter)
     escalated: list[CaseResult] = field(default_factory=list)
 
     def add(self, r: CaseResult) -> None:
@@ -78,6 +93,8 @@ class Tally:
         self.per_model[r.target].add(r.target_usage)
         for v in r.verdicts:
             self.per_model[v.judge].add(v.usage)
+            self.judge_errors[v.judge] += v.error is not None
+        self.over_budget += r.over_budget
         if r.verdicts:
             self.panels.append(panel_scores(r.verdicts))
         if r.panel and r.panel.votes_pass and r.panel.votes_fail:
@@ -85,6 +102,7 @@ class Tally:
         if r.resolved_by:
             self.by_review += 1
         if r.outcome == "escalated":
+            self.reasons.update(list(dict.fromkeys(_NUMBER.sub("N", r_) for r_ in r.reasons)))
             self.escalated.append(r)
             entry = self.review[r.tier or "annotator"]
             entry["items"] += 1
@@ -106,6 +124,8 @@ class RunReport:
     started: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
     rates: Mapping[str, float] = field(default_factory=lambda: tier_rates(DEFAULT_RATES))
     tally: Tally = field(default_factory=Tally)
+    budget: float | None = None  # USD, when the run has one
+    calls: CallStats | None = None  # the caller's counters, when it ran in this process
     _times: Counter[str] = field(default_factory=Counter)  # records per node id
     _spool: TextIO | None = None
 
@@ -169,7 +189,22 @@ class RunReport:
                     "manifest": str(self.paths.manifest),
                     "summary": str(self.paths.summary),
                 },
+                "escalation_reasons": dict(t.reasons.most_common()),
+                "judge_errors": {judge: n for judge, n in sorted(t.judge_errors.items()) if n},
+                "budget": self._budget(),
+                "calls": _call_counts(self.calls) if self.calls is not None else None,
             }
+        )
+
+    def _budget(self) -> BudgetUse | None:
+        if self.budget is None:
+            return None
+        t = self.tally
+        return BudgetUse(
+            limit=self.budget,
+            spent=round(t.usage.cost, 6),
+            cases_covered=len(self) - t.over_budget,
+            cases_skipped=t.over_budget,
         )
 
     def _cost(
@@ -233,6 +268,29 @@ class RunReport:
                     self.tally.add(result)
 
 
+_NUMBER = re.compile(r"\d+(?:\.\d+)?")
+
+
+def _call_counts(stats: CallStats) -> CallCounts:
+    names = sorted(stats.requests_by_provider)
+    return CallCounts(
+        requests=stats.requests,
+        retries=stats.retries,
+        failures=stats.failures,
+        providers={
+            name: ProviderCalls(
+                requests=stats.requests_by_provider.get(name, 0),
+                retries=stats.retries_by_provider.get(name, 0),
+            )
+            for name in names
+        },
+        mode_switches={
+            name: ModeSwitch(started=a, now=b, why=why)
+            for name, (a, b, why) in sorted(stats.mode_switches.items())
+        },
+    )
+
+
 def _key(result: CaseResult) -> str:
     return result.nodeid or result.case_id
 
@@ -276,6 +334,22 @@ def summary_lines(summary: RunSummary | Mapping[str, Any]) -> list[str]:
             f"to review by tier: {tiers}; {s.audits} audit samples; "
             f"{s.by_review} decided by earlier reviews"
         )
+    if s.escalation_reasons:
+        lines.append("escalated because:")
+        lines += [f"  {reason}: {n}" for reason, n in s.escalation_reasons.items()]
+    if s.judge_errors:
+        errors = ", ".join(f"{judge} {n}" for judge, n in s.judge_errors.items())
+        lines.append(f"judge errors (no valid verdict): {errors}; see each case's reasons")
+    if s.budget is not None:
+        b = s.budget
+        lines.append(
+            f"budget: ${b.spent:.4f} of ${b.limit:.4f} spent; {b.cases_covered} cases covered"
+            + (
+                f", {b.cases_skipped} skipped (budget exhausted: their worst case did not fit)"
+                if b.cases_skipped
+                else ""
+            )
+        )
     cost = s.cost
     models = ", ".join(f"{m} ${usd:.4f}" for m, usd in cost.inference.items())
     lines.append(f"cost: inference ${cost.inference_total:.4f} ({models})")
@@ -296,6 +370,20 @@ def summary_lines(summary: RunSummary | Mapping[str, Any]) -> list[str]:
             f"  {name}: {m.calls:,} calls, {m.cache_hits:,} cached, "
             f"{m.input_tokens:,} in / {m.output_tokens:,} out"
         )
+    if s.calls is not None:
+        c = s.calls
+        per = ", ".join(
+            f"{name} {p.requests:,} ({p.retries:,} retries)" for name, p in c.providers.items()
+        )
+        lines.append(
+            f"requests: {c.requests:,} sent, {c.retries:,} retries, {c.failures:,} failed for good"
+            + (f" ({per})" if per else "")
+        )
+        for name, switch in c.mode_switches.items():
+            lines.append(
+                f"  provider {name}: structured output {switch.started} refused, used "
+                f"{switch.now} instead ({switch.why})"
+            )
     lines += [
         f"results: {s.paths.results}",
         f"manifest: {s.paths.manifest} ({o.escalated} to review)",

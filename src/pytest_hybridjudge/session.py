@@ -52,6 +52,7 @@ class JudgeSession:
     caller: ModelCaller | None = None
     scheduler: Scheduler | None = None
     recorder: Recorder | None = None
+    ran_cases: bool = False  # this process ran the cases (not an xdist controller)
 
     @classmethod
     def configure(cls, config: pytest.Config) -> JudgeSession | None:
@@ -135,6 +136,7 @@ class JudgeSession:
             return  # pytest is about to stop: nothing may be paid for cases that will not run
         heap.freeze()  # modules, items and jobs live until the end (see heap.py)
         self.scheduler.submit_all(self.selected)
+        self.ran_cases = bool(self.selected)
         if self.selected and self.config.get_verbosity() >= 0:
             settings = self.settings
             judges = ", ".join(j.label for j in settings.judges) or "none"
@@ -267,6 +269,8 @@ class Recorder:
         for job in self.session.selected:  # no selected case silently disappears
             if not self.report.recorded(job.nodeid):
                 self.report.add(new_record(job, "skipped", [why]))
+        if self.session.caller is not None and self.session.ran_cases:
+            self.report.calls = self.session.caller.stats
         self.summary = self.report.write()
 
     def summary_lines(self) -> list[str]:
@@ -343,7 +347,7 @@ def _build_report(settings: HybridJudgeConfig, rootdir: Path, config: pytest.Con
         Path(results).resolve() if results else None,
         Path(manifest).resolve() if manifest else None,
     )
-    return RunReport(run_id, paths, rates=tier_rates(settings.review.rates))
+    return RunReport(run_id, paths, rates=tier_rates(settings.review.rates), budget=settings.budget)
 
 
 def _longrepr_text(report: pytest.TestReport) -> str:

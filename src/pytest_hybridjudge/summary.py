@@ -68,6 +68,42 @@ class Cost(BaseModel):
     total: float = Field(description="Inference plus expected review, USD")
 
 
+class BudgetUse(BaseModel):
+    """What `--judge-budget` bought: whole cases, each reserved at its worst case first."""
+
+    limit: float = Field(description="The budget, USD")
+    spent: float = Field(description="USD spent on calls")
+    cases_covered: int = Field(description="Cases that ran within the budget")
+    cases_skipped: int = Field(description="Cases skipped because their worst case did not fit")
+
+
+class ModeSwitch(BaseModel):
+    """A provider that refused a structured-output mode and was moved to the next one."""
+
+    started: str = Field(description="Mode the provider started in")
+    now: str = Field(description="Mode it used for the rest of the run")
+    why: str = Field(description="The server's refusal, trimmed and redacted")
+
+
+class ProviderCalls(BaseModel):
+    """Requests one provider received in this process."""
+
+    requests: int = Field(description="Every request sent, retries and failures included")
+    retries: int = Field(description="Requests that were retries")
+
+
+class CallCounts(BaseModel):
+    """Every request sent by this process (under xdist: by the controller only)."""
+
+    requests: int = Field(description="Every request sent, retries and failures included")
+    retries: int = Field(description="Requests that were retries")
+    failures: int = Field(description="Calls that failed for good after their retries")
+    providers: dict[str, ProviderCalls] = Field(description="Provider name -> its requests")
+    mode_switches: dict[str, ModeSwitch] = Field(
+        default_factory=dict, description="Provider name -> the structured-output mode it moved to"
+    )
+
+
 class SummaryPaths(BaseModel):
     """Where the run wrote its files."""
 
@@ -95,6 +131,16 @@ class RunSummary(BaseModel):
     usage: Usage = Field(description="Tokens, calls and cost over the whole run")
     models: dict[str, Usage] = Field(description="Model label -> its usage")
     paths: SummaryPaths = Field(description="The run's files")
+    escalation_reasons: dict[str, int] = Field(
+        default_factory=dict, description="Why cases were escalated (numbers as N) -> how many"
+    )
+    judge_errors: dict[str, int] = Field(
+        default_factory=dict, description="Judge label -> verdicts it failed to give"
+    )
+    budget: BudgetUse | None = Field(None, description="What the budget bought, when one was set")
+    calls: CallCounts | None = Field(
+        None, description="Requests sent, retries and mode switches (None under xdist workers)"
+    )
 
 
 class SummaryError(HybridJudgeError):

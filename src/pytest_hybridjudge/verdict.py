@@ -153,3 +153,4 @@ class CaseResult(BaseModel):
     audit: bool = Field(False, description="Escalated as a random audit of a confident case")
     item_id: str | None = Field(None, description="Review item id (case, output, rubric version)")
     resolved_by: list[str] = Field(default_factory=list, description="Reviewers who decided it")
+    over_budget: bool = Field(False, description="Skipped: its worst case did not fit the budget")

@@ -9,8 +9,11 @@ from __future__ import annotations
 import asyncio
 import atexit
 import concurrent.futures
+import contextlib
 import functools
 import importlib.metadata
+import io
+import logging
 import threading
 from collections.abc import Mapping
 from pathlib import Path
@@ -63,13 +66,19 @@ class LoadedModel:
         from llama_cpp import Llama
 
         self.path = path
-        self.llama = Llama(
-            model_path=str(path),
-            n_ctx=CONTEXT_TOKENS,
-            logits_all=logits_all,  # needed for token log-probabilities, ~3x slower
-            verbose=False,
-            seed=0,
-        )
+        # verbose=False would make llama-cpp-python point the process's file descriptors 1 and 2
+        # at /dev/null while the model loads, swallowing whatever pytest prints meanwhile from
+        # the main thread. Load it verbose, with its Python-level log captured, then quiet it.
+        with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()):
+            self.llama = Llama(
+                model_path=str(path),
+                n_ctx=CONTEXT_TOKENS,
+                logits_all=logits_all,  # needed for token log-probabilities, ~3x slower
+                verbose=True,
+                seed=0,
+            )
+        self.llama.verbose = False
+        logging.getLogger("llama-cpp-python").setLevel(logging.ERROR)  # llama.cpp's own log
         self.executor = _executor(path)
         self.lock = threading.Lock()
 
