@@ -26,6 +26,7 @@ from .verifiers import run_verifiers
 
 if TYPE_CHECKING:
     from .calls import ModelCaller
+    from .comparison import Baseline
     from .review.resolutions import Resolution
 
 
@@ -69,6 +70,10 @@ def new_record(
 class TargetFailed(Exception):
     """The target produced no output; the message is the reason recorded for the case."""
 
+    def __init__(self, reason: str, outage: bool = False):
+        super().__init__(reason)
+        self.outage = outage  # the provider failed after its retries, not the model or the app
+
 
 class Evaluator:
     """Turns a job into a `CaseResult`; one per run, used on the scheduler's loop."""
@@ -80,10 +85,12 @@ class Evaluator:
         apps: Mapping[str, Callable[..., Any]],
         resolutions: Mapping[str, Sequence[Resolution]] | None = None,
         calibration: Mapping[str, float] | None = None,
+        baseline: Baseline | None = None,
     ):
         self.config, self.caller, self.apps = config, caller, apps
         self.resolutions = resolutions or {}
         self.calibration = calibration or {}
+        self.baseline = baseline  # pairwise rubrics compare with its outputs
 
     async def evaluate(self, job: Job) -> CaseResult:
         """Run one job to its outcome; never raises for provider, app or budget failures."""
@@ -98,6 +105,10 @@ class Evaluator:
         try:
             output = result.output = await self._produce(job, result.target_usage)
         except TargetFailed as exc:
+            if exc.outage:
+                result.outage = True
+                reason = f"provider outage (not a model failure): {exc}"
+                return _finish(result, Decision("skipped", [reason]), error=str(exc))
             return _finish(result, Decision("failed", [str(exc)]), error=str(exc))
         result.verifiers = run_verifiers(case, output)
         result.item_id = item_id(case.id, output, rubric.version if rubric else None)
@@ -122,7 +133,11 @@ class Evaluator:
             assert isinstance(target, TargetSpec)
             provider, request = target_request(target, job.case)
             completion = await self.caller(provider, request)
-        except (ProviderError, TargetError) as exc:
+        except ProviderError as exc:
+            # a model target's provider failed after its retries; an app is the user's own code
+            outage = isinstance(target, TargetSpec)
+            raise TargetFailed(f"target error: {exc}", outage=outage) from exc
+        except TargetError as exc:
             raise TargetFailed(f"target error: {exc}") from exc
         except BudgetExhausted:
             raise

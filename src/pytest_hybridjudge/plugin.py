@@ -78,6 +78,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="PATH",
         help="Write the review manifest to PATH instead of the run folder",
     )
+    group.addoption(
+        "--judge-baseline",
+        default=None,
+        metavar="RUN",
+        help="Gate this run against an earlier one: a run id, run folder or results.jsonl path",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -159,6 +165,8 @@ class _RecorderHooks:
 
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         self.recorder.finish(exitstatus)
+        if self.recorder.regressed and session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED  # REGRESSED fails the session
 
 
 def pytest_terminal_summary(terminalreporter: TerminalReporter, config: pytest.Config) -> None:

@@ -153,3 +153,8 @@ class CaseResult(BaseModel):
     audit: bool = Field(False, description="Escalated as a random audit of a confident case")
     item_id: str | None = Field(None, description="Review item id (case, output, rubric version)")
     resolved_by: list[str] = Field(default_factory=list, description="Reviewers who decided it")
+    outage: bool = Field(
+        False,
+        description="The target's provider failed after its retries: the case is skipped, an "
+        "outage says nothing about the model (a gate leaves it out of wins and losses)",
+    )
