@@ -70,10 +70,14 @@ def test_a_candidate_wrong_on_20_percent_regresses(project: Project, llm: Loopba
     assert "q005" in report["losses_list"]  # type: ignore[operator]
 
 
-def test_the_same_model_against_itself_passes(project: Project, llm: LoopbackLLM) -> None:
+def test_the_same_model_against_itself_passes(
+    project: Project, llm: LoopbackLLM, monkeypatch: pytest.MonkeyPatch
+) -> None:
     project.config()
     gold_set(project)
     baseline = baseline_run(project, llm)
+    step_summary = project.path / "step-summary.md"
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(step_summary))
     run_dir = project.path / ".hybridjudge" / "runs" / baseline
     result = project.run("--judge", "--judge-cache", "refresh", "--judge-baseline", str(run_dir))
     assert result.ret == pytest.ExitCode.OK
@@ -81,6 +85,7 @@ def test_the_same_model_against_itself_passes(project: Project, llm: LoopbackLLM
     assert gate(project)["result"] == "PASS"
     markdown = (project.run_dir() / "summary.md").read_text()
     assert "Gate: PASS" in markdown and "| paired cases | 100 |" in markdown
+    assert step_summary.read_text() == markdown  # GitHub renders it on the job's page
 
 
 def test_escalated_cases_count_as_not_passed_and_fail_the_session(
@@ -175,3 +180,29 @@ def test_gate_target_names_are_checked(project: Project, llm: LoopbackLLM) -> No
     result = project.run("--judge")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*gate] baseline = 'gpt-old' names no target*"])
+
+
+def test_junit_properties_tell_escalated_and_by_review_apart(
+    project: Project, llm: LoopbackLLM
+) -> None:
+    import xml.etree.ElementTree as ET
+
+    def responder(call: Call) -> str:
+        if call.is_judge and "question 1" in call.prompt:
+            return verdict(2 if call.model == "judge-b" else 5)  # split: escalated
+        return model({2})(call)
+
+    llm.responder = responder
+    project.config()
+    gold_set(project, 3)
+    result = project.run("--judge", "--junitxml=out.xml")
+    result.stdout.fnmatch_lines(["*1 failed, 1 passed, 1 escalated*"])
+    props = {
+        case.get("name"): {p.get("name"): p.get("value") for p in case.iter("property")}
+        for case in ET.parse(project.path / "out.xml").getroot().iter("testcase")
+    }
+    assert props["q000"]["hybridjudge.outcome"] == "passed"
+    assert props["q000"]["hybridjudge.score"] == "5"
+    assert props["q001"]["hybridjudge.outcome"] == "escalated"
+    assert "judges split" in props["q001"]["hybridjudge.reasons"]
+    assert props["q002"]["hybridjudge.outcome"] == "failed"

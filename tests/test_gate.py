@@ -112,3 +112,15 @@ def test_several_targets_need_a_choice() -> None:
     with pytest.raises(Exception, match="several targets"):
         sides(records)
     assert list(sides(records, "y")) == ["a"]
+
+
+def test_junit_properties_mark_reviewer_decisions() -> None:
+    from pytest_hybridjudge.ci_summary import junit_properties
+    from pytest_hybridjudge.verdict import CaseResult
+
+    result = CaseResult(
+        case_id="a", target="t", outcome="passed", score=4, resolved_by=["ann"], reasons=["r"]
+    )
+    props = dict(junit_properties(result))
+    assert props["hybridjudge.outcome"] == "passed-by-review"
+    assert props["hybridjudge.decided_by"] == "review"

@@ -136,8 +136,12 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
 def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
-    report = yield
     result = getattr(item, "result", None)
+    if call.when == "call" and result is not None and getattr(item.config.option, "xmlpath", None):
+        from .ci_summary import junit_properties
+
+        item.user_properties.extend(junit_properties(result))  # junitxml's own channel
+    report = yield
     if call.when == "call" and result is not None:
         item.config.stash[SESSION].attach(report, result)
         item.result = None  # type: ignore[attr-defined]  # the report carries it from here
