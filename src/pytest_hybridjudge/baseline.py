@@ -36,6 +36,7 @@ class CaseSide:
     output: str | None = None
     item_id: str | None = None
     reason: str = ""
+    pairwise: bool = False  # judged against the baseline's output: the baseline is the reference
 
     @classmethod
     def from_record(cls, record: Mapping[str, Any]) -> CaseSide:
@@ -61,6 +62,7 @@ class CaseSide:
             output=record.get("output"),
             item_id=record.get("item_id"),
             reason="; ".join(reasons),
+            pairwise=bool(record.get("pairwise")),
         )
 
 
@@ -140,6 +142,9 @@ def pair(baseline: Mapping[str, CaseSide], candidate: Mapping[str, CaseSide]) ->
     pairing = Pairing()
     for case_id in sorted(baseline.keys() | candidate.keys()):
         base, cand = baseline.get(case_id), candidate.get(case_id)
+        if cand is not None and cand.pairwise and cand.status != "skipped":
+            # compared with the baseline's output itself: the baseline is the reference (passed)
+            base = CaseSide(case_id, "passed", tags=cand.tags, output=cand.output)
         if cand is None:
             pairing.only_baseline.append(case_id)
         elif base is None:

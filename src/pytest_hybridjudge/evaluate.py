@@ -116,6 +116,10 @@ class Evaluator:
         if routing is not None:
             result.tier, result.review_minutes = routing.tier, routing.review_minutes
         verified = all(v.passed for v in result.verifiers)
+        if verified and rubric is not None and rubric.meta.kind == "pairwise":
+            from .pairwise import evaluate_pairwise
+
+            return _finish(result, await evaluate_pairwise(self, job, output, result))
         human = self.resolutions.get(result.item_id) if verified else None
         if human:
             return _finish(result, self._by_review(result, human))
@@ -184,4 +188,6 @@ def _finish(result: CaseResult, decision: Decision, error: str | None = None) ->
     result.usage.add(result.target_usage)
     for verdict in result.verdicts:
         result.usage.add(verdict.usage)
+    for judgment in result.pairwise.judgments if result.pairwise else ():
+        result.usage.add(judgment.usage)
     return result
