@@ -92,3 +92,57 @@ def test_pairwise_against_a_baseline_run(project: Project, llm: LoopbackLLM) -> 
     record = project.results()["p0"]
     assert record["pairwise"]["baseline_output"] == "old answer to question 0"
     assert record["pairwise"]["preferred"] == "candidate"
+
+
+def test_export_preferences_and_results(
+    project: Project, llm: LoopbackLLM, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import csv
+    import datetime as dt
+    import io
+
+    from pytest_hybridjudge.cli import main
+    from pytest_hybridjudge.review.resolutions import Resolution
+
+    test_pairwise_in_both_orders_with_targets_in_one_session(project, llm)
+    capsys.readouterr()
+    root = str(project.path)
+    assert main(["export", "preferences", "--root", root]) == 0
+    pairs = {p["case_id"]: p for p in map(json.loads, capsys.readouterr().out.splitlines())}
+    assert set(pairs) == {"p0", "p1"}  # p2 flipped with the order: not a preference
+    assert pairs["p0"] == {
+        "prompt": "question 0",
+        "chosen": "new answer to question 0",
+        "rejected": "old answer to question 0",
+        "source": "judges",
+        "case_id": "p0",
+    }
+    assert pairs["p1"]["chosen"] == "old answer to question 1"
+
+    escalated = next(
+        r
+        for r in map(json.loads, (project.run_dir() / "results.jsonl").read_text().splitlines())
+        if r["case_id"] == "p2" and r["target"] == "new"
+    )
+    resolution = Resolution(
+        item_id=escalated["item_id"],
+        case_id="p2",
+        verdict="fail",
+        reviewer="ann",
+        resolved_at=dt.datetime.now(dt.UTC),
+    )
+    resolutions = project.path / "review" / "resolutions.jsonl"
+    resolutions.parent.mkdir(exist_ok=True)
+    resolutions.write_text(resolution.model_dump_json() + "\n")
+    assert main(["export", "preferences", "--root", root]) == 0
+    pairs = {p["case_id"]: p for p in map(json.loads, capsys.readouterr().out.splitlines())}
+    assert pairs["p2"]["source"] == "review:ann"  # reviewers take precedence over judges
+    assert pairs["p2"]["chosen"] == "old answer to question 2"
+
+    assert main(["export", "results", "--format", "csv", "--root", root]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert len(rows) == 6
+    p2 = next(r for r in rows if r["case_id"] == "p2" and r["target"] == "new")
+    assert p2["outcome"] == "escalated" and p2["reasons"].startswith("position-inconsistent")
+    assert main(["export", "results", "--run", "nope", "--root", root]) == 2
+    assert "export: error: --run nope: no results file" in capsys.readouterr().err

@@ -66,9 +66,9 @@ class CaseSide:
         )
 
 
-def resolve_results(value: str, runs_dir: Path) -> Path:
-    """The results.jsonl that `--judge-baseline VALUE` names: a results file, a run folder, a
-    run id under `runs_dir`, or `latest`."""
+def resolve_results(value: str, runs_dir: Path, option: str = "--judge-baseline") -> Path:
+    """The results.jsonl that `OPTION VALUE` names: a results file, a run folder, a run id
+    under `runs_dir`, or `latest`."""
     from .summary import recorded_path
 
     path = Path(value).expanduser()
@@ -80,14 +80,14 @@ def resolve_results(value: str, runs_dir: Path) -> Path:
     if value == "latest":
         latest = runs_dir / "LATEST"
         if not latest.is_file():
-            raise BaselineError(f"--judge-baseline latest: no runs under {runs_dir} yet")
+            raise BaselineError(f"{option} latest: no runs under {runs_dir} yet")
         run_id = latest.read_text(encoding="utf-8").strip()
     if run_id and "/" not in run_id and (runs_dir / run_id).is_dir():
         return recorded_path(runs_dir, run_id, "results")
     known = sorted(p.name for p in runs_dir.iterdir() if p.is_dir()) if runs_dir.is_dir() else []
     hint = f"known runs: {', '.join(known[-5:])}" if known else "no runs recorded yet"
     raise BaselineError(
-        f"--judge-baseline {value}: no results file, run folder or run id of that name ({hint}); "
+        f"{option} {value}: no results file, run folder or run id of that name ({hint}); "
         "pass a run id from `hybridjudge runs`, a run folder or a results.jsonl path"
     )
 
