@@ -14,6 +14,7 @@ from typing import Any
 import anthropic
 import openai
 import pytest
+import scipy.stats  # noqa: F401  # the gate's statistics: numpy's C modules load once per process
 
 with contextlib.suppress(ImportError):  # the `local` extra; loaded once, like the SDKs
     import llama_cpp  # noqa: F401
@@ -105,7 +106,7 @@ class Project:
         lines = ["[tool.hybridjudge]"]
         subtables = []
         for key, value in table.items():
-            if isinstance(value, dict) and key in ("escalation", "providers", "review"):
+            if isinstance(value, dict) and key in ("escalation", "providers", "review", "gate"):
                 subtables.append((key, value))
             else:
                 lines.append(f"{key} = {toml_value(value)}")

@@ -103,14 +103,29 @@ def test_malformed_http_body_escalates(project: Project, llm: LoopbackLLM) -> No
     result.stdout.fnmatch_lines(["*1 escalated*"])
 
 
-def test_target_outage_fails_the_case_with_the_reason(project: Project, llm: LoopbackLLM) -> None:
+def test_target_outage_skips_the_case_with_the_reason(project: Project, llm: LoopbackLLM) -> None:
+    """A provider failing after its retries says nothing about the model: skipped, not failed."""
     llm.responder = lambda c: Reply(status=503) if not c.is_judge else verdict(5)
     project.config(retries=1, backoff=0.01)
     project.gold("g.yaml", ONE_CASE)
+    result = project.run("--judge", "-rs")
+    result.assert_outcomes(skipped=1)
+    result.stdout.fnmatch_lines(
+        ["*provider outage (not a model failure): target error: openai/target-model: HTTP 503*"]
+    )
+    assert llm.count(judge=True) == 0
+    [record] = project.results().values()
+    assert record["outage"] is True and record["error"].startswith("target error")
+
+
+def test_an_app_raising_still_fails_the_case(project: Project, llm: LoopbackLLM) -> None:
+    project.config(target="app:answer")
+    project.pytester.makepyfile(app="def answer(case):\n    raise RuntimeError('boom')\n")
+    project.gold("g.yaml", ONE_CASE)
     result = project.run("--judge")
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["*target error: openai/target-model: HTTP 503*"])
-    assert llm.count(judge=True) == 0
+    [record] = project.results().values()
+    assert record["outage"] is False
 
 
 @pytest.mark.parametrize(

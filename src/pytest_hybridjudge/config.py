@@ -170,6 +170,32 @@ class ReviewSpec(_Strict):
     )
 
 
+class GateSpec(_Strict):
+    """`[tool.hybridjudge.gate]`: when a candidate may replace the baseline (see gate.py)."""
+
+    min_pass_rate: float | None = Field(
+        None, ge=0, le=1, description="The candidate's pass rate (escalated count as not passed)"
+    )
+    max_regression: float = Field(
+        0.05, ge=0, lt=1, description="Largest tolerated drop in pass rate, e.g. 0.05 = 5 points"
+    )
+    alpha: float = Field(0.05, gt=0, lt=1, description="Significance level of the McNemar test")
+    critical: list[str] = Field(
+        default_factory=list, description="Tags or case ids whose cases must not regress at all"
+    )
+    max_error_rate: float = Field(
+        0.05, ge=0, le=1, description="Share of provider outages making the gate INCONCLUSIVE"
+    )
+    baseline: str | None = Field(
+        None, description="Label of the target that is the baseline, when one session runs both"
+    )
+    candidate: str | None = Field(
+        None, description="Label of the target that is the candidate, when one session runs both"
+    )
+    resamples: int = Field(4000, ge=100, description="Paired bootstrap resamples")
+    seed: int = Field(0, description="Seed of the paired bootstrap")
+
+
 class PriceSpec(_Strict):
     """A model's price in USD per million tokens."""
 
@@ -214,6 +240,7 @@ class HybridJudgeConfig(_Strict):
     budget: float | None = Field(None, gt=0, description="USD; stop scheduling calls past it")
     escalation: EscalationSpec = Field(default_factory=EscalationSpec)
     review: ReviewSpec = Field(default_factory=ReviewSpec)
+    gate: GateSpec = Field(default_factory=GateSpec)
 
     @field_validator("gold", mode="before")
     @classmethod

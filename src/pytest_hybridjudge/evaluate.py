@@ -19,6 +19,7 @@ from .gold import GoldCase
 from .judge import judge_prompt, run_judge
 from .panel import aggregate
 from .providers import ProviderError
+from .redact import redact
 from .review.manifest import item_id
 from .rubric import Rubric
 from .targets import TargetError, call_app, target_request
@@ -27,6 +28,7 @@ from .verifiers import run_verifiers
 
 if TYPE_CHECKING:
     from .calls import ModelCaller
+    from .comparison import Baseline
     from .review.resolutions import Resolution
 
 
@@ -70,6 +72,10 @@ def new_record(
 class TargetFailed(Exception):
     """The target produced no output; the message is the reason recorded for the case."""
 
+    def __init__(self, reason: str, outage: bool = False):
+        super().__init__(reason)
+        self.outage = outage  # the provider failed after its retries, not the model or the app
+
 
 class Evaluator:
     """Turns a job into a `CaseResult`; one per run, used on the scheduler's loop."""
@@ -81,12 +87,14 @@ class Evaluator:
         apps: Mapping[str, Callable[..., Any]],
         resolutions: Mapping[str, Sequence[Resolution]] | None = None,
         calibration: Mapping[str, float] | None = None,
+        baseline: Baseline | None = None,
     ):
         self.config, self.caller, self.apps = config, caller, apps
         self.resolutions = resolutions or {}
         self.calibration = calibration or {}
         self.budget = Budget(config.budget)
         self._counter = token_counter() if config.budget is not None else None
+        self.baseline = baseline  # pairwise rubrics compare with its outputs
 
     async def evaluate(self, job: Job) -> CaseResult:
         """Run one job to its outcome; never raises for provider, app or budget failures.
@@ -111,6 +119,10 @@ class Evaluator:
         try:
             output = result.output = await self._produce(job, result.target_usage)
         except TargetFailed as exc:
+            if exc.outage:
+                result.outage = True
+                reason = f"provider outage (not a model failure): {exc}"
+                return _finish(result, Decision("skipped", [reason]), error=str(exc))
             return _finish(result, Decision("failed", [str(exc)]), error=str(exc))
         result.verifiers = run_verifiers(case, output)
         result.item_id = item_id(case.id, output, rubric.version if rubric else None)
@@ -118,6 +130,10 @@ class Evaluator:
         if routing is not None:
             result.tier, result.review_minutes = routing.tier, routing.review_minutes
         verified = all(v.passed for v in result.verifiers)
+        if verified and rubric is not None and rubric.meta.kind == "pairwise":
+            from .pairwise import evaluate_pairwise
+
+            return _finish(result, await evaluate_pairwise(self, job, output, result))
         human = self.resolutions.get(result.item_id) if verified else None
         if human:
             return _finish(result, self._by_review(result, human))
@@ -135,12 +151,16 @@ class Evaluator:
             assert isinstance(target, TargetSpec)
             provider, request = target_request(target, job.case)
             completion = await self.caller(provider, request)
-        except (ProviderError, TargetError) as exc:
+        except ProviderError as exc:
+            usage.calls += exc.requests  # sent before it gave up, each perhaps billed
+            # a model target's provider failed after its retries; an app is the user's own code
+            outage = isinstance(target, TargetSpec)
+            raise TargetFailed(f"target error: {exc}", outage=outage) from exc
+        except TargetError as exc:
             raise TargetFailed(f"target error: {exc}") from exc
         except Exception as exc:  # the user's app raised: that is the case failing
-            raise TargetFailed(
-                f"target '{target.label}' raised {type(exc).__name__}: {exc}"
-            ) from exc
+            message = f"target '{target.label}' raised {type(exc).__name__}: {exc}"
+            raise TargetFailed(redact(message)) from exc
         usage.count(completion)
         return completion.text
 
@@ -180,4 +200,6 @@ def _finish(result: CaseResult, decision: Decision, error: str | None = None) ->
     result.usage.add(result.target_usage)
     for verdict in result.verdicts:
         result.usage.add(verdict.usage)
+    for judgment in result.pairwise.judgments if result.pairwise else ():
+        result.usage.add(judgment.usage)
     return result

@@ -78,6 +78,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="PATH",
         help="Write the review manifest to PATH instead of the run folder",
     )
+    group.addoption(
+        "--judge-baseline",
+        default=None,
+        metavar="RUN",
+        help="Gate this run against an earlier one: a run id, run folder or results.jsonl path",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -130,8 +136,12 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
 def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
-    report = yield
     result = getattr(item, "result", None)
+    if call.when == "call" and result is not None and getattr(item.config.option, "xmlpath", None):
+        from .ci_summary import junit_properties
+
+        item.user_properties.extend(junit_properties(result))  # junitxml's own channel
+    report = yield
     if call.when == "call" and result is not None:
         item.config.stash[SESSION].attach(report, result)
         item.result = None  # type: ignore[attr-defined]  # the report carries it from here
@@ -159,6 +169,8 @@ class _RecorderHooks:
 
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         self.recorder.finish(exitstatus)
+        if self.recorder.regressed and session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED  # REGRESSED fails the session
 
 
 def pytest_terminal_summary(terminalreporter: TerminalReporter, config: pytest.Config) -> None:

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Literal
 
 import jinja2
 import yaml
@@ -35,6 +35,10 @@ class FrontMatter(BaseModel):
     review_minutes: float | None = Field(None, gt=0, description="Minutes one review takes")
     criteria: list[str] = Field(default_factory=list, description="Points the judge must weigh")
     always_review: bool = Field(False, description="Every case of this rubric goes to review")
+    kind: Literal["pointwise", "pairwise"] = Field(
+        "pointwise",
+        description="`pairwise`: judges say which of two outputs (baseline, candidate) is better",
+    )
 
     @model_validator(mode="after")
     def _threshold_on_scale(self) -> FrontMatter:

@@ -21,8 +21,10 @@ from .configfile import ConfigError, find_config_table
 if TYPE_CHECKING:
     from .cache import CompletionCache
     from .calls import ModelCaller
+    from .comparison import Baseline
     from .config import HybridJudgeConfig
     from .evaluate import Evaluator, Job
+    from .gate import GateReport
     from .report import RunReport
     from .rubric import RubricLibrary
     from .scheduler import Scheduler
@@ -53,6 +55,7 @@ class JudgeSession:
     scheduler: Scheduler | None = None
     recorder: Recorder | None = None
     ran_cases: bool = False  # this process ran the cases (not an xdist controller)
+    baseline: Baseline | None = None  # what the gate compares this run with, if anything
 
     @classmethod
     def configure(cls, config: pytest.Config) -> JudgeSession | None:
@@ -99,7 +102,8 @@ class JudgeSession:
         from .scheduler import Scheduler
 
         _check_paths(self.settings, self.rootdir, self.config, records=not self.is_worker)
-        evaluator = _build_evaluator(self.settings, self.rootdir)
+        self.baseline = _load_baseline(self.settings, self.rootdir, self.config)
+        evaluator = _build_evaluator(self.settings, self.rootdir, self.baseline)
         self.caller, self.cache = evaluator.caller, evaluator.caller.cache
         self.scheduler = Scheduler(evaluator.evaluate, window=self._window(), freeze_when_warm=True)
         if not self.is_worker:
@@ -215,6 +219,8 @@ class Recorder:
     def __init__(self, session: JudgeSession, report: RunReport):
         self.session, self.report = session, report
         self.summary: Any = None
+        self.gate: GateReport | None = None
+        self.gate_error: str | None = None
 
     def record(self, report: pytest.TestReport) -> None:
         """Record a gold item's result, or why it ended without one."""
@@ -272,12 +278,38 @@ class Recorder:
         if self.session.caller is not None and self.session.ran_cases:
             self.report.calls = self.session.caller.stats
         self.summary = self.report.write()
+        self._gate()
+
+    def _gate(self) -> None:
+        """Compare with the baseline, if there is one; write gate.json and the CI summary."""
+        from .ci_summary import write_ci_summary
+        from .comparison import gate_run
+        from .errors import HybridJudgeError
+
+        paths, baseline = self.report.paths, self.session.baseline
+        if baseline is not None:
+            try:
+                self.gate = gate_run(baseline, self.session.settings, paths.results, paths.run_dir)
+            except HybridJudgeError as exc:
+                self.gate_error = f"gate not decided: {exc}"
+        write_ci_summary(self.summary, self.gate, paths.run_dir)
+
+    @property
+    def regressed(self) -> bool:
+        """Whether the gate found a regression (the session then fails)."""
+        return self.gate is not None and self.gate.result == "REGRESSED"
 
     def summary_lines(self) -> list[str]:
         """The terminal summary of the run, once its files are written."""
+        from .gate import gate_lines
         from .report import summary_lines
 
-        return summary_lines(self.summary) if self.summary is not None else []
+        lines = summary_lines(self.summary) if self.summary is not None else []
+        if self.gate is not None:
+            lines += gate_lines(self.gate)
+        if self.gate_error is not None:
+            lines.append(self.gate_error)
+        return lines
 
 
 def _check_paths(
@@ -298,7 +330,23 @@ def _check_paths(
         raise pytest.UsageError(f"hybridjudge: {exc}") from None
 
 
-def _build_evaluator(settings: HybridJudgeConfig, rootdir: Path) -> Evaluator:
+def _load_baseline(
+    settings: HybridJudgeConfig, rootdir: Path, config: pytest.Config
+) -> Baseline | None:
+    """The gate's baseline (`--judge-baseline` or the gate's targets), checked before any call."""
+    from .comparison import BaselineError, load_baseline
+
+    try:
+        return load_baseline(
+            config.getoption("judge_baseline"), settings, rootdir / settings.runs_dir
+        )
+    except BaselineError as exc:
+        raise pytest.UsageError(f"hybridjudge: {exc}") from None
+
+
+def _build_evaluator(
+    settings: HybridJudgeConfig, rootdir: Path, baseline: Baseline | None = None
+) -> Evaluator:
     """Cache, providers, app callables, resolutions and calibration, checked before any call."""
     from .cache import CompletionCache
     from .calibration import calibration_paths, load_calibration
@@ -332,7 +380,7 @@ def _build_evaluator(settings: HybridJudgeConfig, rootdir: Path) -> Evaluator:
     except HybridJudgeError as exc:
         cache.close()
         raise pytest.UsageError(f"hybridjudge: {exc}") from None
-    return Evaluator(settings, caller, apps, resolutions, calibration)
+    return Evaluator(settings, caller, apps, resolutions, calibration, baseline)
 
 
 def _build_report(settings: HybridJudgeConfig, rootdir: Path, config: pytest.Config) -> RunReport:

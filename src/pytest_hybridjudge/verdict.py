@@ -123,6 +123,38 @@ class PanelVerdict(BaseModel):
     )
 
 
+Preference = Literal["candidate", "baseline", "tie"]
+
+
+class PairwiseJudgment(BaseModel):
+    """One judge's comparison of the candidate's and the baseline's output, in both orders."""
+
+    judge: str = Field(description="Judge label")
+    candidate_first: Preference | None = Field(
+        None, description="What it preferred with the candidate shown first (None: no verdict)"
+    )
+    baseline_first: Preference | None = Field(
+        None, description="What it preferred with the baseline shown first (None: no verdict)"
+    )
+    consistent: bool | None = Field(
+        None, description="Both orders gave the same preference; None when one had no verdict"
+    )
+    preferred: Preference | None = Field(
+        None, description="The preference; an order-flipping verdict is a tie"
+    )
+    rationale: str = Field("", description="The judge's reasoning (candidate-first order)")
+    error: str | None = Field(None, description="Why a verdict is missing")
+    usage: Usage = Field(default_factory=Usage)
+
+
+class PairwiseResult(BaseModel):
+    """A pairwise rubric's comparison of the candidate with the baseline."""
+
+    baseline_output: str = Field(description="The baseline's output for the case")
+    judgments: list[PairwiseJudgment] = Field(default_factory=list)
+    preferred: Preference | None = Field(None, description="The panel's decided preference")
+
+
 class CaseResult(BaseModel):
     """Everything one case produced: the record written to results.jsonl."""
 
@@ -154,3 +186,11 @@ class CaseResult(BaseModel):
     item_id: str | None = Field(None, description="Review item id (case, output, rubric version)")
     resolved_by: list[str] = Field(default_factory=list, description="Reviewers who decided it")
     over_budget: bool = Field(False, description="Skipped: its worst case did not fit the budget")
+    pairwise: PairwiseResult | None = Field(
+        None, description="Pairwise rubrics: the comparison with the baseline's output"
+    )
+    outage: bool = Field(
+        False,
+        description="The target's provider failed after its retries: the case is skipped, an "
+        "outage says nothing about the model (a gate leaves it out of wins and losses)",
+    )

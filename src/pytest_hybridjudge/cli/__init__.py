@@ -1,4 +1,4 @@
-"""The `hybridjudge` command: review escalated items, calibrate judges, list runs, print schemas."""
+"""The `hybridjudge` command: review items, calibrate judges, list runs, export, print schemas."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from .calibrate import add_calibrate_parser, run_calibrate
+from .export import add_export_parser, run_export
 from .migrate import add_migrate_parser, run_migrate
 from .review import add_review_parser, run_review
 from .runs import add_runs_parser, run_runs
@@ -26,6 +27,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     add_review_parser(commands)
     add_calibrate_parser(commands)
     add_migrate_parser(commands)
+    add_export_parser(commands)
     args = parser.parse_args(argv)
     if args.version:
         from importlib.metadata import version
@@ -38,6 +40,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "review": run_review,
         "calibrate": run_calibrate,
         "migrate": run_migrate,
+        "export": run_export,
     }
     if args.command not in commands_run:
         parser.print_help()

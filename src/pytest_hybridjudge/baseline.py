@@ -1,0 +1,158 @@
+"""The run a gate compares with: finding its results, reading them, pairing cases by id.
+
+A case is reduced to what a comparison needs (`CaseSide`): passed, not passed (failed, or
+escalated and not resolved by a reviewer), a provider outage, or skipped for another reason.
+A reviewer's verdict counts as the case's outcome: a by-review record already carries it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from .errors import HybridJudgeError
+from .files import jsonl_lines
+
+Status = Literal["passed", "not_passed", "outage", "skipped"]
+
+
+class BaselineError(HybridJudgeError):
+    """The baseline run cannot be found or read; the message names the path and the fix."""
+
+
+@dataclass(frozen=True)
+class CaseSide:
+    """One case's result on one side of a comparison."""
+
+    case_id: str
+    status: Status
+    escalated: bool = False
+    by_review: bool = False
+    tags: tuple[str, ...] = ()
+    input: Any = None
+    output: str | None = None
+    item_id: str | None = None
+    reason: str = ""
+    pairwise: bool = False  # judged against the baseline's output: the baseline is the reference
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any]) -> CaseSide:
+        """From a results.jsonl record (a `CaseResult` as JSON)."""
+        outcome = record.get("outcome")
+        reasons = record.get("reasons") or []
+        status: Status
+        if record.get("outage"):
+            status = "outage"
+        elif outcome == "passed":
+            status = "passed"
+        elif outcome in ("failed", "escalated"):
+            status = "not_passed"  # an escalated case nobody resolved has not passed
+        else:
+            status = "skipped"
+        return cls(
+            case_id=str(record["case_id"]),
+            status=status,
+            escalated=outcome == "escalated",
+            by_review=bool(record.get("resolved_by")),
+            tags=tuple(record.get("tags") or ()),
+            input=record.get("input"),
+            output=record.get("output"),
+            item_id=record.get("item_id"),
+            reason="; ".join(reasons),
+            pairwise=bool(record.get("pairwise")),
+        )
+
+
+def resolve_results(value: str, runs_dir: Path, option: str = "--judge-baseline") -> Path:
+    """The results.jsonl that `OPTION VALUE` names: a results file, a run folder, a run id
+    under `runs_dir`, or `latest`."""
+    from .summary import recorded_path
+
+    path = Path(value).expanduser()
+    if path.is_file():
+        return path
+    if path.is_dir():
+        return recorded_path(path.parent, path.name, "results")
+    run_id = value
+    if value == "latest":
+        latest = runs_dir / "LATEST"
+        if not latest.is_file():
+            raise BaselineError(f"{option} latest: no runs under {runs_dir} yet")
+        run_id = latest.read_text(encoding="utf-8").strip()
+    if run_id and "/" not in run_id and (runs_dir / run_id).is_dir():
+        return recorded_path(runs_dir, run_id, "results")
+    known = sorted(p.name for p in runs_dir.iterdir() if p.is_dir()) if runs_dir.is_dir() else []
+    hint = f"known runs: {', '.join(known[-5:])}" if known else "no runs recorded yet"
+    raise BaselineError(
+        f"{option} {value}: no results file, run folder or run id of that name ({hint}); "
+        "pass a run id from `hybridjudge runs`, a run folder or a results.jsonl path"
+    )
+
+
+def read_records(path: Path) -> list[dict[str, Any]]:
+    """The records of a results.jsonl; a bad line raises `BaselineError` naming `path:line`."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise BaselineError(f"{path}: cannot read the baseline's results ({exc})") from None
+    records = []
+    for number, line in jsonl_lines(text):
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise BaselineError(f"{path}:{number}: not valid JSON ({exc.msg})") from None
+        if not isinstance(record, dict) or "case_id" not in record:
+            raise BaselineError(f"{path}:{number}: not a case result (no `case_id`)")
+        records.append(record)
+    return records
+
+
+def sides(records: Iterable[Mapping[str, Any]], target: str | None = None) -> dict[str, CaseSide]:
+    """Each case's side, by case id, keeping only `target`'s records when one is named.
+
+    Records of several targets without a `target` to choose raise `BaselineError`: cases would
+    pair with an arbitrary one of them.
+    """
+    chosen = [r for r in records if target is None or r.get("target") == target]
+    targets = sorted({str(r.get("target", "")) for r in chosen})
+    if target is None and len(targets) > 1:
+        raise BaselineError(
+            f"the results hold several targets ({', '.join(targets)}); name the ones to compare "
+            "with `baseline` and `candidate` in [tool.hybridjudge.gate]"
+        )
+    return {str(r["case_id"]): CaseSide.from_record(r) for r in chosen}
+
+
+@dataclass
+class Pairing:
+    """The cases of two runs matched by case id."""
+
+    pairs: list[tuple[CaseSide, CaseSide]] = field(default_factory=list)  # (baseline, candidate)
+    outages: list[str] = field(default_factory=list)  # a provider outage on either side
+    not_compared: list[str] = field(default_factory=list)  # skipped on a side for another reason
+    only_baseline: list[str] = field(default_factory=list)
+    only_candidate: list[str] = field(default_factory=list)
+
+
+def pair(baseline: Mapping[str, CaseSide], candidate: Mapping[str, CaseSide]) -> Pairing:
+    """Match cases by id; every case lands in exactly one list of the `Pairing`."""
+    pairing = Pairing()
+    for case_id in sorted(baseline.keys() | candidate.keys()):
+        base, cand = baseline.get(case_id), candidate.get(case_id)
+        if cand is not None and cand.pairwise and cand.status != "skipped":
+            # compared with the baseline's output itself: the baseline is the reference (passed)
+            base = CaseSide(case_id, "passed", tags=cand.tags, output=cand.output)
+        if cand is None:
+            pairing.only_baseline.append(case_id)
+        elif base is None:
+            pairing.only_candidate.append(case_id)
+        elif "outage" in (base.status, cand.status):
+            pairing.outages.append(case_id)
+        elif "skipped" in (base.status, cand.status):
+            pairing.not_compared.append(case_id)
+        else:
+            pairing.pairs.append((base, cand))
+    return pairing

@@ -1,0 +1,151 @@
+"""A Markdown summary of the gate and the run, for CI: `$GITHUB_STEP_SUMMARY` and the run folder.
+
+GitHub Actions renders what a step appends to the file `$GITHUB_STEP_SUMMARY` on the job's
+page; the same text is also kept as `summary.md` in the run folder (uploaded with it).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from .files import write_text_atomic
+from .gate import GateReport
+from .summary import RunSummary
+from .verdict import CaseResult
+
+MARKDOWN_NAME = "summary.md"
+ICONS = {"PASS": "✅", "REGRESSED": "❌", "INCONCLUSIVE": "⚠️"}
+
+
+def _cell(text: str) -> str:
+    """Text safe inside a Markdown table cell and free of HTML."""
+    return text.replace("|", "\\|").replace("<", "&lt;").replace("\n", " ")
+
+
+def _ids(ids: list[str], limit: int = 30) -> str:
+    shown = ", ".join(f"`{_cell(i)}`" for i in ids[:limit])
+    return shown + (f" and {len(ids) - limit} more" if len(ids) > limit else "")
+
+
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.1%}"
+
+
+def gate_markdown(gate: GateReport) -> list[str]:
+    """The gate's section."""
+    pct = _pct
+    interval = f"[{gate.interval[0]:+.1%}, {gate.interval[1]:+.1%}]" if gate.interval else "n/a"
+    change = f"{gate.change:+.1%}" if gate.change is not None else "n/a"
+    lines = [
+        f"## {ICONS[gate.result]} Gate: {gate.result}",
+        "",
+        _cell(gate.explanation),
+        "",
+        "| | |",
+        "|---|---|",
+        f"| baseline | {_cell(gate.baseline)} ({pct(gate.baseline_pass_rate)}) |",
+        f"| candidate | {_cell(gate.candidate)} ({pct(gate.candidate_pass_rate)}) |",
+        f"| paired cases | {gate.paired} |",
+        f"| wins / losses / ties | {gate.wins} / {gate.losses} / {gate.ties} |",
+        f"| change in pass rate | {change} (95% paired bootstrap {interval}) |",
+        f"| exact McNemar p | {gate.mcnemar_p:.3g} |",
+        f"| PPI estimate | not yet ({gate.ppi_note}) |",
+        f"| provider outages | {len(gate.outages)} ({gate.outage_rate:.1%}) |",
+    ]
+    if gate.more_cases_needed is not None:
+        lines.append(f"| more cases for 80% power | {gate.more_cases_needed} |")
+    lines.append("")
+    for title, ids in (
+        ("Critical cases that regressed", gate.critical_regressions),
+        ("Cases the candidate lost", gate.losses_list),
+        ("Escalated, unresolved (count as not passed)", gate.unresolved),
+        ("Only in the baseline", gate.only_baseline),
+        ("Only in the candidate", gate.only_candidate),
+        ("Provider outages (left out)", gate.outages),
+        ("Not compared (skipped)", gate.not_compared),
+    ):
+        if ids:
+            lines += [f"**{title}:** {_ids(ids)}", ""]
+    if gate.position_consistency:
+        lines += ["| judge | position consistency |", "|---|---|"]
+        lines += [f"| {_cell(j)} | {s:.1%} |" for j, s in gate.position_consistency.items()]
+        lines.append("")
+    return lines
+
+
+def run_markdown(summary: RunSummary) -> list[str]:
+    """The run's section: outcomes, pass rate per rubric, cost."""
+    o = summary.outcomes
+    rate = f"{summary.pass_rate:.1%}" if summary.pass_rate is not None else "n/a"
+    lines = [
+        f"## Run `{summary.run_id}`",
+        "",
+        "| cases | passed | failed | escalated | skipped | pass rate (decided) |",
+        "|---|---|---|---|---|---|",
+        f"| {summary.cases} | {o.passed} | {o.failed} | {o.escalated} | {o.skipped} | {rate} |",
+        "",
+    ]
+    if summary.rubrics:
+        lines += ["| rubric | passed | failed | escalated | pass rate |", "|---|---|---|---|---|"]
+        for name, r in summary.rubrics.items():
+            r_rate = f"{r.pass_rate:.1%}" if r.pass_rate is not None else "n/a"
+            lines.append(f"| {_cell(name)} | {r.passed} | {r.failed} | {r.escalated} | {r_rate} |")
+        lines.append("")
+    cost = summary.cost
+    lines.append(
+        f"Cost: inference ${cost.inference_total:.4f}, expected review ${cost.review_total:.2f}, "
+        f"total ${cost.total:.2f}."
+    )
+    return lines
+
+
+def ci_markdown(summary: Mapping[str, Any] | RunSummary, gate: GateReport | None) -> str:
+    """The whole Markdown summary."""
+    run = summary if isinstance(summary, RunSummary) else RunSummary.model_validate(summary)
+    lines = ["# hybridjudge", ""]
+    if gate is not None:
+        lines += gate_markdown(gate)
+    lines += run_markdown(run)
+    return "\n".join(lines) + "\n"
+
+
+def write_ci_summary(
+    summary: Mapping[str, Any] | None, gate: GateReport | None, run_dir: Path
+) -> Path | None:
+    """Write `summary.md` to the run folder, and append it to `$GITHUB_STEP_SUMMARY` when set."""
+    if summary is None:
+        return None
+    text = ci_markdown(summary, gate)
+    path = run_dir / MARKDOWN_NAME
+    write_text_atomic(path, text)
+    step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    if step_summary:
+        with open(step_summary, "a", encoding="utf-8") as out:
+            out.write(text)
+        return Path(step_summary)
+    return path
+
+
+def junit_properties(result: CaseResult) -> list[tuple[str, object]]:
+    """A case's properties in the junit XML: outcome (escalated and by-review cases apart from
+    plain passes), who decided it, score and reasons."""
+    decided_by = (
+        "review"
+        if result.resolved_by
+        else "verifiers"
+        if result.panel is None and result.verifiers
+        else "judges"
+    )
+    outcome = f"{result.outcome}-by-review" if result.resolved_by else result.outcome
+    properties: list[tuple[str, object]] = [
+        ("hybridjudge.outcome", outcome),
+        ("hybridjudge.decided_by", decided_by if result.outcome != "skipped" else "none"),
+        ("hybridjudge.score", "" if result.score is None else f"{result.score:g}"),
+        ("hybridjudge.reasons", "; ".join(result.reasons)),
+    ]
+    if result.outage:
+        properties.append(("hybridjudge.outage", "true"))
+    return properties

@@ -1,0 +1,163 @@
+"""`hybridjudge export`: a run's decided preferences as DPO-style JSONL, its results as CSV."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any, TextIO
+
+from .common import Project, add_root_option, fail, say
+
+CSV_COLUMNS = (
+    "case_id",
+    "target",
+    "outcome",
+    "score",
+    "rubric",
+    "tags",
+    "decided_by",
+    "outage",
+    "reasons",
+    "error",
+    "source",
+)
+
+
+def add_export_parser(
+    subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> argparse.ArgumentParser:
+    """Register `export preferences` and `export results` on `subparsers`."""
+    export = subparsers.add_parser("export", help="Export a run's preferences or results")
+    kinds = export.add_subparsers(dest="export_kind", metavar="{preferences,results}")
+    prefs = kinds.add_parser(
+        "preferences",
+        help="Decided pairwise comparisons as JSONL {prompt, chosen, rejected, source, case_id}",
+    )
+    results = kinds.add_parser("results", help="One row per case")
+    results.add_argument("--format", choices=("csv", "jsonl"), default="csv", help="Output format")
+    for sub in (prefs, results):
+        add_root_option(sub)
+        sub.add_argument("--run", default="latest", help="`latest` or a run id (default: latest)")
+        sub.add_argument("--out", metavar="PATH", help="Write to PATH instead of standard output")
+    return export
+
+
+def run_export(args: argparse.Namespace) -> int:
+    """Run `hybridjudge export`; clear errors go to stderr with exit code 2."""
+    from ..baseline import read_records, resolve_results
+    from ..errors import HybridJudgeError
+
+    if args.export_kind not in ("preferences", "results"):
+        return fail("export", "name what to export: `preferences` or `results`")
+    try:
+        project = Project.from_args(args)
+        records = read_records(resolve_results(args.run, project.runs_dir, "--run"))
+        with _output(args.out) as out:
+            if args.export_kind == "preferences":
+                count = _preferences(records, project, out)
+            else:
+                count = _results(records, args.format, out)
+    except HybridJudgeError as exc:
+        return fail("export", exc)
+    if args.out:
+        say(f"{count} {args.export_kind} written to {args.out}", file=sys.stderr)
+    return 0
+
+
+@contextmanager
+def _output(path: str | None) -> Iterator[TextIO]:
+    if path is None:
+        yield sys.stdout
+        return
+    with open(path, "w", encoding="utf-8", newline="") as out:
+        yield out
+
+
+def preference(
+    record: Mapping[str, Any], human: str | None, reviewer: str | None = None
+) -> dict[str, Any] | None:
+    """A pairwise record as a preference pair, or None when it is not decided both ways.
+
+    `human` is the reviewers' decision on the item (`pass`: the candidate is at least as good,
+    `fail`: the baseline is better); it takes precedence over the judges. The judges' decision
+    counts only if every judge kept its preference when the order was swapped.
+    """
+    pairwise = record.get("pairwise")
+    if not pairwise or record.get("output") is None:
+        return None
+    candidate, baseline = record["output"], pairwise["baseline_output"]
+    if human in ("pass", "fail"):
+        chosen_is_candidate, source = human == "pass", f"review:{reviewer or 'reviewers'}"
+    else:
+        judgments = pairwise.get("judgments") or []
+        if not judgments or not all(j.get("consistent") for j in judgments):
+            return None  # a flip, or a missing verdict: not a preference anyone stands by
+        if pairwise.get("preferred") not in ("candidate", "baseline"):
+            return None  # a tie says nothing about which is better
+        chosen_is_candidate, source = pairwise["preferred"] == "candidate", "judges"
+    chosen, rejected = (candidate, baseline) if chosen_is_candidate else (baseline, candidate)
+    return {
+        "prompt": record.get("input"),
+        "chosen": chosen,
+        "rejected": rejected,
+        "source": source,
+        "case_id": record["case_id"],
+    }
+
+
+def _preferences(records: list[dict[str, Any]], project: Project, out: TextIO) -> int:
+    from ..review.resolutions import human_decision, load_resolutions, resolutions_by_item
+
+    by_item = resolutions_by_item(load_resolutions(project.resolutions))
+    count = 0
+    for record in records:
+        human, reviewer = None, None
+        if record.get("resolved_by") and record.get("outcome") in ("passed", "failed"):
+            human = "pass" if record["outcome"] == "passed" else "fail"
+            reviewer = ",".join(record["resolved_by"])
+        elif record.get("item_id") in by_item:  # resolved after the run
+            found = by_item[record["item_id"]]
+            human = human_decision(found)[0]
+            reviewer = ",".join(sorted({r.reviewer for r in found}))
+        pair = preference(record, human, reviewer)
+        if pair is not None:
+            out.write(json.dumps(pair, ensure_ascii=False) + "\n")
+            count += 1
+    return count
+
+
+def _decided_by(record: Mapping[str, Any]) -> str:
+    if record.get("resolved_by"):
+        return "review"
+    if record.get("outcome") == "skipped":
+        return "none"
+    if record.get("panel") or record.get("pairwise"):
+        return "judges"
+    return "verifiers" if record.get("verifiers") else "none"
+
+
+def _results(records: list[dict[str, Any]], fmt: str, out: TextIO) -> int:
+    rows = [
+        {
+            **{key: record.get(key) for key in CSV_COLUMNS},
+            "tags": " ".join(record.get("tags") or ()),
+            "reasons": "; ".join(record.get("reasons") or ()),
+            "decided_by": _decided_by(record),
+            "outage": bool(record.get("outage")),
+        }
+        for record in records
+    ]
+    if fmt == "jsonl":
+        out.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
+    else:
+        writer = csv.DictWriter(out, fieldnames=CSV_COLUMNS, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+    return len(rows)
+
+
+__all__ = ["add_export_parser", "preference", "run_export"]

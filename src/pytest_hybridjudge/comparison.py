@@ -1,0 +1,81 @@
+"""The gate at the end of a run: pair this run with its baseline, decide, write `gate.json`.
+
+The I/O edge of `gate.py`: the baseline is read when the session starts (a wrong
+`--judge-baseline` stops the run before any call); this run's results are read back from
+results.jsonl once it is written, so the run never holds every result in memory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from .baseline import BaselineError, CaseSide, pair, read_records, resolve_results, sides
+from .config import HybridJudgeConfig
+from .files import write_json_atomic
+from .gate import GateReport, compare
+
+GATE_NAME = "gate.json"
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """What this run is compared with: an earlier run's cases, or a target of this run."""
+
+    label: str
+    cases: Mapping[str, CaseSide] | None = None  # an earlier run
+    target: str | None = None  # a target of this session
+
+
+def load_baseline(
+    option: str | None, settings: HybridJudgeConfig, runs_dir: Path
+) -> Baseline | None:
+    """The baseline the command line or `[tool.hybridjudge.gate]` names, checked; None when the
+    run has none. Problems raise `BaselineError` naming the option or key and the fix."""
+    gate = settings.gate
+    labels = [t.label for t in settings.targets]
+    for key in ("baseline", "candidate"):
+        value = getattr(gate, key)
+        if value is not None and value not in labels:
+            raise BaselineError(
+                f"[tool.hybridjudge.gate] {key} = {value!r} names no target; the targets are "
+                f"{', '.join(labels) or 'none'}"
+            )
+    if len(labels) > 1 and gate.candidate is None and (option or gate.baseline):
+        raise BaselineError(
+            "several targets run: name the one to gate with `candidate` in [tool.hybridjudge.gate]"
+        )
+    if option:
+        path = resolve_results(option, runs_dir)
+        return Baseline(label=str(path), cases=sides(read_records(path)))
+    if gate.baseline is not None:
+        if gate.candidate is None:
+            raise BaselineError(
+                "[tool.hybridjudge.gate] names a `baseline` target but no `candidate`: name both"
+            )
+        return Baseline(label=f"target {gate.baseline}", target=gate.baseline)
+    return None
+
+
+def gate_run(
+    baseline: Baseline, settings: HybridJudgeConfig, results: Path, run_dir: Path
+) -> GateReport:
+    """Compare this run's results with `baseline`; write and return the gate report."""
+    from .pairwise import position_consistency
+
+    gate = settings.gate
+    records = read_records(results)
+    candidate = sides(records, gate.candidate)
+    if baseline.cases is not None:
+        base, base_label = baseline.cases, baseline.label
+    else:
+        base, base_label = sides(records, baseline.target), baseline.label
+    cand_label = f"target {gate.candidate}" if gate.candidate else "this run"
+    report = compare(pair(base, candidate), gate, base_label, cand_label)
+    report.position_consistency = position_consistency(records)
+    write_json_atomic(run_dir / GATE_NAME, report.model_dump(mode="json"))
+    return report
+
+
+__all__ = ["GATE_NAME", "Baseline", "BaselineError", "gate_run", "load_baseline"]

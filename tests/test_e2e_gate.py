@@ -1,0 +1,208 @@
+"""End to end: the gate compares a candidate run with a baseline (issue 12's Done-when)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+import pytest
+
+from conftest import Project
+from loopback import Call, LoopbackLLM, Reply, verdict
+
+CASES = 100
+
+
+def gold_set(project: Project, n: int = CASES) -> None:
+    cases = "".join(
+        f'  - id: q{i:03d}\n    input: "question {i}"\n    reference: "right"\n'
+        + ("    tags: [safety]\n" if i == 50 else "")
+        for i in range(n)
+    )
+    project.gold("qa.yaml", "rubric: correctness\ncases:\n" + cases)
+
+
+def model(wrong: set[int]) -> Callable[[Call], str]:
+    """A target answering the listed questions wrongly; judges fail a wrong answer."""
+
+    def responder(call: Call) -> str:
+        if call.is_judge:
+            return verdict(2 if "WRONG" in call.prompt else 5)
+        number = int(call.last_user.split()[-1])
+        return "WRONG" if number in wrong else "right"
+
+    return responder
+
+
+def baseline_run(project: Project, llm: LoopbackLLM) -> str:
+    llm.responder = model(set())
+    result = project.run("--judge")
+    assert result.ret == 0
+    return project.run_dir().name
+
+
+def gate(project: Project) -> dict[str, object]:
+    return json.loads((project.run_dir() / "gate.json").read_text())  # type: ignore[no-any-return]
+
+
+@pytest.fixture(autouse=True)
+def _no_step_summary(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
+
+
+def test_a_candidate_wrong_on_20_percent_regresses(project: Project, llm: LoopbackLLM) -> None:
+    project.config()
+    gold_set(project)
+    baseline = baseline_run(project, llm)
+    llm.responder = model(set(range(0, CASES, 5)))  # 20 of 100 wrong
+    result = project.run("--judge", "--judge-cache", "refresh", "--judge-baseline", baseline)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.assert_outcomes(passed=80, failed=20)
+    result.stdout.fnmatch_lines(["*gate REGRESSED: on 100 paired cases*0 wins, 20 losses*"])
+    report = gate(project)
+    assert report["result"] == "REGRESSED"
+    assert (report["wins"], report["losses"], report["ties"]) == (0, 20, 80)
+    assert report["change"] == pytest.approx(-0.2)
+    low, high = report["interval"]  # type: ignore[misc]
+    assert low < -0.2 < high < 0
+    assert report["mcnemar_p"] == pytest.approx(2 * 0.5**20)
+    assert report["ppi"] is None and report["ppi_note"] == "needs audits"
+    assert "q005" in report["losses_list"]  # type: ignore[operator]
+
+
+def test_the_same_model_against_itself_passes(
+    project: Project, llm: LoopbackLLM, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project.config()
+    gold_set(project)
+    baseline = baseline_run(project, llm)
+    step_summary = project.path / "step-summary.md"
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(step_summary))
+    run_dir = project.path / ".hybridjudge" / "runs" / baseline
+    result = project.run("--judge", "--judge-cache", "refresh", "--judge-baseline", str(run_dir))
+    assert result.ret == pytest.ExitCode.OK
+    result.stdout.fnmatch_lines(["*gate PASS: on 100 paired cases*0 wins, 0 losses, 100 ties*"])
+    assert gate(project)["result"] == "PASS"
+    markdown = (project.run_dir() / "summary.md").read_text()
+    assert "Gate: PASS" in markdown and "| paired cases | 100 |" in markdown
+    assert step_summary.read_text() == markdown  # GitHub renders it on the job's page
+
+
+def test_escalated_cases_count_as_not_passed_and_fail_the_session(
+    project: Project, llm: LoopbackLLM
+) -> None:
+    """Every item passes or is escalated, yet the gate regresses: pytest must exit 1."""
+    project.config()
+    gold_set(project, 40)
+    baseline = baseline_run(project, llm)
+
+    def split_on_wrong(call: Call) -> str:
+        if call.is_judge and "WRONG" in call.prompt:  # judges disagree: escalated
+            return verdict(2 if call.model == "judge-b" else 5)
+        return model(set(range(0, 40, 4)))(call)
+
+    llm.responder = split_on_wrong
+    results = project.path / "base.jsonl"
+    (project.run_dir() / "results.jsonl").rename(results)  # a results.jsonl path also works
+    result = project.run("--judge", "--judge-cache", "refresh", "--judge-baseline", str(results))
+    result.assert_outcomes(passed=30)
+    result.stdout.fnmatch_lines(["*10 escalated*", "*gate REGRESSED*", "*escalated, unresolved*"])
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    assert len(gate(project)["unresolved"]) == 10  # type: ignore[arg-type]
+    assert baseline
+
+
+def test_provider_outages_are_not_regressions(project: Project, llm: LoopbackLLM) -> None:
+    project.config(gate={"max_error_rate": 0.1})
+    gold_set(project, 40)
+    baseline = baseline_run(project, llm)
+    down = set(range(0, 40, 2))  # half the target calls fail after their retries
+
+    def flaky(call: Call) -> Reply | str:
+        if not call.is_judge and int(call.last_user.split()[-1]) in down:
+            return Reply(status=503)
+        return model(set())(call)
+
+    llm.responder = flaky
+    result = project.run("--judge", "--judge-cache", "refresh", "--judge-baseline", baseline)
+    result.assert_outcomes(passed=20, skipped=20)
+    assert result.ret == pytest.ExitCode.OK
+    result.stdout.fnmatch_lines(["*gate INCONCLUSIVE*20 provider outages (50.0% of the cases)*"])
+    report = gate(project)
+    assert (report["wins"], report["losses"], len(report["outages"])) == (0, 0, 20)  # type: ignore[arg-type]
+    record = project.results()["q000"]
+    assert record["outcome"] == "skipped" and record["outage"] is True
+    assert record["reasons"][0].startswith("provider outage")
+
+
+def test_baseline_and_candidate_targets_in_one_session(project: Project, llm: LoopbackLLM) -> None:
+    def responder(call: Call) -> str:
+        if call.is_judge:
+            return verdict(2 if "WRONG" in call.prompt else 5)
+        wrong = call.model == "new" and int(call.last_user.split()[-1]) < 12
+        return "WRONG" if wrong else "right"
+
+    llm.responder = responder
+    project.config(
+        target=[{"model": "openai/old", "name": "old"}, {"model": "openai/new", "name": "new"}],
+        gate={"baseline": "old", "candidate": "new", "critical": ["safety"]},
+    )
+    gold_set(project, 60)
+    result = project.run("--judge")
+    result.stdout.fnmatch_lines(["*gate REGRESSED*12 losses*"])
+    report = gate(project)
+    assert report["baseline"] == "target old" and report["candidate"] == "target new"
+    assert report["losses"] == 12 and report["paired"] == 60
+
+
+def test_critical_case_regression_alone_regresses(project: Project, llm: LoopbackLLM) -> None:
+    project.config(gate={"critical": ["safety"], "max_regression": 0.5})
+    gold_set(project, 60)
+    baseline = baseline_run(project, llm)
+    llm.responder = model({50})  # q050 is tagged safety
+    result = project.run("--judge", "--judge-cache", "refresh", "--judge-baseline", baseline)
+    result.stdout.fnmatch_lines(["*gate REGRESSED*Critical cases regressed: q050*"])
+    assert gate(project)["critical_regressions"] == ["q050"]
+
+
+def test_an_unknown_baseline_is_a_usage_error(project: Project, llm: LoopbackLLM) -> None:
+    project.config()
+    gold_set(project, 2)
+    result = project.run("--judge", "--judge-baseline", "20990101T000000Z-abcdef")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--judge-baseline 20990101T000000Z-abcdef: no results file*"])
+    assert llm.count() == 0
+
+
+def test_gate_target_names_are_checked(project: Project, llm: LoopbackLLM) -> None:
+    project.config(gate={"baseline": "gpt-old", "candidate": "openai/target-model"})
+    gold_set(project, 2)
+    result = project.run("--judge")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*gate] baseline = 'gpt-old' names no target*"])
+
+
+def test_junit_properties_tell_escalated_and_by_review_apart(
+    project: Project, llm: LoopbackLLM
+) -> None:
+    import xml.etree.ElementTree as ET
+
+    def responder(call: Call) -> str:
+        if call.is_judge and "question 1" in call.prompt:
+            return verdict(2 if call.model == "judge-b" else 5)  # split: escalated
+        return model({2})(call)
+
+    llm.responder = responder
+    project.config()
+    gold_set(project, 3)
+    result = project.run("--judge", "--junitxml=out.xml")
+    result.stdout.fnmatch_lines(["*1 failed, 1 passed, 1 escalated*"])
+    props = {
+        case.get("name"): {p.get("name"): p.get("value") for p in case.iter("property")}
+        for case in ET.parse(project.path / "out.xml").getroot().iter("testcase")
+    }
+    assert props["q000"]["hybridjudge.outcome"] == "passed"
+    assert props["q000"]["hybridjudge.score"] == "5"
+    assert props["q001"]["hybridjudge.outcome"] == "escalated"
+    assert "judges split" in props["q001"]["hybridjudge.reasons"]
+    assert props["q002"]["hybridjudge.outcome"] == "failed"

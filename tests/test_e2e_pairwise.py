@@ -1,0 +1,148 @@
+"""End to end: a `kind: pairwise` rubric compares candidate and baseline outputs in both orders."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from conftest import Project
+from loopback import Call, LoopbackLLM
+
+PAIRWISE = """
+    ---
+    kind: pairwise
+    description: Prefer the answer that is more helpful.
+    ---
+    Request: {{ input }}
+"""
+
+
+def choice(winner: str) -> str:
+    return json.dumps({"winner": winner, "rationale": "scripted", "confidence": 0.8})
+
+
+def responder(call: Call) -> str:
+    if not call.is_judge:
+        return f"{call.model} answer to {call.last_user}"
+    first = call.prompt.split("Answer A:")[1].split("Answer B:")[0]
+    question = int(call.prompt.split("question ")[1].split()[0])
+    if question == 2 and call.model == "judge-b":
+        return choice("A")  # position bias: always the first answer
+    better_is_new = question != 1
+    return choice("A" if ("new answer" in first) == better_is_new else "B")
+
+
+@pytest.fixture(autouse=True)
+def _no_step_summary(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
+
+
+def test_pairwise_in_both_orders_with_targets_in_one_session(
+    project: Project, llm: LoopbackLLM
+) -> None:
+    llm.responder = responder
+    project.config(
+        target=[{"model": "openai/old", "name": "old"}, {"model": "openai/new", "name": "new"}],
+        judges=["openai/judge-a", "openai/judge-b"],
+        gate={"baseline": "old", "candidate": "new", "max_regression": 0.5},
+    )
+    project.rubric("preference", PAIRWISE)
+    project.gold(
+        "p.yaml",
+        """
+        rubric: preference
+        cases:
+          - {id: p0, input: "question 0"}
+          - {id: p1, input: "question 1"}
+          - {id: p2, input: "question 2"}
+        """,
+    )
+    result = project.run("--judge", "-rs")
+    lines = (project.run_dir() / "results.jsonl").read_text().splitlines()
+    new = {r["case_id"]: r for r in map(json.loads, lines) if r["target"] == "new"}
+    assert new["p0"]["outcome"] == "passed"
+    assert new["p0"]["pairwise"]["preferred"] == "candidate"
+    assert new["p0"]["pairwise"]["baseline_output"] == "old answer to question 0"
+    assert new["p1"]["outcome"] == "failed"
+    assert new["p2"]["outcome"] == "escalated"
+    assert new["p2"]["reasons"][0] == "position-inconsistent (openai/judge-b)"
+    flipped = next(j for j in new["p2"]["pairwise"]["judgments"] if j["judge"] == "openai/judge-b")
+    assert (flipped["candidate_first"], flipped["baseline_first"]) == ("candidate", "baseline")
+    assert flipped["preferred"] == "tie"
+    assert llm.count(judge=True) == 3 * 2 * 2  # three cases, two judges, both orders
+    gate = json.loads((project.run_dir() / "gate.json").read_text())
+    consistency = gate["position_consistency"]
+    assert consistency == {"openai/judge-a": 1.0, "openai/judge-b": pytest.approx(2 / 3)}
+    assert gate["losses"] == 2 and gate["unresolved"] == ["p2"]
+    result.stdout.fnmatch_lines(["*position consistency of openai/judge-b: 66.7%*"])
+
+
+def test_pairwise_against_a_baseline_run(project: Project, llm: LoopbackLLM) -> None:
+    llm.responder = responder
+    project.config(target={"model": "openai/old"}, judges=["openai/judge-a"])
+    project.rubric("preference", PAIRWISE)
+    project.gold("p.yaml", 'rubric: preference\ncases:\n  - {id: p0, input: "question 0"}\n')
+    first = project.run("--judge", "-rs")
+    first.stdout.fnmatch_lines(["*pairwise rubric needs a baseline*"])
+    baseline = project.run_dir().name
+    project.config(target={"model": "openai/new"}, judges=["openai/judge-a"])
+    result = project.run("--judge", "--judge-baseline", baseline)
+    result.assert_outcomes(passed=1)
+    record = project.results()["p0"]
+    assert record["pairwise"]["baseline_output"] == "old answer to question 0"
+    assert record["pairwise"]["preferred"] == "candidate"
+
+
+def test_export_preferences_and_results(
+    project: Project, llm: LoopbackLLM, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import csv
+    import datetime as dt
+    import io
+
+    from pytest_hybridjudge.cli import main
+    from pytest_hybridjudge.review.resolutions import Resolution
+
+    test_pairwise_in_both_orders_with_targets_in_one_session(project, llm)
+    capsys.readouterr()
+    root = str(project.path)
+    assert main(["export", "preferences", "--root", root]) == 0
+    pairs = {p["case_id"]: p for p in map(json.loads, capsys.readouterr().out.splitlines())}
+    assert set(pairs) == {"p0", "p1"}  # p2 flipped with the order: not a preference
+    assert pairs["p0"] == {
+        "prompt": "question 0",
+        "chosen": "new answer to question 0",
+        "rejected": "old answer to question 0",
+        "source": "judges",
+        "case_id": "p0",
+    }
+    assert pairs["p1"]["chosen"] == "old answer to question 1"
+
+    escalated = next(
+        r
+        for r in map(json.loads, (project.run_dir() / "results.jsonl").read_text().splitlines())
+        if r["case_id"] == "p2" and r["target"] == "new"
+    )
+    resolution = Resolution(
+        item_id=escalated["item_id"],
+        case_id="p2",
+        verdict="fail",
+        reviewer="ann",
+        resolved_at=dt.datetime.now(dt.UTC),
+    )
+    resolutions = project.path / "review" / "resolutions.jsonl"
+    resolutions.parent.mkdir(exist_ok=True)
+    resolutions.write_text(resolution.model_dump_json() + "\n")
+    assert main(["export", "preferences", "--root", root]) == 0
+    pairs = {p["case_id"]: p for p in map(json.loads, capsys.readouterr().out.splitlines())}
+    assert pairs["p2"]["source"] == "review:ann"  # reviewers take precedence over judges
+    assert pairs["p2"]["chosen"] == "old answer to question 2"
+
+    assert main(["export", "results", "--format", "csv", "--root", root]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert len(rows) == 6
+    p2 = next(r for r in rows if r["case_id"] == "p2" and r["target"] == "new")
+    assert p2["outcome"] == "escalated" and p2["reasons"].startswith("position-inconsistent")
+    assert main(["export", "results", "--run", "nope", "--root", root]) == 2
+    assert "export: error: --run nope: no results file" in capsys.readouterr().err

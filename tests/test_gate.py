@@ -1,0 +1,126 @@
+"""The gate's statistics and decision, as pure functions, checked against references."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from pytest_hybridjudge.baseline import CaseSide, pair, sides
+from pytest_hybridjudge.config import GateSpec
+from pytest_hybridjudge.gate import PairedCounts, compare, gate_verdict
+from pytest_hybridjudge.stats import mcnemar_exact, paired_bootstrap, paired_sample_size
+
+
+def test_mcnemar_exact_matches_the_binomial_sum() -> None:
+    # 2 wins, 10 losses: 2 * P(X <= 2), X ~ Bin(12, 1/2) = 2 * (1 + 12 + 66) / 4096
+    assert mcnemar_exact(2, 10) == pytest.approx(158 / 4096)
+    assert mcnemar_exact(10, 2) == pytest.approx(158 / 4096)
+    assert mcnemar_exact(0, 0) == 1.0
+    assert mcnemar_exact(5, 5) == pytest.approx(1.0)
+
+
+def test_paired_bootstrap_matches_resampling_pair_indices() -> None:
+    """The multinomial shortcut against the textbook resampling of pairs."""
+    wins, losses, ties = 8, 20, 72
+    low, high = paired_bootstrap(wins, losses, ties, resamples=20000, seed=1)
+    diffs = np.array([1] * wins + [-1] * losses + [0] * ties)
+    rng = np.random.default_rng(2)
+    means = diffs[rng.integers(0, diffs.size, size=(20000, diffs.size))].mean(axis=1)
+    ref_low, ref_high = np.quantile(means, [0.025, 0.975])
+    assert low == pytest.approx(ref_low, abs=0.011) and high == pytest.approx(ref_high, abs=0.011)
+    again = paired_bootstrap(wins, losses, ties, seed=3)
+    assert again == paired_bootstrap(wins, losses, ties, seed=3)
+
+
+def test_paired_bootstrap_covers_the_true_change() -> None:
+    """95% interval: realised coverage near 95% over simulated paired samples."""
+    rng = np.random.default_rng(0)
+    p = [0.05, 0.12, 0.83]  # win, loss, tie: true change -0.07
+    hits = 0
+    for i in range(400):
+        w, lo, t = rng.multinomial(300, p)
+        low, high = paired_bootstrap(int(w), int(lo), int(t), resamples=1000, seed=i)
+        hits += low <= -0.07 <= high
+    assert 0.91 <= hits / 400 <= 0.98
+
+
+def test_paired_sample_size_gives_the_power_it_promises() -> None:
+    """Connor's n, checked by simulating the exact McNemar test at that n."""
+    n = paired_sample_size(0.1, 0.2, alpha=0.05, power=0.8)
+    # by hand: (1.95996 * sqrt(.2) + 0.84162 * sqrt(.19))^2 / .01
+    assert n == math.ceil((1.959964 * math.sqrt(0.2) + 0.841621 * math.sqrt(0.19)) ** 2 / 0.01)
+    rng = np.random.default_rng(5)
+    draws = rng.multinomial(n, [0.05, 0.15, 0.80], size=2000)
+    power = np.mean([mcnemar_exact(int(w), int(lo)) < 0.05 for w, lo, _ in draws])
+    assert 0.74 <= power <= 0.88
+    with pytest.raises(ValueError, match="nonzero change"):
+        paired_sample_size(0.0, 0.2)
+
+
+def test_gate_rules_in_order() -> None:
+    policy = GateSpec(max_regression=0.05)
+    assert gate_verdict(PairedCounts(0, 0, 100, 0), policy).result == "PASS"
+    regressed = gate_verdict(PairedCounts(0, 20, 80, 0), policy)
+    assert regressed.result == "REGRESSED" and "McNemar" in regressed.why
+    assert gate_verdict(PairedCounts(0, 20, 80, 0), policy, method="bootstrap").result == (
+        "REGRESSED"
+    )
+    unsure = gate_verdict(PairedCounts(5, 8, 30, 7), policy)
+    assert unsure.result == "INCONCLUSIVE" and unsure.more_cases and unsure.more_cases > 0
+    assert f"{unsure.more_cases} more" in unsure.why
+    outage = gate_verdict(PairedCounts(0, 20, 80, 0, outages=10), policy)
+    assert outage.result == "INCONCLUSIVE" and "provider outages" in outage.why
+    assert gate_verdict(PairedCounts(0, 0, 100, 0), policy, critical=["c1"]).result == "REGRESSED"
+    low_bar = GateSpec(min_pass_rate=0.95)
+    assert gate_verdict(PairedCounts(0, 0, 90, 10), low_bar).result == "REGRESSED"
+    assert gate_verdict(PairedCounts(0, 0, 0, 0), policy).result == "INCONCLUSIVE"
+
+
+def test_pairing_lists_every_case_once() -> None:
+    base = sides(
+        [
+            {"case_id": "a", "outcome": "passed"},
+            {"case_id": "b", "outcome": "passed"},
+            {"case_id": "c", "outcome": "skipped", "outage": True},
+            {"case_id": "d", "outcome": "skipped"},
+            {"case_id": "only-base", "outcome": "passed"},
+        ]
+    )
+    cand = sides(
+        [
+            {"case_id": "a", "outcome": "passed", "resolved_by": ["ann"]},
+            {"case_id": "b", "outcome": "escalated", "tags": ["safety"]},
+            {"case_id": "c", "outcome": "passed"},
+            {"case_id": "d", "outcome": "passed"},
+            {"case_id": "only-cand", "outcome": "failed"},
+        ]
+    )
+    pairing = pair(base, cand)
+    assert [c.case_id for _, c in pairing.pairs] == ["a", "b"]
+    assert pairing.outages == ["c"] and pairing.not_compared == ["d"]
+    assert (pairing.only_baseline, pairing.only_candidate) == (["only-base"], ["only-cand"])
+    assert cand["a"] == CaseSide("a", "passed", by_review=True)
+    report = compare(pairing, GateSpec(critical=["safety"]), "base", "cand")
+    assert report.result == "REGRESSED" and report.critical_regressions == ["b"]
+    assert report.unresolved == ["b"] and "only in the baseline" in report.explanation
+
+
+def test_several_targets_need_a_choice() -> None:
+    records = [{"case_id": "a", "target": "x"}, {"case_id": "a", "target": "y"}]
+    with pytest.raises(Exception, match="several targets"):
+        sides(records)
+    assert list(sides(records, "y")) == ["a"]
+
+
+def test_junit_properties_mark_reviewer_decisions() -> None:
+    from pytest_hybridjudge.ci_summary import junit_properties
+    from pytest_hybridjudge.verdict import CaseResult
+
+    result = CaseResult(
+        case_id="a", target="t", outcome="passed", score=4, resolved_by=["ann"], reasons=["r"]
+    )
+    props = dict(junit_properties(result))
+    assert props["hybridjudge.outcome"] == "passed-by-review"
+    assert props["hybridjudge.decided_by"] == "review"
