@@ -8,7 +8,10 @@ from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
 from .errors import HybridJudgeError
+from .safeload import UnsafeInput, decode_utf8, load_json_line, load_yaml
+from .terminal import first_unprintable, printable
 
 GOLD_SUFFIXES = (".yaml", ".yml", ".jsonl")
 
@@ -20,7 +23,7 @@ class GoldError(HybridJudgeError):
         self.path, self.line, self.case = path, line, case
         where = f"{path}:{line}" if line else str(path)
         who = f" case '{case}'" if case else ""
-        super().__init__(f"{where}:{who} {message}")
+        super().__init__(printable(f"{where}:{who} {message}"))  # printed as a collection error
 
 
 class Message(BaseModel):
@@ -82,7 +85,10 @@ def load_gold_file(path: Path, source: str | None = None) -> list[GoldCase]:
 
     `source` is how records name the file (the plugin passes the path from the project root).
     """
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = decode_utf8(path.read_bytes())
+    except UnsafeInput as exc:
+        raise GoldError(path, exc.problem, exc.line) from None
     raw = _jsonl_cases(path, text) if path.suffix == ".jsonl" else _yaml_cases(path, text)
     cases: list[GoldCase] = []
     seen: dict[str, int | None] = {}
@@ -96,6 +102,9 @@ def load_gold_file(path: Path, source: str | None = None) -> list[GoldCase]:
             case = GoldCase.model_validate({**data, "source": source or str(path), "line": line})
         except ValidationError as exc:
             raise GoldError(path, _case_problem(exc), line, case_id) from None
+        problem = _id_problem(case.id)
+        if problem:
+            raise GoldError(path, problem, line, case.id)
         if case.id in seen:
             first = seen[case.id]
             raise GoldError(
@@ -107,6 +116,22 @@ def load_gold_file(path: Path, source: str | None = None) -> list[GoldCase]:
         seen[case.id] = line
         cases.append(case)
     return cases
+
+
+def _id_problem(case_id: str) -> str | None:
+    """Why a case id cannot become part of a pytest node id, or None."""
+    if "::" in case_id:
+        return (
+            "id contains '::', which separates the parts of a pytest node id, so the case could "
+            "not be selected by node id; use another separator such as '-'"
+        )
+    bad = first_unprintable(case_id)  # pytest prints node ids as they are, escapes and all
+    if bad is not None:
+        return (
+            f"id contains the control or bidi character U+{ord(bad):04X}, which pytest "
+            "would print raw to the terminal; use printable characters only"
+        )
+    return None
 
 
 def _case_problem(exc: ValidationError) -> str:
@@ -131,7 +156,9 @@ def _jsonl_cases(path: Path, text: str) -> list[tuple[int | None, Any, str | Non
         if not line.strip():
             continue
         try:
-            out.append((number, json.loads(line), None))
+            out.append((number, load_json_line(line), None))
+        except UnsafeInput as exc:
+            raise GoldError(path, f"not usable JSON: {exc.problem}", number) from None
         except json.JSONDecodeError as exc:
             raise GoldError(
                 path, f"not valid JSON ({exc.msg} at column {exc.colno})", number
@@ -141,8 +168,9 @@ def _jsonl_cases(path: Path, text: str) -> list[tuple[int | None, Any, str | Non
 
 def _yaml_cases(path: Path, text: str) -> list[tuple[int | None, Any, str | None]]:
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        node, data = load_yaml(text)
+    except UnsafeInput as exc:
+        raise GoldError(path, f"not usable YAML: {exc.problem}", exc.line) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None

@@ -11,17 +11,22 @@ from typing import Any
 
 import jinja2
 import yaml
-from jinja2.sandbox import SandboxedEnvironment
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from .config import Tier
 from .errors import HybridJudgeError
+from .safeload import UnsafeInput, decode_utf8, load_yaml
+from .sandbox import BoundedEnvironment, RenderLimit, render_bounded
+from .terminal import printable
 
 BUILTIN_DIR = Path(__file__).parent / "rubrics"
 
 
 class RubricError(HybridJudgeError):
     """A rubric cannot be loaded or rendered; the message names the file, line and fix."""
+
+    def __init__(self, message: str):
+        super().__init__(printable(message))  # printed as a collection error
 
 
 class FrontMatter(BaseModel):
@@ -68,9 +73,12 @@ class Rubric:
         return score >= self.meta.pass_threshold
 
     def render(self, variables: Mapping[str, Any], case_id: str = "") -> str:
-        """Render the body with the case's variables; errors name the file, line and case."""
+        """Render the body with the case's variables; errors name the file, line and case.
+
+        Rendering is bounded (see `sandbox`): a bound that is hit is a `RubricError` naming it.
+        """
         try:
-            return self._template.render(**variables)
+            return render_bounded(self._template, variables)
         except Exception as exc:  # also 1/0, a sandbox range limit: name the line, not a traceback
             line = _template_line(exc.__traceback__, str(self.path))
             where = f"{self.path}:{self.body_line + line - 1}" if line else str(self.path)
@@ -84,6 +92,8 @@ class Rubric:
 
 
 def _fix_for(exc: Exception) -> str:
+    if isinstance(exc, RenderLimit):
+        return "a rubric renders one prompt: keep its loops and values small"
     if isinstance(exc, jinja2.UndefinedError):
         return "give the case that variable (in `input` or `metadata`) or guard it with `{% if %}`"
     if isinstance(exc, jinja2.exceptions.SecurityError):
@@ -100,8 +110,8 @@ def _template_line(tb: TracebackType | None, filename: str) -> int | None:
     return line
 
 
-def _environment() -> SandboxedEnvironment:
-    return SandboxedEnvironment(
+def _environment() -> BoundedEnvironment:
+    return BoundedEnvironment(
         undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=False
     )
 
@@ -109,10 +119,16 @@ def _environment() -> SandboxedEnvironment:
 def parse_rubric(path: Path, name: str | None = None) -> Rubric:
     """Load one rubric file, validating its front matter and compiling its template."""
     raw = path.read_bytes()
-    text = raw.decode("utf-8")
+    try:
+        text = decode_utf8(raw)
+    except UnsafeInput as exc:
+        raise RubricError(f"{path}:{exc.line}: {exc.problem}") from None
     meta_text, body, body_line = _split_front_matter(path, text)
     try:
-        data = yaml.safe_load(meta_text) if meta_text.strip() else {}
+        data = load_yaml(meta_text)[1] if meta_text.strip() else {}
+    except UnsafeInput as exc:
+        at = f":{exc.line + 1}" if exc.line else ""
+        raise RubricError(f"{path}{at}: front matter is not usable YAML: {exc.problem}") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         at = f":{mark.line + 2}" if mark is not None else ""
