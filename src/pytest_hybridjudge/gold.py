@@ -6,11 +6,10 @@ import json
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from .errors import HybridJudgeError
-from .safeload import UnsafeInput, decode_utf8, load_json_line, load_yaml
+from .safeload import InvalidYAML, UnsafeInput, decode_utf8, load_json_line, load_yaml
 from .terminal import first_unprintable, printable
 
 GOLD_SUFFIXES = (".yaml", ".yml", ".jsonl")
@@ -169,13 +168,10 @@ def _jsonl_cases(path: Path, text: str) -> list[tuple[int | None, Any, str | Non
 def _yaml_cases(path: Path, text: str) -> list[tuple[int | None, Any, str | None]]:
     try:
         node, data = load_yaml(text)
+    except InvalidYAML as exc:
+        raise GoldError(path, f"not valid YAML: {exc.problem}", exc.line) from None
     except UnsafeInput as exc:
         raise GoldError(path, f"not usable YAML: {exc.problem}", exc.line) from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else None
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise GoldError(path, f"not valid YAML: {problem}", line) from None
     if data is None:
         return []
     fix = "write `cases:` followed by a list of cases (each with `id` and `input`)"

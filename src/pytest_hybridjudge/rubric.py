@@ -10,12 +10,11 @@ from types import TracebackType
 from typing import Any
 
 import jinja2
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from .config import Tier
 from .errors import HybridJudgeError
-from .safeload import UnsafeInput, decode_utf8, load_yaml
+from .safeload import InvalidYAML, UnsafeInput, decode_utf8, load_yaml
 from .sandbox import BoundedEnvironment, RenderLimit, render_bounded
 from .terminal import printable
 
@@ -126,13 +125,10 @@ def parse_rubric(path: Path, name: str | None = None) -> Rubric:
     meta_text, body, body_line = _split_front_matter(path, text)
     try:
         data = load_yaml(meta_text)[1] if meta_text.strip() else {}
-    except UnsafeInput as exc:
+    except UnsafeInput as exc:  # lines counted from the file's, where front matter is line 2
         at = f":{exc.line + 1}" if exc.line else ""
-        raise RubricError(f"{path}{at}: front matter is not usable YAML: {exc.problem}") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        at = f":{mark.line + 2}" if mark is not None else ""
-        raise RubricError(f"{path}{at}: front matter is not valid YAML: {exc}") from None
+        how = "valid" if isinstance(exc, InvalidYAML) else "usable"
+        raise RubricError(f"{path}{at}: front matter is not {how} YAML: {exc.problem}") from None
     try:
         meta = FrontMatter.model_validate(data or {})
     except ValidationError as exc:

@@ -12,9 +12,7 @@ import json
 from typing import Any
 
 import yaml
-from yaml.composer import Composer
-from yaml.events import AliasEvent, ScalarEvent
-from yaml.nodes import MappingNode, Node, SequenceNode
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 MAX_DEPTH = 64
 """Deepest nesting of lists and mappings accepted in a gold file or front matter."""
@@ -23,8 +21,6 @@ ALIAS_EXPANSION = 10
 """Aliases may make the document at most this many times its own size (plus `ALIAS_SLACK`)."""
 
 ALIAS_SLACK = 10_000
-
-_FastLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 class UnsafeInput(ValueError):
@@ -47,45 +43,108 @@ def decode_utf8(raw: bytes) -> str:
         ) from None
 
 
-class _LimitedLoader(Composer, _FastLoader):  # type: ignore[misc,valid-type]
-    """libyaml's parser with PyYAML's composer, which counts depth and aliases as it goes."""
+class InvalidYAML(UnsafeInput):
+    """Text that is not valid YAML (or uses a tag the safe loader refuses)."""
 
-    def __init__(self, text: str):
-        _FastLoader.__init__(self, text)
-        self.anchors: dict[Any, Node] = {}
-        self.depth = 0
-        self.aliases = 0
 
-    def compose_node(self, parent: Node | None, index: Any) -> Node | None:
-        if self.check_event(AliasEvent):
-            self.aliases += 1
-        elif not self.check_event(ScalarEvent):
-            self.depth += 1
-            if self.depth > MAX_DEPTH:
-                line = self.peek_event().start_mark.line + 1
-                raise UnsafeInput(f"nested more than {MAX_DEPTH} levels deep", line)
-            node = Composer.compose_node(self, parent, index)
-            self.depth -= 1
-            return node
-        return Composer.compose_node(self, parent, index)
+# libyaml's parser when PyYAML was built with it (several times faster), else PyYAML's own.
+_Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+# The errors that parser raises. libyaml's binding keeps the classes of the first `yaml` import,
+# which are not those of a re-imported `yaml` (pytester's in-process runs re-import modules).
+_binding = getattr(yaml, "_yaml", None)
+_YAML_ERRORS: tuple[type[Exception], ...] = (
+    yaml.YAMLError,
+    getattr(_binding, "YAMLError", yaml.YAMLError),
+)
 
 
 def load_yaml(text: str) -> tuple[Node | None, Any]:
     """One YAML document as (node, data); nodes keep each value's line.
 
-    Raises `yaml.YAMLError` for bad syntax and `UnsafeInput` for nesting beyond `MAX_DEPTH` or
+    Raises `InvalidYAML` for bad syntax, and `UnsafeInput` for nesting beyond `MAX_DEPTH` or
     aliases that expand the document too far (or into itself).
     """
-    loader = _LimitedLoader(text)
+    loader = _Loader(text)
     try:
-        node = loader.get_single_node()
+        node, aliases = _compose(loader)
         if node is None:
             return None, None
-        if loader.aliases:
+        if aliases:
             _check_expansion(node)
         return node, loader.construct_document(node)
+    except _YAML_ERRORS as exc:
+        mark = getattr(exc, "problem_mark", None)
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise InvalidYAML(problem, mark.line + 1 if mark is not None else None) from None
     finally:
         loader.dispose()
+
+
+_START = {"SequenceStartEvent": SequenceNode, "MappingStartEvent": MappingNode}
+_END = ("SequenceEndEvent", "MappingEndEvent")
+_NO_KEY = object()
+
+
+def _compose(loader: Any) -> tuple[Node | None, int]:
+    """The document's node graph and its number of aliases, built without recursion.
+
+    Like PyYAML's composer, but it refuses nesting beyond `MAX_DEPTH` as soon as the parser
+    reaches it, and it tells events apart by class name (see `_YAML_ERRORS` for why).
+    """
+    loader.get_event()  # stream start
+    if type(loader.peek_event()).__name__ == "StreamEndEvent":
+        return None, 0
+    loader.get_event()  # document start
+    anchors: dict[str, Node] = {}
+    open_nodes: list[list[Any]] = []  # [collection node, pending mapping key]
+    aliases = 0
+    while True:
+        event = loader.get_event()
+        kind = type(event).__name__
+        line = event.start_mark.line + 1
+        node: Node
+        if kind == "AliasEvent":
+            if event.anchor not in anchors:
+                raise InvalidYAML(f"found undefined alias {event.anchor!r}", line)
+            node, aliases = anchors[event.anchor], aliases + 1
+        elif kind == "ScalarEvent":
+            tag = event.tag
+            if tag is None or tag == "!":
+                tag = loader.resolve(ScalarNode, event.value, event.implicit)
+            node = ScalarNode(tag, event.value, event.start_mark, event.end_mark, event.style)
+        elif kind in _START:
+            if len(open_nodes) >= MAX_DEPTH:
+                raise UnsafeInput(f"nested more than {MAX_DEPTH} levels deep", line)
+            cls = _START[kind]
+            tag = event.tag
+            if tag is None or tag == "!":
+                tag = loader.resolve(cls, None, event.implicit)
+            collection = cls(tag, [], event.start_mark, None, flow_style=event.flow_style)
+            if event.anchor is not None:
+                anchors[event.anchor] = collection
+            open_nodes.append([collection, _NO_KEY])
+            continue
+        elif kind in _END:
+            node = open_nodes.pop()[0]
+            node.end_mark = event.end_mark
+        else:
+            raise InvalidYAML(f"unexpected {kind}", line)
+        if kind == "ScalarEvent" and event.anchor is not None:
+            anchors[event.anchor] = node
+        if not open_nodes:
+            break
+        parent = open_nodes[-1]
+        if isinstance(parent[0], SequenceNode):
+            parent[0].value.append(node)
+        elif parent[1] is _NO_KEY:
+            parent[1] = node
+        else:
+            parent[0].value.append((parent[1], node))
+            parent[1] = _NO_KEY
+    loader.get_event()  # document end
+    if type(loader.peek_event()).__name__ != "StreamEndEvent":
+        raise InvalidYAML("expected a single document", loader.peek_event().start_mark.line + 1)
+    return node, aliases
 
 
 def _check_expansion(root: Node) -> None:
