@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from pytest_hybridjudge.report import RunPaths, RunReport, summary_lines
 from pytest_hybridjudge.terminal import first_unprintable, printable
+from pytest_hybridjudge.verdict import CaseResult, JudgeVerdict
 
 TITLE = "\x1b]0;pwned\x07"
 CLEAR = "\x1b[2J"
@@ -45,3 +49,22 @@ def test_ordinary_text_is_unchanged() -> None:
     assert printable(text) == text
     assert printable(text, block=True) == text
     assert first_unprintable(text) is None
+
+
+def test_terminal_summary_lines_show_untrusted_names_escaped(tmp_path: Path) -> None:
+    report = RunReport("run-1", RunPaths.for_run(tmp_path / "runs", "run-1"))
+    report.add(
+        CaseResult(
+            case_id="c",
+            target="app:answer\x1b]0;pwned\x07",
+            rubric="tone\u202e",
+            outcome="failed",
+            verdicts=[JudgeVerdict(judge="j\x1b[2J", model="openai/j", score=1)],
+        )
+    )
+    lines = summary_lines(report.write())
+    text = "\n".join(lines)
+    assert not {"\x1b", "\x07", "\u202e"} & set(text)
+    assert "  rubric tone\\u202e: pass rate 0.0%" in text
+    assert "app:answer\\x1b]0;pwned\\x07" in text
+    assert "j\\x1b[2J" in text

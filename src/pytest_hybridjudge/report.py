@@ -17,6 +17,7 @@ from .config import DEFAULT_RATES, Tier
 from .cost import review_cost
 from .files import write_json_atomic, write_text_atomic
 from .manifest import ReviewItem, write_manifest
+from .terminal import printable
 from .verdict import CaseResult, Usage
 
 OUTCOMES = ("passed", "failed", "escalated", "skipped")
@@ -315,4 +316,4 @@ def summary_lines(summary: dict[str, Any]) -> list[str]:
         f"manifest: {paths['manifest']} ({o['escalated']} to review)",
         f"summary: {paths['summary']}",
     ]
-    return lines
+    return [printable(line) for line in lines]  # names and reasons come from users and models
