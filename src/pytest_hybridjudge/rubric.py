@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath, PureWindowsPath
 from types import TracebackType
 from typing import Any
 
@@ -179,11 +179,22 @@ class RubricLibrary:
         return sorted(found)
 
     def path_of(self, name: str) -> Path | None:
-        """The file a rubric name resolves to, or None."""
+        """The file a rubric name resolves to, or None; `RubricError` for a path that leaves."""
+        self._check_name(name)
         for folder in (self.folder, BUILTIN_DIR):
             if folder is not None and (folder / f"{name}.md").is_file():
                 return folder / f"{name}.md"
         return None
+
+    def _check_name(self, name: str) -> None:
+        """Refuse names that would load a file outside the rubrics folder (`../x`, `/etc/x`)."""
+        parts = PurePosixPath(name.replace("\\", "/")).parts
+        if not parts or parts[0] == "/" or ".." in parts or PureWindowsPath(name).drive:
+            where = self.folder or "the rubrics folder"
+            raise RubricError(
+                f"rubric '{name}' is not a name inside the rubrics folder {where}: name a rubric "
+                f"file in it without its .md suffix (e.g. 'correctness' for {where}/correctness.md)"
+            )
 
     def get(self, name: str) -> Rubric:
         """Load (once) the rubric called `name`; unknown names list what exists."""
