@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from pytest_hybridjudge.config import TargetSpec
+from pytest_hybridjudge.gold import GoldCase
 from pytest_hybridjudge.rubric import RubricError, parse_rubric
 from pytest_hybridjudge.sandbox import (
     MAX_OUTPUT,
@@ -15,6 +17,7 @@ from pytest_hybridjudge.sandbox import (
     RenderLimit,
     render_bounded,
 )
+from pytest_hybridjudge.targets import TargetError, target_messages
 
 NESTED_LOOPS = (
     "{% for i in range(100000) %}{% for j in range(100000) %}{{ j }}{% endfor %}{% endfor %}"
@@ -139,3 +142,21 @@ def test_render_bounded_is_what_enforces_the_budget() -> None:
     assert template.render() == "done"  # outside render_bounded: the sandbox only
     with pytest.raises(RenderLimit):
         render_bounded(template, {})
+
+
+def test_target_prompt_templates_are_bounded_too() -> None:
+    spec = TargetSpec(model="openai/m", prompt="{{ input * 10**9 }}")
+    with pytest.raises(TargetError) as info:
+        target_messages(spec, GoldCase(id="c2", input="x"))
+    message = str(info.value)
+    assert "target prompt" in message and "case 'c2'" in message
+    assert f"(the limit is {MAX_OUTPUT:,})" in message
+    loops = TargetSpec(model="openai/m", prompt=NESTED_LOOPS)
+    with pytest.raises(TargetError, match=r"more than|characters"):
+        target_messages(loops, GoldCase(id="c3", input="x"))
+
+
+def test_target_prompt_still_renders_case_variables() -> None:
+    spec = TargetSpec(model="openai/m", prompt="Q: {{ input }} ({{ tags | join(',') }})")
+    case = GoldCase(id="c", input="why?", tags=("a", "b"))
+    assert target_messages(spec, case) == (("user", "Q: why? (a,b)"),)
