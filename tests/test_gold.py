@@ -233,3 +233,28 @@ def test_bad_message_role_is_an_error(tmp_path: Path) -> None:
 def test_empty_messages_without_input_is_an_error() -> None:
     with pytest.raises(ValueError, match="needs `input`"):
         GoldCase(id="c", messages=())
+
+
+def test_id_with_node_id_separator_is_rejected(tmp_path: Path) -> None:
+    path = write(
+        tmp_path, "colon.yaml", "cases:\n  - id: ok\n    input: x\n  - id: a::b\n    input: y\n"
+    )
+    with pytest.raises(GoldError) as info:
+        load_gold_file(path)
+    assert info.value.line == 4
+    assert info.value.case == "a::b"
+    assert str(info.value).startswith(f"{path}:4: case 'a::b' id contains '::'")
+    assert "node id" in str(info.value)
+
+
+@pytest.mark.parametrize("char", ["\x1b", "\x07", "\n", "\u202e", "\u2066"])
+def test_id_with_control_or_bidi_character_is_rejected_and_shown_escaped(
+    tmp_path: Path, char: str
+) -> None:
+    path = write(tmp_path, "ctl.jsonl", json.dumps({"id": f"a{char}b", "input": "x"}) + "\n")
+    with pytest.raises(GoldError) as info:
+        load_gold_file(path)
+    message = str(info.value)
+    assert f"U+{ord(char):04X}" in message
+    assert char not in message  # the message itself is safe to print
+    assert info.value.line == 1

@@ -154,7 +154,9 @@ class GoldItem(pytest.Item):
         session = self.config.stash[SESSION]
         result = self.result = session.result_of(self.nodeid)
         if result.outcome == "skipped":
-            pytest.skip("; ".join(result.reasons))
+            from .terminal import printable
+
+            pytest.skip(printable("; ".join(result.reasons)))
         if result.outcome == "failed" or (
             result.outcome == "escalated" and session.settings.strict
         ):

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from .terminal import printable
 from .verdict import CaseResult
 
 
 def explain_failure(result: CaseResult) -> str:
-    """Score, threshold, reasons and every judge's rationale, as plain lines."""
+    """Score, threshold, reasons and every judge's rationale, as plain lines.
+
+    Case ids, outputs, rationales and errors come from gold files, models and servers: the text
+    is made printable (escape sequences and bidi controls shown, not obeyed) before pytest
+    prints it in the FAILURES section.
+    """
     lines = [f"gold case '{result.case_id}' {result.outcome} (target {result.target})"]
     if result.score is not None:
         low, high = result.scale or (None, None)
@@ -27,4 +33,4 @@ def explain_failure(result: CaseResult) -> str:
     if result.output is not None:
         shown = result.output if len(result.output) <= 500 else result.output[:500] + " …"
         lines.append("  output: " + shown.replace("\n", "\n          "))
-    return "\n".join(lines)
+    return printable("\n".join(lines), block=True)

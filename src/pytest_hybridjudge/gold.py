@@ -6,10 +6,11 @@ import json
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from .errors import HybridJudgeError, describe_validation_error
+from .safeload import InvalidYAML, UnsafeInput, decode_utf8, load_json_line, load_yaml
+from .terminal import first_unprintable, printable
 
 GOLD_SUFFIXES = (".yaml", ".yml", ".jsonl")
 
@@ -21,7 +22,7 @@ class GoldError(HybridJudgeError):
         self.path, self.line, self.case = path, line, case
         where = f"{path}:{line}" if line else str(path)
         who = f" case '{case}'" if case else ""
-        super().__init__(f"{where}:{who} {message}")
+        super().__init__(printable(f"{where}:{who} {message}"))  # printed as a collection error
 
 
 class Message(BaseModel):
@@ -83,7 +84,10 @@ def load_gold_file(path: Path, source: str | None = None) -> list[GoldCase]:
 
     `source` is how records name the file (the plugin passes the path from the project root).
     """
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = decode_utf8(path.read_bytes())
+    except UnsafeInput as exc:
+        raise GoldError(path, exc.problem, exc.line) from None
     raw = _jsonl_cases(path, text) if path.suffix == ".jsonl" else _yaml_cases(path, text)
     cases: list[GoldCase] = []
     seen: dict[str, int | None] = {}
@@ -98,6 +102,9 @@ def load_gold_file(path: Path, source: str | None = None) -> list[GoldCase]:
         except ValidationError as exc:
             problem = describe_validation_error(exc, whole="case", allowed=CASE_KEYS)
             raise GoldError(path, problem, line, case_id) from None
+        bad_id = _id_problem(case.id)
+        if bad_id:
+            raise GoldError(path, bad_id, line, case.id)
         if case.id in seen:
             first = seen[case.id]
             raise GoldError(
@@ -114,13 +121,31 @@ def load_gold_file(path: Path, source: str | None = None) -> list[GoldCase]:
 CASE_KEYS = ("id", "input", "messages", "reference", "rubric", "tags", "verify", "metadata")
 
 
+def _id_problem(case_id: str) -> str | None:
+    """Why a case id cannot become part of a pytest node id, or None."""
+    if "::" in case_id:
+        return (
+            "id contains '::', which separates the parts of a pytest node id, so the case could "
+            "not be selected by node id; use another separator such as '-'"
+        )
+    bad = first_unprintable(case_id)  # pytest prints node ids as they are, escapes and all
+    if bad is not None:
+        return (
+            f"id contains the control or bidi character U+{ord(bad):04X}, which pytest "
+            "would print raw to the terminal; use printable characters only"
+        )
+    return None
+
+
 def _jsonl_cases(path: Path, text: str) -> list[tuple[int | None, Any, str | None]]:
     out: list[tuple[int | None, Any, str | None]] = []
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         try:
-            out.append((number, json.loads(line), None))
+            out.append((number, load_json_line(line), None))
+        except UnsafeInput as exc:
+            raise GoldError(path, f"not usable JSON: {exc.problem}", number) from None
         except json.JSONDecodeError as exc:
             raise GoldError(
                 path, f"not valid JSON ({exc.msg} at column {exc.colno})", number
@@ -130,13 +155,11 @@ def _jsonl_cases(path: Path, text: str) -> list[tuple[int | None, Any, str | Non
 
 def _yaml_cases(path: Path, text: str) -> list[tuple[int | None, Any, str | None]]:
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else None
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise GoldError(path, f"not valid YAML: {problem}", line) from None
+        node, data = load_yaml(text)
+    except InvalidYAML as exc:
+        raise GoldError(path, f"not valid YAML: {exc.problem}", exc.line) from None
+    except UnsafeInput as exc:
+        raise GoldError(path, f"not usable YAML: {exc.problem}", exc.line) from None
     if data is None:
         return []
     fix = "write `cases:` followed by a list of cases (each with `id` and `input`)"

@@ -26,6 +26,7 @@ from .summary import (
     RunSummary,
     TierCost,
 )
+from .terminal import printable
 from .verdict import CaseResult, Usage
 
 if TYPE_CHECKING:
@@ -389,4 +390,4 @@ def summary_lines(summary: RunSummary | Mapping[str, Any]) -> list[str]:
         f"manifest: {s.paths.manifest} ({o.escalated} to review)",
         f"summary: {s.paths.summary}",
     ]
-    return lines
+    return [printable(line) for line in lines]  # names and reasons come from users and models

@@ -5,23 +5,27 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath, PureWindowsPath
 from types import TracebackType
 from typing import Any, Literal
 
 import jinja2
-import yaml
-from jinja2.sandbox import SandboxedEnvironment
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from .config import Tier
 from .errors import HybridJudgeError, describe_validation_error
+from .safeload import InvalidYAML, UnsafeInput, decode_utf8, load_yaml
+from .sandbox import BoundedEnvironment, RenderLimit, render_bounded
+from .terminal import printable
 
 BUILTIN_DIR = Path(__file__).parent / "rubrics"
 
 
 class RubricError(HybridJudgeError):
     """A rubric cannot be loaded or rendered; the message names the file, line and fix."""
+
+    def __init__(self, message: str):
+        super().__init__(printable(message))  # printed as a collection error
 
 
 class FrontMatter(BaseModel):
@@ -72,9 +76,12 @@ class Rubric:
         return score >= self.meta.pass_threshold
 
     def render(self, variables: Mapping[str, Any], case_id: str = "") -> str:
-        """Render the body with the case's variables; errors name the file, line and case."""
+        """Render the body with the case's variables; errors name the file, line and case.
+
+        Rendering is bounded (see `sandbox`): a bound that is hit is a `RubricError` naming it.
+        """
         try:
-            return self._template.render(**variables)
+            return render_bounded(self._template, variables)
         except Exception as exc:  # also 1/0, a sandbox range limit: name the line, not a traceback
             line = _template_line(exc.__traceback__, str(self.path))
             where = f"{self.path}:{self.body_line + line - 1}" if line else str(self.path)
@@ -88,6 +95,8 @@ class Rubric:
 
 
 def _fix_for(exc: Exception) -> str:
+    if isinstance(exc, RenderLimit):
+        return "a rubric renders one prompt: keep its loops and values small"
     if isinstance(exc, jinja2.UndefinedError):
         return "give the case that variable (in `input` or `metadata`) or guard it with `{% if %}`"
     if isinstance(exc, jinja2.exceptions.SecurityError):
@@ -104,8 +113,8 @@ def _template_line(tb: TracebackType | None, filename: str) -> int | None:
     return line
 
 
-def _environment() -> SandboxedEnvironment:
-    return SandboxedEnvironment(
+def _environment() -> BoundedEnvironment:
+    return BoundedEnvironment(
         undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=False
     )
 
@@ -113,14 +122,17 @@ def _environment() -> SandboxedEnvironment:
 def parse_rubric(path: Path, name: str | None = None) -> Rubric:
     """Load one rubric file, validating its front matter and compiling its template."""
     raw = path.read_bytes()
-    text = raw.decode("utf-8")
+    try:
+        text = decode_utf8(raw)
+    except UnsafeInput as exc:
+        raise RubricError(f"{path}:{exc.line}: {exc.problem}") from None
     meta_text, body, body_line = _split_front_matter(path, text)
     try:
-        data = yaml.safe_load(meta_text) if meta_text.strip() else {}
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        at = f":{mark.line + 2}" if mark is not None else ""
-        raise RubricError(f"{path}{at}: front matter is not valid YAML: {exc}") from None
+        data = load_yaml(meta_text)[1] if meta_text.strip() else {}
+    except UnsafeInput as exc:  # lines counted from the file's, where front matter is line 2
+        at = f":{exc.line + 1}" if exc.line else ""
+        how = "valid" if isinstance(exc, InvalidYAML) else "usable"
+        raise RubricError(f"{path}{at}: front matter is not {how} YAML: {exc.problem}") from None
     try:
         meta = FrontMatter.model_validate(data or {})
     except ValidationError as exc:
@@ -169,11 +181,22 @@ class RubricLibrary:
         return sorted(found)
 
     def path_of(self, name: str) -> Path | None:
-        """The file a rubric name resolves to, or None."""
+        """The file a rubric name resolves to, or None; `RubricError` for a path that leaves."""
+        self._check_name(name)
         for folder in (self.folder, BUILTIN_DIR):
             if folder is not None and (folder / f"{name}.md").is_file():
                 return folder / f"{name}.md"
         return None
+
+    def _check_name(self, name: str) -> None:
+        """Refuse names that would load a file outside the rubrics folder (`../x`, `/etc/x`)."""
+        parts = PurePosixPath(name.replace("\\", "/")).parts
+        if not parts or parts[0] == "/" or ".." in parts or PureWindowsPath(name).drive:
+            where = self.folder or "the rubrics folder"
+            raise RubricError(
+                f"rubric '{name}' is not a name inside the rubrics folder {where}: name a rubric "
+                f"file in it without its .md suffix (e.g. 'correctness' for {where}/correctness.md)"
+            )
 
     def get(self, name: str) -> Rubric:
         """Load (once) the rubric called `name`; unknown names list what exists."""

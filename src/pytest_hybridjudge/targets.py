@@ -12,19 +12,20 @@ from pathlib import Path
 from typing import Any, cast
 
 import jinja2
-from jinja2.sandbox import SandboxedEnvironment
 
 from .config import CallableTarget, TargetSpec
 from .errors import HybridJudgeError
 from .gold import GoldCase
 from .providers import CompletionRequest, split_model
+from .sandbox import BoundedEnvironment, RenderLimit, render_bounded
 
 
 class TargetError(HybridJudgeError):
     """The target cannot be built or produced no usable output; the message says why."""
 
 
-_ENV = SandboxedEnvironment(undefined=jinja2.StrictUndefined, autoescape=False)
+# The same bounded sandbox as rubrics: a prompt template cannot hang the run or fill memory.
+_ENV = BoundedEnvironment(undefined=jinja2.StrictUndefined, autoescape=False)
 
 
 @functools.lru_cache(maxsize=64)
@@ -40,11 +41,15 @@ def target_messages(spec: TargetSpec, case: GoldCase) -> tuple[tuple[str, str], 
         messages += [(m.role, m.content) for m in case.messages]
         return tuple(messages)
     try:
-        prompt = _prompt_template(spec.prompt).render(**case.variables())
+        prompt = render_bounded(_prompt_template(spec.prompt), case.variables())
     except jinja2.TemplateError as exc:
+        fix = (
+            "keep the template's loops and values small"
+            if isinstance(exc, RenderLimit)
+            else "give the case that variable or change `target.prompt`"
+        )
         raise TargetError(
-            f"target prompt {spec.prompt!r} cannot render for case '{case.id}': {exc}; "
-            "give the case that variable or change `target.prompt`"
+            f"target prompt {spec.prompt!r} cannot render for case '{case.id}': {exc}; {fix}"
         ) from None
     messages.append(("user", prompt))
     return tuple(messages)

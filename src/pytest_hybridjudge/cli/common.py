@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-import unicodedata
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
+from .. import terminal
 from ..errors import HybridJudgeError
 
 if TYPE_CHECKING:
@@ -27,32 +27,9 @@ class CommandError(HybridJudgeError):
     """A command-line argument is wrong; the message names the option and the fix."""
 
 
-_INVISIBLE = frozenset("\u200b\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
-
-
-def _unsafe(ch: str) -> bool:
-    return ch in _INVISIBLE or unicodedata.category(ch) in ("Cc", "Zl", "Zp")
-
-
 def printable(text: str) -> str:
-    """`text` safe for a terminal: control characters, bidi overrides and line separators other
-    than newline and tab are shown as escapes (`\\x1b`, `\\u202e`) instead of acting."""
-    out = []
-    for ch in text:
-        if ch not in "\n\t" and _unsafe(ch):
-            out.append(f"\\x{ord(ch):02x}" if ord(ch) < 0x100 else f"\\u{ord(ch):04x}")
-        else:
-            out.append(ch)
-    return "".join(out)
-
-
-def safe_json(text: str) -> str:
-    """Serialised JSON with every character `printable` would escape written as `\\uXXXX`.
-
-    Such characters can only stand inside JSON strings, where the escape means the same
-    character: the JSON is unchanged for a parser and harmless on a terminal.
-    """
-    return "".join(f"\\u{ord(ch):04x}" if ch not in "\n\t" and _unsafe(ch) else ch for ch in text)
+    """`text` safe for a terminal, newlines and tabs kept (see `terminal.printable`)."""
+    return terminal.printable(text, block=True)
 
 
 def say(text: str = "", file: TextIO | None = None) -> None:

@@ -11,7 +11,8 @@ import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Literal
 
-from .common import Project, add_root_option, fail, safe_json, say
+from ..terminal import safe_json
+from .common import Project, add_root_option, fail, say
 from .render import cell as _cell
 from .render import render_item
 
