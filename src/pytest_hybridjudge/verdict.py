@@ -123,6 +123,17 @@ class PanelVerdict(BaseModel):
     )
 
 
+class PolicyInForce(BaseModel):
+    """The escalation policy a case was routed under: enough to reconstruct its sampling."""
+
+    min_confidence: float | None = Field(
+        description="Panel confidence below which it was escalated (the rubric's calibrated "
+        "value when there is one); null when the rubric escalates every case"
+    )
+    audit_rate: float = Field(description="Share of confident cases sampled for audit")
+    seed: int = Field(description="Seed of the audit draw")
+
+
 class CaseResult(BaseModel):
     """Everything one case produced: the record written to results.jsonl."""
 
@@ -153,3 +164,10 @@ class CaseResult(BaseModel):
     audit: bool = Field(False, description="Escalated as a random audit of a confident case")
     item_id: str | None = Field(None, description="Review item id (case, output, rubric version)")
     resolved_by: list[str] = Field(default_factory=list, description="Reviewers who decided it")
+    policy: PolicyInForce | None = Field(None, description="The escalation policy in force")
+    inclusion_probability: float | None = Field(
+        None,
+        description="Probability that the case went to people by confidence and the audit draw "
+        "alone: 1 if escalated for low confidence only, the audit rate if the panel was "
+        "confident; null when another rule sent it or no panel judged it",
+    )
