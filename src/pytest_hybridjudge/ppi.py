@@ -51,7 +51,8 @@ def ppi_mean(
     simple random sample). The estimate is mean(judge_all) + sum((human - judge) / pi) / N; its
     variance the Horvitz-Thompson variance under Poisson sampling,
     sum((1 - pi) / pi^2 * (human - judge)^2) / N^2, so cases reviewed with certainty (pi = 1)
-    add none. The interval (normal, clipped to [0, 1]) is for the pass rate of these N cases.
+    add none. Estimate and interval (normal) are clipped to [0, 1]; the interval is for the
+    pass rate of these N cases.
     Without labelled cases the judges' rate comes back as `judge-only`, with no interval.
     """
     from scipy.stats import norm
@@ -77,7 +78,7 @@ def ppi_mean(
     correction = math.fsum(r / p for r, p in zip(residuals, pis, strict=True)) / n_all
     variance = math.fsum((1 - p) / p**2 * r * r for r, p in zip(residuals, pis, strict=True))
     half = float(norm.ppf(0.5 + level / 2)) * math.sqrt(variance) / n_all
-    estimate = judged + correction
+    estimate = min(1.0, max(0.0, judged + correction))  # a rate, whatever the sample
     return PassRate(
         estimate=estimate,
         low=max(0.0, estimate - half),
