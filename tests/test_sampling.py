@@ -20,6 +20,7 @@ from pytest_hybridjudge.stats import (
     clopper_pearson_lower,
     effective_sample_size,
     fit_threshold,
+    ppi_mean,
     weighted_lower_bound,
 )
 from pytest_hybridjudge.verdict import PanelVerdict
@@ -151,3 +152,29 @@ def test_fit_guarantee_on_a_stratified_sample() -> None:
             misses += float(grid[grid >= fit.threshold].mean()) < 0.9
     assert misses / 200 <= 0.1
     assert fitted / 200 >= 0.5  # not met vacuously by never choosing a threshold
+
+
+def test_the_statistics_are_public_api() -> None:
+    import pytest_hybridjudge as hj
+
+    for name in ("fit_threshold", "ppi_mean", "cohen_kappa", "krippendorff_alpha", "confusion"):
+        assert name in hj.__all__ and callable(getattr(hj, name))
+    rate = hj.ppi_mean([1, 1, 0, 1], [1, 0], [1, 1])
+    assert rate.method == "ppi" and rate.estimate == pytest.approx(0.75 + 0.5 / 2)
+
+
+def test_ppi_matches_the_classic_estimator_and_covers() -> None:
+    # simple random sample: the estimate is mean(judge) + mean(human - judge) on the sample
+    rng = np.random.default_rng(5)
+    truth, covered, trials = 0.0, 0, 400
+    for _ in range(trials):
+        human = rng.random(2000) < 0.7
+        judge = np.where(rng.random(2000) < 0.85, human, ~human)
+        truth = human.mean()
+        picked = rng.random(2000) < 0.1
+        rate = ppi_mean(judge, judge[picked], human[picked], [0.1] * int(picked.sum()))
+        assert rate.low is not None and rate.high is not None
+        covered += rate.low <= truth <= rate.high
+    assert 0.92 <= covered / trials <= 0.98
+    with pytest.raises(ValueError, match="inclusion"):
+        ppi_mean([1.0], [1.0], [1.0], [0.0])

@@ -57,6 +57,9 @@ def ppi_mean(
     """
     from scipy.stats import norm
 
+    judge_all = [float(x) for x in judge_all]  # bools and numpy bools alike
+    judge_labelled = [float(x) for x in judge_labelled]
+    human_labelled = [float(x) for x in human_labelled]
     n_all, n = len(judge_all), len(judge_labelled)
     if len(human_labelled) != n:
         raise ValueError(f"{n} judge labels but {len(human_labelled)} reviewer labels")
