@@ -55,7 +55,7 @@ def ppi_mean(
     pass rate of these N cases.
     Without labelled cases the judges' rate comes back as `judge-only`, with no interval.
     """
-    from scipy.stats import norm
+    from statistics import NormalDist  # not scipy: a run's summary should not load it
 
     judge_all = [float(x) for x in judge_all]  # bools and numpy bools alike
     judge_labelled = [float(x) for x in judge_labelled]
@@ -80,7 +80,7 @@ def ppi_mean(
     residuals = [h - j for h, j in zip(human_labelled, judge_labelled, strict=True)]
     correction = math.fsum(r / p for r, p in zip(residuals, pis, strict=True)) / n_all
     variance = math.fsum((1 - p) / p**2 * r * r for r, p in zip(residuals, pis, strict=True))
-    half = float(norm.ppf(0.5 + level / 2)) * math.sqrt(variance) / n_all
+    half = NormalDist().inv_cdf(0.5 + level / 2) * math.sqrt(variance) / n_all
     estimate = min(1.0, max(0.0, judged + correction))  # a rate, whatever the sample
     return PassRate(
         estimate=estimate,
