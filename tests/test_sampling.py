@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+from typing import Any
+
 import numpy as np
 import pytest
 from scipy.stats import binomtest
@@ -178,3 +181,49 @@ def test_ppi_matches_the_classic_estimator_and_covers() -> None:
     assert 0.92 <= covered / trials <= 0.98
     with pytest.raises(ValueError, match="inclusion"):
         ppi_mean([1.0], [1.0], [1.0], [0.0])
+
+
+def run_one_judge(tmp_path: Any, replies: list[Any], samples: int) -> Any:
+    """`run_judge` on a stand-in call that answers `replies` in order (an exception: fails)."""
+    import asyncio
+
+    from pytest_hybridjudge.config import ModelSpec
+    from pytest_hybridjudge.judge import run_judge
+    from pytest_hybridjudge.providers import Completion, ProviderError
+    from pytest_hybridjudge.rubric import parse_rubric
+
+    path = tmp_path / "r.md"
+    path.write_text("---\nscale: [1, 5]\npass_threshold: 4\n---\nGrade it.\n", encoding="utf-8")
+    rubric = parse_rubric(path)
+    queue = list(replies)
+
+    async def call(provider: str, request: Any, validate: Any = None) -> Completion:
+        reply = queue.pop(0)
+        if reply is None:
+            raise ProviderError("timed out")
+        return reply if isinstance(reply, Completion) else Completion(text=reply)
+
+    judge = ModelSpec(model="openai/j", samples=samples)
+    return asyncio.run(run_judge(call, judge, rubric, "prompt"))
+
+
+def test_three_samples_with_one_valid_reply_is_not_certain(tmp_path: Any) -> None:
+    good = '{"score": 5, "rationale": "r", "confidence": 0.99}'
+    verdict = run_one_judge(tmp_path, [good, None, None], samples=3)
+    assert verdict.confidence_signal == "samples"
+    assert verdict.confidence == pytest.approx(1 / 3)
+
+
+def test_logprobs_take_precedence_over_samples(tmp_path: Any) -> None:
+    from pytest_hybridjudge.providers import Completion
+
+    good = '{"score": 5, "rationale": "r", "confidence": 0.99}'
+    top = {"5": math.log(0.7), "2": math.log(0.3)}
+    logprobs = [
+        {"token": "score", "logprob": 0.0, "top": {}},
+        {"token": "5", "logprob": math.log(0.7), "top": top},
+    ]
+    first = Completion(text=good, logprobs=logprobs)
+    verdict = run_one_judge(tmp_path, [first, good, good], samples=3)
+    assert verdict.confidence_signal == "logprobs"
+    assert verdict.confidence == pytest.approx(0.7)
