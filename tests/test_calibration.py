@@ -26,7 +26,7 @@ from pytest_hybridjudge.stats import (
     min_cases,
     nominal_alpha,
 )
-from pytest_hybridjudge.verdict import CaseResult, JudgeVerdict, PanelVerdict
+from pytest_hybridjudge.verdict import CaseResult, JudgeVerdict, PanelVerdict, PolicyInForce
 
 
 def labels(tp: int, fp: int, fn: int, tn: int) -> tuple[list[bool], list[bool]]:
@@ -141,9 +141,9 @@ def test_min_cases() -> None:
 
 def reference_fit(
     conf: Sequence[float], agree: Sequence[bool], target: float, delta: float
-) -> float:
+) -> float | None:
     """Straightforward fixed-sequence testing with scipy's exact binomial interval."""
-    chosen = 1.0
+    chosen = None
     for t in sorted(set(conf), reverse=True):
         selected = [a for c, a in zip(conf, agree, strict=True) if c >= t]
         if delta ** (1 / len(selected)) < target:
@@ -182,14 +182,15 @@ def test_fit_threshold_stops_at_the_first_failure() -> None:
     agree = [False, False, False] + [True] * 19 + [True] * 300
     fit = fit_threshold(conf, agree, 0.9, 0.1)
     assert not fit.passed
-    assert fit.threshold == 1.0
+    assert fit.threshold is None
     assert fit.n_selected == 0 and fit.coverage == 0.0
     assert fit.tested == 1
 
 
 def test_fit_threshold_too_few_cases_is_no_threshold() -> None:
     fit = fit_threshold([0.95] * 21, [True] * 21, 0.9, 0.1)
-    assert (fit.passed, fit.threshold, fit.tested) == (False, 1.0, 0)
+    assert (fit.passed, fit.threshold, fit.tested) == (False, None, 0)
+    assert fit.needed == 1  # 22 needed even if all agree
     empty = fit_threshold([], [], 0.9, 0.1)
     assert (empty.passed, empty.n, empty.agreement, empty.lower_bound) == (False, 0, None, None)
 
@@ -345,8 +346,12 @@ def record(
     audit: bool = False,
     version: str = "rv1",
     resolved_by: Sequence[str] = (),
+    inclusion: float | None = 1.0,
+    audit_rate: float = 0.05,
 ) -> dict[str, Any]:
-    """A results.jsonl line as a run writes it; `judges` None = the judge errored."""
+    """A results.jsonl line as a run writes it; `judges` None = the judge errored.
+
+    `inclusion` is its recorded inclusion probability (1: escalated for low confidence)."""
     verdicts = [
         JudgeVerdict(
             judge=name,
@@ -371,6 +376,8 @@ def record(
         audit=audit,
         item_id=ident,
         resolved_by=list(resolved_by),
+        policy=PolicyInForce(min_confidence=0.7, audit_rate=audit_rate, seed=0),
+        inclusion_probability=inclusion if verdicts else None,
     )
     return result.model_dump(mode="json")
 
@@ -521,10 +528,12 @@ def test_calibrate_fits_and_writes_thresholds(
     assert fit["min_confidence"] == pytest.approx(0.75)
     assert (fit["n_selected"], fit["n"], fit["tested"]) == (25, 40, 5)
     assert fit["coverage"] == pytest.approx(0.625)
+    assert data["rubrics"]["correctness"]["judged"] == 40
+    assert data["rubrics"]["correctness"]["coverage_of_judged"] == pytest.approx(25 / 40)
     assert fit["lower_bound"] == pytest.approx(0.1 ** (1 / 25))
     assert clopper_pearson_lower(25, 26, 0.1) < 0.9
     tone = data["rubrics"]["tone"]["threshold"]
-    assert (tone["passed"], tone["min_confidence"], tone["tested"]) == (False, 1.0, 0)
+    assert (tone["passed"], tone["min_confidence"], tone["tested"]) == (False, None, 0)
     assert data["written"] == ["correctness", "tone"]
 
     stored = json.loads(calibration.read_text(encoding="utf-8"))
@@ -543,7 +552,7 @@ def test_calibrate_fits_and_writes_thresholds(
     assert load_calibration(calibration) == {
         "correctness": pytest.approx(0.75),
         "other": 0.6,
-        "tone": 1.0,
+        "tone": None,
     }
 
 
@@ -578,14 +587,19 @@ def test_calibrate_table(project: Path, capsys: pytest.CaptureFixture[str]) -> N
     panel_row = next(line for line in out.splitlines() if line.strip().startswith("panel "))
     assert panel_row.split()[1:3] == ["40", "0.725"]
     assert "panel on cases decided by the panel (passed/failed, audits): 15, agreement 1.000" in out
-    assert "min_confidence 0.75 lets the panel decide 62% of calibration cases (25 of 40)" in out
+    assert (
+        "min_confidence 0.75 lets the panel decide 62% of 40 judged cases (25 of 40 calibration "
+        "cases)"
+    ) in out
+    assert "fitted on 10 audit(s) and 30 low-confidence escalation(s)" in out
     assert "1 left out (reviewers disagree); 1 without stored judge verdicts" in out
-    assert "no threshold qualifies: 2 case(s) with a panel confidence, at least 22 needed" in out
+    assert "no threshold qualifies (effective n 2.0 is below the 22 needed even if all" in out
+    assert "about 20 more audit(s) of the same kind needed" in out
     assert "appended 2 line(s) to review/calibration-history.jsonl" in out
     assert not (project / "review" / "calibration.json").exists()
     assert main(["calibrate", "--target", "0.9", "--write", "--resamples", "0"]) == 0
     assert (
-        "wrote min_confidence correctness 0.75, tone 1 (no threshold qualified: escalates "
+        "wrote min_confidence correctness 0.75, tone null (no threshold qualified: escalates "
         "everything) to review/calibration.json"
     ) in capsys.readouterr().out
 

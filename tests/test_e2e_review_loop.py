@@ -168,7 +168,8 @@ def test_confidence_signals_end_to_end(project: Project, llm: LoopbackLLM) -> No
     project.run("--judge")
     a, b = project.results()["capital-france"]["verdicts"]
     assert a["confidence_signal"] == "logprobs"
-    assert a["confidence"] == pytest.approx(0.6) and a["self_confidence"] == 0.99
+    # P(pass side): scores 4 and 5 pass at threshold 4
+    assert a["confidence"] == pytest.approx(0.9) and a["self_confidence"] == 0.99
     assert a["expected_score"] == pytest.approx(4 * 0.6 + 5 * 0.3 + 3 * 0.1)
     assert b["confidence_signal"] == "samples" and sorted(b["samples"]) == [2, 5, 5]
     assert b["confidence"] == pytest.approx(2 / 3) and b["score"] == 5

@@ -124,3 +124,15 @@ def test_junit_properties_mark_reviewer_decisions() -> None:
     props = dict(junit_properties(result))
     assert props["hybridjudge.outcome"] == "passed-by-review"
     assert props["hybridjudge.decided_by"] == "review"
+
+
+def test_an_audit_sample_counts_as_the_confident_panels_decision() -> None:
+    """A 5% audit must not move the gate: the panel decided the case; people only check it."""
+    audited = {"case_id": "a", "outcome": "escalated", "audit": True, "panel": {"passed": True}}
+    failed = {**audited, "panel": {"passed": False}}
+    doubted = {"case_id": "d", "outcome": "escalated", "panel": {"passed": True}}
+    assert CaseSide.from_record(audited).status == "passed"
+    assert not CaseSide.from_record(audited).escalated
+    assert CaseSide.from_record(failed).status == "not_passed"
+    assert CaseSide.from_record(doubted).status == "not_passed"  # a real doubt stays not passed
+    assert CaseSide.from_record(doubted).escalated

@@ -31,38 +31,64 @@ def tokens(score_top: dict[str, float], chosen: str = "4") -> list[dict[str, obj
     ]
 
 
-def test_logprobs_give_the_chosen_scores_share_and_the_weighted_score() -> None:
+def test_logprobs_give_the_mass_on_the_decided_side_and_the_weighted_score() -> None:
     top = {"4": math.log(0.6), "5": math.log(0.3), "3": math.log(0.1), "x": math.log(0.5)}
-    belief = from_logprobs(tokens(top), 4, (1, 5))
+    belief = from_logprobs(tokens(top), 4, (1, 5), pass_threshold=4)
     assert belief is not None and belief.signal == "logprobs"
-    assert belief.confidence == pytest.approx(0.6)
+    assert belief.confidence == pytest.approx(0.9)  # P(score >= 4): the decision, not the score
     assert belief.expected_score == pytest.approx(4 * 0.6 + 5 * 0.3 + 3 * 0.1)
+
+
+def test_logprobs_normalise_over_valid_score_tokens_only() -> None:
+    top = {"2": math.log(0.2), "4": math.log(0.2), "x": math.log(0.6)}
+    belief = from_logprobs(tokens(top, chosen="2"), 2, (1, 5), pass_threshold=4)
+    assert belief is not None and belief.confidence == pytest.approx(0.5)
 
 
 def test_logprobs_ignore_tokens_off_the_scale_and_before_the_score_key() -> None:
     entries = [{"token": "4", "logprob": -5.0, "top": {"4": -5.0, "1": -0.1}}]
-    entries += tokens({"4": math.log(0.5), "9": math.log(0.5)})
-    belief = from_logprobs(entries, 4, (1, 5))
+    entries += tokens({"4": math.log(0.5), "9": math.log(0.4), "5": math.log(0.1)})
+    belief = from_logprobs(entries, 4, (1, 5), pass_threshold=4)
     assert belief is not None and belief.confidence == pytest.approx(1.0)
 
 
+def test_logprobs_without_alternatives_are_unavailable() -> None:
+    # a lone score token at probability 0.30 says nothing about the other side: fall back
+    lone = tokens({"4": math.log(0.3)})
+    assert from_logprobs(lone, 4, (1, 5), 4) is None
+    assert from_logprobs(tokens({"4": math.log(0.3), "x": -1.0}), 4, (1, 5), 4) is None
+    no_top = [{**e, "top": {}} for e in tokens({"4": math.log(0.3)})]
+    assert from_logprobs(no_top, 4, (1, 5), 4) is None
+
+
 def test_logprobs_fall_back_when_the_score_token_is_missing() -> None:
-    assert from_logprobs(None, 4, (1, 5)) is None
-    assert from_logprobs(tokens({"1": -0.1}, chosen="1"), 4, (1, 5)) is None
+    assert from_logprobs(None, 4, (1, 5), 4) is None
+    assert from_logprobs(tokens({"1": -0.1, "2": -3.0}, chosen="1"), 4, (1, 5), 4) is None
 
 
-def test_samples_agreement() -> None:
-    belief = from_samples([5, 4, 2, 5], pass_threshold=4)
+def test_samples_agreement_counts_the_decided_side() -> None:
+    belief = from_samples([5, 4, 2, 5], pass_threshold=4, passed=True)
     assert belief.confidence == pytest.approx(0.75) and belief.signal == "samples"
     assert belief.expected_score == pytest.approx(4.0)
 
 
-def test_panel_confidence_weighs_agreement_and_spread() -> None:
-    assert panel_confidence([0.9, 0.9, 0.9], 3, 0, 0, (1, 5)) == pytest.approx(0.9)
-    split = panel_confidence([0.9, 0.9, 0.9], 2, 1, 0, (1, 5))
-    spread = panel_confidence([0.9, 0.9, 0.9], 3, 0, 2, (1, 5))
-    assert split == pytest.approx(0.6) and spread == pytest.approx(0.9 * 0.75)
-    assert panel_confidence([], 0, 0, 0, (1, 5)) is None
+def test_failed_samples_count_as_not_agreeing() -> None:
+    # samples = 3 with one valid reply used to give 1.0
+    belief = from_samples([5, None, None], pass_threshold=4, passed=True)
+    assert belief.confidence == pytest.approx(1 / 3)
+    assert belief.expected_score == 5
+
+
+def test_panel_confidence_is_the_probability_the_decision_is_right() -> None:
+    assert panel_confidence([(0.9, True)] * 3) == pytest.approx(0.9)
+    assert panel_confidence([(0.9, True), (0.9, True), (0.9, False)]) == pytest.approx(1.9 / 3)
+    assert panel_confidence([]) is None
+
+
+def test_a_more_confident_dissenter_lowers_the_panel_confidence() -> None:
+    unsure = panel_confidence([(0.6, True), (0.6, True), (0.5, False)])
+    sure = panel_confidence([(0.6, True), (0.6, True), (0.9, False)])
+    assert unsure is not None and sure is not None and sure < unsure
 
 
 def panel(**fields: object) -> PanelVerdict:

@@ -235,12 +235,13 @@ def test_min_confidence_zero_never_escalates() -> None:
 
 
 def test_several_reasons_are_all_given() -> None:
-    panel = aggregate([jv(5, 0.2), jv(1, 0.2), failed_judge()], THRESHOLD)
+    panel = aggregate([jv(5, 0.9), jv(1, 0.2), failed_judge()], THRESHOLD)
     reasons = escalation_reasons(panel, Routing(EscalationSpec(min_confidence=0.5)))
     assert len(reasons) == 3
     assert reasons[0].startswith("1 judge(s)")
     assert reasons[1].startswith("judges split 1 pass / 1 fail")
-    assert reasons[2].startswith("panel confidence 0.10")  # 0.2 mean x 1/2 majority share
+    # the tie fails (median 3); the fail voter gives 0.2, the pass voter 1 - 0.9
+    assert reasons[2].startswith("panel confidence 0.15")
 
 
 # --- judge.parse_verdict ---------------------------------------------------------------------

@@ -78,7 +78,7 @@ def test_a_run_without_cases_writes_empty_files(tmp_path: Path) -> None:
     report = _report(tmp_path)
     summary = report.write()
     assert report.paths.results.read_text() == ""
-    assert summary["cases"] == 0 and summary["pass_rate"] is None
+    assert summary["cases"] == 0 and summary["pass_rate"]["estimate"] is None
     assert (tmp_path / "runs" / "LATEST").read_text() == "run-1\n"
 
 

@@ -17,7 +17,15 @@ if TYPE_CHECKING:
     from .review.manifest import ReviewItem, item_id
     from .review.resolutions import Resolution
     from .rubric import Rubric, RubricLibrary, parse_rubric
-    from .stats import cohen_kappa, fit_threshold, krippendorff_alpha
+    from .stats import (
+        Fit,
+        PassRate,
+        cohen_kappa,
+        confusion,
+        fit_threshold,
+        krippendorff_alpha,
+        ppi_mean,
+    )
     from .summary import RunSummary
     from .verdict import CaseResult, JudgeVerdict, PanelVerdict, Verdict
 
@@ -34,7 +42,11 @@ _HOMES = {
     "RunSummary": "summary",
     "Verdict": "verdict",
     "aggregate": "panel",
+    "Fit": "stats",
+    "PassRate": "stats",
     "cohen_kappa": "stats",
+    "confusion": "stats",
+    "ppi_mean": "stats",
     "fit_threshold": "stats",
     "krippendorff_alpha": "stats",
     "load_calibration": "calibration",
@@ -47,10 +59,12 @@ _HOMES = {
 
 __all__ = [
     "CaseResult",
+    "Fit",
     "GoldCase",
     "HybridJudgeConfig",
     "JudgeVerdict",
     "PanelVerdict",
+    "PassRate",
     "Resolution",
     "ReviewItem",
     "Rubric",
@@ -59,6 +73,7 @@ __all__ = [
     "Verdict",
     "aggregate",
     "cohen_kappa",
+    "confusion",
     "decide",
     "fit_threshold",
     "item_id",
@@ -67,6 +82,7 @@ __all__ = [
     "load_config",
     "load_gold_file",
     "parse_rubric",
+    "ppi_mean",
 ]
 
 

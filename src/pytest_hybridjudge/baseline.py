@@ -2,7 +2,9 @@
 
 A case is reduced to what a comparison needs (`CaseSide`): passed, not passed (failed, or
 escalated and not resolved by a reviewer), a provider outage, or skipped for another reason.
-A reviewer's verdict counts as the case's outcome: a by-review record already carries it.
+A reviewer's verdict counts as the case's outcome: a by-review record already carries it. An
+audit sample is a confident decision drawn at random for review, not a doubt: it counts as what
+the confident panel decided, so the audit rate does not move the gate.
 """
 
 from __future__ import annotations
@@ -44,9 +46,12 @@ class CaseSide:
         outcome = record.get("outcome")
         reasons = record.get("reasons") or []
         status: Status
+        panel = record.get("panel") or {}
         if record.get("outage"):
             status = "outage"
-        elif outcome == "passed":
+        elif outcome == "passed" or (
+            outcome == "escalated" and record.get("audit") and panel.get("passed") is True
+        ):
             status = "passed"
         elif outcome in ("failed", "escalated"):
             status = "not_passed"  # an escalated case nobody resolved has not passed
@@ -55,7 +60,7 @@ class CaseSide:
         return cls(
             case_id=str(record["case_id"]),
             status=status,
-            escalated=outcome == "escalated",
+            escalated=outcome == "escalated" and not record.get("audit"),
             by_review=bool(record.get("resolved_by")),
             tags=tuple(record.get("tags") or ()),
             input=record.get("input"),

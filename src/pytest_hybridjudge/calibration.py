@@ -1,7 +1,8 @@
 """The calibration file: the thresholds `hybridjudge calibrate --write` fitted, per rubric.
 
 `calibration.json` lives beside the resolutions file; `load_calibration` reads it as
-`{rubric: min_confidence}`. The statistics behind it are in `stats`.
+`{rubric: min_confidence}`, where None means that no threshold was certified: every case of that
+rubric goes to people. The statistics behind it are in `stats`.
 """
 
 from __future__ import annotations
@@ -29,13 +30,16 @@ class RubricCalibration(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    min_confidence: float = Field(
-        ge=0.0, le=1.0, description="Escalate this rubric's cases with panel confidence below this"
+    min_confidence: float | None = Field(
+        ge=0.0,
+        le=1.0,
+        description="Escalate this rubric's cases with panel confidence below this; null when "
+        "no threshold could be certified: the panel decides none of its cases",
     )
     target: float | None = Field(None, description="Agreement with reviewers it was fitted for")
     delta: float | None = Field(None, description="Allowed probability of missing the target")
     coverage: float | None = Field(
-        None, description="Share of calibration cases the panel decides at this threshold"
+        None, description="Share of judged cases the panel decides at this threshold"
     )
     n: int | None = Field(None, description="Calibration cases it was fitted on")
     lower_bound: float | None = Field(
@@ -88,8 +92,10 @@ def read_calibration(path: Path) -> CalibrationFile:
     return parse_calibration(text, path)
 
 
-def load_calibration(path: Path) -> dict[str, float]:
+def load_calibration(path: Path) -> dict[str, float | None]:
     """Rubric name -> fitted `min_confidence`, from `path` (normally `review/calibration.json`).
+
+    None for a rubric where no threshold was certified: every one of its cases is escalated.
 
     A missing file gives `{}`. A malformed one raises `CalibrationError` (a `ConfigError`)
     naming the file, and the line or key at fault.

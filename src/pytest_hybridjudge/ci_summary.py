@@ -78,21 +78,23 @@ def gate_markdown(gate: GateReport) -> list[str]:
 
 def run_markdown(summary: RunSummary) -> list[str]:
     """The run's section: outcomes, pass rate per rubric, cost."""
+    from .report import pass_rate_text
+
     o = summary.outcomes
-    rate = f"{summary.pass_rate:.1%}" if summary.pass_rate is not None else "n/a"
     lines = [
         f"## Run `{summary.run_id}`",
         "",
-        "| cases | passed | failed | escalated | skipped | pass rate (decided) |",
+        "| cases | passed | failed | escalated | skipped | pass rate |",
         "|---|---|---|---|---|---|",
-        f"| {summary.cases} | {o.passed} | {o.failed} | {o.escalated} | {o.skipped} | {rate} |",
+        f"| {summary.cases} | {o.passed} | {o.failed} | {o.escalated} | {o.skipped} | "
+        f"{_cell(pass_rate_text(summary.pass_rate))} |",
         "",
     ]
     if summary.rubrics:
         lines += ["| rubric | passed | failed | escalated | pass rate |", "|---|---|---|---|---|"]
         for name, r in summary.rubrics.items():
-            r_rate = f"{r.pass_rate:.1%}" if r.pass_rate is not None else "n/a"
-            lines.append(f"| {_cell(name)} | {r.passed} | {r.failed} | {r.escalated} | {r_rate} |")
+            rate = _cell(pass_rate_text(r.pass_rate))
+            lines.append(f"| {_cell(name)} | {r.passed} | {r.failed} | {r.escalated} | {rate} |")
         lines.append("")
     cost = summary.cost
     lines.append(

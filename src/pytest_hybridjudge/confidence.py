@@ -1,7 +1,18 @@
-"""How sure a judge is, from the best signal its provider offers: pure functions.
+"""How sure a judge is that its pass/fail decision is right, from the best signal: pure functions.
 
-Signals, best first: token log-probabilities of the score (`logprobs`), agreement across repeated
-samples (`samples`), and the judge's own `confidence` field (`self`).
+Every signal estimates one thing, P(the judge's pass/fail decision is right), so that signals can
+be compared and averaged. Precedence, best first (`run_judge` applies it):
+
+1. `logprobs`: the probability mass on scores on the decided side of the pass threshold,
+   normalised over the valid score tokens among the score token's top alternatives. Unavailable
+   when alternatives are missing (no top log-probabilities, or the chosen score is the only valid
+   score token among them): one token's probability says nothing about the other side.
+2. `samples`: with `samples = N > 1`, the share of the N replies whose score lies on the decided
+   side; a failed reply counts as not agreeing.
+3. `self`: the judge's own `confidence` field.
+
+The panel's confidence is the mean over judges of each judge's probability that the *panel's*
+decision is right: its confidence when it voted with the panel, 1 - its confidence when not.
 """
 
 from __future__ import annotations
@@ -17,7 +28,7 @@ Signal = Literal["logprobs", "samples", "self"]
 
 @dataclass(frozen=True)
 class ScoreBelief:
-    """A judge's belief over the scale: its confidence in the chosen score, and the mean score."""
+    """A judge's belief: P(its pass/fail decision is right), and its mean score."""
 
     confidence: float
     expected_score: float | None
@@ -25,14 +36,18 @@ class ScoreBelief:
 
 
 def from_logprobs(
-    logprobs: Sequence[dict[str, Any]] | None, score: int, scale: tuple[int, int]
+    logprobs: Sequence[dict[str, Any]] | None,
+    score: int,
+    scale: tuple[int, int],
+    pass_threshold: int,
 ) -> ScoreBelief | None:
-    """Probability of the chosen score among the scale's values at the score token.
+    """Probability mass on the decided side of `pass_threshold`, at the score token.
 
-    Finds the first generated token after a `score` key that reads as the chosen score, takes its
-    top alternatives that are scores on the scale, renormalises their probabilities, and returns
-    the chosen score's share and the probability-weighted score. None when the token is not found
-    (e.g. a multi-token number) so the caller falls back to another signal.
+    Finds the first generated token after a `score` key that reads as the chosen score, takes
+    its top alternatives that are scores on the scale, normalises their probabilities, and
+    returns the share on the chosen score's side and the probability-weighted score. None (fall
+    back to the next signal) when the token is not found (e.g. a multi-token number), or when it
+    has no alternatives that are valid scores besides the chosen one.
     """
     if not logprobs:
         return None
@@ -53,35 +68,30 @@ def from_logprobs(
             if text.lstrip("-").isdigit() and low <= int(text) <= high:
                 probs[int(text)] = probs.get(int(text), 0.0) + math.exp(float(logprob))
         total = sum(probs.values())
-        if total <= 0 or score not in probs:
+        if total <= 0 or score not in probs or len(probs) < 2:
             return None
+        passes = score >= pass_threshold
+        same_side = sum(p for k, p in probs.items() if (k >= pass_threshold) == passes)
         expected = sum(k * p for k, p in probs.items()) / total
-        return ScoreBelief(probs[score] / total, expected, "logprobs")
+        return ScoreBelief(same_side / total, expected, "logprobs")
     return None
 
 
-def from_samples(scores: Sequence[int], pass_threshold: int) -> ScoreBelief:
-    """Share of samples on the majority side of the pass threshold, and their mean score."""
-    passes = sum(1 for s in scores if s >= pass_threshold)
-    majority = max(passes, len(scores) - passes)
-    return ScoreBelief(majority / len(scores), statistics.fmean(scores), "samples")
+def from_samples(scores: Sequence[int | None], pass_threshold: int, passed: bool) -> ScoreBelief:
+    """Share of all samples whose score is on the decided side (`passed`); a failed sample
+    (None) counts as not agreeing. The expected score is the mean of the valid ones."""
+    valid = [s for s in scores if s is not None]
+    agree = sum(1 for s in valid if (s >= pass_threshold) == passed)
+    mean = statistics.fmean(valid) if valid else None
+    return ScoreBelief(agree / len(scores) if scores else 0.0, mean, "samples")
 
 
-def panel_confidence(
-    confidences: Sequence[float],
-    votes_pass: int,
-    votes_fail: int,
-    spread: float,
-    scale: tuple[int, int],
-) -> float | None:
-    """One number for the panel: mean judge confidence * majority share * (1 - relative spread / 2).
+def panel_confidence(judges: Sequence[tuple[float, bool]]) -> float | None:
+    """P(the panel's decision is right): the mean over judges of their confidence when they
+    voted with the panel (`True`), and of 1 - their confidence when they dissented.
 
-    Unanimous judges keep their mean confidence; a split vote or widely spread scores lower it.
+    None when no judge gave a confidence.
     """
-    voters = votes_pass + votes_fail
-    if not confidences or voters == 0:
+    if not judges:
         return None
-    majority_share = max(votes_pass, votes_fail) / voters
-    width = scale[1] - scale[0]
-    spread_factor = 1.0 - (spread / width / 2 if width else 0.0)
-    return statistics.fmean(confidences) * majority_share * spread_factor
+    return statistics.fmean(c if agrees else 1.0 - c for c, agrees in judges)

@@ -143,7 +143,11 @@ class EscalationSpec(_Strict):
         default_factory=list, description="Tags or rubric names whose cases always go to review"
     )
     audit_rate: float = Field(
-        0.0, ge=0.0, le=1.0, description="Share of confident cases sampled for audit"
+        0.05,
+        ge=0.0,
+        le=1.0,
+        description="Share of confident cases sampled for audit: the random sample that "
+        "calibration and pass-rate intervals rest on (0 turns it off)",
     )
     seed: int = Field(0, description="Seed of the audit sample (the same cases each run)")
 

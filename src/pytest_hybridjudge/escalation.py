@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, NamedTuple
 
 from .config import TIERS, EscalationSpec, ReviewSpec, Tier
-from .verdict import Outcome, PanelVerdict, VerifierResult
+from .verdict import Outcome, PanelVerdict, PolicyInForce, VerifierResult
 
 if TYPE_CHECKING:
     from .config import HybridJudgeConfig
@@ -27,6 +27,8 @@ class Routing:
     review_minutes: float | None = None
     always_review: bool = False
     audit: bool = False
+    escalate_all: bool = False
+    """Calibration certified no threshold for the rubric: the panel decides none of its cases."""
 
 
 class Decision(NamedTuple):
@@ -38,12 +40,49 @@ class Decision(NamedTuple):
 
 
 def policy_for(
-    rubric: str, policy: EscalationSpec, calibration: Mapping[str, float]
+    rubric: str, policy: EscalationSpec, calibration: Mapping[str, float | None]
 ) -> EscalationSpec:
-    """The escalation policy, with the rubric's calibrated min_confidence when there is one."""
-    if rubric in calibration:
-        return policy.model_copy(update={"min_confidence": calibration[rubric]})
+    """The escalation policy, with the rubric's calibrated min_confidence when there is one
+    (a rubric calibrated to None keeps the configured one; `route` escalates all its cases)."""
+    value = calibration.get(rubric)
+    if value is not None:
+        return policy.model_copy(update={"min_confidence": value})
     return policy
+
+
+ESCALATE_ALL_REASON = "no calibrated threshold certified for this rubric: people decide every case"
+
+
+def policy_in_force(routing: Routing) -> PolicyInForce:
+    """What `CaseResult.policy` records of the routing: min_confidence, audit rate, seed."""
+    policy = routing.policy
+    return PolicyInForce(
+        min_confidence=None if routing.escalate_all else policy.min_confidence,
+        audit_rate=policy.audit_rate,
+        seed=policy.seed,
+    )
+
+
+def inclusion_probability(panel: PanelVerdict, routing: Routing) -> float | None:
+    """The probability that this case went to people by rules that look at nothing but its
+    panel confidence and the seeded audit draw: 1 when it was escalated for low confidence
+    only (or because the rubric escalates everything), the audit rate when the panel was
+    confident. None when another rule (errors, split, spread, borderline, always_review) sent
+    it: such cases are not a known-probability sample of those a threshold lets the panel
+    decide, and calibration reports them without fitting on them."""
+    others = escalation_reasons(
+        panel,
+        replace(
+            routing,
+            policy=routing.policy.model_copy(update={"min_confidence": 0.0}),
+            escalate_all=False,
+        ),
+    )
+    if others or panel.passed is None:
+        return None
+    if escalation_reasons(panel, routing):
+        return 1.0
+    return routing.policy.audit_rate
 
 
 def escalation_reasons(panel: PanelVerdict, routing: Routing) -> list[str]:
@@ -76,6 +115,8 @@ def escalation_reasons(panel: PanelVerdict, routing: Routing) -> list[str]:
         )
     if routing.always_review:
         reasons.append("always_review")
+    if routing.escalate_all:
+        reasons.append(ESCALATE_ALL_REASON)
     return reasons
 
 
@@ -146,7 +187,7 @@ def route(
     rubric: Rubric,
     output: str,
     settings: HybridJudgeConfig,
-    calibration: Mapping[str, float],
+    calibration: Mapping[str, float | None],
 ) -> Routing:
     """How one output under `rubric` is routed: policy, tier, minutes, always-review, audit."""
     review = settings.review
@@ -163,4 +204,5 @@ def route(
             case.tags, rubric.name, rubric.meta.always_review, policy.always_review
         ),
         audit=audit_pick(policy.seed, policy.audit_rate, case.id, output),
+        escalate_all=rubric.name in calibration and calibration[rubric.name] is None,
     )

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from .config import CallableTarget, HybridJudgeConfig, Target, TargetSpec
 from .cost import Budget, BudgetExhausted, token_counter
-from .escalation import Decision, decide, route
+from .escalation import Decision, decide, inclusion_probability, policy_in_force, route
 from .estimate import worst_case_cost
 from .gold import GoldCase
 from .judge import judge_prompt, run_judge
@@ -86,7 +86,7 @@ class Evaluator:
         caller: ModelCaller,
         apps: Mapping[str, Callable[..., Any]],
         resolutions: Mapping[str, Sequence[Resolution]] | None = None,
-        calibration: Mapping[str, float] | None = None,
+        calibration: Mapping[str, float | None] | None = None,
         baseline: Baseline | None = None,
     ):
         self.config, self.caller, self.apps = config, caller, apps
@@ -129,6 +129,7 @@ class Evaluator:
         routing = route(case, rubric, output, self.config, self.calibration) if rubric else None
         if routing is not None:
             result.tier, result.review_minutes = routing.tier, routing.review_minutes
+            result.policy = policy_in_force(routing)
         verified = all(v.passed for v in result.verifiers)
         if verified and rubric is not None and rubric.meta.kind == "pairwise":
             from .pairwise import evaluate_pairwise
@@ -140,6 +141,8 @@ class Evaluator:
         if verified and job.rubric is not None and self.config.judges:
             result.panel = await self._judge(job, output, result)
             result.score = result.panel.score
+            if routing is not None:
+                result.inclusion_probability = inclusion_probability(result.panel, routing)
         return _finish(result, decide(result.verifiers, result.panel, routing))
 
     async def _produce(self, job: Job, usage: Usage) -> str:

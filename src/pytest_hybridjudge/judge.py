@@ -148,8 +148,10 @@ async def run_judge(call: Call, judge: ModelSpec, rubric: Rubric, prompt: str) -
 
     `prompt` is the case's `judge_prompt`, built once and shared by the panel.
 
-    Confidence comes from the score token's log-probabilities when the provider returns them,
-    else from agreement across samples, else from the judge's own `confidence` field.
+    Confidence estimates P(the judge's pass/fail decision is right), from the best signal
+    available (see `confidence`): the score token's log-probabilities when the provider returns
+    them with alternatives, else agreement across `samples` (failed samples count as not
+    agreeing), else the judge's own `confidence` field.
     """
     usage = Usage()
     replies = await asyncio.gather(
@@ -165,11 +167,13 @@ async def run_judge(call: Call, judge: ModelSpec, rubric: Rubric, prompt: str) -
     assert first.verdict is not None
     scores = [r.verdict.score for r in valid if r.verdict is not None]
     score = int(statistics.median_low(scores))
+    threshold = rubric.meta.pass_threshold
     belief = None
-    if len(replies) > 1:
-        belief = from_samples(scores, rubric.meta.pass_threshold)
-    elif first.logprobs:
-        belief = from_logprobs(first.logprobs, score, rubric.scale)
+    if first.logprobs:
+        belief = from_logprobs(first.logprobs, score, rubric.scale, threshold)
+    if belief is None and len(replies) > 1:
+        every = [r.verdict.score if r.verdict else None for r in replies]
+        belief = from_samples(every, threshold, rubric.passes(score))
     return base.model_copy(
         update={
             "score": score,

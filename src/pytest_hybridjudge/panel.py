@@ -18,7 +18,9 @@ def aggregate(
 ) -> PanelVerdict:
     """Aggregate score (median by default) and majority pass/fail over the valid verdicts.
 
-    A tied vote falls back to the aggregated score against the threshold.
+    A tied vote falls back to the aggregated score against the threshold. The confidence is
+    P(the panel's decision is right): see `confidence.panel_confidence`. `scale` is accepted for
+    callers that pass it and no longer used.
     """
     valid = [v for v in verdicts if v.score is not None and v.error is None]
     errors = len(verdicts) - len(valid)
@@ -34,7 +36,7 @@ def aggregate(
     votes_pass = sum(1 for v in valid if v.passed)
     votes_fail = len(valid) - votes_pass
     passed = votes_pass > votes_fail if votes_pass != votes_fail else score >= pass_threshold
-    confidences = [v.confidence for v in valid if v.confidence is not None]
+    beliefs = [(v.confidence, v.passed == passed) for v in valid if v.confidence is not None]
     spread = max(scores) - min(scores)
     expected = [
         v.expected_score if v.expected_score is not None else score_of_v
@@ -47,6 +49,6 @@ def aggregate(
         votes_fail=votes_fail,
         errors=errors,
         spread=spread,
-        confidence=panel_confidence(confidences, votes_pass, votes_fail, spread, scale or (0, 0)),
+        confidence=panel_confidence(beliefs),
         expected_score=statistics.fmean(expected),
     )

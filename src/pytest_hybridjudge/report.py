@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 from .config import DEFAULT_RATES, Tier
 from .cost import review_cost
 from .files import atomic_writer, write_json_atomic, write_text_atomic
+from .passrates import Row, row_of
 from .review.manifest import ReviewItem, write_manifest
 from .stats import panel_scores
 from .summary import (
@@ -22,12 +23,13 @@ from .summary import (
     CallCounts,
     Cost,
     ModeSwitch,
+    PassRate,
     ProviderCalls,
     RunSummary,
     TierCost,
 )
 from .terminal import printable
-from .verdict import CaseResult, Usage
+from .verdict import CaseResult, PolicyInForce, Usage
 
 if TYPE_CHECKING:
     from .calls import CallStats
@@ -77,7 +79,11 @@ class Tally:
     review: dict[str, dict[str, float]] = field(
         default_factory=lambda: defaultdict(lambda: {"items": 0, "minutes": 0.0})
     )
-    panels: list[dict[str, int]] = field(default_factory=list)
+    panels: dict[str, list[dict[str, int]]] = field(default_factory=lambda: defaultdict(list))
+    splits: Counter[str] = field(default_factory=Counter)
+    rows: dict[str, list[Row]] = field(default_factory=lambda: defaultdict(list))
+    audit_minutes: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+    policy: PolicyInForce | None = None
     split: int = 0
     audits: int = 0
     by_review: int = 0
@@ -96,10 +102,18 @@ class Tally:
             self.per_model[v.judge].add(v.usage)
             self.judge_errors[v.judge] += v.error is not None
         self.over_budget += r.over_budget
+        rubric = r.rubric or "(none)"
         if r.verdicts:
-            self.panels.append(panel_scores(r.verdicts))
+            self.panels[rubric].append(panel_scores(r.verdicts))
         if r.panel and r.panel.votes_pass and r.panel.votes_fail:
             self.split += 1
+            self.splits[rubric] += 1
+        row = row_of(r)
+        if row is not None:
+            self.rows[rubric].append(row)
+        self.policy = self.policy or r.policy
+        if r.audit:
+            self.audit_minutes[r.tier or "annotator"] += r.review_minutes or 0.0
         if r.resolved_by:
             self.by_review += 1
         if r.outcome == "escalated":
@@ -160,9 +174,13 @@ class RunReport:
 
     def summary(self) -> RunSummary:
         """Counts, pass rate per rubric, agreement, cost, tokens and paths."""
+        from .passrates import pass_rates
         from .stats import judge_alpha
 
         t = self.tally
+        alphas = {name: judge_alpha(panels) for name, panels in t.panels.items()}
+        rubric_rates, overall = pass_rates(t.rows, self.paths.run_dir.parent)
+        judge_only = {"estimate": None, "low": None, "high": None, "method": "judge-only"}
         return RunSummary.model_validate(
             {
                 "run_id": self.run_id,
@@ -170,15 +188,31 @@ class RunReport:
                 "finished": dt.datetime.now(dt.UTC),
                 "cases": len(self),
                 "outcomes": t.counts,
-                "pass_rate": _rate(t.counts),
+                "pass_rate": overall,
+                "judge_pass_rate": _rate(t.counts),
                 "rubrics": {
-                    name: {**c, "pass_rate": _rate(c)} for name, c in sorted(t.per_rubric.items())
+                    name: {
+                        **c,
+                        "pass_rate": rubric_rates.get(name, {**judge_only, "labelled": 0}),
+                        "judge_pass_rate": _rate(c),
+                        "agreement": {
+                            "krippendorff_alpha_ordinal": alphas.get(name),
+                            "cases_judged": len(t.panels.get(name, [])),
+                            "split_cases": t.splits.get(name, 0),
+                        }
+                        if name in t.panels
+                        else None,
+                    }
+                    for name, c in sorted(t.per_rubric.items())
                 },
-                "agreement": {
-                    "krippendorff_alpha_ordinal": judge_alpha(t.panels),
-                    "cases_judged": len(t.panels),
+                "agreement": {  # alpha is per rubric: pooling rubrics would inflate it
+                    "krippendorff_alpha_ordinal": next(iter(alphas.values()))
+                    if len(alphas) == 1
+                    else None,
+                    "cases_judged": sum(len(p) for p in t.panels.values()),
                     "split_cases": t.split,
                 },
+                "audit": self._audit(t),
                 "review": dict(sorted(t.review.items())),
                 "cost": self._cost(t.per_model, t.review),
                 "audits": t.audits,
@@ -207,6 +241,18 @@ class RunReport:
             cases_covered=len(self) - t.over_budget,
             cases_skipped=t.over_budget,
         )
+
+    def _audit(self, t: Tally) -> dict[str, Any]:
+        """The audit sample in force and the expected cost of reviewing it."""
+        return {
+            "rate": t.policy.audit_rate if t.policy else None,
+            "seed": t.policy.seed if t.policy else None,
+            "samples": t.audits,
+            "minutes": sum(t.audit_minutes.values()),
+            "usd": round(
+                sum(review_cost(m, self.rates.get(k, 0.0)) for k, m in t.audit_minutes.items()), 4
+            ),
+        }
 
     def _cost(
         self, per_model: Mapping[str, Usage], review: Mapping[str, Mapping[str, float]]
@@ -306,28 +352,52 @@ def _rate(counts: Mapping[str, int]) -> float | None:
     return round(counts.get("passed", 0) / decided, 4) if decided else None
 
 
+def pass_rate_text(rate: PassRate) -> str:
+    """`71.2% [65.0%, 77.4%] (PPI, 40 labelled)`, or the judge-only rate, labelled as such."""
+    if rate.estimate is None:
+        return "n/a"
+    if rate.method == "ppi" and rate.low is not None and rate.high is not None:
+        return (
+            f"{rate.estimate:.1%} [{rate.low:.1%}, {rate.high:.1%}] "
+            f"(95% PPI, {rate.labelled} labelled)"
+        )
+    return f"{rate.estimate:.1%} judge-only (no reviewed audits: no interval can be trusted)"
+
+
 def summary_lines(summary: RunSummary | Mapping[str, Any]) -> list[str]:
     """The terminal summary section, as plain lines."""
     s = summary if isinstance(summary, RunSummary) else RunSummary.model_validate(summary)
-    o, u, rate = s.outcomes, s.usage, s.pass_rate
+    o, u, rate = s.outcomes, s.usage, s.judge_pass_rate
     lines = [
         f"run {s.run_id}: {s.cases} cases: {o.passed} passed, {o.failed} failed, "
         f"{o.escalated} escalated, {o.skipped} skipped"
-        + (f" (pass rate {rate:.1%} of decided)" if rate is not None else ""),
+        + (f" (judge-only pass rate {rate:.1%} of decided)" if rate is not None else ""),
     ]
+    lines.append(f"pass rate: {pass_rate_text(s.pass_rate)}")
     for name, r in s.rubrics.items():
-        r_rate = f"{r.pass_rate:.1%}" if r.pass_rate is not None else "n/a"
+        r_rate = f"{r.judge_pass_rate:.1%}" if r.judge_pass_rate is not None else "n/a"
+        alpha = ""
+        if r.agreement is not None and r.agreement.cases_judged:
+            a = r.agreement.krippendorff_alpha_ordinal
+            alpha = f"; judge alpha {a:.3f}" if a is not None else "; judge alpha undefined"
         lines.append(
-            f"  rubric {name}: pass rate {r_rate} ({r.passed} passed, {r.failed} failed, "
-            f"{r.escalated} escalated)"
+            f"  rubric {name}: {pass_rate_text(r.pass_rate)}; {r_rate} of decided "
+            f"({r.passed} passed, {r.failed} failed, {r.escalated} escalated){alpha}"
         )
     agreement = s.agreement
-    alpha = agreement.krippendorff_alpha_ordinal
     if agreement.cases_judged:
-        shown = f"{alpha:.3f}" if alpha is not None else "undefined"
+        pooled = agreement.krippendorff_alpha_ordinal
+        several = sum(1 for r in s.rubrics.values() if r.agreement is not None) > 1
+        shown = "per rubric above" if several else f"{pooled:.3f}" if pooled is not None else None
         lines.append(
-            f"judge agreement: Krippendorff's alpha (ordinal) {shown} over "
+            f"judge agreement: Krippendorff's alpha (ordinal) {shown or 'undefined'} over "
             f"{agreement.cases_judged} cases; {agreement.split_cases} split"
+        )
+    if s.audit is not None and s.audit.rate is not None:
+        lines.append(
+            f"audit: {s.audit.rate:.0%} of confident cases (seed {s.audit.seed}): "
+            f"{s.audit.samples} drawn, expected review {s.audit.minutes:g} min, ${s.audit.usd:.2f}"
+            + ("" if s.audit.rate else "; without audits no pass rate or threshold can be trusted")
         )
     if s.review:
         tiers = ", ".join(f"{tier} {v.items} ({v.minutes:g} min)" for tier, v in s.review.items())

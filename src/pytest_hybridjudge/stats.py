@@ -6,10 +6,12 @@ Pure functions, no I/O:
   judges against each other over a run) and `nominal_alpha` (a judge against reviewers) use it.
 - `confusion`, `cohen_kappa`, `alpha_interval` and `agreement` measure how often a judge (or the
   panel) says what reviewers said, with "pass" as the positive class.
-- `fit_threshold` chooses the panel-confidence threshold above which the panel may decide cases
-  itself, so that agreement with reviewers on those cases is at least a target with probability
-  at least 1 - delta (fixed-sequence testing with exact binomial bounds, as in "Trust or
-  Escalate", Jung et al. 2024).
+- `fit_threshold` (in `selective`, re-exported here) chooses the panel-confidence threshold
+  above which the panel may decide cases itself, so that agreement with reviewers on those
+  cases is at least a target with probability at least 1 - delta, from a weighted sample.
+- `ppi_mean` (in `ppi`, re-exported here) is the prediction-powered pass rate with its interval.
+- `mcnemar_exact`, `paired_bootstrap` and `paired_sample_size` (in `paired`, re-exported here)
+  compare two runs case by case, for the model-upgrade gate.
 
 numpy, scipy and krippendorff are imported inside the functions that need them.
 """
@@ -22,7 +24,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
-    import numpy as np
     from numpy.typing import NDArray
 
     from .verdict import JudgeVerdict
@@ -234,196 +235,41 @@ def agreement(
     )
 
 
-# --- the threshold with a guarantee --------------------------------------------------------
+# --- the threshold with a guarantee, and pass rates with intervals --------------------------
 
+from .paired import mcnemar_exact, paired_bootstrap, paired_sample_size  # noqa: E402
+from .ppi import PassRate, ppi_mean  # noqa: E402
+from .selective import (  # noqa: E402
+    Fit,
+    audits_needed,
+    clopper_pearson_lower,
+    effective_sample_size,
+    fit_threshold,
+    min_cases,
+    weighted_lower_bound,
+)
 
-def clopper_pearson_lower(agreed: int, n: int, delta: float) -> float:
-    """Exact one-sided lower confidence bound, at level 1 - delta, of a binomial proportion.
-
-    The `delta` quantile of Beta(agreed, n - agreed + 1); 0 when nothing agreed (or n is 0).
-    """
-    from scipy.stats import beta
-
-    if not 0 <= agreed <= n:
-        raise ValueError(f"agreed must be between 0 and n ({n}), got {agreed}")
-    if agreed == 0:
-        return 0.0
-    return float(beta.ppf(delta, agreed, n - agreed + 1))
-
-
-@dataclass(frozen=True)
-class Fit:
-    """The panel-confidence threshold chosen for one rubric, and what it buys."""
-
-    threshold: float
-    """Decide cases whose panel confidence is at least this; 1.0 when no threshold qualifies."""
-    passed: bool
-    """Whether a threshold qualified (agreement certified at `target` with 1 - `delta`)."""
-    coverage: float
-    """Share of the calibration cases with confidence >= threshold (decided by the panel)."""
-    n: int
-    """Calibration cases (with a panel confidence and a reviewer decision)."""
-    n_selected: int
-    """Calibration cases with confidence >= threshold."""
-    agreement: float | None
-    """Observed agreement with reviewers among the selected cases; None when none are."""
-    lower_bound: float | None
-    """Clopper-Pearson lower bound of that agreement at level 1 - delta; None when none are."""
-    target: float
-    """Agreement required on the cases the panel decides."""
-    delta: float
-    """Allowed probability that the chosen threshold misses the target."""
-    tested: int
-    """Candidate thresholds tested (0: too few cases could ever certify the target)."""
-
-
-def min_cases(target: float, delta: float) -> int:
-    """The fewest cases that can certify `target` at level 1 - `delta` (if all of them agree)."""
-    n = max(1, math.ceil(math.log(delta) / math.log(target)))
-    while delta ** (1 / n) < target:  # floating-point edge of the ceiling
-        n += 1
-    return n
-
-
-def fit_threshold(
-    confidences: Sequence[float], agreements: Sequence[bool], target: float, delta: float
-) -> Fit:
-    """The lowest panel-confidence threshold whose selective agreement is certified.
-
-    Fixed-sequence testing (Bauer 1991; "Learn then Test", Angelopoulos et al. 2021; "Trust or
-    Escalate", Jung et al. 2024). The candidates are the distinct confidences, from highest
-    (most conservative) to lowest. At each candidate t, H0 "agreement among cases with
-    confidence >= t is below `target`" is rejected when the Clopper-Pearson lower bound at level
-    1 - `delta` is at least `target`; the first candidate that fails stops the sequence, and the
-    threshold is the last candidate that passed. Every candidate is tested at the full level
-    `delta`, in an order that depends on the confidences alone (never on agreement), so the
-    probability that the chosen threshold's true agreement is below `target` is at most `delta`
-    -- provided the calibration cases are a random sample of the cases the threshold will be
-    used on. `tests/test_calibration.py` checks this by simulation.
-
-    Candidates selecting fewer cases than could ever certify `target` (even if all of them
-    agreed, `delta ** (1 / n) < target`) are skipped instead of stopping the sequence: whether a
-    candidate is skipped depends on the confidences only, never on agreement.
-
-    When no candidate qualifies, the threshold is 1.0 (escalate everything but confidence 1.0)
-    and `passed` is False.
-    """
-    import numpy as np
-
-    if len(confidences) != len(agreements):
-        raise ValueError(f"{len(confidences)} confidences but {len(agreements)} agreements")
-    if not 0 < target < 1:
-        raise ValueError(f"target must be between 0 and 1 (exclusive), got {target}")
-    if not 0 < delta < 1:
-        raise ValueError(f"delta must be between 0 and 1 (exclusive), got {delta}")
-    conf = np.asarray(confidences, dtype=float)
-    agree = np.asarray(agreements, dtype=bool)
-    if conf.size and (not np.all(np.isfinite(conf)) or conf.min() < 0 or conf.max() > 1):
-        raise ValueError("confidences must be numbers from 0 to 1")
-    n = int(conf.size)
-
-    def result(threshold: float, passed: bool, tested: int) -> Fit:
-        selected = conf >= threshold
-        n_selected = int(selected.sum())
-        agreed = int(agree[selected].sum())
-        return Fit(
-            threshold=threshold,
-            passed=passed,
-            coverage=n_selected / n if n else 0.0,
-            n=n,
-            n_selected=n_selected,
-            agreement=agreed / n_selected if n_selected else None,
-            lower_bound=clopper_pearson_lower(agreed, n_selected, delta) if n_selected else None,
-            target=target,
-            delta=delta,
-            tested=tested,
-        )
-
-    if n == 0:
-        return result(1.0, False, 0)
-    order = np.argsort(-conf, kind="stable")
-    ranked = conf[order]
-    # Each distinct confidence, highest first, selects everything down to its last tie.
-    last_of_ties = np.flatnonzero(np.append(ranked[1:] != ranked[:-1], True))
-    n_selected = last_of_ties + 1
-    agreed = np.cumsum(agree[order])[last_of_ties]
-    testable = n_selected >= min_cases(target, delta)  # others could not certify the target
-    certified = _lower_bounds(agreed[testable], n_selected[testable], delta) >= target
-    failures = np.flatnonzero(~certified)
-    stop = int(failures[0]) if failures.size else int(certified.size)
-    tested = min(stop + 1, int(certified.size))
-    if stop == 0:
-        return result(1.0, False, tested)
-    return result(float(ranked[last_of_ties[testable]][stop - 1]), True, tested)
-
-
-def _lower_bounds(agreed: NDArray[np.int_], n: NDArray[np.int_], delta: float) -> NDArray[Any]:
-    """`clopper_pearson_lower` of many counts at once."""
-    import numpy as np
-    from scipy.stats import beta
-
-    bounds = np.zeros(agreed.shape, dtype=float)
-    some = agreed > 0
-    bounds[some] = beta.ppf(delta, agreed[some], n[some] - agreed[some] + 1)
-    return bounds
-
-
-# --- paired comparison of two runs (the gate) ----------------------------------------------
-
-
-def mcnemar_exact(wins: int, losses: int) -> float:
-    """Two-sided exact McNemar p-value: the discordant pairs against Binomial(wins + losses, 1/2).
-
-    `wins` are pairs the candidate passed and the baseline did not, `losses` the reverse; ties
-    carry no information about the difference. 1.0 when there is no discordant pair.
-    """
-    from scipy.stats import binomtest
-
-    if wins < 0 or losses < 0:
-        raise ValueError(f"wins and losses must be counts, got {wins} and {losses}")
-    if wins + losses == 0:
-        return 1.0
-    return float(binomtest(wins, wins + losses, 0.5).pvalue)
-
-
-def paired_bootstrap(
-    wins: int, losses: int, ties: int, resamples: int = 4000, level: float = 0.95, seed: int = 0
-) -> tuple[float, float]:
-    """Percentile interval of the change in pass rate (candidate - baseline) over paired cases.
-
-    Resampling n pairs with replacement only changes how many are wins, losses and ties, so
-    each resample is one multinomial draw of the three counts (the same distribution as drawing
-    pair indices, far cheaper); a seeded `numpy.random.Generator` makes it repeatable.
-    """
-    import numpy as np
-
-    n = wins + losses + ties
-    if n == 0:
-        raise ValueError("no paired cases to resample")
-    rng = np.random.default_rng(seed)
-    draws = rng.multinomial(n, [wins / n, losses / n, ties / n], size=resamples)
-    diffs = (draws[:, 0] - draws[:, 1]) / n
-    tail = (1 - level) / 2
-    low, high = np.quantile(diffs, [tail, 1 - tail])
-    return float(low), float(high)
-
-
-def paired_sample_size(
-    difference: float, discordant: float, alpha: float = 0.05, power: float = 0.8
-) -> int:
-    """Pairs needed for a two-sided McNemar test at `alpha` to detect a change in pass rate of
-    `difference` with probability `power`, when a share `discordant` of pairs disagree.
-
-    Connor (1987), "Sample size for testing differences in proportions for the paired-sample
-    design", Biometrics 43: n = (z_{a/2} sqrt(psi) + z_b sqrt(psi - d^2))^2 / d^2. The discordant
-    share is raised to at least |d| (a change of d needs that many discordant pairs).
-    """
-    from scipy.stats import norm
-
-    d = abs(difference)
-    if not 0 < d <= 1:
-        raise ValueError(f"difference must be a nonzero change in pass rate, got {difference}")
-    psi = min(1.0, max(discordant, d))
-    z_a, z_b = norm.ppf(1 - alpha / 2), norm.ppf(power)
-    root = float(z_a) * math.sqrt(psi) + float(z_b) * math.sqrt(max(psi - d * d, 0.0))
-    return math.ceil(root**2 / d**2)
+__all__ = [
+    "Agreement",
+    "Confusion",
+    "Fit",
+    "PassRate",
+    "agreement",
+    "alpha_interval",
+    "audits_needed",
+    "clopper_pearson_lower",
+    "cohen_kappa",
+    "confusion",
+    "effective_sample_size",
+    "fit_threshold",
+    "judge_alpha",
+    "krippendorff_alpha",
+    "mcnemar_exact",
+    "min_cases",
+    "nominal_alpha",
+    "paired_bootstrap",
+    "paired_sample_size",
+    "panel_scores",
+    "ppi_mean",
+    "weighted_lower_bound",
+]

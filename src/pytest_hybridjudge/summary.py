@@ -28,20 +28,51 @@ class Outcomes(BaseModel):
     skipped: int = Field(0, description="Cases not run (no --judge, budget, errors before calls)")
 
 
-class RubricOutcomes(Outcomes):
-    """Outcomes of one rubric's cases."""
+class PassRate(BaseModel):
+    """A pass rate with its 95% interval, and what it rests on."""
 
-    pass_rate: float | None = Field(description="Passed / (passed + failed); None when neither")
+    estimate: float | None = Field(description="Estimated pass rate; None without judged cases")
+    low: float | None = Field(description="Lower end of the 95% interval; None when untrusted")
+    high: float | None = Field(description="Upper end of the 95% interval; None when untrusted")
+    method: Literal["ppi", "judge-only"] = Field(
+        description="`ppi`: prediction-powered (the judges' rate over all judged cases, "
+        "corrected by reviewers' labels on items sampled with known probability, Angelopoulos "
+        "et al. 2023); `judge-only`: no such labels, so no interval can be trusted"
+    )
+    labelled: int = Field(description="Reviewer-labelled cases behind the correction")
 
 
 class JudgeAgreement(BaseModel):
-    """How far the judges agreed with each other over the run."""
+    """How far the judges agreed with each other: per rubric, never pooled across rubrics."""
 
     krippendorff_alpha_ordinal: float | None = Field(
-        description="Ordinal Krippendorff's alpha of the judges' scores; None when undefined"
+        description="Ordinal Krippendorff's alpha of the judges' scores; None when undefined. "
+        "At the run's top level: the only rubric's, None with several (see `rubrics`)"
     )
     cases_judged: int = Field(description="Cases with at least one judge verdict")
     split_cases: int = Field(description="Cases where some judges passed and others failed")
+
+
+class RubricOutcomes(Outcomes):
+    """Outcomes of one rubric's cases."""
+
+    pass_rate: PassRate = Field(description="Pass rate with its interval (see `PassRate`)")
+    judge_pass_rate: float | None = Field(
+        description="Judge-only: passed / (passed + failed) of decided cases; None when neither"
+    )
+    agreement: JudgeAgreement | None = Field(
+        None, description="Agreement among the judges on this rubric's cases"
+    )
+
+
+class AuditSample(BaseModel):
+    """The random audit of confident cases: the sample calibration and pass rates rest on."""
+
+    rate: float | None = Field(description="audit_rate in force (None: no case was routed)")
+    seed: int | None = Field(description="Seed of the audit draw")
+    samples: int = Field(description="Confident cases drawn for audit in this run")
+    minutes: float = Field(description="Expected minutes of reviewing them")
+    usd: float = Field(description="Expected USD of reviewing them")
 
 
 class ReviewLoad(BaseModel):
@@ -121,12 +152,16 @@ class RunSummary(BaseModel):
     finished: dt.datetime = Field(description="When the summary was written (UTC)")
     cases: int = Field(description="Cases recorded")
     outcomes: Outcomes = Field(description="Cases by outcome")
-    pass_rate: float | None = Field(description="Passed / (passed + failed); None when neither")
+    pass_rate: PassRate = Field(description="Pass rate over all rubrics, with its interval")
+    judge_pass_rate: float | None = Field(
+        description="Judge-only: passed / (passed + failed); None when neither"
+    )
     rubrics: dict[str, RubricOutcomes] = Field(description="Rubric name -> its outcomes")
     agreement: JudgeAgreement = Field(description="Agreement among the judges")
     review: dict[str, ReviewLoad] = Field(description="Tier -> review work escalated to it")
     cost: Cost = Field(description="Inference and expected review cost")
     audits: int = Field(description="Confident cases sampled for audit")
+    audit: AuditSample | None = Field(None, description="The audit sample and its review cost")
     by_review: int = Field(description="Cases decided by earlier reviewers' resolutions")
     usage: Usage = Field(description="Tokens, calls and cost over the whole run")
     models: dict[str, Usage] = Field(description="Model label -> its usage")

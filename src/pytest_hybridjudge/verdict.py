@@ -155,6 +155,17 @@ class PairwiseResult(BaseModel):
     preferred: Preference | None = Field(None, description="The panel's decided preference")
 
 
+class PolicyInForce(BaseModel):
+    """The escalation policy a case was routed under: enough to reconstruct its sampling."""
+
+    min_confidence: float | None = Field(
+        description="Panel confidence below which it was escalated (the rubric's calibrated "
+        "value when there is one); null when the rubric escalates every case"
+    )
+    audit_rate: float = Field(description="Share of confident cases sampled for audit")
+    seed: int = Field(description="Seed of the audit draw")
+
+
 class CaseResult(BaseModel):
     """Everything one case produced: the record written to results.jsonl."""
 
@@ -193,4 +204,11 @@ class CaseResult(BaseModel):
         False,
         description="The target's provider failed after its retries: the case is skipped, an "
         "outage says nothing about the model (a gate leaves it out of wins and losses)",
+    )
+    policy: PolicyInForce | None = Field(None, description="The escalation policy in force")
+    inclusion_probability: float | None = Field(
+        None,
+        description="Probability that the case went to people by confidence and the audit draw "
+        "alone: 1 if escalated for low confidence only, the audit rate if the panel was "
+        "confident; null when another rule sent it or no panel judged it",
     )

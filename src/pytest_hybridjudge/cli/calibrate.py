@@ -17,6 +17,7 @@ from .common import Project, add_root_option, fail, printable, say
 
 if TYPE_CHECKING:
     from ..review.calibration_report import RubricReport
+    from ..stats import Fit
 
 PANEL = "panel"
 
@@ -72,7 +73,6 @@ def _pct(value: float) -> str:
 
 def render_report(report: RubricReport, level: float = 0.95) -> list[str]:
     """One rubric's report as table lines for the terminal."""
-    from ..stats import min_cases
 
     versions = ", ".join((v or "-")[:8] for v in report.versions)
     left_out = []
@@ -118,24 +118,53 @@ def render_report(report: RubricReport, level: float = 0.95) -> list[str]:
         lines.append(f"  panel on cases {label}: {a.n}, agreement {_num(a.accuracy)}")
     fit = report.fit
     if fit is not None:
-        head = f"  threshold for agreement >= {fit.target:g} with probability >= {1 - fit.delta:g}"
-        if fit.passed:
+        lines += _fit_lines(report, fit)
+    return lines
+
+
+def _fit_lines(report: RubricReport, fit: Fit) -> list[str]:
+    """What the fit used and why, and what it found."""
+    from ..stats import min_cases
+
+    sample = report.sample
+    lines = []
+    if sample is not None:
+        weights = ", ".join(f"{k} at weight {w:g}" for w, k in sample.weights.items()) or "none"
+        lines.append(
+            f"  fitted on {sample.audits} audit(s) and {sample.low_confidence} low-confidence "
+            f"escalation(s), cases whose chance of review is known, each weighted by 1 / that "
+            f"chance ({weights}; effective n {sample.effective_n:.1f})"
+        )
+        if sample.other_rules or sample.unknown:
             lines.append(
-                f"{head}: min_confidence {fit.threshold:.4g} lets the panel decide "
-                f"{_pct(fit.coverage)} of calibration cases ({fit.n_selected} of {fit.n}), "
-                f"agreement {_num(fit.agreement)}, lower bound {_num(fit.lower_bound)}"
+                f"  left out of the fit: {sample.other_rules} sent to people by other rules "
+                "(split, errors, spread, borderline, always_review: chosen for what they are, "
+                f"not a random sample), {sample.unknown} from runs that did not record sampling"
             )
-        elif fit.tested == 0:
-            lines.append(
-                f"{head}: no threshold qualifies: {fit.n} case(s) with a panel confidence, "
-                f"at least {min_cases(fit.target, fit.delta)} needed even if all agreed; "
-                "min_confidence 1.0 escalates everything"
-            )
-        else:
-            lines.append(
-                f"{head}: no threshold qualifies: agreement among the most confident cases is "
-                "too low to certify the target; min_confidence 1.0 escalates everything"
-            )
+    head = f"  threshold for agreement >= {fit.target:g} with probability >= {1 - fit.delta:g}"
+    if fit.threshold is not None:
+        coverage = "-" if report.coverage is None else _pct(report.coverage)
+        lines.append(
+            f"{head}: min_confidence {fit.threshold:.4g} lets the panel decide {coverage} of "
+            f"{report.judged} judged cases ({fit.n_selected} of {fit.n} calibration cases), "
+            f"weighted agreement {_num(fit.agreement)}, lower bound {_num(fit.lower_bound)}"
+        )
+        return lines
+    why = (
+        f"effective n {fit.effective_n:.1f} is below the {min_cases(fit.target, fit.delta)} "
+        "needed even if all agreed"
+        if fit.tested == 0
+        else "agreement among the most confident cases is too low to certify the target"
+    )
+    more = (
+        f"about {fit.needed} more audit(s) of the same kind needed"
+        if fit.needed is not None
+        else "more audits like these would not help: the judges agree too rarely"
+    )
+    lines.append(
+        f"{head}: no threshold qualifies ({why}); {more}; until then every case of this "
+        "rubric is escalated"
+    )
     return lines
 
 
@@ -213,6 +242,7 @@ def _calibrate(args: argparse.Namespace) -> int:
             delta=args.delta,
             resamples=args.resamples,
             seed=args.seed,
+            judged=dataset.judged.get(name, []),
         )
         for name in names
     ]
@@ -241,15 +271,17 @@ def _calibrate(args: argparse.Namespace) -> int:
         say("\n".join(render_report(report)))
     if args.target is not None:
         say(
-            "\nthe guarantee holds for cases like the labelled ones: audits are a random sample "
-            "of confident cases, escalations are not"
+            "\nthe guarantee rests on the sample of known probability: audits are a seeded random "
+            "sample of confident cases (weight 1 / audit_rate), low-confidence escalations are all "
+            "sent to people (weight 1); cases chosen by other rules are not a random sample"
         )
     say()
     if written:
         fits = {r.rubric: r.fit for r in reports if r.fit is not None}
         values = ", ".join(
-            f"{name} {fits[name].threshold:.4g}"
-            + ("" if fits[name].passed else " (no threshold qualified: escalates everything)")
+            f"{name} {threshold:.4g}"
+            if (threshold := fits[name].threshold) is not None
+            else f"{name} null (no threshold qualified: escalates everything)"
             for name in written
         )
         say(f"wrote min_confidence {values} to {shown(calibration_file)}")

@@ -41,6 +41,19 @@ class LabelledCase:
     """The panel decided it itself (outcome passed/failed, or a confident case audited)."""
     judges: dict[str, bool]
     """Judge label -> its pass/fail, for judges that returned a valid verdict."""
+    inclusion: float | None = None
+    """Probability it went to people by confidence and the audit draw alone (the run's record);
+    None when another rule sent it (split, errors, borderline, always_review) or an older run
+    did not record it: such cases are reported, never fitted on."""
+    audit: bool = False
+    """Drawn as an audit of a confident case."""
+    legacy: bool = False
+    """Its run predates recorded sampling (no policy in the record)."""
+
+    @property
+    def weight(self) -> float | None:
+        """Inverse inclusion probability: how many cases this one stands for in the fit."""
+        return 1.0 / self.inclusion if self.inclusion else None
 
 
 @dataclass
@@ -53,6 +66,9 @@ class Dataset:
     unjudged: dict[str, int] = field(default_factory=dict)
     """Rubric -> resolved items with no stored judge verdicts (decided by review only, or
     their runs were deleted)."""
+    judged: dict[str, list[float | None]] = field(default_factory=dict)
+    """Rubric -> panel confidence of every judged case (labelled or not) the panel could decide
+    (None for one another rule escalated): the denominator of coverage."""
 
 
 def results_path(runs_dir: Path, run_id: str) -> Path:
@@ -102,6 +118,12 @@ def labelled_cases(
     from .resolutions import human_decision, resolutions_by_item
 
     dataset = Dataset()
+    for _, record in judged.values():
+        decidable = record.panel is not None and (
+            record.inclusion_probability is not None or record.policy is None
+        )
+        confidence = record.panel.confidence if record.panel and decidable else None
+        dataset.judged.setdefault(record.rubric or "(none)", []).append(confidence)
     for item, decided in resolutions_by_item(resolutions).items():
         stored = judged.get(item)
         rubric = (stored[1].rubric if stored else None) or decided[-1].rubric or "(none)"
@@ -129,6 +151,9 @@ def labelled_cases(
                     for v in record.verdicts
                     if v.passed is not None and v.error is None
                 },
+                inclusion=record.inclusion_probability,
+                audit=record.audit,
+                legacy=record.policy is None,
             )
         )
     return dataset
@@ -156,6 +181,31 @@ class RubricReport:
     """The panel on the cases it escalated."""
     fit: Fit | None
     """The threshold, when `--target` was given and some case has a panel confidence."""
+    sample: FitSample | None = None
+    """What the fit used and left out, when there is a fit."""
+    judged: int = 0
+    """Judged cases of the rubric (labelled or not)."""
+    coverage: float | None = None
+    """Share of the judged cases the panel decides at the fitted threshold (confidence at or
+    above it, and no other rule escalating them); None without a threshold."""
+
+
+@dataclass(frozen=True)
+class FitSample:
+    """The labelled cases behind a fit: those used, with their weights, and those left out."""
+
+    audits: int
+    """Audits used (weight 1 / audit rate each)."""
+    low_confidence: int
+    """Cases escalated for low confidence alone, used with weight 1."""
+    weights: dict[float, int]
+    """Weight -> cases used with it."""
+    effective_n: float
+    """Kish effective sample size of the cases used."""
+    other_rules: int
+    """Left out: sent to people by split, errors, spread, borderline or always_review."""
+    unknown: int
+    """Left out: older runs that did not record their sampling probabilities."""
 
 
 def rubric_report(
@@ -168,8 +218,16 @@ def rubric_report(
     delta: float,
     resamples: int,
     seed: int,
+    judged: list[float | None] | None = None,
 ) -> RubricReport:
-    """The statistics of one rubric's labelled cases. Pure."""
+    """The statistics of one rubric's labelled cases. Pure.
+
+    `judged` holds the panel confidence of every judged case of the rubric (`Dataset.judged`),
+    for coverage as a share of judged cases. The threshold is fitted on the cases whose
+    inclusion probability is known (audits, low-confidence escalations), weighted by its
+    inverse; the rest are counted in `sample` and left out.
+    """
+    judged = judged or []
     from ..stats import agreement, fit_threshold
 
     def panel_on(subset: list[LabelledCase], boot: int) -> Agreement:
@@ -183,15 +241,34 @@ def rubric_report(
         judges[name] = agreement(
             [j for j, _ in pairs], [h for _, h in pairs], resamples=resamples, seed=seed
         )
-    fit = None
+    fit = sample = coverage = None
     scored = [c for c in cases if c.panel_confidence is not None and c.panel_pass is not None]
+    used = [c for c in scored if c.weight is not None]
     if target is not None and scored:
         fit = fit_threshold(
-            [c.panel_confidence for c in scored if c.panel_confidence is not None],
-            [c.panel_pass == c.human_pass for c in scored],
+            [c.panel_confidence for c in used if c.panel_confidence is not None],
+            [c.panel_pass == c.human_pass for c in used],
             target,
             delta,
+            weights=[c.weight for c in used if c.weight is not None],
         )
+        weights: dict[float, int] = {}
+        for c in used:
+            assert c.weight is not None
+            weights[round(c.weight, 6)] = weights.get(round(c.weight, 6), 0) + 1
+        sample = FitSample(
+            audits=sum(1 for c in used if c.audit),
+            low_confidence=sum(1 for c in used if not c.audit),
+            weights=dict(sorted(weights.items())),
+            effective_n=fit.effective_n,
+            other_rules=sum(1 for c in scored if c.weight is None and not c.legacy),
+            unknown=sum(1 for c in scored if c.weight is None and c.legacy),
+        )
+        if fit.threshold is not None and judged:
+            confident = [x for x in judged if x is not None and x >= fit.threshold]
+            coverage = len(confident) / len(judged)
+        elif judged:
+            coverage = 0.0
     newest_first = sorted(cases, key=lambda c: c.run_id, reverse=True)
     versions = list(dict.fromkeys(c.rubric_version for c in newest_first))
     return RubricReport(
@@ -205,6 +282,9 @@ def rubric_report(
         decided=panel_on([c for c in cases if c.decided], 0),
         escalated=panel_on([c for c in cases if not c.decided], 0),
         fit=fit,
+        sample=sample,
+        judged=len(judged),
+        coverage=coverage,
     )
 
 
@@ -234,6 +314,8 @@ def _fit_json(fit: Fit | None) -> dict[str, Any] | None:
         "target": fit.target,
         "delta": fit.delta,
         "tested": fit.tested,
+        "effective_n": fit.effective_n,
+        "more_needed": fit.needed,
     }
 
 
@@ -249,6 +331,18 @@ def report_json(report: RubricReport) -> dict[str, Any]:
         "decided": {"n": report.decided.n, "agreement": report.decided.accuracy},
         "escalated": {"n": report.escalated.n, "agreement": report.escalated.accuracy},
         "threshold": _fit_json(report.fit),
+        "judged": report.judged,
+        "coverage_of_judged": report.coverage,
+        "fitted_on": None
+        if report.sample is None
+        else {
+            "audits": report.sample.audits,
+            "low_confidence_escalations": report.sample.low_confidence,
+            "weights": {f"{w:g}": k for w, k in report.sample.weights.items()},
+            "effective_n": report.sample.effective_n,
+            "left_out_other_rules": report.sample.other_rules,
+            "left_out_unrecorded_sampling": report.sample.unknown,
+        },
     }
 
 
@@ -268,7 +362,7 @@ def history_record(report: RubricReport, now: dt.datetime, written: bool) -> dic
         "alpha_ci": list(report.panel.alpha_ci) if report.panel.alpha_ci else None,
         "threshold": fit.threshold if fit else None,
         "threshold_passed": fit.passed if fit else None,
-        "coverage": fit.coverage if fit else None,
+        "coverage": report.coverage if fit else None,
         "lower_bound": fit.lower_bound if fit else None,
         "target": fit.target if fit else None,
         "delta": fit.delta if fit else None,
@@ -303,7 +397,7 @@ def write_thresholds(path: Path, reports: Iterable[RubricReport], now: dt.dateti
             min_confidence=fit.threshold,
             target=fit.target,
             delta=fit.delta,
-            coverage=fit.coverage,
+            coverage=report.coverage,
             n=fit.n,
             lower_bound=fit.lower_bound,
             rubric_version=report.versions[0] if report.versions else None,

@@ -1,0 +1,99 @@
+"""A run's pass rates with intervals: the judges' labels of this run, corrected by reviewers.
+
+The run holds the judges' pass/fail of every case it judged; cases decided by earlier reviews
+carry the reviewers' label instead. Their judges' label and inclusion probability come from the
+newest run that judged them (`review.calibration_report.judged_results`), read only when the
+run has such cases. `stats.ppi_mean` combines the two per rubric and overall.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .verdict import CaseResult
+
+
+@dataclass(frozen=True)
+class Row:
+    """One case of the run: the judges' label, or the reviewers' (decided by review)."""
+
+    item_id: str | None
+    judge_pass: bool | None
+    human_pass: bool | None
+
+
+def row_of(result: CaseResult) -> Row | None:
+    """The pass-rate row of a case; None for a case neither judged nor reviewed."""
+    if result.resolved_by and result.outcome in ("passed", "failed"):
+        return Row(result.item_id, None, result.outcome == "passed")
+    if result.panel is not None and result.panel.passed is not None:
+        return Row(result.item_id, result.panel.passed, None)
+    if result.verifiers and result.outcome in ("passed", "failed"):  # decided by checks alone
+        return Row(result.item_id, result.outcome == "passed", None)
+    return None
+
+
+def review_probability(record: CaseResult) -> float | None:
+    """The probability that a judged case was sent to people: its audit rate for an audit,
+    1 for any other escalation; None when unknown (an older run recorded no policy)."""
+    if record.audit:
+        return record.policy.audit_rate if record.policy and record.policy.audit_rate else None
+    return 1.0 if record.outcome == "escalated" else None
+
+
+def pass_rates(
+    rows: Mapping[str, Sequence[Row]], runs_dir: Path | None, level: float = 0.95
+) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
+    """Per rubric and overall: `{estimate, low, high, method, labelled}` (summary's `PassRate`)."""
+    stored: dict[str, tuple[bool, float]] = {}
+    reviewed = {r.item_id for rs in rows.values() for r in rs if r.human_pass is not None}
+    if reviewed and runs_dir is not None and runs_dir.is_dir():
+        from .errors import HybridJudgeError
+        from .review.calibration_report import judged_results
+
+        try:
+            judged = judged_results(runs_dir)
+        except HybridJudgeError:
+            judged = {}  # a damaged older run: the rates fall back to what this run knows
+        for item in reviewed:
+            found = judged.get(item or "")
+            if found is None or found[1].panel is None or found[1].panel.passed is None:
+                continue
+            probability = review_probability(found[1])
+            if probability:
+                stored[item or ""] = (found[1].panel.passed, probability)
+    every: list[Row] = [r for rs in rows.values() for r in rs]
+    per_rubric = {name: _rate(rs, stored, level) for name, rs in sorted(rows.items())}
+    return per_rubric, _rate(every, stored, level)
+
+
+def _rate(
+    rows: Sequence[Row], stored: Mapping[str, tuple[bool, float]], level: float
+) -> dict[str, Any]:
+    from .stats import ppi_mean
+
+    judge_all: list[float] = []
+    judge_labelled: list[float] = []
+    human: list[float] = []
+    inclusion: list[float] = []
+    for row in rows:
+        if row.judge_pass is not None:
+            judge_all.append(float(row.judge_pass))
+        elif row.human_pass is not None and (row.item_id or "") in stored:
+            judged, probability = stored[row.item_id or ""]
+            judge_all.append(float(judged))
+            judge_labelled.append(float(judged))
+            human.append(float(row.human_pass))
+            inclusion.append(probability)
+    rate = ppi_mean(judge_all, judge_labelled, human, inclusion, level)
+    return {
+        "estimate": None if rate.estimate is None else round(rate.estimate, 4),
+        "low": None if rate.low is None else round(rate.low, 4),
+        "high": None if rate.high is None else round(rate.high, 4),
+        "method": rate.method,
+        "labelled": rate.labelled,
+    }

@@ -1,0 +1,92 @@
+"""Pass rates with honest intervals: prediction-powered inference. Pure functions.
+
+The judges label every case; reviewers label a sample of known inclusion probability (the
+audits, and escalations they resolved). The prediction-powered estimate (Angelopoulos et al.
+2023, "Prediction-powered inference") is the judges' mean over all cases plus the mean
+human - judge correction on the labelled sample, each labelled case weighted by its inverse
+inclusion probability (Horvitz-Thompson). Re-exported from `stats`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+Method = Literal["ppi", "judge-only"]
+
+
+@dataclass(frozen=True)
+class PassRate:
+    """A pass rate with its interval, and what it rests on."""
+
+    estimate: float | None
+    """The estimated pass rate; None without cases."""
+    low: float | None
+    """Lower end of the interval; None when no interval can be trusted (no labels)."""
+    high: float | None
+    """Upper end of the interval; None when no interval can be trusted."""
+    method: Method
+    """`ppi`: judges corrected by reviewers' labels; `judge-only`: the judges' rate, uncorrected,
+    which has no interval that can be trusted."""
+    labelled: int
+    """Cases with a reviewer's label behind the correction."""
+    n: int
+    """Cases the rate is about."""
+
+
+def ppi_mean(
+    judge_all: Sequence[float],
+    judge_labelled: Sequence[float],
+    human_labelled: Sequence[float],
+    inclusion: Sequence[float] | None = None,
+    level: float = 0.95,
+) -> PassRate:
+    """Prediction-powered mean of the N cases in `judge_all`, with a `level` interval.
+
+    `judge_all` holds the judges' label (1 pass, 0 fail, or a probability) of every case;
+    `judge_labelled` and `human_labelled` the judges' and reviewers' labels of the labelled
+    cases (a subset of the N), and `inclusion` their inclusion probabilities (default n / N, a
+    simple random sample). The estimate is mean(judge_all) + sum((human - judge) / pi) / N; its
+    variance the Horvitz-Thompson variance under Poisson sampling,
+    sum((1 - pi) / pi^2 * (human - judge)^2) / N^2, so cases reviewed with certainty (pi = 1)
+    add none. Estimate and interval (normal) are clipped to [0, 1]; the interval is for the
+    pass rate of these N cases.
+    Without labelled cases the judges' rate comes back as `judge-only`, with no interval.
+    """
+    from statistics import NormalDist  # not scipy: a run's summary should not load it
+
+    judge_all = [float(x) for x in judge_all]  # bools and numpy bools alike
+    judge_labelled = [float(x) for x in judge_labelled]
+    human_labelled = [float(x) for x in human_labelled]
+    n_all, n = len(judge_all), len(judge_labelled)
+    if len(human_labelled) != n:
+        raise ValueError(f"{n} judge labels but {len(human_labelled)} reviewer labels")
+    if n > n_all:
+        raise ValueError(f"{n} labelled cases but only {n_all} cases in all")
+    if not 0 < level < 1:
+        raise ValueError(f"level must be between 0 and 1 (exclusive), got {level}")
+    pis = [n / n_all] * n if inclusion is None else [float(p) for p in inclusion]
+    if len(pis) != n:
+        raise ValueError(f"{n} labelled cases but {len(pis)} inclusion probabilities")
+    if any(not 0 < p <= 1 for p in pis):
+        raise ValueError("inclusion probabilities must be in (0, 1]")
+    if n_all == 0:
+        return PassRate(None, None, None, "judge-only", 0, 0)
+    judged = math.fsum(judge_all) / n_all
+    if n == 0:
+        return PassRate(judged, None, None, "judge-only", 0, n_all)
+    residuals = [h - j for h, j in zip(human_labelled, judge_labelled, strict=True)]
+    correction = math.fsum(r / p for r, p in zip(residuals, pis, strict=True)) / n_all
+    variance = math.fsum((1 - p) / p**2 * r * r for r, p in zip(residuals, pis, strict=True))
+    half = NormalDist().inv_cdf(0.5 + level / 2) * math.sqrt(variance) / n_all
+    estimate = min(1.0, max(0.0, judged + correction))  # a rate, whatever the sample
+    return PassRate(
+        estimate=estimate,
+        low=max(0.0, estimate - half),
+        high=min(1.0, estimate + half),
+        method="ppi",
+        labelled=n,
+        n=n_all,
+    )
