@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 
 from pytest_hybridjudge.config import EscalationSpec
-from pytest_hybridjudge.report import RunPaths, RunReport, summary_lines
+from pytest_hybridjudge.report import RunPaths, RunReport
 from pytest_hybridjudge.stats import judge_alpha, krippendorff_alpha, ppi_mean
+from pytest_hybridjudge.summary_text import summary_lines
 from pytest_hybridjudge.verdict import CaseResult, JudgeVerdict, PanelVerdict, PolicyInForce
 
 POLICY = PolicyInForce(min_confidence=0.7, audit_rate=0.05, seed=0)

@@ -78,7 +78,7 @@ def gate_markdown(gate: GateReport) -> list[str]:
 
 def run_markdown(summary: RunSummary) -> list[str]:
     """The run's section: outcomes, pass rate per rubric, cost."""
-    from .report import pass_rate_text
+    from .summary_text import pass_rate_text
 
     o = summary.outcomes
     lines = [

@@ -13,10 +13,12 @@ from typing import TYPE_CHECKING
 import pytest
 
 from . import heap
-from .session import SESSION, JudgeSession, Recorder
+from .session import SESSION, JudgeSession
 
 if TYPE_CHECKING:
     from _pytest.terminal import TerminalReporter
+
+    from .recorder import Recorder
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

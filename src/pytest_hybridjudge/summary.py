@@ -1,8 +1,8 @@
 """`summary.json`: one run's counts, agreement, cost and paths, as a documented pydantic model.
 
-`RunReport.summary` builds it; `report.summary_lines`, `hybridjudge runs` and the review commands
-read it back through `RunSummary`, never by string keys. `hybridjudge schema summary` prints its
-JSON Schema.
+`RunReport.summary` builds it; `summary_text.summary_lines`, `hybridjudge runs` and the review
+commands read it back through `RunSummary`, never by string keys. `hybridjudge schema summary`
+prints its JSON Schema.
 """
 
 from __future__ import annotations

@@ -1,0 +1,123 @@
+"""The controller's record of a run: test reports in, results, manifest, summary and gate out.
+
+Only the process that records the run (the xdist controller, or a plain pytest process) has a
+`Recorder`; workers only run cases and send each result on its test report (`PAYLOAD`).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from .session import PAYLOAD, JudgeSession
+
+if TYPE_CHECKING:
+    from .gate import GateReport
+    from .report import RunReport
+
+
+class Recorder:
+    """On the controller: turns test reports into the run's records, and writes them."""
+
+    def __init__(self, session: JudgeSession, report: RunReport):
+        self.session, self.report = session, report
+        self.summary: Any = None
+        self.gate: GateReport | None = None
+        self.gate_error: str | None = None
+
+    def record(self, report: pytest.TestReport) -> None:
+        """Record a gold item's result, or why it ended without one."""
+        from .verdict import CaseResult
+
+        if "hybridjudge" not in report.keywords:
+            return
+        payload = getattr(report, PAYLOAD, None)
+        if payload is not None:
+            # pytest's terminal reporter keeps every report until the end: drop the result, or
+            # every result would stay in memory with it (most of a 10,000-case run's peak)
+            delattr(report, PAYLOAD)
+            result = (
+                payload if isinstance(payload, CaseResult) else CaseResult.model_validate(payload)
+            )
+            self.report.add(result)
+        elif (report.when == "call" and report.failed) or report.skipped:
+            self._unfinished(report)
+
+    def _unfinished(self, report: pytest.TestReport) -> None:
+        """A gold item that ended without a result still gets a record, with why."""
+        from .evaluate import new_record
+        from .verdict import CaseResult
+
+        job = self.session.jobs.get(report.nodeid)
+        reason = _longrepr_text(report)
+        failed = not report.skipped
+        if job is not None:
+            record = new_record(
+                job, "failed" if failed else "skipped", [reason], reason if failed else None
+            )
+        else:
+            record = CaseResult(
+                case_id=report.nodeid.rpartition("::")[2],
+                nodeid=report.nodeid,
+                target="",
+                outcome="failed" if failed else "skipped",
+                reasons=[reason],
+                error=reason if failed else None,
+            )
+        self.report.add(record)
+
+    def finish(self, exitstatus: int) -> None:
+        """Record every selected case not recorded yet (skipped, with why); write the files."""
+        from .evaluate import new_record
+
+        why = (
+            "run interrupted before this case finished"
+            if exitstatus == pytest.ExitCode.INTERRUPTED
+            else "the session stopped before this case ran"
+        )
+        for job in self.session.selected:  # no selected case silently disappears
+            if not self.report.recorded(job.nodeid):
+                self.report.add(new_record(job, "skipped", [why]))
+        if self.session.caller is not None and self.session.ran_cases:
+            self.report.calls = self.session.caller.stats
+        self.summary = self.report.write()
+        self._gate()
+
+    def _gate(self) -> None:
+        """Compare with the baseline, if there is one; write gate.json and the CI summary."""
+        from .ci_summary import write_ci_summary
+        from .comparison import gate_run
+        from .errors import HybridJudgeError
+
+        paths, baseline = self.report.paths, self.session.baseline
+        if baseline is not None:
+            try:
+                self.gate = gate_run(baseline, self.session.settings, paths.results, paths.run_dir)
+            except HybridJudgeError as exc:
+                self.gate_error = f"gate not decided: {exc}"
+        write_ci_summary(self.summary, self.gate, paths.run_dir)
+
+    @property
+    def regressed(self) -> bool:
+        """Whether the gate found a regression (the session then fails)."""
+        return self.gate is not None and self.gate.result == "REGRESSED"
+
+    def summary_lines(self) -> list[str]:
+        """The terminal summary of the run, once its files are written."""
+        from .gate import gate_lines
+        from .summary_text import summary_lines
+
+        lines = summary_lines(self.summary) if self.summary is not None else []
+        if self.gate is not None:
+            lines += gate_lines(self.gate)
+        if self.gate_error is not None:
+            lines.append(self.gate_error)
+        return lines
+
+
+def _longrepr_text(report: pytest.TestReport) -> str:
+    if report.skipped and isinstance(report.longrepr, tuple):
+        return str(report.longrepr[2]).removeprefix("Skipped: ")
+    text = str(report.longrepr or "")
+    return text.strip().splitlines()[-1] if text.strip() else report.outcome

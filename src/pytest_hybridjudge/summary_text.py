@@ -1,0 +1,124 @@
+"""The terminal summary of a run, as plain lines, read from its `RunSummary`.
+
+Every line goes through `printable` at the end: rubric names, judge labels and reasons come from
+users and models.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from .summary import PassRate, RunSummary
+from .terminal import printable
+
+
+def pass_rate_text(rate: PassRate) -> str:
+    """`71.2% [65.0%, 77.4%] (PPI, 40 labelled)`, or the judge-only rate, labelled as such."""
+    if rate.estimate is None:
+        return "n/a"
+    if rate.method == "ppi" and rate.low is not None and rate.high is not None:
+        return (
+            f"{rate.estimate:.1%} [{rate.low:.1%}, {rate.high:.1%}] "
+            f"(95% PPI, {rate.labelled} labelled)"
+        )
+    return f"{rate.estimate:.1%} judge-only (no reviewed audits: no interval can be trusted)"
+
+
+def summary_lines(summary: RunSummary | Mapping[str, Any]) -> list[str]:
+    """The terminal summary section, as plain lines."""
+    s = summary if isinstance(summary, RunSummary) else RunSummary.model_validate(summary)
+    o, u, rate = s.outcomes, s.usage, s.judge_pass_rate
+    lines = [
+        f"run {s.run_id}: {s.cases} cases: {o.passed} passed, {o.failed} failed, "
+        f"{o.escalated} escalated, {o.skipped} skipped"
+        + (f" (judge-only pass rate {rate:.1%} of decided)" if rate is not None else ""),
+    ]
+    lines.append(f"pass rate: {pass_rate_text(s.pass_rate)}")
+    for name, r in s.rubrics.items():
+        r_rate = f"{r.judge_pass_rate:.1%}" if r.judge_pass_rate is not None else "n/a"
+        alpha = ""
+        if r.agreement is not None and r.agreement.cases_judged:
+            a = r.agreement.krippendorff_alpha_ordinal
+            alpha = f"; judge alpha {a:.3f}" if a is not None else "; judge alpha undefined"
+        lines.append(
+            f"  rubric {name}: {pass_rate_text(r.pass_rate)}; {r_rate} of decided "
+            f"({r.passed} passed, {r.failed} failed, {r.escalated} escalated){alpha}"
+        )
+    agreement = s.agreement
+    if agreement.cases_judged:
+        pooled = agreement.krippendorff_alpha_ordinal
+        several = sum(1 for r in s.rubrics.values() if r.agreement is not None) > 1
+        shown = "per rubric above" if several else f"{pooled:.3f}" if pooled is not None else None
+        lines.append(
+            f"judge agreement: Krippendorff's alpha (ordinal) {shown or 'undefined'} over "
+            f"{agreement.cases_judged} cases; {agreement.split_cases} split"
+        )
+    if s.audit is not None and s.audit.rate is not None:
+        lines.append(
+            f"audit: {s.audit.rate:.0%} of confident cases (seed {s.audit.seed}): "
+            f"{s.audit.samples} drawn, expected review {s.audit.minutes:g} min, ${s.audit.usd:.2f}"
+            + ("" if s.audit.rate else "; without audits no pass rate or threshold can be trusted")
+        )
+    if s.review:
+        tiers = ", ".join(f"{tier} {v.items} ({v.minutes:g} min)" for tier, v in s.review.items())
+        lines.append(
+            f"to review by tier: {tiers}; {s.audits} audit samples; "
+            f"{s.by_review} decided by earlier reviews"
+        )
+    if s.escalation_reasons:
+        lines.append("escalated because:")
+        lines += [f"  {reason}: {n}" for reason, n in s.escalation_reasons.items()]
+    if s.judge_errors:
+        errors = ", ".join(f"{judge} {n}" for judge, n in s.judge_errors.items())
+        lines.append(f"judge errors (no valid verdict): {errors}; see each case's reasons")
+    if s.budget is not None:
+        b = s.budget
+        lines.append(
+            f"budget: ${b.spent:.4f} of ${b.limit:.4f} spent; {b.cases_covered} cases covered"
+            + (
+                f", {b.cases_skipped} skipped (budget exhausted: their worst case did not fit)"
+                if b.cases_skipped
+                else ""
+            )
+        )
+    cost = s.cost
+    models = ", ".join(f"{m} ${usd:.4f}" for m, usd in cost.inference.items())
+    lines.append(f"cost: inference ${cost.inference_total:.4f} ({models})")
+    if cost.review:
+        people = ", ".join(
+            f"{tier} {p.items} x {p.minutes / max(p.items, 1):g} min at "
+            f"${p.rate_per_hour:g}/h = ${p.usd:.2f}"
+            for tier, p in cost.review.items()
+        )
+        lines.append(f"  expected review ${cost.review_total:.2f} ({people})")
+    lines.append(f"  total ${cost.total:.2f}")
+    lines.append(
+        f"tokens: {u.input_tokens:,} in / {u.output_tokens:,} out; "
+        f"provider calls: {u.calls:,}; cache hits: {u.cache_hits:,}"
+    )
+    for name, m in s.models.items():
+        lines.append(
+            f"  {name}: {m.calls:,} calls, {m.cache_hits:,} cached, "
+            f"{m.input_tokens:,} in / {m.output_tokens:,} out"
+        )
+    if s.calls is not None:
+        c = s.calls
+        per = ", ".join(
+            f"{name} {p.requests:,} ({p.retries:,} retries)" for name, p in c.providers.items()
+        )
+        lines.append(
+            f"requests: {c.requests:,} sent, {c.retries:,} retries, {c.failures:,} failed for good"
+            + (f" ({per})" if per else "")
+        )
+        for name, switch in c.mode_switches.items():
+            lines.append(
+                f"  provider {name}: structured output {switch.started} refused, used "
+                f"{switch.now} instead ({switch.why})"
+            )
+    lines += [
+        f"results: {s.paths.results}",
+        f"manifest: {s.paths.manifest} ({o.escalated} to review)",
+        f"summary: {s.paths.summary}",
+    ]
+    return [printable(line) for line in lines]  # names and reasons come from users and models
