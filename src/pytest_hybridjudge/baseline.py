@@ -9,14 +9,13 @@ the confident panel decided, so the audit rate does not move the gate.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from .errors import HybridJudgeError
-from .files import jsonl_lines
+from .files import jsonl_objects
 
 Status = Literal["passed", "not_passed", "outage", "skipped"]
 
@@ -103,14 +102,11 @@ def read_records(path: Path) -> list[dict[str, Any]]:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise BaselineError(f"{path}: cannot read the baseline's results ({exc})") from None
+    fix = "point --judge-baseline at a results.jsonl that pytest --judge wrote"
     records = []
-    for number, line in jsonl_lines(text):
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise BaselineError(f"{path}:{number}: not valid JSON ({exc.msg})") from None
-        if not isinstance(record, dict) or "case_id" not in record:
-            raise BaselineError(f"{path}:{number}: not a case result (no `case_id`)")
+    for number, record in jsonl_objects(text, path, BaselineError, fix):
+        if "case_id" not in record:
+            raise BaselineError(f"{path}:{number}: not a case result (no `case_id`); {fix}")
         records.append(record)
     return records
 

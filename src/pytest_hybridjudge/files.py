@@ -87,11 +87,11 @@ def jsonl_lines(text: str) -> Iterable[tuple[int, str]]:
             yield number, line
 
 
-def parse_jsonl(
-    text: str, path: Path, model: type[M], error: type[Exception], what: str, fix: str
-) -> list[M]:
-    """One `model` per line; the first bad line raises `error` naming `path:line` and the fix."""
-    records = []
+def jsonl_objects(
+    text: str, path: Path, error: type[Exception], fix: str
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, object) per line; a line that is not a JSON object raises `error` naming
+    `path:line` and the fix."""
     for number, line in jsonl_lines(text):
         try:
             data = json.loads(line)
@@ -99,6 +99,15 @@ def parse_jsonl(
             raise error(f"{path}:{number}: not valid JSON ({exc.msg}); {fix}") from None
         if not isinstance(data, dict):
             raise error(f"{path}:{number}: expected a JSON object; {fix}")
+        yield number, data
+
+
+def parse_jsonl(
+    text: str, path: Path, model: type[M], error: type[Exception], what: str, fix: str
+) -> list[M]:
+    """One `model` per line; the first bad line raises `error` naming `path:line` and the fix."""
+    records = []
+    for number, data in jsonl_objects(text, path, error, fix):
         try:
             records.append(model.model_validate(data))
         except ValidationError as exc:
