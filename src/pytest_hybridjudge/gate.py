@@ -30,6 +30,7 @@ from pydantic import BaseModel, Field
 
 from .baseline import Pairing
 from .config import GateSpec
+from .ppi import Change
 from .stats import mcnemar_exact, paired_bootstrap, paired_sample_size
 
 GateResult = Literal["PASS", "REGRESSED", "INCONCLUSIVE"]
@@ -300,3 +301,10 @@ def ppi_text(report: GateReport) -> str:
     if p is None:
         return f"none ({report.ppi_note})"
     return f"{p.estimate:+.1%} (95% interval [{p.low:+.1%}, {p.high:+.1%}]; {report.ppi_note})"
+
+
+def ppi_regressed(change: Change, policy: GateSpec) -> bool:
+    """What rule 4 would say on the PPI change: its interval wholly below zero and the drop
+    larger than `max_regression`. Not used by the gate (see the module's docstring); the
+    benchmark measures it beside McNemar and the bootstrap."""
+    return change.high < 0 and change.estimate < -policy.max_regression
