@@ -6,7 +6,10 @@ Two parts, and the output says which row comes from which:
   target and three judges answered by the loopback server (tests/loopback.py) through the
   real SDKs, with judge noise and injected provider faults. Few runs: each row is one outcome.
 * **simulated**: the pure gate function the plugin calls (`gate.gate_verdict`) on many
-  simulated paired samples with the same noise model, giving rates with enough trials.
+  simulated paired samples with the same noise model, giving rates with enough trials; beside
+  it the prediction-powered change (`stats.ppi_change`) with `--audit` of each side's cases
+  reviewed: how often its interval covers the true change, and what it would decide if it gated
+  (`gate.ppi_regressed`; the plugin only reports it).
 
 Noise model: each case is truly right or wrong (80% right); on every run the judges misread a
 case with probability `--noise` (the same misreading for the whole panel, so it is not
@@ -15,6 +18,7 @@ baseline answered rightly. A provider fault makes a target call fail (HTTP 503, 
 
     PYTHONPATH=src python benchmarks/gate.py                 # 500 cases, 2,000 simulated trials
     PYTHONPATH=src python benchmarks/gate.py --trials 500 --skip-pipeline
+    PYTHONPATH=src python benchmarks/gate.py --skip-pipeline --audit 0.2
 """
 
 from __future__ import annotations
@@ -33,7 +37,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from pytest_hybridjudge.config import GateSpec
-from pytest_hybridjudge.gate import PairedCounts, gate_verdict
+from pytest_hybridjudge.gate import PairedCounts, gate_verdict, ppi_regressed
+from pytest_hybridjudge.stats import PairLabels, ppi_change
 
 STATE: dict[str, object] = {"run": "base", "wrong": set(), "fault": 0.0}
 
@@ -132,12 +137,48 @@ def _run_dir(root: Path) -> Path:
 # --- simulation of the same gate function ----------------------------------------------------
 
 
+def ppi_pairs(
+    right: np.ndarray,
+    cand_right: np.ndarray,
+    base: np.ndarray,
+    cand: np.ndarray,
+    audit: float,
+    rng: np.random.Generator,
+) -> list[PairLabels]:
+    """Each side audited at rate `audit` and reviewed (the reviewer knows the truth); a case
+    whose output did not change shares the audit draw, as `audit_pick` hashes case and output."""
+    draw_b = rng.random(right.size)
+    same = right == cand_right
+    draw_c = np.where(same, draw_b, rng.random(right.size))
+    ib, ic = draw_b < audit, draw_c < audit
+    return [
+        PairLabels(
+            float(base[i]),
+            float(cand[i]),
+            float(right[i]) if ib[i] else None,
+            float(cand_right[i]) if ic[i] else None,
+            audit if ib[i] else None,
+            audit if ic[i] else None,
+            audit if same[i] else None,
+        )
+        for i in range(right.size)
+    ]
+
+
 def simulate(
-    n: int, noise: float, drop: float, fault: float, trials: int, policy: GateSpec, seed: int
+    n: int,
+    noise: float,
+    drop: float,
+    fault: float,
+    trials: int,
+    policy: GateSpec,
+    seed: int,
+    audit: float,
 ) -> dict[str, float]:
-    """Share of trials each rule calls REGRESSED (and INCONCLUSIVE, for the McNemar rule)."""
+    """Share of trials each rule calls REGRESSED (and INCONCLUSIVE, for the McNemar rule), and
+    how often the PPI interval covers the true change (trials with a reviewer label)."""
     rng = np.random.default_rng(seed)
-    hits = {"mcnemar": 0, "bootstrap": 0, "inconclusive": 0}
+    hits = {"mcnemar": 0, "bootstrap": 0, "ppi": 0, "inconclusive": 0, "covered": 0, "ppi_n": 0}
     for t in range(trials):
         right = rng.random(n) < 0.8
         cand_right = right & ~(rng.random(n) < drop / 0.8) if drop else right
@@ -145,6 +186,12 @@ def simulate(
         cand = cand_right ^ (rng.random(n) < noise)
         up = ~(rng.random(n) < fault)  # the candidate's run meets the faults
         b, c = base[up], cand[up]
+        change = ppi_change(ppi_pairs(right[up], cand_right[up], b, c, audit, rng))
+        if change is not None:
+            true = float(cand_right[up].mean() - right[up].mean())
+            hits["ppi_n"] += 1
+            hits["covered"] += change.low <= true <= change.high
+            hits["ppi"] += ppi_regressed(change, policy)
         counts = PairedCounts(
             wins=int(np.sum(c & ~b)),
             losses=int(np.sum(b & ~c)),
@@ -159,7 +206,8 @@ def simulate(
         hits["bootstrap"] += gate_verdict(counts, policy_t, method="bootstrap").result == (
             "REGRESSED"
         )
-    return {k: v / trials for k, v in hits.items()}
+    covered = hits["covered"] / hits["ppi_n"] if hits["ppi_n"] else float("nan")
+    return {**{k: v / trials for k, v in hits.items()}, "covered": covered}
 
 
 def main() -> int:
@@ -170,6 +218,7 @@ def main() -> int:
     parser.add_argument("--drop", type=float, default=0.10, help="The worse candidate's drop")
     parser.add_argument("--alpha", type=float, default=0.05)
     parser.add_argument("--tolerance", type=float, default=0.05, help="gate.max_regression")
+    parser.add_argument("--audit", type=float, default=0.05, help="Audit rate on each side")
     parser.add_argument("--skip-pipeline", action="store_true")
     args = parser.parse_args()
     policy = GateSpec(alpha=args.alpha, max_regression=args.tolerance, resamples=1000)
@@ -181,9 +230,16 @@ def main() -> int:
         print("\npipeline (real pytest --judge runs through the SDKs, loopback server; one each):")
         for name, outcome in pipeline(args):
             print(f"  {name:<40} {outcome}")
-    print(f"\nsimulated ({args.trials} trials each; the gate function the plugin calls):")
-    print("| scenario | goal | McNemar: REGRESSED | bootstrap: REGRESSED | PPI | INCONCLUSIVE |")
-    print("|---|---|---|---|---|---|")
+    print(
+        f"\nsimulated ({args.trials} trials each; the gate function the plugin calls; PPI: "
+        f"{args.audit:.0%} audits on each side, all reviewed; the PPI would REGRESS if its "
+        "interval's upper end is below zero and the drop exceeds max_regression):"
+    )
+    print(
+        "| scenario | goal | McNemar: REGRESSED | bootstrap: REGRESSED | PPI: REGRESSED "
+        "| PPI interval covers | INCONCLUSIVE |"
+    )
+    print("|---|---|---|---|---|---|---|")
     scenarios = [
         ("A/A, 100 cases", 100, 0.0, 0.0, "false alarm <= 5%"),
         (f"A/A, {args.cases} cases", args.cases, 0.0, 0.0, "false alarm <= 5%"),
@@ -194,10 +250,10 @@ def main() -> int:
     ]
     missed = []
     for i, (name, n, drop, fault, goal) in enumerate(scenarios):
-        rates = simulate(n, args.noise, drop, fault, args.trials, policy, seed=1000 * i)
+        rates = simulate(n, args.noise, drop, fault, args.trials, policy, 1000 * i, args.audit)
         print(
-            f"| {name} | {goal} | {rates['mcnemar']:.1%} | {rates['bootstrap']:.1%} | not yet "
-            f"| {rates['inconclusive']:.1%} |"
+            f"| {name} | {goal} | {rates['mcnemar']:.1%} | {rates['bootstrap']:.1%} "
+            f"| {rates['ppi']:.1%} | {rates['covered']:.1%} | {rates['inconclusive']:.1%} |"
         )
         if goal.startswith("false") and rates["mcnemar"] > 0.05:
             missed.append(f"{name}: false alarms {rates['mcnemar']:.1%}")

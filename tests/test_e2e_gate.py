@@ -68,7 +68,8 @@ def test_a_candidate_wrong_on_20_percent_regresses(project: Project, llm: Loopba
     low, high = report["interval"]  # type: ignore[misc]
     assert low < -0.2 < high < 0
     assert report["mcnemar_p"] == pytest.approx(2 * 0.5**20)
-    assert report["ppi"] is None and report["ppi_note"] == "needs audits"
+    assert report["ppi"] is None and str(report["ppi_note"]).startswith("needs audits:")
+    result.stdout.fnmatch_lines(["*PPI estimate of the change: none (needs audits:*"])
     assert "q005" in report["losses_list"]  # type: ignore[operator]
 
 
@@ -88,6 +89,51 @@ def test_the_same_model_against_itself_passes(
     markdown = (project.run_dir() / "summary.md").read_text()
     assert "Gate: PASS" in markdown and "| paired cases | 100 |" in markdown
     assert step_summary.read_text() == markdown  # GitHub renders it on the job's page
+
+
+def test_reviewed_audits_give_the_prediction_powered_change(
+    project: Project, llm: LoopbackLLM
+) -> None:
+    """Reviewers failed two of the baseline's audits the judges passed: the judges see no
+    change, the PPI estimate corrects the baseline down by 2 / (0.3 * 40) of its rate."""
+    import datetime as dt
+
+    from pytest_hybridjudge.review.resolutions import Resolution
+
+    project.config(escalation={"audit_rate": 0.3})
+    gold_set(project, 40)
+    baseline_run(project, llm)
+    baseline = project.run_dir().name
+    audits = [r for r in project.results().values() if r["audit"]]
+    assert len(audits) >= 3
+    lines = [
+        Resolution(
+            item_id=r["item_id"],
+            case_id=r["case_id"],
+            verdict="fail" if i < 2 else "pass",
+            reviewer="ann",
+            resolved_at=dt.datetime.now(dt.UTC),
+        ).model_dump_json()
+        for i, r in enumerate(audits)
+    ]
+    (project.path / "review").mkdir()
+    (project.path / "review" / "resolutions.jsonl").write_text("\n".join(lines) + "\n")
+
+    def new_wording(call: Call) -> str:  # other outputs: the baseline's reviews do not apply
+        return model(set())(call) if call.is_judge else "right, again"
+
+    llm.responder = new_wording
+    result = project.run("--judge", "--judge-cache", "refresh", "--judge-baseline", baseline)
+    report = gate(project)
+    assert report["result"] == "PASS" and report["change"] == 0
+    ppi = report["ppi"]
+    assert isinstance(ppi, dict) and ppi["labelled"] == len(audits)
+    assert ppi["estimate"] == pytest.approx(2 / (0.3 * 40), abs=1e-4)
+    assert ppi["low"] < ppi["estimate"] < ppi["high"]
+    assert "reported only, not gating" in str(report["ppi_note"])
+    result.stdout.fnmatch_lines(["*PPI estimate of the change: +16.7% (95% interval [*"])
+    markdown = (project.run_dir() / "summary.md").read_text()
+    assert "| PPI estimate of the change | +16.7% (95% interval [" in markdown
 
 
 def test_escalated_cases_count_as_not_passed_and_fail_the_session(

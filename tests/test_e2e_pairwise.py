@@ -146,3 +146,39 @@ def test_export_preferences_and_results(
     assert p2["outcome"] == "escalated" and p2["reasons"].startswith("position-inconsistent")
     assert main(["export", "results", "--run", "nope", "--root", root]) == 2
     assert "export: error: --run nope: no results file" in capsys.readouterr().err
+
+
+def test_review_shows_the_baseline_output_of_a_pairwise_item(
+    project: Project, llm: LoopbackLLM, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A reviewer deciding a pairwise case sees both outputs, the baseline's escaped too, and a
+    resolution of the manifest's item is the one the next run looks up."""
+    from pytest_hybridjudge.cli import main
+
+    def hostile(call: Call) -> str:
+        if call.is_judge or call.model != "old":
+            return responder(call)
+        return f"old answer to {call.last_user}\n\x1b[2Jcleared\u202e"
+
+    test_pairwise_in_both_orders_with_targets_in_one_session(project, llm)
+    llm.responder = hostile
+    project.run("--judge", "--judge-cache", "refresh")
+    capsys.readouterr()
+    item = next(i for i in project.manifest() if i["case_id"] == "p2")
+    record = next(
+        r
+        for r in map(json.loads, (project.run_dir() / "results.jsonl").read_text().splitlines())
+        if r["case_id"] == "p2" and r["target"] == "new"
+    )
+    assert item["item_id"] == record["item_id"]
+    assert item["baseline_output"] == "old answer to question 2\n\x1b[2Jcleared\u202e"
+    assert main(["review", "show", item["item_id"], "--root", str(project.path)]) == 0
+    out = capsys.readouterr().out
+    candidate = out.split("CANDIDATE OUTPUT  (plain text")[1].split("\nEND OF CANDIDATE OUTPUT")[0]
+    assert candidate.splitlines()[1:] == ["  | new answer to question 2"]
+    base = out.split("BASELINE OUTPUT  (what it is compared with; plain text")[1]
+    assert base.split("\nEND OF BASELINE OUTPUT")[0].splitlines()[1:] == [
+        "  | old answer to question 2",
+        "  | \\x1b[2Jcleared\\u202e",
+    ]
+    assert "\x1b" not in out

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from pytest_hybridjudge.report import RunPaths, RunReport
 from pytest_hybridjudge.verdict import CaseResult, JudgeVerdict, PanelVerdict, Usage
 
@@ -88,3 +90,22 @@ def test_writing_twice_keeps_the_results(tmp_path: Path) -> None:
     report.write()
     report.write()
     assert [r["case_id"] for r in _lines(report.paths.results)] == ["a"]
+
+
+def test_pairwise_judges_are_in_the_cost_per_model(tmp_path: Path) -> None:
+    from pytest_hybridjudge.verdict import PairwiseJudgment, PairwiseResult
+
+    report = _report(tmp_path)
+    report.add(_result("a", "passed"))
+    pairwise = _result("p", "passed", judges="")
+    pairwise.pairwise = PairwiseResult(
+        baseline_output="old",
+        judgments=[
+            PairwiseJudgment(judge="a", usage=Usage(calls=2, cost=0.25)),
+            PairwiseJudgment(judge="c", usage=Usage(calls=2, cost=0.75)),
+        ],
+    )
+    report.add(pairwise)
+    cost = report.summary().cost
+    assert cost.inference == {"a": 0.75, "b": 0.5, "c": 0.75, "openai/t": 2.0}
+    assert cost.inference_total == pytest.approx(4.0)

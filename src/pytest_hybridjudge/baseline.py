@@ -38,6 +38,8 @@ class CaseSide:
     item_id: str | None = None
     reason: str = ""
     pairwise: bool = False  # judged against the baseline's output: the baseline is the reference
+    review_probability: float | None = None  # sent to people: audit rate for an audit, 1 else
+    seed: int | None = None  # of the audit draw
 
     @classmethod
     def from_record(cls, record: Mapping[str, Any]) -> CaseSide:
@@ -67,7 +69,17 @@ class CaseSide:
             item_id=record.get("item_id"),
             reason="; ".join(reasons),
             pairwise=bool(record.get("pairwise")),
+            review_probability=_review_probability(record),
+            seed=policy.get("seed") if isinstance(policy := record.get("policy"), dict) else None,
         )
+
+
+def _review_probability(record: Mapping[str, Any]) -> float | None:
+    """As `passrates.review_probability`, on a record read as JSON."""
+    if record.get("audit"):
+        rate = (record.get("policy") or {}).get("audit_rate")
+        return float(rate) if rate else None
+    return 1.0 if record.get("outcome") == "escalated" else None
 
 
 def resolve_results(value: str, runs_dir: Path, option: str = "--judge-baseline") -> Path:

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from .files import write_text_atomic
-from .gate import GateReport
+from .gate import GateReport, ppi_text
 from .summary import RunSummary
 from .verdict import CaseResult
 
@@ -52,7 +52,7 @@ def gate_markdown(gate: GateReport) -> list[str]:
         f"| wins / losses / ties | {gate.wins} / {gate.losses} / {gate.ties} |",
         f"| change in pass rate | {change} (95% paired bootstrap {interval}) |",
         f"| exact McNemar p | {gate.mcnemar_p:.3g} |",
-        f"| PPI estimate | not yet ({gate.ppi_note}) |",
+        f"| PPI estimate of the change | {_cell(ppi_text(gate))} |",
         f"| provider outages | {len(gate.outages)} ({gate.outage_rate:.1%}) |",
     ]
     if gate.more_cases_needed is not None:

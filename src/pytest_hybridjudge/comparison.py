@@ -59,9 +59,17 @@ def load_baseline(
 
 
 def gate_run(
-    baseline: Baseline, settings: HybridJudgeConfig, results: Path, run_dir: Path
+    baseline: Baseline,
+    settings: HybridJudgeConfig,
+    results: Path,
+    run_dir: Path,
+    resolutions: Path | None = None,
 ) -> GateReport:
-    """Compare this run's results with `baseline`; write and return the gate report."""
+    """Compare this run's results with `baseline`; write and return the gate report.
+
+    `resolutions` (the reviewers' file) gives the prediction-powered change its labels."""
+    from .gate import PPIChange
+    from .gate_ppi import gate_ppi
     from .pairwise import position_consistency
 
     gate = settings.gate
@@ -72,8 +80,17 @@ def gate_run(
     else:
         base, base_label = sides(records, baseline.target), baseline.label
     cand_label = f"target {gate.candidate}" if gate.candidate else "this run"
-    report = compare(pair(base, candidate), gate, base_label, cand_label)
+    pairing = pair(base, candidate)
+    report = compare(pairing, gate, base_label, cand_label)
     report.position_consistency = position_consistency(records)
+    change, report.ppi_note = gate_ppi(pairing, resolutions, run_dir.parent)
+    if change is not None:
+        report.ppi = PPIChange(
+            estimate=round(change.estimate, 4),
+            low=round(change.low, 4),
+            high=round(change.high, 4),
+            labelled=change.labelled,
+        )
     write_json_atomic(run_dir / GATE_NAME, report.model_dump(mode="json"))
     return report
 

@@ -10,6 +10,14 @@ plugin on a real pairing through `compare`). The rules, in order:
    `max_regression`: REGRESSED;
 5. the paired bootstrap interval's lower end at or above -`max_regression`: PASS;
 6. otherwise INCONCLUSIVE, with the pairs needed to detect the tolerated drop with 80% power.
+
+Where reviewers labelled paired cases (audits, resolved escalations), the report also carries
+the prediction-powered change (`GateReport.ppi`, from `gate_ppi`). It is reported only and never
+moves the decision: at gate time the candidate's own audits are not yet reviewed, so the
+correction mostly rests on the baseline's side; with the default 5% audits a side has a few
+dozen labels, most with zero residual, and the normal interval then covers the true change less
+often than it says (benchmarks/gate.py prints its coverage); and a decision that changed as
+resolutions were appended later would make a past gate impossible to reproduce from its run.
 """
 
 from __future__ import annotations
@@ -22,6 +30,7 @@ from pydantic import BaseModel, Field
 
 from .baseline import Pairing
 from .config import GateSpec
+from .ppi import Change
 from .stats import mcnemar_exact, paired_bootstrap, paired_sample_size
 
 GateResult = Literal["PASS", "REGRESSED", "INCONCLUSIVE"]
@@ -150,6 +159,15 @@ def gate_verdict(
     )
 
 
+class PPIChange(BaseModel):
+    """The prediction-powered change in pass rate, from reviewers' labels of paired cases."""
+
+    estimate: float = Field(description="Candidate minus baseline pass rate, corrected")
+    low: float = Field(description="Lower end of the 95% interval")
+    high: float = Field(description="Upper end of the 95% interval")
+    labelled: int = Field(description="Reviewer labels behind the correction (sides of pairs)")
+
+
 class GateReport(BaseModel):
     """`gate.json`: the comparison of a candidate with its baseline, and the gate's decision."""
 
@@ -171,10 +189,12 @@ class GateReport(BaseModel):
     more_cases_needed: int | None = Field(
         description="INCONCLUSIVE: pairs still needed to detect the tolerated drop, 80% power"
     )
-    ppi: float | None = Field(
-        None, description="Prediction-powered estimate of the change (not yet: needs audits)"
+    ppi: PPIChange | None = Field(
+        None,
+        description="Prediction-powered change with its 95% interval, where reviewers labelled "
+        "paired cases; reported only, it does not decide the gate",
     )
-    ppi_note: str = Field("needs audits", description="Why `ppi` is missing")
+    ppi_note: str = Field("needs audits", description="What `ppi` rests on, or why it is missing")
     outages: list[str] = Field(description="Cases left out: a provider outage on either side")
     outage_rate: float = Field(description="Outages among the cases both runs selected")
     critical_regressions: list[str] = Field(description="Critical cases that regressed")
@@ -271,5 +291,20 @@ def gate_lines(report: GateReport) -> list[str]:
             lines.append(f"  {name}: {', '.join(ids[:20])}" + (" ..." if len(ids) > 20 else ""))
     for judge, share in report.position_consistency.items():
         lines.append(f"  position consistency of {judge}: {share:.1%}")
-    lines.append(f"  PPI estimate of the change: not yet ({report.ppi_note})")
+    lines.append(f"  PPI estimate of the change: {ppi_text(report)}")
     return lines
+
+
+def ppi_text(report: GateReport) -> str:
+    """The PPI estimate in words: value, interval and what it rests on, or why there is none."""
+    p = report.ppi
+    if p is None:
+        return f"none ({report.ppi_note})"
+    return f"{p.estimate:+.1%} (95% interval [{p.low:+.1%}, {p.high:+.1%}]; {report.ppi_note})"
+
+
+def ppi_regressed(change: Change, policy: GateSpec) -> bool:
+    """What rule 4 would say on the PPI change: its interval wholly below zero and the drop
+    larger than `max_regression`. Not used by the gate (see the module's docstring); the
+    benchmark measures it beside McNemar and the bootstrap."""
+    return change.high < 0 and change.estimate < -policy.max_regression

@@ -4,7 +4,9 @@ The judges label every case; reviewers label a sample of known inclusion probabi
 audits, and escalations they resolved). The prediction-powered estimate (Angelopoulos et al.
 2023, "Prediction-powered inference") is the judges' mean over all cases plus the mean
 human - judge correction on the labelled sample, each labelled case weighted by its inverse
-inclusion probability (Horvitz-Thompson). Re-exported from `stats`.
+inclusion probability (Horvitz-Thompson). `ppi_change` does the same for a gate's change in
+pass rate over paired cases, each side corrected by its own reviewed sample. Re-exported from
+`stats`.
 """
 
 from __future__ import annotations
@@ -90,3 +92,83 @@ def ppi_mean(
         labelled=n,
         n=n_all,
     )
+
+
+@dataclass(frozen=True)
+class PairLabels:
+    """One paired case for the prediction-powered change in pass rate.
+
+    `judge_*` is each side's label without new reviews (1 passed, 0 not); where a reviewer
+    labelled a side, `human_*` holds that label and `pi_*` the probability the side was sent for
+    review (the audit rate for an audit, 1 for an escalation)."""
+
+    judge_baseline: float
+    judge_candidate: float
+    human_baseline: float | None = None
+    human_candidate: float | None = None
+    pi_baseline: float | None = None
+    pi_candidate: float | None = None
+    joint: float | None = None
+    """Probability that both sides were sent for review; None: independent draws. The audit
+    draw hashes the case and output, so two sides with the same output share it (min of pis)."""
+
+
+@dataclass(frozen=True)
+class Change:
+    """A prediction-powered change in pass rate (candidate - baseline) with its interval."""
+
+    estimate: float
+    low: float
+    high: float
+    labelled: int
+    """Reviewer labels behind the correction (sides, not pairs)."""
+    n: int
+    """Paired cases."""
+
+
+def _residual(human: float | None, judge: float, pi: float | None, side: str) -> float | None:
+    if human is None:
+        return None
+    if pi is None or not 0 < pi <= 1:
+        raise ValueError(f"a {side} reviewer label needs an inclusion probability in (0, 1]")
+    return human - judge
+
+
+def ppi_change(pairs: Sequence[PairLabels], level: float = 0.95) -> Change | None:
+    """Prediction-powered change in pass rate over the N `pairs`, with a `level` interval.
+
+    The estimate is mean(judge_c - judge_b) plus the Horvitz-Thompson correction
+    sum((human_c - judge_c) / pi_c - (human_b - judge_b) / pi_b) / N over the labelled sides;
+    its variance the Horvitz-Thompson variance estimator, each pair one unit with its two sides'
+    joint probability: sum((1 - pi)/pi^2 r^2) over labelled sides minus
+    2 (joint - pi_c pi_b) / (joint pi_c pi_b) r_c r_b over pairs labelled on both sides, over
+    N^2. Interval normal, clipped to [-1, 1]. None when no side has a reviewer's label.
+    """
+    from statistics import NormalDist
+
+    if not 0 < level < 1:
+        raise ValueError(f"level must be between 0 and 1 (exclusive), got {level}")
+    n = len(pairs)
+    judged: list[float] = []
+    correction: list[float] = []
+    variance: list[float] = []
+    labelled = 0
+    for p in pairs:
+        judged.append(p.judge_candidate - p.judge_baseline)
+        rc = _residual(p.human_candidate, p.judge_candidate, p.pi_candidate, "candidate")
+        rb = _residual(p.human_baseline, p.judge_baseline, p.pi_baseline, "baseline")
+        for r, pi, sign in ((rc, p.pi_candidate, 1.0), (rb, p.pi_baseline, -1.0)):
+            if r is not None and pi is not None:
+                labelled += 1
+                correction.append(sign * r / pi)
+                variance.append((1 - pi) / pi**2 * r * r)
+        if rc is not None and rb is not None and p.pi_candidate and p.pi_baseline:
+            pc, pb = p.pi_candidate, p.pi_baseline
+            joint = pc * pb if p.joint is None else p.joint
+            variance.append(-2 * (joint - pc * pb) / (joint * pc * pb) * rc * rb)
+    if labelled == 0:
+        return None
+    estimate = (math.fsum(judged) + math.fsum(correction)) / n
+    half = NormalDist().inv_cdf(0.5 + level / 2) * math.sqrt(max(0.0, math.fsum(variance))) / n
+    estimate = min(1.0, max(-1.0, estimate))
+    return Change(estimate, max(-1.0, estimate - half), min(1.0, estimate + half), labelled, n)

@@ -91,9 +91,11 @@ class Recorder:
         from .errors import HybridJudgeError
 
         paths, baseline = self.report.paths, self.session.baseline
+        settings = self.session.settings
+        resolutions = self.session.rootdir / settings.resolutions  # labels for the PPI change
         if baseline is not None:
             try:
-                self.gate = gate_run(baseline, self.session.settings, paths.results, paths.run_dir)
+                self.gate = gate_run(baseline, settings, paths.results, paths.run_dir, resolutions)
             except HybridJudgeError as exc:
                 self.gate_error = f"gate not decided: {exc}"
         write_ci_summary(self.summary, self.gate, paths.run_dir)

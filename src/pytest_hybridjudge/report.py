@@ -99,6 +99,8 @@ class Tally:
         for v in r.verdicts:
             self.per_model[v.judge].add(v.usage)
             self.judge_errors[v.judge] += v.error is not None
+        for j in r.pairwise.judgments if r.pairwise else ():
+            self.per_model[j.judge].add(j.usage)  # both orders' calls
         self.over_budget += r.over_budget
         rubric = r.rubric or "(none)"
         if r.verdicts:

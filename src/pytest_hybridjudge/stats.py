@@ -9,7 +9,8 @@ Pure functions, no I/O:
 - `fit_threshold` (in `selective`, re-exported here) chooses the panel-confidence threshold
   above which the panel may decide cases itself, so that agreement with reviewers on those
   cases is at least a target with probability at least 1 - delta, from a weighted sample.
-- `ppi_mean` (in `ppi`, re-exported here) is the prediction-powered pass rate with its interval.
+- `ppi_mean` (in `ppi`, re-exported here) is the prediction-powered pass rate with its interval;
+  `ppi_change` the prediction-powered change in pass rate between paired runs.
 - `mcnemar_exact`, `paired_bootstrap` and `paired_sample_size` (in `paired`, re-exported here)
   compare two runs case by case, for the model-upgrade gate.
 
@@ -238,7 +239,7 @@ def agreement(
 # --- the threshold with a guarantee, and pass rates with intervals --------------------------
 
 from .paired import mcnemar_exact, paired_bootstrap, paired_sample_size  # noqa: E402
-from .ppi import PassRate, ppi_mean  # noqa: E402
+from .ppi import Change, PairLabels, PassRate, ppi_change, ppi_mean  # noqa: E402
 from .selective import (  # noqa: E402
     Fit,
     audits_needed,
@@ -251,8 +252,10 @@ from .selective import (  # noqa: E402
 
 __all__ = [
     "Agreement",
+    "Change",
     "Confusion",
     "Fit",
+    "PairLabels",
     "PassRate",
     "agreement",
     "alpha_interval",
@@ -270,6 +273,7 @@ __all__ = [
     "paired_bootstrap",
     "paired_sample_size",
     "panel_scores",
+    "ppi_change",
     "ppi_mean",
     "weighted_lower_bound",
 ]

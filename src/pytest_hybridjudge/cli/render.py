@@ -31,6 +31,16 @@ def _number(value: float | None) -> str:
     return "-" if value is None else f"{value:g}"
 
 
+def _output(title: str, text: str | None, note: str = "") -> list[str]:
+    """An output behind the gutter, with its size, between a header and an end line."""
+    if text is None:
+        return [title, "  (no output: the target produced none)"]
+    count = text.count("\n") + 1
+    head = f"{title}  ({note}plain text, {len(text)} chars, {count} lines) "
+    body = _block(text) if text else ["  (empty string)"]
+    return [head + "-" * 20, *body, f"END OF {title} " + "-" * 40]
+
+
 def render_item(item: ReviewItem, resolutions: Sequence[Resolution] = ()) -> str:
     """The item as a reviewer reads it: facts first, then input, reference, output, rubric and
     each judge's verdict. Text from the run is shown behind a `| ` gutter, escaped."""
@@ -75,13 +85,10 @@ def render_item(item: ReviewItem, resolutions: Sequence[Resolution] = ()) -> str
     lines += ["", "REFERENCE"]
     lines += ["  (none)"] if item.reference is None else _block(_data(item.reference))
     lines.append("")
-    if item.output is None:
-        lines += ["OUTPUT", "  (no output: the target produced none)"]
-    else:
-        count = item.output.count("\n") + 1
-        lines.append(f"OUTPUT  (plain text, {len(item.output)} chars, {count} lines) " + "-" * 20)
-        lines += _block(item.output) if item.output else ["  (empty string)"]
-        lines.append("END OF OUTPUT " + "-" * 40)
+    base = item.baseline_output
+    lines += _output("OUTPUT" if base is None else "CANDIDATE OUTPUT", item.output)
+    if base is not None:
+        lines += ["", *_output("BASELINE OUTPUT", base, "what it is compared with; ")]
     lines += ["", "RUBRIC AS THE JUDGES SAW IT"]
     lines += ["  (none)"] if item.rendered_rubric is None else _block(item.rendered_rubric)
     lines += ["", "JUDGES"]

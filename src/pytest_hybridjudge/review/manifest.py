@@ -36,6 +36,9 @@ class ReviewItem(BaseModel):
     input: Any = Field(description="The case's input or messages")
     reference: Any = Field(None, description="The expected answer, if any")
     output: str | None = Field(description="The output to review")
+    baseline_output: str | None = Field(
+        None, description="Pairwise rubrics: the baseline's output the output is compared with"
+    )
     rendered_rubric: str | None = Field(description="The rubric as the judges saw it")
     verdicts: list[JudgeVerdict] = Field(description="Every judge's verdict")
     panel: PanelVerdict | None = Field(description="The aggregated verdict")
@@ -50,7 +53,8 @@ class ReviewItem(BaseModel):
     def from_result(cls, result: CaseResult, run_id: str) -> ReviewItem:
         """The review item for an escalated case."""
         return cls(
-            item_id=item_id(result.case_id, result.output, result.rubric_version),
+            # a pairwise case's id covers both outputs: resolutions must match what the run looks up
+            item_id=result.item_id or item_id(result.case_id, result.output, result.rubric_version),
             run_id=run_id,
             case_id=result.case_id,
             source=result.source,
@@ -62,6 +66,7 @@ class ReviewItem(BaseModel):
             input=result.input,
             reference=result.reference,
             output=result.output,
+            baseline_output=result.pairwise.baseline_output if result.pairwise else None,
             rendered_rubric=result.rendered_rubric,
             verdicts=[v.model_copy(update={"logprobs": None}) for v in result.verdicts],
             panel=result.panel,

@@ -1,0 +1,104 @@
+"""The gate's prediction-powered change: each paired side's label, and reviewers' where known.
+
+The judges' label of a side is what the gate counts without new reviews (`CaseSide.status`).
+A reviewer's label comes from the resolutions file (an audit or escalation resolved since its
+run), or from the record itself when the run took its outcome from a review: then the judges'
+label and the review probability are those of the newest run that judged the same item, as
+for a run's pass rate (`passrates`). A side whose review probability is unknown is counted with
+the label the gate uses, uncorrected. `stats.ppi_change` combines them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+from .baseline import CaseSide, Pairing
+from .errors import HybridJudgeError
+from .ppi import Change, PairLabels, ppi_change
+
+Side = tuple[float, float | None, float | None, tuple[str | None, int | None] | None]
+NO_AUDITS = (
+    "needs audits: no paired case has a reviewer's label with a known review probability; "
+    "resolve the runs' audits (`hybridjudge review`) and run the gate again"
+)
+
+
+def side_labels(
+    side: CaseSide, decided: Mapping[str, bool], judged: Mapping[str, CaseSide]
+) -> Side:
+    """(judges' label, reviewer's label, review probability, draw) of one side of a pair;
+    the draw (item id, audit seed) tells when two sides were sent for review together."""
+    if side.by_review:
+        human = float(side.status == "passed")
+        before = judged.get(side.item_id or "")
+        if before is None or not before.review_probability:
+            return human, None, None, None
+        label = float(before.status == "passed")
+        return label, human, before.review_probability, (before.item_id, before.seed)
+    label = float(side.status == "passed")
+    reviewed = decided.get(side.item_id or "")
+    if reviewed is None or not side.review_probability:
+        return label, None, None, None
+    return label, float(reviewed), side.review_probability, (side.item_id, side.seed)
+
+
+def pair_labels(
+    pairing: Pairing, decided: Mapping[str, bool], judged: Mapping[str, CaseSide]
+) -> list[PairLabels]:
+    """Every compared pair's labels for `ppi_change`."""
+    pairs = []
+    for base, cand in pairing.pairs:
+        jb, hb, pb, draw_b = side_labels(base, decided, judged)
+        jc, hc, pc, draw_c = side_labels(cand, decided, judged)
+        shared = draw_b is not None and draw_b == draw_c and pb and pc
+        joint = min(pb, pc) if shared and pb and pc else None
+        pairs.append(PairLabels(jb, jc, hb, hc, pb, pc, joint))
+    return pairs
+
+
+def _decided(resolutions: Path | None) -> dict[str, bool]:
+    """Item id -> reviewers' pass, for items they agree on."""
+    if resolutions is None or not resolutions.is_file():
+        return {}
+    from .review.resolutions import human_decision, load_resolutions, resolutions_by_item
+
+    decided = {}
+    for item, lines in resolutions_by_item(load_resolutions(resolutions)).items():
+        decision, _ = human_decision(lines)
+        if decision != "disagree":
+            decided[item] = decision == "pass"
+    return decided
+
+
+def _judged(pairing: Pairing, runs_dir: Path) -> dict[str, CaseSide]:
+    """The newest judged record of each item decided by review in a run (read only then)."""
+    wanted = {s.item_id for pair in pairing.pairs for s in pair if s.by_review and s.item_id}
+    if not wanted or not runs_dir.is_dir():
+        return {}
+    from .review.calibration_report import judged_results
+
+    found = judged_results(runs_dir)
+    return {
+        item: CaseSide.from_record(found[item][1].model_dump(mode="json"))
+        for item in wanted
+        if item in found
+    }
+
+
+def gate_ppi(
+    pairing: Pairing, resolutions: Path | None, runs_dir: Path, level: float = 0.95
+) -> tuple[Change | None, str]:
+    """The prediction-powered change of `pairing`, or None, and a note saying why or on what."""
+    try:
+        pairs = pair_labels(pairing, _decided(resolutions), _judged(pairing, runs_dir))
+    except HybridJudgeError as exc:
+        return None, f"not estimated: {exc}"
+    change = ppi_change(pairs, level)
+    if change is None:
+        return None, NO_AUDITS
+    on_base = sum(p.human_baseline is not None for p in pairs)
+    return change, (
+        f"{change.labelled} reviewer labels ({on_base} on the baseline's side, "
+        f"{change.labelled - on_base} on the candidate's); reported only, not gating"
+    )
