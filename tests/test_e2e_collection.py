@@ -7,7 +7,7 @@ import json
 import pytest
 
 from conftest import Project
-from loopback import LoopbackLLM
+from loopback import LoopbackLLM, Reply, default_responder
 
 GOOD = """
     cases:
@@ -208,6 +208,10 @@ def test_interrupted_run_records_every_case_and_writes_valid_files(
 ) -> None:
     project.config()
     project.gold("g.yaml", GOOD)
+    # two-plus-two is still being answered when the first item's report interrupts the run
+    llm.responder = lambda call: (
+        Reply(text="4", delay=5.0) if "2 + 2" in call.last_user else default_responder(call)
+    )
     project.pytester.makeconftest(
         "def pytest_runtest_logreport(report):\n"
         "    if report.when == 'call':\n"

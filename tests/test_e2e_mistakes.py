@@ -156,3 +156,79 @@ def test_escalation_reasons_and_judge_errors_reach_the_terminal_summary(
     summary = project.summary()
     assert summary["judge_errors"] == {"anthropic/judge-c": 3}
     assert summary["escalation_reasons"]["judges split N pass / N fail"] == 3
+
+
+def test_stopping_early_keeps_the_results_already_paid_for(
+    project: Project, llm: LoopbackLLM
+) -> None:
+    """With -x, cases that finished on the loop but never ran as items keep their real result."""
+    project.config(judges=[], escalation={"audit_rate": 0})
+    cases = "".join(
+        f"  - id: c{i}\n    input: q{i}\n    verify: {{regex: '^Paris$'}}\n" for i in range(4)
+    )
+    project.gold("g.yaml", "cases:\n" + cases)
+    from loopback import Reply
+
+    # the first item waits for its (wrong) answer while the others finish on the loop
+    llm.responder = lambda call: (
+        Reply(text="Lyon", delay=1.0) if "q0" in call.last_user else "Paris"
+    )
+    result = project.run("--judge", "-x")
+    result.assert_outcomes(failed=1)
+    records = project.results()
+    assert records["c0"]["outcome"] == "failed"
+    assert [records[f"c{i}"]["outcome"] for i in (1, 2, 3)] == ["passed"] * 3  # not "skipped"
+    assert all(r["outcome"] in ("passed", "failed", "skipped") for r in records.values())
+
+
+def test_other_plugins_items_with_a_result_attribute_are_left_alone(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makeconftest(
+        """
+        import pytest
+
+        class Thing(pytest.Item):
+            result = "not a case result"
+
+            def runtest(self):
+                pass
+
+        def pytest_collect_file(file_path, parent):
+            if file_path.name == "thing.txt":
+                return ThingFile.from_parent(parent, path=file_path)
+
+        class ThingFile(pytest.File):
+            def collect(self):
+                yield Thing.from_parent(self, name="thing")
+        """
+    )
+    pytester.makefile(".txt", thing="x")
+    result = pytester.runpytest("-p", "no:cacheprovider", "--junitxml", "junit.xml")
+    result.assert_outcomes(passed=1)
+    assert "INTERNALERROR" not in result.stdout.str()
+
+
+def test_a_report_without_a_result_is_recorded_from_its_node_id(tmp_path: Path) -> None:
+    """The xdist controller collects nothing; a crashed worker's report ("???") still counts."""
+    from types import SimpleNamespace
+
+    from pytest_hybridjudge.recorder import Recorder
+    from pytest_hybridjudge.report import RunPaths, RunReport
+
+    session = SimpleNamespace(jobs={}, selected=[], scheduler=None, caller=None)
+    report = RunReport("r", RunPaths.for_run(tmp_path, "r"))
+    recorder = Recorder(session, report)  # type: ignore[arg-type]
+    crashed = pytest.TestReport(
+        "gold/a.yaml::c1[prod]",
+        ("gold/a.yaml", 0, "c1"),
+        {"hybridjudge": 1},
+        "failed",
+        "worker 'gw0' crashed while running 'gold/a.yaml::c1[prod]'",
+        "???",
+    )
+    recorder.record(crashed)
+    assert report.recorded("gold/a.yaml::c1[prod]")
+    [record] = list(report.tally.escalated) or [None]  # a failure is not escalated
+    assert record is None
+    assert report.tally.counts["failed"] == 1

@@ -97,3 +97,34 @@ def test_without_freeze_when_warm_nothing_is_frozen(scheduler: Scheduler) -> Non
     scheduler.submit(_Job("g.yaml::a")).result(timeout=5)  # type: ignore[arg-type]
     time.sleep(0.05)
     assert gc.get_freeze_count() == 0
+
+
+def test_a_rerun_of_a_taken_result_runs_the_job_again(scheduler: Scheduler) -> None:
+    """pytest-rerunfailures runs an item again after its result was handed over and forgotten."""
+    job = _Job("g.yaml::a")
+    assert scheduler.submit(job).result(timeout=30) == "result of g.yaml::a"  # type: ignore[arg-type]
+    scheduler.forget(job.nodeid)
+    again = scheduler.submit(job)  # type: ignore[arg-type]
+    assert again.result(timeout=30) == "result of g.yaml::a"  # not a CancelledError
+
+
+def test_stop_cancels_what_runs_and_keeps_what_finished() -> None:
+    release = threading.Event()
+
+    async def slow_unless_first(job: Any) -> str:
+        if job.nodeid != "g.yaml::first":
+            await asyncio.get_running_loop().run_in_executor(None, release.wait, 30)
+        return f"result of {job.nodeid}"
+
+    s = Scheduler(slow_unless_first)  # type: ignore[arg-type]
+    try:
+        jobs = [_Job("g.yaml::first"), _Job("g.yaml::slow")]
+        s.submit_all(jobs)  # type: ignore[arg-type]
+        s.submit(jobs[0]).result(timeout=30)  # type: ignore[arg-type]
+        s.stop()
+        assert s.result_if_finished("g.yaml::first") == "result of g.yaml::first"
+        assert s.result_if_finished("g.yaml::slow") is None
+        assert s.submit(jobs[1]).cancelled()  # type: ignore[arg-type]
+    finally:
+        release.set()
+        s.close()

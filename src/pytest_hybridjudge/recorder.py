@@ -41,8 +41,8 @@ class Recorder:
                 payload if isinstance(payload, CaseResult) else CaseResult.model_validate(payload)
             )
             self.report.add(result)
-        elif (report.when == "call" and report.failed) or report.skipped:
-            self._unfinished(report)
+        elif report.skipped or (report.failed and report.when in ("setup", "call", "???")):
+            self._unfinished(report)  # "???": xdist's report for an item whose worker crashed
 
     def _unfinished(self, report: pytest.TestReport) -> None:
         """A gold item that ended without a result still gets a record, with why."""
@@ -56,11 +56,13 @@ class Recorder:
             record = new_record(
                 job, "failed" if failed else "skipped", [reason], reason if failed else None
             )
-        else:
+        else:  # the xdist controller collects nothing: read what the node id says
+            name = report.nodeid.rpartition("::")[2]
+            case_id, _, label = name.partition("[")
             record = CaseResult(
-                case_id=report.nodeid.rpartition("::")[2],
+                case_id=case_id,
                 nodeid=report.nodeid,
-                target="",
+                target=label.removesuffix("]"),
                 outcome="failed" if failed else "skipped",
                 reasons=[reason],
                 error=reason if failed else None,
@@ -68,9 +70,13 @@ class Recorder:
         self.report.add(record)
 
     def finish(self, exitstatus: int) -> None:
-        """Record every selected case not recorded yet (skipped, with why); write the files."""
+        """Stop the cases still running; record every selected case not recorded yet (a result
+        that finished but no item took, else skipped with why); write the files."""
         from .evaluate import new_record
 
+        scheduler = self.session.scheduler
+        if scheduler is not None:
+            scheduler.stop()  # -x, --maxfail, Ctrl-C: nothing more is started or paid for
         why = (
             "run interrupted before this case finished"
             if exitstatus == pytest.ExitCode.INTERRUPTED
@@ -78,7 +84,8 @@ class Recorder:
         )
         for job in self.session.selected:  # no selected case silently disappears
             if not self.report.recorded(job.nodeid):
-                self.report.add(new_record(job, "skipped", [why]))
+                done = scheduler.result_if_finished(job.nodeid) if scheduler else None
+                self.report.add(done or new_record(job, "skipped", [why]))
         if self.session.caller is not None and self.session.ran_cases:
             self.report.calls = self.session.caller.stats
         self.summary = self.report.write()
@@ -109,10 +116,11 @@ class Recorder:
         """The terminal summary of the run, once its files are written."""
         from .gate import gate_lines
         from .summary_text import summary_lines
+        from .terminal import printable
 
         lines = summary_lines(self.summary) if self.summary is not None else []
         if self.gate is not None:
-            lines += gate_lines(self.gate)
+            lines += [printable(line) for line in gate_lines(self.gate)]  # ids from any file
         if self.gate_error is not None:
             lines.append(self.gate_error)
         return lines

@@ -67,11 +67,27 @@ class Scheduler:
         """The job's future, starting it now if it is still queued (an item is waiting for it)."""
         with self._lock:
             future = self._futures.get(job.nodeid)
-            if future is None:
-                if job.nodeid not in self._queued:
+            if future is None or future is _FORGOTTEN:  # never started, or run again (a rerun)
+                if job.nodeid not in self._queued or future is _FORGOTTEN:
                     self.total += 1
                 future = self._start(job)
             return future
+
+    def result_if_finished(self, nodeid: str) -> CaseResult | None:
+        """The job's result if it finished and no item has taken it yet, else None."""
+        future = self._futures.get(nodeid)
+        if future is None or future is _FORGOTTEN or not future.done() or future.cancelled():
+            return None
+        return future.result() if future.exception() is None else None
+
+    def stop(self) -> None:
+        """Start nothing more and cancel what is running (the session is over: nothing more may
+        be paid for); finished results stay readable through `result_if_finished`."""
+        with self._lock:
+            self._queue.clear()
+            running = [f for f in self._futures.values() if not f.done()]
+        for future in running:
+            future.cancel()
 
     def _feed(self) -> None:
         """Start queued jobs while fewer than `window` are running (on the loop thread)."""
