@@ -347,6 +347,9 @@ def write_gold_project(root: Path, cases: int, concurrency: int) -> Path:
         f"judges = [{judges}]\n"
         f"concurrency = {concurrency}\n"
         "retries = 0\n"
+        # every case is confident and passes: the 5% audit would only turn passes into escalations
+        "[tool.hybridjudge.escalation]\n"
+        "audit_rate = 0\n"
     )
     gold = root / "gold"
     gold.mkdir(exist_ok=True)
