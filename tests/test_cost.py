@@ -37,8 +37,78 @@ def test_budget_reserves_worst_case_and_settles_actual() -> None:
         assert budget.spent == pytest.approx(0.1) and budget.reserved == pytest.approx(0.5)
         with pytest.raises(BudgetExhausted, match=r"budget exhausted: \$0.6000 of \$1.0000"):
             await budget.reserve(0.95)  # could not fit even if the running case cost nothing
-        assert budget.covered == 2
         await Budget(None).reserve(10**9)  # no budget, no limit
+
+    asyncio.run(scenario())
+
+
+def test_budget_serves_reservations_in_arrival_order() -> None:
+    async def scenario() -> None:
+        budget = Budget(1.0)
+        await budget.reserve(0.6)  # A
+        order: list[str] = []
+
+        async def case(name: str, worst: float) -> None:
+            await budget.reserve(worst)
+            order.append(name)
+
+        b = asyncio.ensure_future(case("B", 0.5))  # does not fit yet: waits for A
+        await asyncio.sleep(0)
+        c = asyncio.ensure_future(case("C", 0.3))  # would fit now, but B came first
+        await asyncio.sleep(0)
+        assert order == [] and budget.reserved == pytest.approx(0.6)
+        budget.settle(0.6, 0.1)  # A done: room for B, then C behind it
+        await asyncio.gather(b, c)
+        assert order == ["B", "C"]
+        assert budget.reserved == pytest.approx(0.8) and budget.spent == pytest.approx(0.1)
+
+    asyncio.run(scenario())
+
+
+def test_budget_refuses_a_waiter_that_can_no_longer_fit_and_serves_the_next() -> None:
+    async def scenario() -> None:
+        budget = Budget(1.0)
+        await budget.reserve(0.6)
+        b = asyncio.ensure_future(budget.reserve(0.5))
+        await asyncio.sleep(0)
+        c = asyncio.ensure_future(budget.reserve(0.3))
+        await asyncio.sleep(0)
+        budget.settle(0.6, 0.6)  # A spent all it reserved: B can never fit, C still can
+        with pytest.raises(BudgetExhausted):
+            await b
+        await c
+        assert budget.reserved == pytest.approx(0.3)
+
+    asyncio.run(scenario())
+
+
+def test_cancelled_waiter_does_not_block_those_behind_it() -> None:
+    async def scenario() -> None:
+        budget = Budget(1.0)
+        await budget.reserve(0.6)
+        b = asyncio.ensure_future(budget.reserve(0.5))
+        await asyncio.sleep(0)
+        c = asyncio.ensure_future(budget.reserve(0.3))
+        await asyncio.sleep(0)
+        b.cancel()  # the scheduler cancels futures at close
+        await asyncio.wait_for(c, timeout=5)  # C fits beside A once B is gone
+        assert budget.reserved == pytest.approx(0.9)
+
+    asyncio.run(scenario())
+
+
+def test_waiter_cancelled_after_its_grant_gives_the_reservation_back() -> None:
+    async def scenario() -> None:
+        budget = Budget(1.0)
+        await budget.reserve(0.6)
+        b = asyncio.ensure_future(budget.reserve(0.5))
+        await asyncio.sleep(0)
+        budget.settle(0.6, 0.0)  # B is granted ...
+        b.cancel()  # ... and cancelled before it could start
+        with pytest.raises(asyncio.CancelledError):
+            await b
+        assert budget.reserved == 0.0
+        await budget.reserve(1.0)  # the whole budget is free again
 
     asyncio.run(scenario())
 
