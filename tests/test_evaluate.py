@@ -153,6 +153,15 @@ def test_an_exhausted_budget_skips_the_case(make: Any, llm: LoopbackLLM) -> None
     assert result.outcome == "skipped" and result.over_budget
     assert result.reasons == ["budget exhausted: $0.0000 of $0.0000 spent or reserved"]
     assert len(llm.calls) == 0
+    assert not result.reserved
+
+
+def test_a_case_within_the_budget_says_it_was_reserved(make: Any, llm: LoopbackLLM) -> None:
+    llm.responder = lambda call: verdict(5) if call.is_judge else "Paris"
+    evaluator, settings = make(budget=100.0)
+    assert run(evaluator, job(CASE, settings)).reserved
+    evaluator, settings = make()
+    assert not run(evaluator, job(CASE, settings)).reserved  # no budget, nothing reserved
 
 
 def test_new_record_carries_what_the_case_and_rubric_say() -> None:

@@ -109,6 +109,7 @@ class Evaluator:
         except BudgetExhausted as exc:
             result.over_budget = True
             return _finish(result, Decision("skipped", [str(exc)]))
+        result.reserved = self.budget.limit is not None
         try:
             return await self._pipeline(job, result)
         finally:
