@@ -181,6 +181,14 @@ class Budget:
                 return
 
 
+def budget_share(workerinput: Mapping[str, Any] | None) -> float:
+    """The part of the budget one process may spend: under pytest-xdist each of the
+    `workercount` workers has its own `Budget`, so each gets an equal share; else all of it."""
+    if not workerinput:
+        return 1.0
+    return 1.0 / max(1, int(workerinput.get("workercount", 1)))
+
+
 def review_cost(minutes: float, rate_per_hour: float) -> float:
     """Expected USD of human review: total expected minutes at the tier's hourly rate."""
     return minutes / 60 * rate_per_hour

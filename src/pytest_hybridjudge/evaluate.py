@@ -88,11 +88,13 @@ class Evaluator:
         resolutions: Mapping[str, Sequence[Resolution]] | None = None,
         calibration: Mapping[str, float | None] | None = None,
         baseline: Baseline | None = None,
+        budget_share: float = 1.0,
     ):
+        """`budget_share`: this process's part of `budget` (see `cost.budget_share`)."""
         self.config, self.caller, self.apps = config, caller, apps
         self.resolutions = resolutions or {}
         self.calibration = calibration or {}
-        self.budget = Budget(config.budget)
+        self.budget = Budget(config.budget * budget_share if config.budget is not None else None)
         self._counter = token_counter() if config.budget is not None else None
         self.baseline = baseline  # pairwise rubrics compare with its outputs
 
