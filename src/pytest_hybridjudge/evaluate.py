@@ -105,7 +105,11 @@ class Evaluator:
         so the budget buys whole cases; a case that cannot fit is skipped and says why.
         """
         result = new_record(job)
-        worst = worst_case_cost(job, self.config, self._counter) if self._counter else 0.0
+        worst = (
+            worst_case_cost(job, self.config, self._counter, self.baseline)
+            if self._counter
+            else 0.0
+        )
         try:
             await self.budget.reserve(worst)
         except BudgetExhausted as exc:
