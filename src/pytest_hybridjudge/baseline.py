@@ -108,13 +108,18 @@ def resolve_results(value: str, runs_dir: Path, option: str = "--judge-baseline"
     )
 
 
-def read_records(path: Path) -> list[dict[str, Any]]:
-    """The records of a results.jsonl; a bad line raises `BaselineError` naming `path:line`."""
+BASELINE_FIX = "point --judge-baseline at a results.jsonl that pytest --judge wrote"
+
+
+def read_records(
+    path: Path, whose: str = "the baseline's", fix: str = BASELINE_FIX
+) -> list[dict[str, Any]]:
+    """The records of a results.jsonl; a bad line raises `BaselineError` naming `path:line`,
+    `whose` results they are and the `fix`."""
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise BaselineError(f"{path}: cannot read the baseline's results ({exc})") from None
-    fix = "point --judge-baseline at a results.jsonl that pytest --judge wrote"
+        raise BaselineError(f"{path}: cannot read {whose} results ({exc}); {fix}") from None
     records = []
     for number, record in jsonl_objects(text, path, BaselineError, fix):
         if "case_id" not in record:
