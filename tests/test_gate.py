@@ -183,3 +183,52 @@ def test_unreadable_own_results_do_not_blame_the_baseline_option(tmp_path: Path)
     assert "--judge-baseline" not in str(info.value)
     with pytest.raises(BaselineError, match="cannot read this run's results"):
         gate_run(Baseline("base", cases={}), settings, tmp_path / "gone.jsonl", tmp_path)
+
+
+def test_current_resolutions_count_on_both_sides_so_a_a_has_no_false_losses(
+    tmp_path: Path,
+) -> None:
+    """Reviewers failed the baseline's audited item (and another) after the baseline ran; the
+    candidate produced the same outputs, so its run already took their verdict."""
+    import datetime as dt
+
+    from pytest_hybridjudge.comparison import Baseline, gate_run
+    from pytest_hybridjudge.config import HybridJudgeConfig
+    from pytest_hybridjudge.review.resolutions import Resolution
+
+    def record(case: str, **extra: object) -> dict[str, object]:
+        return {"case_id": case, "target": "t", "item_id": f"item-{case}", "output": case, **extra}
+
+    audited = {"outcome": "escalated", "audit": True, "panel": {"passed": True}}
+    unverified = {"outcome": "failed", "verifiers": [{"name": "regex", "passed": False}]}
+    earlier = [
+        record("a", **audited),
+        record("b", outcome="passed"),
+        record("c", **unverified),
+        record("d", outcome="passed"),
+        record("e", outcome="failed"),
+    ]
+    by_review = {"outcome": "failed", "resolved_by": ["ann"]}
+    disagree = {"outcome": "escalated", "resolved_by": ["ann", "bo"]}
+    now = [record("a", **by_review), record("b", **by_review), record("c", **unverified)]
+    now += [record("d", **disagree), record("e", outcome="passed")]
+    results = tmp_path / "results.jsonl"
+    results.write_text("".join(json.dumps(r) + "\n" for r in now))
+    when = dt.datetime.now(dt.UTC)
+    decisions = [("a", "fail", "ann"), ("b", "fail", "ann"), ("c", "pass", "ann")]
+    decisions += [("d", "pass", "ann"), ("d", "fail", "bo")]
+    lines = [
+        Resolution(item_id=f"item-{c}", case_id=c, verdict=v, reviewer=who, resolved_at=when)
+        for c, v, who in decisions
+    ]
+    resolutions = tmp_path / "resolutions.jsonl"
+    resolutions.write_text("".join(r.model_dump_json() + "\n" for r in lines))
+    settings = HybridJudgeConfig.model_validate({"target": {"model": "openai/t"}})
+    run_dir = tmp_path / "runs" / "now"
+    run_dir.mkdir(parents=True)
+    base = Baseline("earlier", cases=sides(earlier))
+    report = gate_run(base, settings, results, run_dir, resolutions)
+    # a, b: the reviewers' fail on both sides; c: a failed verifier decides, not a review; d:
+    # the reviewers disagree, so it is escalated on both sides; e: a real win
+    assert (report.wins, report.losses, report.ties) == (1, 0, 4)
+    assert report.losses_list == []

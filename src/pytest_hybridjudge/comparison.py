@@ -10,12 +10,23 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .baseline import BaselineError, CaseSide, pair, read_records, resolve_results, sides
+from .baseline import (
+    BaselineError,
+    CaseSide,
+    pair,
+    read_records,
+    resolve_results,
+    sides,
+    with_resolutions,
+)
 from .config import GateSpec, HybridJudgeConfig
 from .files import write_json_atomic
 from .gate import GateReport, compare
+
+if TYPE_CHECKING:
+    from .review.resolutions import Resolution
 
 GATE_NAME = "gate.json"
 OWN_RESULTS_FIX = (
@@ -78,6 +89,15 @@ def _earlier_target(records: list[dict[str, Any]], gate: GateSpec, path: Path) -
     )
 
 
+def _by_item(resolutions: Path | None) -> dict[str, list[Resolution]]:
+    """The reviewers' file by item id; none when there is no file."""
+    if resolutions is None or not resolutions.is_file():
+        return {}
+    from .review.resolutions import load_resolutions, resolutions_by_item
+
+    return resolutions_by_item(load_resolutions(resolutions))
+
+
 def gate_run(
     baseline: Baseline,
     settings: HybridJudgeConfig,
@@ -94,11 +114,10 @@ def gate_run(
 
     gate = settings.gate
     records = read_records(results, "this run's", OWN_RESULTS_FIX)
-    candidate = sides(records, gate.candidate)
-    if baseline.cases is not None:
-        base, base_label = baseline.cases, baseline.label
-    else:
-        base, base_label = sides(records, baseline.target), baseline.label
+    reviewed = _by_item(resolutions)  # applied to both sides alike, as they are now
+    candidate = with_resolutions(sides(records, gate.candidate), reviewed)
+    earlier = baseline.cases if baseline.cases is not None else sides(records, baseline.target)
+    base, base_label = with_resolutions(earlier, reviewed), baseline.label
     cand_label = f"target {gate.candidate}" if gate.candidate else "this run"
     pairing = pair(base, candidate)
     report = compare(pairing, gate, base_label, cand_label)
