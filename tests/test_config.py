@@ -238,3 +238,41 @@ def test_config_is_frozen(tmp_path: Path) -> None:
     config = load_config(tmp_path)
     with pytest.raises(Exception, match="frozen"):
         config.concurrency = 1  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("body", "key", "label"),
+    [
+        (
+            'target = ["openai/gpt-4.1-mini", { model = "openai/gpt-4.1-mini" }]',
+            "target",
+            "openai/gpt-4.1-mini",
+        ),
+        (
+            'target = [{ callable = "app:one", name = "app" }, '
+            '{ model = "openai/m", name = "app" }]',
+            "target",
+            "app",
+        ),
+        ('judges = ["openai/gpt-4.1", { model = "openai/gpt-4.1" }]', "judges", "openai/gpt-4.1"),
+    ],
+)
+def test_duplicate_labels_are_rejected_naming_the_label_and_the_fix(
+    tmp_path: Path, body: str, key: str, label: str
+) -> None:
+    write_pyproject(tmp_path, body)
+    with pytest.raises(ConfigError) as info:
+        load_config(tmp_path)
+    message = str(info.value)
+    assert f"'{key}'" in message and f"labelled '{label}'" in message and "name = " in message
+
+
+def test_same_model_twice_is_fine_with_distinct_names(tmp_path: Path) -> None:
+    write_pyproject(
+        tmp_path,
+        'target = [{ model = "openai/m", name = "a" }, { model = "openai/m", name = "b" }]\n'
+        'judges = [{ model = "openai/j", name = "j1" }, { model = "openai/j", name = "j2" }]',
+    )
+    config = load_config(tmp_path)
+    assert [t.label for t in config.targets] == ["a", "b"]
+    assert [j.label for j in config.judges] == ["j1", "j2"]

@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import pytest
 
 from conftest import Project
 from loopback import Call, LoopbackLLM, Reply, verdict
-from pytest_hybridjudge.cost import Budget, BudgetExhausted, call_cost, price_of
+from pytest_hybridjudge.baseline import CaseSide
+from pytest_hybridjudge.comparison import Baseline
+from pytest_hybridjudge.config import HybridJudgeConfig, Target
+from pytest_hybridjudge.cost import Budget, BudgetExhausted, TokenCounter, call_cost, price_of
+from pytest_hybridjudge.estimate import PlannedCalls, planned_calls, worst_case_cost
+from pytest_hybridjudge.evaluate import Job
+from pytest_hybridjudge.gold import GoldCase
+from pytest_hybridjudge.judge import JUDGE_SYSTEM, correction, judge_prompt
+from pytest_hybridjudge.pairwise import PAIRWISE_SYSTEM, pairwise_prompt
+from pytest_hybridjudge.rubric import RubricLibrary
 
 CASES = "cases:\n" + "".join(
     f"  - id: q{i}\n    input: 'Question {i}?'\n    reference: 'Answer {i}'\n" for i in range(6)
@@ -37,8 +47,78 @@ def test_budget_reserves_worst_case_and_settles_actual() -> None:
         assert budget.spent == pytest.approx(0.1) and budget.reserved == pytest.approx(0.5)
         with pytest.raises(BudgetExhausted, match=r"budget exhausted: \$0.6000 of \$1.0000"):
             await budget.reserve(0.95)  # could not fit even if the running case cost nothing
-        assert budget.covered == 2
         await Budget(None).reserve(10**9)  # no budget, no limit
+
+    asyncio.run(scenario())
+
+
+def test_budget_serves_reservations_in_arrival_order() -> None:
+    async def scenario() -> None:
+        budget = Budget(1.0)
+        await budget.reserve(0.6)  # A
+        order: list[str] = []
+
+        async def case(name: str, worst: float) -> None:
+            await budget.reserve(worst)
+            order.append(name)
+
+        b = asyncio.ensure_future(case("B", 0.5))  # does not fit yet: waits for A
+        await asyncio.sleep(0)
+        c = asyncio.ensure_future(case("C", 0.3))  # would fit now, but B came first
+        await asyncio.sleep(0)
+        assert order == [] and budget.reserved == pytest.approx(0.6)
+        budget.settle(0.6, 0.1)  # A done: room for B, then C behind it
+        await asyncio.gather(b, c)
+        assert order == ["B", "C"]
+        assert budget.reserved == pytest.approx(0.8) and budget.spent == pytest.approx(0.1)
+
+    asyncio.run(scenario())
+
+
+def test_budget_refuses_a_waiter_that_can_no_longer_fit_and_serves_the_next() -> None:
+    async def scenario() -> None:
+        budget = Budget(1.0)
+        await budget.reserve(0.6)
+        b = asyncio.ensure_future(budget.reserve(0.5))
+        await asyncio.sleep(0)
+        c = asyncio.ensure_future(budget.reserve(0.3))
+        await asyncio.sleep(0)
+        budget.settle(0.6, 0.6)  # A spent all it reserved: B can never fit, C still can
+        with pytest.raises(BudgetExhausted):
+            await b
+        await c
+        assert budget.reserved == pytest.approx(0.3)
+
+    asyncio.run(scenario())
+
+
+def test_cancelled_waiter_does_not_block_those_behind_it() -> None:
+    async def scenario() -> None:
+        budget = Budget(1.0)
+        await budget.reserve(0.6)
+        b = asyncio.ensure_future(budget.reserve(0.5))
+        await asyncio.sleep(0)
+        c = asyncio.ensure_future(budget.reserve(0.3))
+        await asyncio.sleep(0)
+        b.cancel()  # the scheduler cancels futures at close
+        await asyncio.wait_for(c, timeout=5)  # C fits beside A once B is gone
+        assert budget.reserved == pytest.approx(0.9)
+
+    asyncio.run(scenario())
+
+
+def test_waiter_cancelled_after_its_grant_gives_the_reservation_back() -> None:
+    async def scenario() -> None:
+        budget = Budget(1.0)
+        await budget.reserve(0.6)
+        b = asyncio.ensure_future(budget.reserve(0.5))
+        await asyncio.sleep(0)
+        budget.settle(0.6, 0.0)  # B is granted ...
+        b.cancel()  # ... and cancelled before it could start
+        with pytest.raises(asyncio.CancelledError):
+            await b
+        assert budget.reserved == 0.0
+        await budget.reserve(1.0)  # the whole budget is free again
 
     asyncio.run(scenario())
 
@@ -131,3 +211,102 @@ def test_budget_skips_cases_not_reached_and_keeps_what_was_paid(
     assert project.summary()["cost"]["inference_total"] <= 0.01
     project.run("--judge").assert_outcomes(passed=6)  # what was paid for comes from the cache
     assert len(llm.calls) == 12  # 6 target + 6 judge calls over both runs: none paid twice
+
+
+class WordCounter(TokenCounter):
+    """Counts words: like a real tokenizer, a run of one repeated letter is very few tokens."""
+
+    def count(self, text: str) -> int:
+        return len(text.split())
+
+
+WORDS = WordCounter(approximate=False)
+CASE = GoldCase(id="c", input="What is the capital of France?", reference="Paris")
+
+
+def _job(
+    settings: HybridJudgeConfig,
+    rubric_name: str = "correctness",
+    rubrics: Path | None = None,
+    target: Target | None = None,
+) -> Job:
+    rubric = RubricLibrary(rubrics).get(rubric_name)
+    target = target or settings.targets[0]
+    rendered = rubric.render(CASE.variables(), CASE.id)
+    return Job(f"g.yaml::c[{target.label}]", CASE, target, rubric, rendered)
+
+
+def _plans(
+    settings: HybridJudgeConfig, job: Job, baseline: Baseline | None = None
+) -> dict[str, PlannedCalls]:
+    return {p.model: p for p in planned_calls(job, settings, WORDS, baseline)}
+
+
+def test_worst_case_counts_the_output_a_judge_reads_at_its_token_bound() -> None:
+    settings = HybridJudgeConfig.model_validate(
+        {"target": {"model": "openai/t", "max_tokens": 500}, "judges": ["openai/j"]}
+    )
+    job = _job(settings)
+    judge = _plans(settings, job)["openai/j"]
+    assert job.rubric is not None and job.rendered is not None
+    empty = WORDS.count(JUDGE_SYSTEM) + WORDS.count(judge_prompt(job.rubric, job.rendered, ""))
+    assert judge.prompt_tokens >= empty + 500  # a 500-token output, not "xxxx..." as one word
+
+
+def test_worst_case_prices_the_retry_with_the_first_reply_and_the_correction() -> None:
+    settings = HybridJudgeConfig.model_validate(
+        {
+            "target": {"model": "openai/t", "max_tokens": 10},
+            "judges": [{"model": "openai/j", "max_tokens": 300, "samples": 2}],
+            "prices": {"openai/j": {"input": 1.0, "output": 0.0}},
+        }
+    )
+    job = _job(settings)
+    judge = _plans(settings, job)["openai/j"]
+    assert job.rubric is not None
+    again = WORDS.count(correction("", job.rubric.scale))
+    assert judge.retry_prompt_tokens >= judge.prompt_tokens + 300 + again
+    expected = 2 * (judge.prompt_tokens + judge.retry_prompt_tokens) / 1e6  # two samples
+    assert worst_case_cost(job, settings, WORDS) == pytest.approx(expected)
+    assert worst_case_cost(job, settings, WORDS) > 2 * 2 * judge.prompt_tokens / 1e6
+
+
+PAIRWISE_RUBRIC = (
+    "---\nkind: pairwise\ndescription: Prefer the better one.\n---\nRequest: {{ input }}\n"
+)
+
+
+def test_worst_case_of_a_pairwise_case_counts_both_answers_both_orders_and_the_baseline(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "pref.md").write_text(PAIRWISE_RUBRIC)
+    settings = HybridJudgeConfig.model_validate(
+        {
+            "target": [
+                {"model": "openai/old", "name": "old", "max_tokens": 200},
+                {"model": "openai/new", "name": "new", "max_tokens": 300},
+            ],
+            "judges": ["openai/j"],
+            "gate": {"baseline": "old", "candidate": "new"},
+        }
+    )
+    new, old = settings.targets[1], settings.targets[0]
+    job = _job(settings, "pref", rubrics=tmp_path, target=new)
+    plans = _plans(settings, job, baseline=Baseline("target old", target="old"))
+    assert plans["openai/old"].calls == 1  # the baseline target is called inside the case
+    judge = plans["openai/j"]
+    assert judge.calls == 2 and judge.retry_prompt_tokens == 0  # both orders, no retry
+    assert job.rendered is not None
+    empty = WORDS.count(PAIRWISE_SYSTEM) + WORDS.count(
+        pairwise_prompt(job.rendered, "Prefer the better one.", "", "")
+    )
+    assert judge.prompt_tokens >= empty + 300 + 200
+    assert plans == _plans(settings, job)  # the dry run finds the same baseline in the config
+    # the baseline target's own case is skipped before any judge is asked
+    assert set(_plans(settings, _job(settings, "pref", rubrics=tmp_path, target=old))) == {
+        "openai/old"
+    }
+    # an earlier run's baseline: its stored output is counted; a case it lacks asks no judge
+    earlier = Baseline("run", cases={"c": CaseSide("c", "passed", output="word " * 1000)})
+    assert _plans(settings, job, baseline=earlier)["openai/j"].prompt_tokens >= empty + 1300
+    assert set(_plans(settings, job, baseline=Baseline("run", cases={}))) == {"openai/new"}

@@ -94,8 +94,9 @@ def test_the_same_model_against_itself_passes(
 def test_reviewed_audits_give_the_prediction_powered_change(
     project: Project, llm: LoopbackLLM
 ) -> None:
-    """Reviewers failed two of the baseline's audits the judges passed: the judges see no
-    change, the PPI estimate corrects the baseline down by 2 / (0.3 * 40) of its rate."""
+    """Reviewers failed two of the baseline's audits the judges passed: the gate counts their
+    verdict on the baseline's side (two wins), the PPI estimate corrects the judges' change (none)
+    by 2 / (0.3 * 40) of the baseline's rate."""
     import datetime as dt
 
     from pytest_hybridjudge.review.resolutions import Resolution
@@ -125,7 +126,8 @@ def test_reviewed_audits_give_the_prediction_powered_change(
     llm.responder = new_wording
     result = project.run("--judge", "--judge-cache", "refresh", "--judge-baseline", baseline)
     report = gate(project)
-    assert report["result"] == "PASS" and report["change"] == 0
+    assert report["result"] == "PASS" and report["change"] == pytest.approx(2 / 40)
+    assert (report["wins"], report["losses"]) == (2, 0)
     ppi = report["ppi"]
     assert isinstance(ppi, dict) and ppi["labelled"] == len(audits)
     assert ppi["estimate"] == pytest.approx(2 / (0.3 * 40), abs=1e-4)

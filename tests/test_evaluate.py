@@ -14,6 +14,7 @@ from loopback import Call, LoopbackLLM, verdict
 from pytest_hybridjudge.cache import CompletionCache
 from pytest_hybridjudge.calls import ModelCaller
 from pytest_hybridjudge.config import HybridJudgeConfig
+from pytest_hybridjudge.cost import budget_share
 from pytest_hybridjudge.evaluate import Evaluator, Job, new_record
 from pytest_hybridjudge.gold import GoldCase
 from pytest_hybridjudge.review.manifest import item_id
@@ -45,6 +46,7 @@ def make(
         resolutions: dict[str, list[Resolution]] | None = None,
         calibration: dict[str, float] | None = None,
         apps: dict[str, Callable[..., Any]] | None = None,
+        budget_share: float = 1.0,
         **table: Any,
     ) -> tuple[Evaluator, HybridJudgeConfig]:
         table.setdefault("target", {"model": "openai/target-model"})
@@ -54,7 +56,10 @@ def make(
         cache = CompletionCache(tmp_path / "cache.sqlite", "off")
         caches.append(cache)
         caller = ModelCaller.from_config(settings, cache, tmp_path)
-        return Evaluator(settings, caller, apps or {}, resolutions, calibration), settings
+        evaluator = Evaluator(
+            settings, caller, apps or {}, resolutions, calibration, budget_share=budget_share
+        )
+        return evaluator, settings
 
     yield build
     for cache in caches:
@@ -153,6 +158,30 @@ def test_an_exhausted_budget_skips_the_case(make: Any, llm: LoopbackLLM) -> None
     assert result.outcome == "skipped" and result.over_budget
     assert result.reasons == ["budget exhausted: $0.0000 of $0.0000 spent or reserved"]
     assert len(llm.calls) == 0
+    assert not result.reserved
+
+
+def test_a_case_within_the_budget_says_it_was_reserved(make: Any, llm: LoopbackLLM) -> None:
+    llm.responder = lambda call: verdict(5) if call.is_judge else "Paris"
+    evaluator, settings = make(budget=100.0)
+    assert run(evaluator, job(CASE, settings)).reserved
+    evaluator, settings = make()
+    assert not run(evaluator, job(CASE, settings)).reserved  # no budget, nothing reserved
+
+
+def test_a_worker_spends_only_its_share_of_the_budget(make: Any, llm: LoopbackLLM) -> None:
+    llm.responder = lambda call: verdict(5) if call.is_judge else "Paris"
+    prices = {"openai/target-model": {"input": 1.0, "output": 1.0}}
+    evaluator, settings = make(budget=0.001, prices=prices)
+    assert evaluator.budget.limit == pytest.approx(0.001)
+    assert run(evaluator, job(CASE, settings)).reserved  # the case fits the whole budget ...
+    evaluator, settings = make(
+        budget=0.001, prices=prices, budget_share=budget_share({"workercount": 4})
+    )
+    assert evaluator.budget.limit == pytest.approx(0.00025)
+    result = run(evaluator, job(CASE, settings))  # ... but not one of four workers' shares
+    assert result.over_budget and result.reasons[0].endswith("of $0.0003 spent or reserved")
+    assert budget_share(None) == 1.0 and budget_share({"workercount": 2}) == 0.5
 
 
 def test_new_record_carries_what_the_case_and_rubric_say() -> None:

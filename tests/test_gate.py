@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from pytest_hybridjudge.baseline import CaseSide, pair, sides
+from pytest_hybridjudge.baseline import BaselineError, CaseSide, pair, sides
 from pytest_hybridjudge.config import GateSpec
 from pytest_hybridjudge.gate import PairedCounts, compare, gate_verdict
 from pytest_hybridjudge.stats import mcnemar_exact, paired_bootstrap, paired_sample_size
@@ -136,3 +138,97 @@ def test_an_audit_sample_counts_as_the_confident_panels_decision() -> None:
     assert CaseSide.from_record(failed).status == "not_passed"
     assert CaseSide.from_record(doubted).status == "not_passed"  # a real doubt stays not passed
     assert CaseSide.from_record(doubted).escalated
+
+
+def _two_target_run(path: Path) -> Path:
+    records = [
+        {"case_id": "a", "target": "old", "outcome": "failed", "output": "old answer"},
+        {"case_id": "a", "target": "new", "outcome": "passed", "output": "new answer"},
+    ]
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    return path
+
+
+def test_a_baseline_run_of_several_targets_uses_the_one_the_gate_names(tmp_path: Path) -> None:
+    from pytest_hybridjudge.comparison import load_baseline
+    from pytest_hybridjudge.config import HybridJudgeConfig
+
+    results = _two_target_run(tmp_path / "results.jsonl")
+    targets = [{"model": "openai/o", "name": "old"}, {"model": "openai/n", "name": "new"}]
+    both = HybridJudgeConfig.model_validate(
+        {"target": targets, "gate": {"baseline": "old", "candidate": "new"}}
+    )
+    baseline = load_baseline(str(results), both, tmp_path)
+    assert baseline is not None and baseline.cases is not None
+    assert baseline.cases["a"].output == "old answer"  # the gate's baseline target's records
+    alone = HybridJudgeConfig.model_validate({"target": targets[1:], "gate": {"candidate": "new"}})
+    baseline = load_baseline(str(results), alone, tmp_path)
+    assert baseline is not None and baseline.cases is not None
+    assert baseline.cases["a"].output == "new answer"  # the candidate's earlier results
+    neither = HybridJudgeConfig.model_validate({"target": {"model": "openai/x"}})
+    with pytest.raises(BaselineError, match=r"several targets \(new, old\); name the one"):
+        load_baseline(str(results), neither, tmp_path)
+
+
+def test_unreadable_own_results_do_not_blame_the_baseline_option(tmp_path: Path) -> None:
+    from pytest_hybridjudge.comparison import Baseline, gate_run
+    from pytest_hybridjudge.config import HybridJudgeConfig
+
+    results = tmp_path / "results.jsonl"
+    results.write_text('{"case_id": "a"}\nnot json\n')
+    settings = HybridJudgeConfig.model_validate({"target": {"model": "openai/x"}})
+    with pytest.raises(BaselineError) as info:
+        gate_run(Baseline("base", cases={}), settings, results, tmp_path)
+    assert f"{results}:2" in str(info.value) and "this run's own results" in str(info.value)
+    assert "--judge-baseline" not in str(info.value)
+    with pytest.raises(BaselineError, match="cannot read this run's results"):
+        gate_run(Baseline("base", cases={}), settings, tmp_path / "gone.jsonl", tmp_path)
+
+
+def test_current_resolutions_count_on_both_sides_so_a_a_has_no_false_losses(
+    tmp_path: Path,
+) -> None:
+    """Reviewers failed the baseline's audited item (and another) after the baseline ran; the
+    candidate produced the same outputs, so its run already took their verdict."""
+    import datetime as dt
+
+    from pytest_hybridjudge.comparison import Baseline, gate_run
+    from pytest_hybridjudge.config import HybridJudgeConfig
+    from pytest_hybridjudge.review.resolutions import Resolution
+
+    def record(case: str, **extra: object) -> dict[str, object]:
+        return {"case_id": case, "target": "t", "item_id": f"item-{case}", "output": case, **extra}
+
+    audited = {"outcome": "escalated", "audit": True, "panel": {"passed": True}}
+    unverified = {"outcome": "failed", "verifiers": [{"name": "regex", "passed": False}]}
+    earlier = [
+        record("a", **audited),
+        record("b", outcome="passed"),
+        record("c", **unverified),
+        record("d", outcome="passed"),
+        record("e", outcome="failed"),
+    ]
+    by_review = {"outcome": "failed", "resolved_by": ["ann"]}
+    disagree = {"outcome": "escalated", "resolved_by": ["ann", "bo"]}
+    now = [record("a", **by_review), record("b", **by_review), record("c", **unverified)]
+    now += [record("d", **disagree), record("e", outcome="passed")]
+    results = tmp_path / "results.jsonl"
+    results.write_text("".join(json.dumps(r) + "\n" for r in now))
+    when = dt.datetime.now(dt.UTC)
+    decisions = [("a", "fail", "ann"), ("b", "fail", "ann"), ("c", "pass", "ann")]
+    decisions += [("d", "pass", "ann"), ("d", "fail", "bo")]
+    lines = [
+        Resolution(item_id=f"item-{c}", case_id=c, verdict=v, reviewer=who, resolved_at=when)
+        for c, v, who in decisions
+    ]
+    resolutions = tmp_path / "resolutions.jsonl"
+    resolutions.write_text("".join(r.model_dump_json() + "\n" for r in lines))
+    settings = HybridJudgeConfig.model_validate({"target": {"model": "openai/t"}})
+    run_dir = tmp_path / "runs" / "now"
+    run_dir.mkdir(parents=True)
+    base = Baseline("earlier", cases=sides(earlier))
+    report = gate_run(base, settings, results, run_dir, resolutions)
+    # a, b: the reviewers' fail on both sides; c: a failed verifier decides, not a review; d:
+    # the reviewers disagree, so it is escalated on both sides; e: a real win
+    assert (report.wins, report.losses, report.ties) == (1, 0, 4)
+    assert report.losses_list == []

@@ -258,3 +258,21 @@ def test_id_with_control_or_bidi_character_is_rejected_and_shown_escaped(
     assert f"U+{ord(char):04X}" in message
     assert char not in message  # the message itself is safe to print
     assert info.value.line == 1
+
+
+@pytest.mark.parametrize(
+    "tag", ["skip", "skipif", "xfail", "usefixtures", "filterwarnings", "parametrize"]
+)
+def test_tag_that_is_a_builtin_pytest_mark_is_rejected(tmp_path: Path, tag: str) -> None:
+    path = write(
+        tmp_path,
+        "tags.yaml",
+        f"cases:\n  - id: ok\n    input: x\n    tags: [skipped]\n"
+        f"  - id: marked\n    input: y\n    tags: [geo, {tag}]\n",
+    )
+    with pytest.raises(GoldError) as info:
+        load_gold_file(path)
+    assert (info.value.line, info.value.case) == (5, "marked")
+    message = str(info.value)
+    assert message.startswith(f"{path}:5: case 'marked' tag '{tag}' is one of pytest's built-in")
+    assert "rename the tag" in message

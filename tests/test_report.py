@@ -109,3 +109,17 @@ def test_pairwise_judges_are_in_the_cost_per_model(tmp_path: Path) -> None:
     cost = report.summary().cost
     assert cost.inference == {"a": 0.75, "b": 0.5, "c": 0.75, "openai/t": 2.0}
     assert cost.inference_total == pytest.approx(4.0)
+
+
+def test_budget_covers_only_cases_that_got_their_reservation(tmp_path: Path) -> None:
+    report = RunReport("run-1", RunPaths.for_run(tmp_path / "runs", "run-1"), budget=10.0)
+    ran = _result("a", "passed")
+    ran.reserved = True
+    refused = _result("b", "skipped", judges="")
+    refused.over_budget = True
+    report.add(ran)
+    report.add(refused)
+    report.add(_result("c", "skipped", judges=""))  # never run: the session stopped first
+    budget = report.summary().budget
+    assert budget is not None
+    assert (budget.cases_covered, budget.cases_skipped) == (1, 1)

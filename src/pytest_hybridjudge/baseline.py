@@ -2,20 +2,24 @@
 
 A case is reduced to what a comparison needs (`CaseSide`): passed, not passed (failed, or
 escalated and not resolved by a reviewer), a provider outage, or skipped for another reason.
-A reviewer's verdict counts as the case's outcome: a by-review record already carries it. An
+A reviewer's verdict counts as the case's outcome: a by-review record already carries it, and
+`with_resolutions` applies the reviewers' file as it is now to records written before. An
 audit sample is a confident decision drawn at random for review, not a doubt: it counts as what
 the confident panel decided, so the audit rate does not move the gate.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from .errors import HybridJudgeError
 from .files import jsonl_objects
+
+if TYPE_CHECKING:
+    from .review.resolutions import Resolution
 
 Status = Literal["passed", "not_passed", "outage", "skipped"]
 
@@ -40,6 +44,7 @@ class CaseSide:
     pairwise: bool = False  # judged against the baseline's output: the baseline is the reference
     review_probability: float | None = None  # sent to people: audit rate for an audit, 1 else
     seed: int | None = None  # of the audit draw
+    verified: bool = True  # every verifier passed: only then can a review decide the case
 
     @classmethod
     def from_record(cls, record: Mapping[str, Any]) -> CaseSide:
@@ -71,7 +76,45 @@ class CaseSide:
             pairwise=bool(record.get("pairwise")),
             review_probability=_review_probability(record),
             seed=policy.get("seed") if isinstance(policy := record.get("policy"), dict) else None,
+            verified=all(v.get("passed", True) for v in record.get("verifiers") or ()),
         )
+
+
+def with_resolutions(
+    cases: Mapping[str, CaseSide], by_item: Mapping[str, Sequence[Resolution]]
+) -> dict[str, CaseSide]:
+    """Each side as a run would record it now: where reviewers resolved its item (the same case,
+    output and rubric version), their decision replaces the judges', as the evaluator does; so
+    a baseline run written before the review and a candidate run after it count alike."""
+    return {case_id: _resolved(side, by_item) for case_id, side in cases.items()}
+
+
+def _resolved(side: CaseSide, by_item: Mapping[str, Sequence[Resolution]]) -> CaseSide:
+    from .review.resolutions import human_decision
+
+    lines = by_item.get(side.item_id or "")
+    if not lines or not side.verified or side.status not in ("passed", "not_passed"):
+        return side
+    decision, _ = human_decision(list(lines))
+    if decision == "disagree":
+        return replace(
+            side,
+            status="not_passed",
+            escalated=True,
+            by_review=True,
+            review_probability=1.0,
+            reason="reviewers disagree",
+        )
+    status: Status = "passed" if decision == "pass" else "not_passed"
+    outcome = "passed" if decision == "pass" else "failed"
+    return replace(
+        side,
+        status=status,
+        escalated=False,
+        by_review=True,
+        review_probability=None,
+        reason=f"{outcome} by review",
+    )
 
 
 def _review_probability(record: Mapping[str, Any]) -> float | None:
@@ -108,13 +151,18 @@ def resolve_results(value: str, runs_dir: Path, option: str = "--judge-baseline"
     )
 
 
-def read_records(path: Path) -> list[dict[str, Any]]:
-    """The records of a results.jsonl; a bad line raises `BaselineError` naming `path:line`."""
+BASELINE_FIX = "point --judge-baseline at a results.jsonl that pytest --judge wrote"
+
+
+def read_records(
+    path: Path, whose: str = "the baseline's", fix: str = BASELINE_FIX
+) -> list[dict[str, Any]]:
+    """The records of a results.jsonl; a bad line raises `BaselineError` naming `path:line`,
+    `whose` results they are and the `fix`."""
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise BaselineError(f"{path}: cannot read the baseline's results ({exc})") from None
-    fix = "point --judge-baseline at a results.jsonl that pytest --judge wrote"
+        raise BaselineError(f"{path}: cannot read {whose} results ({exc}); {fix}") from None
     records = []
     for number, record in jsonl_objects(text, path, BaselineError, fix):
         if "case_id" not in record:

@@ -10,13 +10,28 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from .baseline import BaselineError, CaseSide, pair, read_records, resolve_results, sides
-from .config import HybridJudgeConfig
+from .baseline import (
+    BaselineError,
+    CaseSide,
+    pair,
+    read_records,
+    resolve_results,
+    sides,
+    with_resolutions,
+)
+from .config import GateSpec, HybridJudgeConfig
 from .files import write_json_atomic
 from .gate import GateReport, compare
 
+if TYPE_CHECKING:
+    from .review.resolutions import Resolution
+
 GATE_NAME = "gate.json"
+OWN_RESULTS_FIX = (
+    "this run's own results.jsonl was changed or removed before the gate read it; run again"
+)
 
 
 @dataclass(frozen=True)
@@ -48,7 +63,8 @@ def load_baseline(
         )
     if option:
         path = resolve_results(option, runs_dir)
-        return Baseline(label=str(path), cases=sides(read_records(path)))
+        records = read_records(path)
+        return Baseline(label=str(path), cases=sides(records, _earlier_target(records, gate, path)))
     if gate.baseline is not None:
         if gate.candidate is None:
             raise BaselineError(
@@ -56,6 +72,30 @@ def load_baseline(
             )
         return Baseline(label=f"target {gate.baseline}", target=gate.baseline)
     return None
+
+
+def _earlier_target(records: list[dict[str, Any]], gate: GateSpec, path: Path) -> str | None:
+    """Which of an earlier run's targets is the baseline, when it ran several: the gate's
+    `baseline`, else its `candidate` (the same target's earlier results)."""
+    labels = sorted({str(r.get("target", "")) for r in records})
+    if len(labels) <= 1:
+        return None
+    for name in (gate.baseline, gate.candidate):
+        if name in labels:
+            return name
+    raise BaselineError(
+        f"--judge-baseline {path}: that run holds several targets ({', '.join(labels)}); name "
+        "the one to compare with as `baseline` (or `candidate`) in [tool.hybridjudge.gate]"
+    )
+
+
+def _by_item(resolutions: Path | None) -> dict[str, list[Resolution]]:
+    """The reviewers' file by item id; none when there is no file."""
+    if resolutions is None or not resolutions.is_file():
+        return {}
+    from .review.resolutions import load_resolutions, resolutions_by_item
+
+    return resolutions_by_item(load_resolutions(resolutions))
 
 
 def gate_run(
@@ -73,12 +113,11 @@ def gate_run(
     from .pairwise import position_consistency
 
     gate = settings.gate
-    records = read_records(results)
-    candidate = sides(records, gate.candidate)
-    if baseline.cases is not None:
-        base, base_label = baseline.cases, baseline.label
-    else:
-        base, base_label = sides(records, baseline.target), baseline.label
+    records = read_records(results, "this run's", OWN_RESULTS_FIX)
+    reviewed = _by_item(resolutions)  # applied to both sides alike, as they are now
+    candidate = with_resolutions(sides(records, gate.candidate), reviewed)
+    earlier = baseline.cases if baseline.cases is not None else sides(records, baseline.target)
+    base, base_label = with_resolutions(earlier, reviewed), baseline.label
     cand_label = f"target {gate.candidate}" if gate.candidate else "this run"
     pairing = pair(base, candidate)
     report = compare(pairing, gate, base_label, cand_label)

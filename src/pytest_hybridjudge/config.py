@@ -268,6 +268,19 @@ class HybridJudgeConfig(_Strict):
 
         return [one(v) for v in value] if isinstance(value, list) else one(value)
 
+    @field_validator("judges")
+    @classmethod
+    def _unique_judge_labels(cls, value: list[ModelSpec]) -> list[ModelSpec]:
+        _reject_duplicate_labels([j.label for j in value], "judge")
+        return value
+
+    @field_validator("target")
+    @classmethod
+    def _unique_target_labels(cls, value: Target | list[Target] | None) -> Any:
+        if isinstance(value, list):
+            _reject_duplicate_labels([t.label for t in value], "target")
+        return value
+
     @property
     def price_table(self) -> dict[str, tuple[float, float]]:
         """Configured price overrides as (input, output) USD per million tokens."""
@@ -279,6 +292,18 @@ class HybridJudgeConfig(_Strict):
         if self.target is None:
             return []
         return list(self.target) if isinstance(self.target, list) else [self.target]
+
+
+def _reject_duplicate_labels(labels: list[str], kind: str) -> None:
+    """Labels name node ids and report rows: two alike would make one of them vanish."""
+    seen: set[str] = set()
+    for label in labels:
+        if label in seen:
+            raise ValueError(
+                f"two {kind}s are labelled {label!r}; give each its own "
+                f'`name = "..."` (e.g. name = "{label}-2")'
+            )
+        seen.add(label)
 
 
 def load_config(rootdir: Path, overrides: dict[str, Any] | None = None) -> HybridJudgeConfig:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -95,46 +96,97 @@ class Budget:
     """Buys whole cases: each case reserves its worst-case cost before it starts and settles at
     what it really cost, so the budget is spent on finished cases, never on half of each.
 
-    Used from one event loop: a case that does not fit while others hold reservations waits for
-    them to settle; it is refused only when it could not fit even if they cost nothing more.
+    Used from one event loop. Reservations are first come, first served: a case that does not
+    fit while others hold reservations waits for them to settle, and while anyone waits a
+    newcomer queues behind them even if it would fit, so a small later case cannot starve an
+    earlier large one. A case is refused only when it could not fit even if every running case
+    cost nothing more.
     """
 
     def __init__(self, limit: float | None):
         self.limit = limit
         self.spent = 0.0
         self.reserved = 0.0
-        self.covered = 0  # cases that got their reservation
         self._holding = 0  # cases holding a reservation now
-        self._settled: asyncio.Event | None = None
+        self._waiting: deque[tuple[float, asyncio.Future[None]]] = deque()  # in arrival order
 
     async def reserve(self, worst_case: float) -> None:
-        """Claim a case's worst-case cost, waiting for running cases to settle if that could
-        make room; raise BudgetExhausted when it cannot fit."""
+        """Claim a case's worst-case cost, in arrival order, waiting for running cases to
+        settle if that could make room; raise BudgetExhausted when it cannot fit."""
         if self.limit is None:
-            self.covered += 1
             return
-        while self.spent + self.reserved + worst_case > self.limit:
-            if self.spent + worst_case > self.limit or not self._holding:
-                raise BudgetExhausted(
-                    f"budget exhausted: ${self.spent + self.reserved:.4f} of "
-                    f"${self.limit:.4f} spent or reserved"
-                )
-            self._settled = self._settled or asyncio.Event()
-            await self._settled.wait()
-        self.reserved += worst_case
-        self._holding += 1
-        self.covered += 1
+        if not self._waiting and self._fits(worst_case):
+            self._take(worst_case)
+            return
+        if self._hopeless(worst_case):
+            raise self._exhausted()
+        granted = asyncio.get_running_loop().create_future()
+        entry = (worst_case, granted)
+        self._waiting.append(entry)
+        try:
+            await granted
+        except asyncio.CancelledError:
+            if entry in self._waiting:
+                self._waiting.remove(entry)
+            elif granted.done() and not granted.cancelled() and granted.exception() is None:
+                self._release(worst_case)  # granted, but cancelled before it could start
+            self._admit()  # whoever queued behind it may fit now
+            raise
 
     def settle(self, worst_case: float, actual: float) -> None:
         """Replace a reservation with what the case really cost."""
         self.spent += actual
         if self.limit is None:
             return
+        self._release(worst_case)
+        self._admit()
+
+    def _fits(self, worst_case: float) -> bool:
+        assert self.limit is not None
+        return self.spent + self.reserved + worst_case <= self.limit
+
+    def _hopeless(self, worst_case: float) -> bool:
+        """It could not fit even if every running case cost nothing more."""
+        assert self.limit is not None
+        return self.spent + worst_case > self.limit or not self._holding
+
+    def _take(self, worst_case: float) -> None:
+        self.reserved += worst_case
+        self._holding += 1
+
+    def _release(self, worst_case: float) -> None:
         self._holding -= 1
         self.reserved = max(0.0, self.reserved - worst_case) if self._holding else 0.0
-        if self._settled is not None:
-            self._settled.set()  # wake every waiter; each checks again, in the order it waited
-            self._settled = None
+
+    def _exhausted(self) -> BudgetExhausted:
+        return BudgetExhausted(
+            f"budget exhausted: ${self.spent + self.reserved:.4f} of "
+            f"${self.limit or 0.0:.4f} spent or reserved"
+        )
+
+    def _admit(self) -> None:
+        """Grant waiters from the front while they fit; refuse the front one if it never can."""
+        while self._waiting:
+            worst_case, granted = self._waiting[0]
+            if granted.done():  # cancelled; its task removes nothing once it is gone from here
+                self._waiting.popleft()
+            elif self._fits(worst_case):
+                self._waiting.popleft()
+                self._take(worst_case)
+                granted.set_result(None)
+            elif self._hopeless(worst_case):
+                self._waiting.popleft()
+                granted.set_exception(self._exhausted())
+            else:
+                return
+
+
+def budget_share(workerinput: Mapping[str, Any] | None) -> float:
+    """The part of the budget one process may spend: under pytest-xdist each of the
+    `workercount` workers has its own `Budget`, so each gets an equal share; else all of it."""
+    if not workerinput:
+        return 1.0
+    return 1.0 / max(1, int(workerinput.get("workercount", 1)))
 
 
 def review_cost(minutes: float, rate_per_hour: float) -> float:

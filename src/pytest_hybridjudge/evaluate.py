@@ -88,11 +88,13 @@ class Evaluator:
         resolutions: Mapping[str, Sequence[Resolution]] | None = None,
         calibration: Mapping[str, float | None] | None = None,
         baseline: Baseline | None = None,
+        budget_share: float = 1.0,
     ):
+        """`budget_share`: this process's part of `budget` (see `cost.budget_share`)."""
         self.config, self.caller, self.apps = config, caller, apps
         self.resolutions = resolutions or {}
         self.calibration = calibration or {}
-        self.budget = Budget(config.budget)
+        self.budget = Budget(config.budget * budget_share if config.budget is not None else None)
         self._counter = token_counter() if config.budget is not None else None
         self.baseline = baseline  # pairwise rubrics compare with its outputs
 
@@ -103,12 +105,17 @@ class Evaluator:
         so the budget buys whole cases; a case that cannot fit is skipped and says why.
         """
         result = new_record(job)
-        worst = worst_case_cost(job, self.config, self._counter) if self._counter else 0.0
+        worst = (
+            worst_case_cost(job, self.config, self._counter, self.baseline)
+            if self._counter
+            else 0.0
+        )
         try:
             await self.budget.reserve(worst)
         except BudgetExhausted as exc:
             result.over_budget = True
             return _finish(result, Decision("skipped", [str(exc)]))
+        result.reserved = self.budget.limit is not None
         try:
             return await self._pipeline(job, result)
         finally:

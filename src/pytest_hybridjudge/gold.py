@@ -102,9 +102,9 @@ def load_gold_file(path: Path, source: str | None = None) -> list[GoldCase]:
         except ValidationError as exc:
             problem = describe_validation_error(exc, whole="case", allowed=CASE_KEYS)
             raise GoldError(path, problem, line, case_id) from None
-        bad_id = _id_problem(case.id)
-        if bad_id:
-            raise GoldError(path, bad_id, line, case.id)
+        unusable = _id_problem(case.id) or _tag_problem(case.tags)
+        if unusable:
+            raise GoldError(path, unusable, line, case.id)
         if case.id in seen:
             first = seen[case.id]
             raise GoldError(
@@ -134,6 +134,22 @@ def _id_problem(case_id: str) -> str | None:
             f"id contains the control or bidi character U+{ord(bad):04X}, which pytest "
             "would print raw to the terminal; use printable characters only"
         )
+    return None
+
+
+# pytest's own marks: as tags they would skip, xfail or parametrize the case after it was paid for
+BUILTIN_MARKS = ("skip", "skipif", "xfail", "usefixtures", "filterwarnings", "parametrize")
+
+
+def _tag_problem(tags: tuple[str, ...]) -> str | None:
+    """Why a tag cannot become the case's marker, or None."""
+    for tag in tags:
+        if tag in BUILTIN_MARKS:
+            return (
+                f"tag '{tag}' is one of pytest's built-in marks, which would change the case's "
+                f"outcome after its calls were paid for; rename the tag (e.g. '{tag}-case') "
+                "or deselect cases with -k / -m instead"
+            )
     return None
 
 

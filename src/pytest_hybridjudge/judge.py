@@ -68,6 +68,14 @@ def judge_prompt(rubric: Rubric, rendered: str, output: str) -> str:
     )
 
 
+def correction(problem: str, scale: tuple[int, int]) -> str:
+    """What a judge is told when its first reply was not a valid verdict."""
+    return (
+        f"That reply is not a valid verdict ({problem}). Answer again with only the JSON "
+        f"object, score an integer from {scale[0]} to {scale[1]}."
+    )
+
+
 def parse_verdict(text: str, scale: tuple[int, int]) -> Verdict:
     """Validate a judge reply; raise `InvalidVerdict` with a message fit to send back.
 
@@ -132,11 +140,7 @@ async def _ask(
                 return _Reply(None, error, 2, None)
             messages += [
                 ("assistant", completion.text),
-                (
-                    "user",
-                    f"That reply is not a valid verdict ({exc}). Answer again with only the JSON "
-                    f"object, score an integer from {rubric.scale[0]} to {rubric.scale[1]}.",
-                ),
+                ("user", correction(str(exc), rubric.scale)),
             ]
             continue
         return _Reply(verdict, None, attempt, completion.logprobs, verdict.model_extra or {})

@@ -86,6 +86,7 @@ class Tally:
     audits: int = 0
     by_review: int = 0
     over_budget: int = 0
+    reserved: int = 0  # cases that got their budget reservation and ran
     reasons: Counter[str] = field(default_factory=Counter)  # escalation reasons, numbers as N
     judge_errors: Counter[str] = field(default_factory=Counter)
     escalated: list[CaseResult] = field(default_factory=list)
@@ -102,6 +103,7 @@ class Tally:
         for j in r.pairwise.judgments if r.pairwise else ():
             self.per_model[j.judge].add(j.usage)  # both orders' calls
         self.over_budget += r.over_budget
+        self.reserved += r.reserved
         rubric = r.rubric or "(none)"
         if r.verdicts:
             self.panels[rubric].append(panel_scores(r.verdicts))
@@ -238,7 +240,7 @@ class RunReport:
         return BudgetUse(
             limit=self.budget,
             spent=round(t.usage.cost, 6),
-            cases_covered=len(self) - t.over_budget,
+            cases_covered=t.reserved,
             cases_skipped=t.over_budget,
         )
 

@@ -104,7 +104,11 @@ class BudgetUse(BaseModel):
 
     limit: float = Field(description="The budget, USD")
     spent: float = Field(description="USD spent on calls")
-    cases_covered: int = Field(description="Cases that ran within the budget")
+    cases_covered: int = Field(
+        description="Cases whose worst-case cost was reserved and which then ran, as recorded "
+        "(`reserved` in results.jsonl); not cases skipped for the budget, cases never run "
+        "because the session stopped, nor cases deselected or skipped before the evaluator"
+    )
     cases_skipped: int = Field(description="Cases skipped because their worst case did not fit")
 
 

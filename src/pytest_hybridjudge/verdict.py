@@ -197,6 +197,9 @@ class CaseResult(BaseModel):
     item_id: str | None = Field(None, description="Review item id (case, output, rubric version)")
     resolved_by: list[str] = Field(default_factory=list, description="Reviewers who decided it")
     over_budget: bool = Field(False, description="Skipped: its worst case did not fit the budget")
+    reserved: bool = Field(
+        False, description="Under a budget: its worst case was reserved and the case then ran"
+    )
     pairwise: PairwiseResult | None = Field(
         None, description="Pairwise rubrics: the comparison with the baseline's output"
     )

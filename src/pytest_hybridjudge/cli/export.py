@@ -55,7 +55,10 @@ def run_export(args: argparse.Namespace) -> int:
         return fail("export", "name what to export: `preferences` or `results`")
     try:
         project = Project.from_args(args)
-        records = read_records(resolve_results(args.run, project.runs_dir, "--run"))
+        path = resolve_results(args.run, project.runs_dir, "--run")
+        records = read_records(
+            path, "the run's", "point --run at a results.jsonl that pytest --judge wrote"
+        )
         with _output(args.out) as out:
             if args.export_kind == "preferences":
                 count = _preferences(records, project, out)
