@@ -310,3 +310,25 @@ def test_worst_case_of_a_pairwise_case_counts_both_answers_both_orders_and_the_b
     earlier = Baseline("run", cases={"c": CaseSide("c", "passed", output="word " * 1000)})
     assert _plans(settings, job, baseline=earlier)["openai/j"].prompt_tokens >= empty + 1300
     assert set(_plans(settings, job, baseline=Baseline("run", cases={}))) == {"openai/new"}
+
+
+def test_under_xdist_the_workers_share_the_budget(project: Project, llm: LoopbackLLM) -> None:
+    """Each worker builds its own Budget: with the whole limit each, two spent twice the limit."""
+
+    def paid(call: Call) -> Reply:
+        text = "A" if not call.is_judge else verdict(5)
+        return Reply(text=text, input_tokens=500, output_tokens=50)
+
+    llm.responder = paid
+    project.config(
+        judges=[{"model": "openai/gpt-4.1", "max_tokens": 100}],
+        target={"model": "openai/gpt-4.1", "max_tokens": 100},
+        escalation={"audit_rate": 0},
+    )
+    project.gold("g.yaml", CASES)
+    project.run("--judge", "--judge-budget", "0.01", "-n", "2")
+    records = project.results()
+    assert len(records) == 6
+    assert any(r["over_budget"] for r in records.values())
+    spent = sum(r["usage"]["cost"] for r in records.values())
+    assert 0 < spent <= 0.01

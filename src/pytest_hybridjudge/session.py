@@ -100,11 +100,13 @@ class JudgeSession:
 
     def _start(self) -> None:
         """Build cache, providers, app callables and the loop; problems stop with one line."""
+        from .cost import budget_share
         from .scheduler import Scheduler
 
         _check_paths(self.settings, self.rootdir, self.config, records=not self.is_worker)
         self.baseline = _load_baseline(self.settings, self.rootdir, self.config)
-        evaluator = _build_evaluator(self.settings, self.rootdir, self.baseline)
+        share = budget_share(getattr(self.config, "workerinput", None))  # xdist: limit / workers
+        evaluator = _build_evaluator(self.settings, self.rootdir, self.baseline, share)
         self.caller, self.cache = evaluator.caller, evaluator.caller.cache
         self.scheduler = Scheduler(evaluator.evaluate, window=self._window(), freeze_when_warm=True)
         if not self.is_worker:
@@ -249,7 +251,10 @@ def _load_baseline(
 
 
 def _build_evaluator(
-    settings: HybridJudgeConfig, rootdir: Path, baseline: Baseline | None = None
+    settings: HybridJudgeConfig,
+    rootdir: Path,
+    baseline: Baseline | None = None,
+    share: float = 1.0,
 ) -> Evaluator:
     """Cache, providers, app callables, resolutions and calibration, checked before any call."""
     from .cache import CompletionCache
@@ -284,7 +289,7 @@ def _build_evaluator(
     except HybridJudgeError as exc:
         cache.close()
         raise pytest.UsageError(f"hybridjudge: {exc}") from None
-    return Evaluator(settings, caller, apps, resolutions, calibration, baseline)
+    return Evaluator(settings, caller, apps, resolutions, calibration, baseline, budget_share=share)
 
 
 def _build_report(settings: HybridJudgeConfig, rootdir: Path, config: pytest.Config) -> RunReport:
