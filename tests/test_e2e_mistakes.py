@@ -232,3 +232,31 @@ def test_a_report_without_a_result_is_recorded_from_its_node_id(tmp_path: Path) 
     [record] = list(report.tally.escalated) or [None]  # a failure is not escalated
     assert record is None
     assert report.tally.counts["failed"] == 1
+
+
+def test_under_xdist_stopping_early_still_records_every_selected_case(
+    project: Project, llm: LoopbackLLM
+) -> None:
+    """The xdist controller collects nothing: the workers' collections tell it what was selected."""
+    from loopback import Reply
+
+    project.config(judges=[], escalation={"audit_rate": 0})
+    case = "  - id: c{0}\n    input: q{0}\n    verify: {{regex: '^Paris$'}}\n"
+    project.gold("g.yaml", "cases:\n" + "".join(case.format(i) for i in range(6)))
+    llm.responder = lambda call: "Lyon" if "q0" in call.last_user else Reply("Paris", delay=3.0)
+    project.run("--judge", "-n", "2", "-x")
+    records = project.results()
+    assert set(records) == {f"c{i}" for i in range(6)}  # none silently disappears
+    assert records["c0"]["outcome"] == "failed"
+    stopped = [r for r in records.values() if r["outcome"] == "skipped"]
+    assert stopped and all(r["source"] == "gold/g.yaml" for r in stopped)
+
+
+def test_a_dry_run_under_xdist_is_refused_rather_than_estimating_nothing(
+    project: Project,
+) -> None:
+    project.config()
+    project.gold("one.yaml", ONE)
+    result = project.run("--judge-dry-run", "-n", "2")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--judge-dry-run calls nothing and needs no workers: drop -n*"])

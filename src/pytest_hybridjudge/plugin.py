@@ -6,7 +6,7 @@ Order of a run: configure (session.py) -> collect (collect.py) -> schedule every
 
 from __future__ import annotations
 
-from collections.abc import Generator
+from collections.abc import Generator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -169,6 +169,11 @@ class _RecorderHooks:
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         self.recorder.record(report)
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_node_collection_finished(self, node: object, ids: Sequence[str]) -> None:
+        """The xdist controller collects nothing itself: the workers say what was selected."""
+        self.recorder.selected_elsewhere(ids)
 
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         self.recorder.finish(exitstatus)

@@ -13,8 +13,11 @@ import pytest
 from .session import PAYLOAD, JudgeSession
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from .gate import GateReport
     from .report import RunReport
+    from .verdict import CaseResult, Outcome
 
 
 class Recorder:
@@ -25,6 +28,7 @@ class Recorder:
         self.summary: Any = None
         self.gate: GateReport | None = None
         self.gate_error: str | None = None
+        self.remote: dict[str, None] = {}  # gold node ids xdist workers selected, in order
 
     def record(self, report: pytest.TestReport) -> None:
         """Record a gold item's result, or why it ended without one."""
@@ -47,7 +51,6 @@ class Recorder:
     def _unfinished(self, report: pytest.TestReport) -> None:
         """A gold item that ended without a result still gets a record, with why."""
         from .evaluate import new_record
-        from .verdict import CaseResult
 
         job = self.session.jobs.get(report.nodeid)
         reason = _longrepr_text(report)
@@ -57,17 +60,18 @@ class Recorder:
                 job, "failed" if failed else "skipped", [reason], reason if failed else None
             )
         else:  # the xdist controller collects nothing: read what the node id says
-            name = report.nodeid.rpartition("::")[2]
-            case_id, _, label = name.partition("[")
-            record = CaseResult(
-                case_id=case_id,
-                nodeid=report.nodeid,
-                target=label.removesuffix("]"),
-                outcome="failed" if failed else "skipped",
-                reasons=[reason],
-                error=reason if failed else None,
-            )
+            record = _from_node_id(report.nodeid, "failed" if failed else "skipped", reason)
         self.report.add(record)
+
+    def selected_elsewhere(self, nodeids: Sequence[str]) -> None:
+        """Gold node ids an xdist worker collected and selected (every worker sends them all)."""
+        from .collect import is_gold
+
+        root = self.session.rootdir
+        for nodeid in nodeids:
+            path = nodeid.partition("::")[0]
+            if "::" in nodeid and is_gold(self.session, root / path):
+                self.remote.setdefault(nodeid)
 
     def finish(self, exitstatus: int) -> None:
         """Stop the cases still running; record every selected case not recorded yet (a result
@@ -86,6 +90,9 @@ class Recorder:
             if not self.report.recorded(job.nodeid):
                 done = scheduler.result_if_finished(job.nodeid) if scheduler else None
                 self.report.add(done or new_record(job, "skipped", [why]))
+        for nodeid in self.remote:  # under xdist: cases no worker reported on
+            if not self.report.recorded(nodeid):
+                self.report.add(_from_node_id(nodeid, "skipped", why))
         if self.session.caller is not None and self.session.ran_cases:
             self.report.calls = self.session.caller.stats
         self.summary = self.report.write()
@@ -131,3 +138,20 @@ def _longrepr_text(report: pytest.TestReport) -> str:
         return str(report.longrepr[2]).removeprefix("Skipped: ")
     text = str(report.longrepr or "")
     return text.strip().splitlines()[-1] if text.strip() else report.outcome
+
+
+def _from_node_id(nodeid: str, outcome: Outcome, reason: str) -> CaseResult:
+    """A record from the node id alone (`file::case` or `file::case[target]`)."""
+    from .verdict import CaseResult
+
+    source, _, name = nodeid.partition("::")
+    case_id, _, label = name.partition("[")
+    return CaseResult(
+        case_id=case_id,
+        nodeid=nodeid,
+        source=source,
+        target=label.removesuffix("]"),
+        outcome=outcome,
+        reasons=[reason],
+        error=reason if outcome == "failed" else None,
+    )

@@ -69,6 +69,15 @@ class JudgeSession:
             raise pytest.UsageError(str(exc)) from None
         if not table and not (judge or dry_run):
             return None  # not a hybridjudge project: a plain run imports nothing more
+        if (
+            dry_run
+            and config.getoption("numprocesses", None)
+            and not hasattr(config, "workerinput")
+        ):
+            raise pytest.UsageError(
+                "hybridjudge: --judge-dry-run calls nothing and needs no workers: drop -n "
+                "(under xdist the controller sees no cases to estimate)"
+            )
         from .config import validate_config
         from .rubric import RubricLibrary
 
