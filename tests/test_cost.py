@@ -52,6 +52,22 @@ def test_budget_reserves_worst_case_and_settles_actual() -> None:
     asyncio.run(scenario())
 
 
+Waiter = asyncio.Future[None]
+
+
+async def _a_holds_while_b_and_c_wait() -> tuple[
+    Budget, asyncio.Future[None], asyncio.Future[None]
+]:
+    """A budget of 1.00: case A holds 0.60, B (0.50) waits for it, C (0.30) queues behind B."""
+    budget = Budget(1.0)
+    await budget.reserve(0.6)
+    b = asyncio.ensure_future(budget.reserve(0.5))
+    await asyncio.sleep(0)
+    c = asyncio.ensure_future(budget.reserve(0.3))
+    await asyncio.sleep(0)
+    return budget, b, c
+
+
 def test_budget_serves_reservations_in_arrival_order() -> None:
     async def scenario() -> None:
         budget = Budget(1.0)
@@ -77,12 +93,7 @@ def test_budget_serves_reservations_in_arrival_order() -> None:
 
 def test_budget_refuses_a_waiter_that_can_no_longer_fit_and_serves_the_next() -> None:
     async def scenario() -> None:
-        budget = Budget(1.0)
-        await budget.reserve(0.6)
-        b = asyncio.ensure_future(budget.reserve(0.5))
-        await asyncio.sleep(0)
-        c = asyncio.ensure_future(budget.reserve(0.3))
-        await asyncio.sleep(0)
+        budget, b, c = await _a_holds_while_b_and_c_wait()
         budget.settle(0.6, 0.6)  # A spent all it reserved: B can never fit, C still can
         with pytest.raises(BudgetExhausted):
             await b
@@ -94,12 +105,7 @@ def test_budget_refuses_a_waiter_that_can_no_longer_fit_and_serves_the_next() ->
 
 def test_cancelled_waiter_does_not_block_those_behind_it() -> None:
     async def scenario() -> None:
-        budget = Budget(1.0)
-        await budget.reserve(0.6)
-        b = asyncio.ensure_future(budget.reserve(0.5))
-        await asyncio.sleep(0)
-        c = asyncio.ensure_future(budget.reserve(0.3))
-        await asyncio.sleep(0)
+        budget, b, c = await _a_holds_while_b_and_c_wait()
         b.cancel()  # the scheduler cancels futures at close
         await asyncio.wait_for(c, timeout=5)  # C fits beside A once B is gone
         assert budget.reserved == pytest.approx(0.9)

@@ -128,7 +128,8 @@ class ProviderCalls(BaseModel):
 
 
 class CallCounts(BaseModel):
-    """Every request sent by this process (under xdist: by the controller only)."""
+    """Every request sent by the process that ran the cases (absent under xdist, where the
+    workers send them and the controller records the run)."""
 
     requests: int = Field(description="Every request sent, retries and failures included")
     retries: int = Field(description="Requests that were retries")
