@@ -148,3 +148,21 @@ def test_a_configured_tier_above_red_team_settles_its_disputes() -> None:
     validate_resolution(RED_TEAM, lawyer, split, review)
     with pytest.raises(ResolutionError, match="cannot adjudicate"):
         validate_resolution(RED_TEAM, lawyer, split)  # without the tier, it ranks nowhere
+
+
+def test_review_filters_by_a_configured_tier_and_names_the_known_ones(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    legal = make_item("contract-clause", tier="legal_expert")
+    write_project(
+        tmp_path,
+        "[tool.hybridjudge.review.tier.legal_expert]\nrate = 600\nminutes = 20\nrank = 3\n",
+    )
+    write_run(tmp_path, legal.run_id, [legal, ITEM])
+    monkeypatch.chdir(tmp_path)
+    code, out, _ = run_cli(capsys, "--tier", "legal_expert")
+    assert code == 0 and "contract-clause" in out and "capital-france" not in out
+    code, _, err = run_cli(capsys, "--tier", "lawyer")
+    assert code == 2
+    assert "unknown tier 'lawyer'; use one of: annotator, senior, domain_expert, red_team, " in err
+    assert "legal_expert" in err
