@@ -187,3 +187,61 @@ def test_untrusted_text_is_escaped_in_every_review_line(
     _, out, _ = outputs[0]
     assert "evil\\x1b]0;pwned\\x07\\x1b[2J\\u202eid\\u2066" in out
     assert json.loads(outputs[1][1])["case_id"] == HOSTILE  # JSON escapes mean the same text
+
+
+def test_decided_by_is_the_same_in_junit_and_in_export_results(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One rule: a pairwise case behind a passing verifier was decided by its judges; a target
+    that produced nothing failed the case itself; a verifier's failure is the verifiers'."""
+    from pytest_hybridjudge.ci_summary import junit_properties
+    from pytest_hybridjudge.verdict import (
+        CaseResult,
+        PairwiseJudgment,
+        PairwiseResult,
+        VerifierResult,
+    )
+
+    ok = [VerifierResult(name="regex", passed=True)]
+    judged = PairwiseJudgment(judge="j", candidate_first="candidate", baseline_first="candidate")
+    cases = {
+        "pairwise": CaseResult(
+            case_id="pairwise",
+            target="t",
+            outcome="passed",
+            output="new",
+            verifiers=ok,
+            pairwise=PairwiseResult(baseline_output="old", judgments=[judged]),
+        ),
+        "no-output": CaseResult(
+            case_id="no-output", target="t", outcome="failed", error="target error: boom"
+        ),
+        "checked": CaseResult(
+            case_id="checked",
+            target="t",
+            outcome="failed",
+            output="x",
+            verifiers=[VerifierResult(name="regex", passed=False)],
+        ),
+        "skipped": CaseResult(case_id="skipped", target="t", outcome="skipped"),
+    }
+    write_project(tmp_path)
+    report = RunReport(RUN_NEW, RunPaths.for_run(tmp_path / ".hybridjudge" / "runs", RUN_NEW))
+    for case in cases.values():
+        report.add(case)
+    report.write()
+    monkeypatch.chdir(tmp_path)
+    code, out, err = _cli(capsys, "export", "results", "--format", "jsonl")
+    assert code == 0, err
+    exported = {row["case_id"]: row["decided_by"] for row in map(json.loads, out.splitlines())}
+    junit = {
+        case_id: dict(junit_properties(case))["hybridjudge.decided_by"]
+        for case_id, case in cases.items()
+    }
+    expected = {
+        "pairwise": "judges",
+        "no-output": "target",
+        "checked": "verifiers",
+        "skipped": "none",
+    }
+    assert exported == junit == expected

@@ -276,3 +276,91 @@ def test_same_model_twice_is_fine_with_distinct_names(tmp_path: Path) -> None:
     config = load_config(tmp_path)
     assert [t.label for t in config.targets] == ["a", "b"]
     assert [j.label for j in config.judges] == ["j1", "j2"]
+
+
+TEAM_TIERS = """
+[tool.hybridjudge.review.tier.legal_expert]
+rate = 600
+minutes = 20
+rank = 3
+
+[tool.hybridjudge.review.tier.tutor]
+rate = 35
+minutes = 4
+rank = 1
+
+[tool.hybridjudge.review.tier.senior]
+rate = 65
+
+[tool.hybridjudge.review]
+tiers = { contracts = "legal_expert" }
+reviewers = { lee = "legal_expert" }
+"""
+
+
+def test_a_team_names_its_own_tiers_with_rate_minutes_and_rank(tmp_path: Path) -> None:
+    from pytest_hybridjudge.escalation import choose_tier, review_minutes
+
+    write_pyproject(tmp_path, TEAM_TIERS)
+    review = load_config(tmp_path).review
+    assert review.tier_names == (
+        "annotator",
+        "senior",
+        "tutor",
+        "domain_expert",
+        "red_team",
+        "legal_expert",
+    )
+    assert review.rate("legal_expert") == 600 and review.minutes_for("tutor") == 4
+    assert review.rate("senior") == 65 and review.minutes_for("senior") == 5  # rest: defaults
+    assert review.rank("legal_expert") == 3 and review.rank("red_team") == 2
+    assert review.all_rates["legal_expert"] == 600
+    # a tag named after a configured tier routes to it, the most expensive tag winning
+    assert choose_tier(["tutor"], "correctness", None, review) == "tutor"
+    assert choose_tier(["red_team", "legal_expert"], "correctness", None, review) == "legal_expert"
+    assert choose_tier(["contracts"], "correctness", None, review) == "legal_expert"
+    assert review_minutes("legal_expert", None, review) == 20
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (
+            '[tool.hybridjudge.review]\ntiers = { medical = "lawyer" }\n',
+            "tiers.medical: unknown tier 'lawyer'; known tiers: annotator, senior, domain_expert, "
+            "red_team. Define it under [tool.hybridjudge.review.tier.lawyer]",
+        ),
+        ('[tool.hybridjudge.review]\ndefault_tier = "tutor"\n', "default_tier: unknown tier"),
+        ('[tool.hybridjudge.review]\nreviewers = { kim = "boss" }\n', "reviewers.kim: unknown"),
+        ("[tool.hybridjudge.review]\nrates = { lawyer = 600 }\n", "rates.lawyer: unknown tier"),
+        (
+            "[tool.hybridjudge.review.tier.tutor]\nrate = 35\n",
+            "tier.tutor is a new tier: give its minutes and rank",
+        ),
+        (
+            '[tool.hybridjudge.review]\ntier = { medical = "domain_expert" }\n',
+            "a tier is defined by a table [tool.hybridjudge.review.tier.medical]",
+        ),
+        (
+            "[tool.hybridjudge.review.tier.tutor]\nrate = 35\nminutes = 4\nrank = 1\nprice = 2\n",
+            "unknown key 'review.tier.tutor.price'",
+        ),
+    ],
+)
+def test_tier_names_and_tables_are_checked(tmp_path: Path, body: str, message: str) -> None:
+    write_pyproject(tmp_path, body)
+    with pytest.raises(ConfigError) as caught:
+        load_config(tmp_path)
+    assert message in str(caught.value)
+    assert "pyproject.toml" in str(caught.value)
+
+
+def test_a_rubric_may_name_a_configured_tier_and_not_an_unknown_one(tmp_path: Path) -> None:
+    from pytest_hybridjudge.rubric import RubricError, RubricLibrary
+
+    write_pyproject(tmp_path, TEAM_TIERS)
+    review = load_config(tmp_path).review
+    (tmp_path / "legal.md").write_text("---\ntier: legal_expert\n---\nGrade {{ input }}\n")
+    assert RubricLibrary(tmp_path, review.tier_names).get("legal").meta.tier == "legal_expert"
+    with pytest.raises(RubricError, match=r"legal\.md:2: .*unknown tier 'legal_expert'"):
+        RubricLibrary(tmp_path).get("legal")  # only the four built-in tiers

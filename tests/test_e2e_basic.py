@@ -166,3 +166,33 @@ def test_heap_is_frozen_while_cases_run_and_thawed_by_the_next_session(
     assert gc.get_freeze_count() > 0  # left for pytest's own collections at exit ...
     project.run("--collect-only")
     assert gc.get_freeze_count() == 0  # ... and thawed as soon as another session starts
+
+
+def test_an_audit_keeps_the_outcome_and_goes_to_people_even_under_strict(
+    project: Project, llm: LoopbackLLM
+) -> None:
+    """Every confident case drawn for audit: before, each showed as escalated (`?`) and failed
+    the run under --judge-strict. Now it passes as the judges decided, is a review item, and is
+    counted as an audit sample."""
+    llm.responder = lambda call: (
+        verdict(5, confidence=0.95) if call.is_judge else "Paris or Lima, whichever you asked"
+    )
+    project.config(escalation={"audit_rate": 1.0})
+    project.gold("capitals.yaml", CAPITALS.split("      - id: refund-policy")[0])
+    result = project.run("--judge", "--judge-strict", "--junitxml=out.xml")
+    assert result.ret == pytest.ExitCode.OK
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(
+        [
+            "*; 2 audit samples; 0 cases decided by earlier reviews",
+            "*manifest.jsonl (2 to review: 0 escalated, 2 audit samples)",
+        ]
+    )
+    assert all(r["outcome"] == "passed" and r["audit"] for r in project.results().values())
+    assert all(r["inclusion_probability"] == 1.0 for r in project.results().values())
+    assert sorted((i["case_id"], i["audit"]) for i in project.manifest()) == [
+        ("capital-france", True),
+        ("capital-peru", True),
+    ]
+    junit = (project.path / "out.xml").read_text()
+    assert 'name="hybridjudge.audit" value="true"' in junit

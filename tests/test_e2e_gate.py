@@ -57,7 +57,7 @@ def test_a_candidate_wrong_on_20_percent_regresses(project: Project, llm: Loopba
     llm.responder = model(set(range(0, CASES, 5)))  # 20 of 100 wrong
     result = project.run("--judge", "--judge-cache", "refresh", "--judge-baseline", baseline)
     assert result.ret == pytest.ExitCode.TESTS_FAILED
-    outcomes = result.parseoutcomes()  # the default 5% audit escalates a few confident cases
+    outcomes = result.parseoutcomes()
     assert outcomes["passed"] + outcomes["failed"] + outcomes.get("escalated", 0) == 100
     assert 0 < outcomes["failed"] <= 20
     result.stdout.fnmatch_lines(["*gate REGRESSED: on 100 paired cases*0 wins, 20 losses*"])

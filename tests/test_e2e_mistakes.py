@@ -148,14 +148,14 @@ def test_escalation_reasons_and_judge_errors_reach_the_terminal_summary(
     result.stdout.fnmatch_lines(
         [
             "escalated because:",
-            "  N judge(s) returned no valid verdict: 3",
-            "  judges split N pass / N fail: 3",
+            "  a judge returned no valid verdict: 3 cases",
+            "  judges split on pass or fail: 3 cases",
             "judge errors (no valid verdict): anthropic/judge-c 3; see each case's reasons",
         ]
     )
     summary = project.summary()
     assert summary["judge_errors"] == {"anthropic/judge-c": 3}
-    assert summary["escalation_reasons"]["judges split N pass / N fail"] == 3
+    assert summary["escalation_reasons"]["judges split on pass or fail"] == 3
 
 
 def test_stopping_early_keeps_the_results_already_paid_for(
@@ -229,7 +229,7 @@ def test_a_report_without_a_result_is_recorded_from_its_node_id(tmp_path: Path) 
     )
     recorder.record(crashed)
     assert report.recorded("gold/a.yaml::c1[prod]")
-    [record] = list(report.tally.escalated) or [None]  # a failure is not escalated
+    [record] = list(report.tally.to_review) or [None]  # a failure is not sent to people
     assert record is None
     assert report.tally.counts["failed"] == 1
 

@@ -111,7 +111,7 @@ def test_an_app_that_raises_fails_the_case_with_its_error(make: Any, llm: Loopba
 
 def test_reviewers_replace_the_judges(make: Any, llm: LoopbackLLM) -> None:
     llm.responder = lambda call: verdict(1) if call.is_judge else "Paris"
-    key = item_id(CASE.id, "Paris", RUBRIC.version)
+    key = item_id(CASE.id, "Paris", RUBRIC.version, input=CASE.input, reference=CASE.reference)
 
     def resolution(reviewer: str, v: str) -> Resolution:
         return Resolution(
@@ -129,12 +129,16 @@ def test_reviewers_replace_the_judges(make: Any, llm: LoopbackLLM) -> None:
     assert result.outcome == "escalated" and result.reasons[0].startswith("reviewers disagree")
 
 
-def test_an_audit_escalates_a_confident_case_and_says_so(make: Any, llm: LoopbackLLM) -> None:
+def test_an_audit_keeps_the_panels_outcome_and_says_so(make: Any, llm: LoopbackLLM) -> None:
     llm.responder = lambda call: verdict(5) if call.is_judge else "Paris"
     evaluator, settings = make(escalation={"audit_rate": 1.0})
     result = run(evaluator, job(CASE, settings))
-    assert result.outcome == "escalated" and result.audit
-    assert result.reasons == ["audit sample (audit_rate 1)"]
+    assert result.outcome == "passed" and result.audit
+    assert result.reasons == [
+        "panel 2 pass / 0 fail",
+        "drawn for audit: 100% of confident cases also go to people, to check the judges",
+    ]
+    assert result.inclusion_probability == 1.0  # the audit rate: calibration is unchanged
 
 
 def test_a_calibrated_threshold_replaces_min_confidence_for_its_rubric(
@@ -190,3 +194,59 @@ def test_new_record_carries_what_the_case_and_rubric_say() -> None:
     assert (record.case_id, record.source, record.target) == ("capital-france", "g", "openai/t")
     assert (record.rubric, record.pass_threshold, record.reasons) == ("correctness", 4, ["why"])
     assert record.rendered_rubric and "Capital of France?" in record.rendered_rubric
+
+
+def test_a_decision_does_not_outlive_an_edit_of_the_input_or_reference(
+    make: Any, llm: LoopbackLLM, tmp_path: Path
+) -> None:
+    """A reviewer passed "Yes" to "Is 2+2=4?". The case is edited to "Is 2+2=5?" / "No" and the
+    model still says "Yes": before, the item id (case, output, rubric version) stayed the same
+    and the case stayed PASSED (by review). A case of the same id in another gold file with
+    another input is another item too."""
+    from pytest_hybridjudge.review.manifest import ReviewItem, legacy_item_id, result_item_id
+    from pytest_hybridjudge.review.store import upgrade_legacy
+
+    llm.responder = lambda call: verdict(1) if call.is_judge else "Yes"
+    before = GoldCase(id="sum", input="Is 2+2=4?", reference="Yes", source="gold/a.yaml")
+    after = GoldCase(id="sum", input="Is 2+2=5?", reference="No", source="gold/a.yaml")
+    other = GoldCase(id="sum", input="Is 3+3=6?", reference="Yes", source="gold/b.yaml")
+    evaluator, settings = make()
+    seen = run(evaluator, job(before, settings))
+    assert seen.item_id == result_item_id(seen)
+    passed = Resolution(
+        item_id=seen.item_id or "",
+        case_id="sum",
+        verdict="pass",
+        reviewer="ann",
+        resolved_at=T0,
+        run_id="20260101T000000Z-aaaaaa",
+    )
+    evaluator, settings = make(resolutions={passed.item_id: [passed]})
+    assert run(evaluator, job(before, settings)).outcome == "passed"  # by review
+    evaluator, settings = make(resolutions={passed.item_id: [passed]})
+    edited = run(evaluator, job(after, settings))
+    assert edited.item_id != passed.item_id and not edited.resolved_by
+    assert edited.outcome == "failed"  # judged afresh: the judges' 1
+    evaluator, settings = make(resolutions={passed.item_id: [passed]})
+    assert not run(evaluator, job(other, settings)).resolved_by
+
+    # A resolution of an older, schema-1 item (id without input or reference) still applies
+    # where its run's manifest shows the same input and reference, and only there.
+    old_id = legacy_item_id("sum", "Yes", RUBRIC.version)
+    item = ReviewItem.from_result(seen, passed.run_id or "").model_copy(
+        update={"item_id": old_id, "schema_version": 1}
+    )
+    runs = tmp_path / "runs"
+    (runs / item.run_id).mkdir(parents=True)
+    (runs / item.run_id / "manifest.jsonl").write_text(item.model_dump_json() + "\n")
+    legacy = passed.model_copy(update={"item_id": old_id, "schema_version": 1})
+    upgraded = upgrade_legacy([legacy], runs)
+    assert [r.item_id for r in upgraded] == [old_id, seen.item_id]
+    by_item: dict[str, list[Resolution]] = {}
+    for r in upgraded:
+        by_item.setdefault(r.item_id, []).append(r)
+    evaluator, settings = make(resolutions=by_item)
+    assert run(evaluator, job(before, settings)).resolved_by == ["ann"]
+    evaluator, settings = make(resolutions=by_item)
+    assert not run(evaluator, job(after, settings)).resolved_by
+    assert upgrade_legacy([legacy], tmp_path / "no-runs") == [legacy]  # cannot be checked

@@ -136,7 +136,11 @@ def test_always_review_and_audit() -> None:
     always = Routing(EscalationSpec(), pass_threshold=4, always_review=True)
     assert decide([], panel(), always) == ("escalated", ["always_review"], False)
     audit = Routing(EscalationSpec(audit_rate=0.1), pass_threshold=4, audit=True)
-    assert decide([], panel(), audit) == ("escalated", ["audit sample (audit_rate 0.1)"], True)
+    # an audit keeps the confident panel's outcome; it is only also sent to people
+    drawn = "drawn for audit: 10% of confident cases also go to people, to check the judges"
+    assert decide([], panel(), audit) == ("passed", ["panel 3 pass / 0 fail", drawn], True)
+    failing = panel(passed=False, votes_pass=0, votes_fail=3, score=2.0, expected_score=2.0)
+    assert decide([], failing, audit) == ("failed", ["panel 0 pass / 3 fail", drawn], True)
     split = panel(votes_pass=2, votes_fail=1)
     # an audit only samples confident cases: a split is escalated as a split, not an audit
     assert decide([], split, audit) == ("escalated", ["judges split 2 pass / 1 fail"], False)
@@ -196,3 +200,44 @@ def test_alpha_matches_krippendorffs_published_example() -> None:
         [JudgeVerdict(judge="a", model="m", score=3), JudgeVerdict(judge="b", model="m", error="x")]
     ]
     assert judge_alpha(map(panel_scores, errored * 3)) is None
+
+
+@pytest.mark.parametrize(
+    ("reason", "group"),
+    [
+        ("1 judge returned no valid verdict", "a judge returned no valid verdict"),
+        ("2 judges returned no valid verdict", "a judge returned no valid verdict"),
+        (
+            "3 judges returned no valid pairwise verdict",
+            "a judge returned no valid pairwise verdict",
+        ),
+        ("judges split 2 pass / 1 fail", "judges split on pass or fail"),
+        ("judges split 1 candidate / 2 baseline", "judges split on which output is better"),
+        (
+            "panel confidence 0.42 below min_confidence 0.7",
+            "panel confidence below min_confidence 0.7",
+        ),
+        ("score spread 3 above max_spread 2", "score spread above max_spread 2"),
+        (
+            "score 3.80 within borderline 0.5 of pass threshold 4",
+            "score within borderline 0.5 of pass threshold 4",
+        ),
+        ("reviewers disagree (ann: pass, bo: fail)", "reviewers disagree"),
+        ("always_review", "always_review"),
+    ],
+)
+def test_reasons_are_grouped_by_rule_in_words(reason: str, group: str) -> None:
+    from pytest_hybridjudge.escalation import reason_group
+
+    assert reason_group(reason) == group
+
+
+def test_reasons_count_judges_in_words() -> None:
+    one = panel(passed=None, votes_pass=0, errors=1, score=None, expected_score=None)
+    assert escalation_reasons(one, Routing(EscalationSpec(), pass_threshold=4))[0] == (
+        "1 judge returned no valid verdict"
+    )
+    two = panel(errors=2)
+    assert escalation_reasons(two, Routing(EscalationSpec(), pass_threshold=4)) == [
+        "2 judges returned no valid verdict"
+    ]

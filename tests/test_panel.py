@@ -200,7 +200,7 @@ def test_judge_error_is_escalated() -> None:
     panel = aggregate([jv(5), jv(5), failed_judge()], THRESHOLD)
     outcome, reasons, _ = decide([], panel, Routing(POLICY))
     assert outcome == "escalated"
-    assert reasons == ["1 judge(s) returned no valid verdict"]
+    assert reasons == ["1 judge returned no valid verdict"]
 
 
 def test_judge_error_is_ignored_when_on_error_is_off() -> None:
@@ -238,7 +238,7 @@ def test_several_reasons_are_all_given() -> None:
     panel = aggregate([jv(5, 0.9), jv(1, 0.2), failed_judge()], THRESHOLD)
     reasons = escalation_reasons(panel, Routing(EscalationSpec(min_confidence=0.5)))
     assert len(reasons) == 3
-    assert reasons[0].startswith("1 judge(s)")
+    assert reasons[0] == "1 judge returned no valid verdict"
     assert reasons[1].startswith("judges split 1 pass / 1 fail")
     # the tie fails (median 3); the fail voter gives 0.2, the pass voter 1 - 0.9
     assert reasons[2].startswith("panel confidence 0.15")

@@ -123,3 +123,62 @@ def test_budget_covers_only_cases_that_got_their_reservation(tmp_path: Path) -> 
     budget = report.summary().budget
     assert budget is not None
     assert (budget.cases_covered, budget.cases_skipped) == (1, 1)
+
+
+def test_an_audit_keeps_its_outcome_and_is_a_review_item_counted_apart(tmp_path: Path) -> None:
+    """An audit is a confident decision also sent to people: it passes or fails like any other
+    case, and it is in the manifest (with its review cost) and counted as an audit sample."""
+    from pytest_hybridjudge.summary_text import summary_lines
+    from pytest_hybridjudge.verdict import PolicyInForce
+
+    report = _report(tmp_path)
+    audited = _result("a", "passed").model_copy(
+        update={
+            "audit": True,
+            "tier": "annotator",
+            "review_minutes": 2.0,
+            "policy": PolicyInForce(min_confidence=0.0, audit_rate=0.05, seed=0),
+        }
+    )
+    report.add(audited)
+    report.add(_result("b", "passed"))
+    report.add(_result("c", "escalated", score=3))
+    summary = report.write()
+    assert summary["outcomes"] == {"passed": 2, "failed": 0, "escalated": 1, "skipped": 0}
+    assert summary["audits"] == 1 and summary["audit"]["samples"] == 1
+    manifest = _lines(report.paths.manifest)
+    assert [(i["case_id"], i["audit"]) for i in manifest] == [("a", True), ("c", False)]
+    assert summary["review"] == {"annotator": {"items": 2, "minutes": 4.0}}
+    lines = summary_lines(summary)
+    assert any("1 audit sample;" in line for line in lines), lines
+    assert any(
+        line.endswith("manifest.jsonl (2 to review: 1 escalated, 1 audit sample)") for line in lines
+    ), lines
+
+
+def test_escalation_reasons_are_counted_per_rule_in_words(tmp_path: Path) -> None:
+    """Before, the summary grouped reasons by replacing numbers with N: "judges split N pass / N
+    fail: 2", "N judge(s) returned no valid verdict: 1"."""
+    from pytest_hybridjudge.summary_text import summary_lines
+
+    report = _report(tmp_path)
+    reasons = {
+        "a": ["judges split 2 pass / 1 fail"],
+        "b": ["judges split 1 pass / 2 fail", "1 judge returned no valid verdict"],
+        "c": ["2 judges returned no valid verdict"],
+    }
+    for case, why in reasons.items():
+        report.add(_result(case, "escalated", score=3).model_copy(update={"reasons": why}))
+    summary = report.write()
+    assert summary["escalation_reasons"] == {
+        "judges split on pass or fail": 2,
+        "a judge returned no valid verdict": 2,
+    }
+    lines = summary_lines(summary)
+    start = lines.index("escalated because:")
+    assert lines[start + 1 : start + 3] == [
+        "  judges split on pass or fail: 2 cases",
+        "  a judge returned no valid verdict: 2 cases",
+    ]
+    text = "\n".join(lines)
+    assert " N " not in text and "(s)" not in text

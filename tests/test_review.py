@@ -59,7 +59,8 @@ def make_item(
 ) -> ReviewItem:
     """A review item as a run would write it, with two judges that disagree."""
     return ReviewItem(
-        item_id=ident or item_id(case_id, output, "rv1"),
+        item_id=ident
+        or item_id(case_id, output, "rv1", input=f"Question for {case_id}?", reference="Paris"),
         run_id=run_id,
         case_id=case_id,
         source="gold/capitals.yaml",
@@ -573,7 +574,7 @@ def test_walk_resolves_one_skips_one_and_quits(project: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""
     out = result.stdout
-    assert "3 item(s) for ann in the latest run" in out
+    assert "3 items for ann in the latest run" in out
     assert "item 3 of 3" in out  # reached the third, then quit
     assert "verdict [p]ass/[f]ail/[s]kip/[q]uit:" in out
     assert "score 4-5 (enter for none):" in out  # a pass takes a passing score
@@ -584,7 +585,7 @@ def test_walk_resolves_one_skips_one_and_quits(project: Path) -> None:
     assert resolution.reviewer == "ann"
 
     again = run_script(project, "walk", "--run", "latest", "--reviewer", "ann", stdin="q\n")
-    assert "2 item(s) for ann" in again.stdout  # the resolved one is no longer offered
+    assert "2 items for ann" in again.stdout  # the resolved one is no longer offered
 
 
 def test_walk_stops_cleanly_at_end_of_input(project: Path) -> None:

@@ -111,7 +111,7 @@ def test_unknown_front_matter_key_is_named(tmp_path: Path) -> None:
 
 
 def test_bad_tier_is_an_error(tmp_path: Path) -> None:
-    with pytest.raises(RubricError, match="'tier'"):
+    with pytest.raises(RubricError, match="unknown tier 'intern'; known tiers: annotator"):
         parse_rubric(write(tmp_path / "bad.md", "---\ntier: intern\n---\nbody\n"))
 
 

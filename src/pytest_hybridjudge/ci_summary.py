@@ -14,7 +14,7 @@ from typing import Any
 from .files import write_text_atomic
 from .gate import GateReport, ppi_text
 from .summary import RunSummary
-from .verdict import CaseResult
+from .verdict import CaseResult, decided_by
 
 MARKDOWN_NAME = "summary.md"
 ICONS = {"PASS": "✅", "REGRESSED": "❌", "INCONCLUSIVE": "⚠️"}
@@ -134,20 +134,15 @@ def write_ci_summary(
 def junit_properties(result: CaseResult) -> list[tuple[str, object]]:
     """A case's properties in the junit XML: outcome (escalated and by-review cases apart from
     plain passes), who decided it, score and reasons."""
-    decided_by = (
-        "review"
-        if result.resolved_by
-        else "verifiers"
-        if result.panel is None and result.verifiers
-        else "judges"
-    )
     outcome = f"{result.outcome}-by-review" if result.resolved_by else result.outcome
     properties: list[tuple[str, object]] = [
         ("hybridjudge.outcome", outcome),
-        ("hybridjudge.decided_by", decided_by if result.outcome != "skipped" else "none"),
+        ("hybridjudge.decided_by", decided_by(result)),
         ("hybridjudge.score", "" if result.score is None else f"{result.score:g}"),
         ("hybridjudge.reasons", "; ".join(result.reasons)),
     ]
     if result.outage:
         properties.append(("hybridjudge.outage", "true"))
+    if result.audit:  # also on the review manifest; the outcome is still the panel's
+        properties.append(("hybridjudge.audit", "true"))
     return properties

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, NamedTuple
 
-from .config import TIERS, EscalationSpec, ReviewSpec, Tier
+from .config import EscalationSpec, ReviewSpec, Tier
 from .verdict import Outcome, PanelVerdict, PolicyInForce, VerifierResult
+from .words import counted
 
 if TYPE_CHECKING:
     from .config import HybridJudgeConfig
@@ -85,12 +87,46 @@ def inclusion_probability(panel: PanelVerdict, routing: Routing) -> float | None
     return routing.policy.audit_rate
 
 
+def no_verdict_reason(errors: int, kind: str = "verdict") -> str:
+    """`1 judge returned no valid verdict`, `2 judges returned no valid pairwise verdict`."""
+    return f"{counted(errors, 'judge')} returned no valid {kind}"
+
+
+_REASON_GROUPS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
+    (re.compile(pattern), group)
+    for pattern, group in (
+        (
+            r"\d+ judges? returned no valid (pairwise )?verdict$",
+            r"a judge returned no valid \1verdict",
+        ),
+        (r"judges split \d+ pass / \d+ fail$", "judges split on pass or fail"),
+        (r"judges split \d+ candidate / \d+ baseline$", "judges split on which output is better"),
+        (r"panel confidence \S+ below (min_confidence \S+)$", r"panel confidence below \1"),
+        (r"score spread \S+ above (max_spread \S+)$", r"score spread above \1"),
+        (r"score \S+ (within borderline \S+ of pass threshold \S+)$", r"score \1"),
+        (r"(reviewers disagree) \(.*\)$", r"\1"),
+        (r"(position-inconsistent) \(.*\)$", r"\1 (a judge's preference flipped with the order)"),
+    )
+)
+
+
+def reason_group(reason: str) -> str:
+    """The rule behind one of a case's reasons, worded for a summary that counts cases per rule:
+    `judges split 2 pass / 1 fail` and `judges split 1 pass / 2 fail` are both
+    `judges split on pass or fail`; a threshold that names the rule is kept."""
+    for pattern, group in _REASON_GROUPS:
+        match = pattern.match(reason)
+        if match:
+            return match.expand(group)
+    return reason
+
+
 def escalation_reasons(panel: PanelVerdict, routing: Routing) -> list[str]:
     """Every rule that sends this case to people (empty when the panel decides it)."""
     policy = routing.policy
     reasons = []
     if panel.errors and policy.on_error:
-        reasons.append(f"{panel.errors} judge(s) returned no valid verdict")
+        reasons.append(no_verdict_reason(panel.errors))
     if panel.passed is None:
         reasons.append("no judge returned a verdict")
         return reasons
@@ -139,12 +175,17 @@ def decide(
     reasons = escalation_reasons(panel, routing)
     if reasons:
         return Decision("escalated", reasons)
-    if routing.audit:
-        return Decision(
-            "escalated", [f"audit sample (audit_rate {routing.policy.audit_rate:g})"], audit=True
-        )
     outcome: Outcome = "passed" if panel.passed else "failed"
-    return Decision(outcome, [f"panel {panel.votes_pass} pass / {panel.votes_fail} fail"])
+    decided = [f"panel {panel.votes_pass} pass / {panel.votes_fail} fail"]
+    if routing.audit:  # also sent to people, to check the judges: the outcome stays the panel's
+        return Decision(outcome, [*decided, audit_reason(routing.policy.audit_rate)], audit=True)
+    return Decision(outcome, decided)
+
+
+def audit_reason(rate: float) -> str:
+    """Why a confident case is also on the review manifest."""
+    share = f"{rate * 100:g}%"
+    return f"drawn for audit: {share} of confident cases also go to people, to check the judges"
 
 
 def audit_pick(seed: int, rate: float, case_id: str, output: str) -> bool:
@@ -165,13 +206,15 @@ def is_always_review(
 def choose_tier(
     tags: Sequence[str], rubric: str, rubric_tier: Tier | None, review: ReviewSpec
 ) -> Tier:
-    """Tier from the case's tags (a tier's own name or a `review.tiers` rule), then the rubric's
-    front matter, then a rule for the rubric's name, then the default. Among several tags the
-    most expensive tier wins: a case that needs an expert needs one whatever else it is."""
-    from_tags: list[Tier] = [t for t in TIERS if t in tags]
+    """Tier from the case's tags (a tier's own name, built-in or configured, or a `review.tiers`
+    rule), then the rubric's front matter, then a rule for the rubric's name, then the default.
+    Among several tags the most expensive tier wins: a case that needs an expert needs one
+    whatever else it is (then the higher rank, then the later defined)."""
+    names = review.tier_names
+    from_tags: list[Tier] = [t for t in names if t in tags]
     from_tags += [review.tiers[t] for t in tags if t in review.tiers]
     if from_tags:
-        return max(from_tags, key=lambda t: (review.rates.get(t, 0), TIERS.index(t)))
+        return max(from_tags, key=lambda t: (review.rate(t), review.rank(t), names.index(t)))
     if rubric_tier is not None:
         return rubric_tier
     return review.tiers.get(rubric, review.default_tier)
@@ -179,7 +222,7 @@ def choose_tier(
 
 def review_minutes(tier: Tier, rubric_minutes: float | None, review: ReviewSpec) -> float:
     """A rubric's own estimate, else the tier's."""
-    return rubric_minutes if rubric_minutes is not None else review.minutes.get(tier, 2.0)
+    return rubric_minutes if rubric_minutes is not None else review.minutes_for(tier)
 
 
 def route(

@@ -20,7 +20,7 @@ from .judge import judge_prompt, run_judge
 from .panel import aggregate
 from .providers import ProviderError
 from .redact import redact
-from .review.manifest import item_id
+from .review.manifest import result_item_id
 from .rubric import Rubric
 from .targets import TargetError, call_app, target_request
 from .verdict import CaseResult, Outcome, PanelVerdict, Usage
@@ -132,7 +132,7 @@ class Evaluator:
                 return _finish(result, Decision("skipped", [reason]), error=str(exc))
             return _finish(result, Decision("failed", [str(exc)]), error=str(exc))
         result.verifiers = run_verifiers(case, output)
-        result.item_id = item_id(case.id, output, rubric.version if rubric else None)
+        result.item_id = result_item_id(result)
         routing = route(case, rubric, output, self.config, self.calibration) if rubric else None
         if routing is not None:
             result.tier, result.review_minutes = routing.tier, routing.review_minutes

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError
 
-from .escalation import Decision
+from .escalation import Decision, no_verdict_reason
 from .judge import output_markers
 from .providers import CompletionRequest, ProviderError, split_model
 from .redact import redact
@@ -129,7 +129,7 @@ def decide_pairwise(judgments: Sequence[PairwiseJudgment]) -> tuple[Decision, Pr
     errors = [j for j in judgments if j.error is not None or j.consistent is None]
     reasons = [f"{POSITION_INCONSISTENT} ({', '.join(flipped)})"] if flipped else []
     if errors:
-        reasons.append(f"{len(errors)} judge(s) returned no valid pairwise verdict")
+        reasons.append(no_verdict_reason(len(errors), "pairwise verdict"))
     votes = Counter(j.preferred for j in judgments if j.consistent)
     if votes["candidate"] and votes["baseline"]:
         reasons.append(
@@ -151,7 +151,7 @@ async def evaluate_pairwise(
 ) -> Decision:
     """A pairwise case: the baseline's output, a reviewer's decision if any, else the judges."""
     from .evaluate import Job, TargetFailed
-    from .review.manifest import item_id
+    from .review.manifest import result_item_id
 
     baseline, case = evaluator.baseline, job.case
     if baseline is None:
@@ -175,8 +175,8 @@ async def evaluate_pairwise(
             return Decision("skipped", [f"pairwise: the baseline target failed: {exc}"])
     rubric = job.rubric
     assert rubric is not None
-    result.item_id = item_id(case.id, f"{base_output}\x1e{output}", rubric.version)
     result.pairwise = PairwiseResult(baseline_output=base_output)
+    result.item_id = result_item_id(result)  # covers both outputs, as the reviewer sees them
     human = evaluator.resolutions.get(result.item_id)
     if human:
         return evaluator._by_review(result, human)

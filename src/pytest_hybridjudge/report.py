@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import re
 import secrets
 from collections import Counter, defaultdict
 from collections.abc import Mapping
@@ -12,8 +11,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from .config import DEFAULT_RATES, Tier
+from .config import DEFAULT_RATES
 from .cost import review_cost
+from .escalation import reason_group
 from .files import atomic_writer, write_json_atomic, write_text_atomic
 from .passrates import Row, row_of
 from .review.manifest import ReviewItem, write_manifest
@@ -66,8 +66,9 @@ class RunPaths:
 class Tally:
     """Running totals over a run's results: all the summary needs, without keeping the results.
 
-    Per case it keeps only the judges' scores (for alpha); the escalated results are kept whole
-    for the manifest. So a 10,000-case run does not hold 10,000 results in memory.
+    Per case it keeps only the judges' scores (for alpha); the results that go to people
+    (escalated, or drawn for audit) are kept whole for the manifest. So a 10,000-case run does
+    not hold 10,000 results in memory.
     """
 
     counts: Counter[str] = field(default_factory=Counter)
@@ -87,9 +88,9 @@ class Tally:
     by_review: int = 0
     over_budget: int = 0
     reserved: int = 0  # cases that got their budget reservation and ran
-    reasons: Counter[str] = field(default_factory=Counter)  # escalation reasons, numbers as N
+    reasons: Counter[str] = field(default_factory=Counter)  # escalated cases per rule
     judge_errors: Counter[str] = field(default_factory=Counter)
-    escalated: list[CaseResult] = field(default_factory=list)
+    to_review: list[CaseResult] = field(default_factory=list)  # escalated, or drawn for audit
 
     def add(self, r: CaseResult) -> None:
         """Count one case's result."""
@@ -119,8 +120,10 @@ class Tally:
         if r.resolved_by:
             self.by_review += 1
         if r.outcome == "escalated":
-            self.reasons.update(list(dict.fromkeys(_NUMBER.sub("N", r_) for r_ in r.reasons)))
-            self.escalated.append(r)
+            self.reasons.update(dict.fromkeys(map(reason_group, r.reasons)).keys())
+        # an audit keeps the panel's outcome and still goes to people: a review item either way
+        if r.outcome == "escalated" or r.audit:
+            self.to_review.append(r)
             entry = self.review[r.tier or "annotator"]
             entry["items"] += 1
             entry["minutes"] += r.review_minutes or 0.0
@@ -171,8 +174,8 @@ class RunReport:
         return len(self._times)
 
     def review_items(self) -> list[ReviewItem]:
-        """One review item per escalated case."""
-        return [ReviewItem.from_result(r, self.run_id) for r in self.tally.escalated]
+        """One review item per escalated case and per audit sample."""
+        return [ReviewItem.from_result(r, self.run_id) for r in self.tally.to_review]
 
     def summary(self) -> RunSummary:
         """Counts, pass rate per rubric, agreement, cost, tokens and paths."""
@@ -317,9 +320,6 @@ class RunReport:
                     self.tally.add(result)
 
 
-_NUMBER = re.compile(r"\d+(?:\.\d+)?")
-
-
 def _call_counts(stats: CallStats) -> CallCounts:
     names = sorted(stats.requests_by_provider)
     return CallCounts(
@@ -344,7 +344,7 @@ def _key(result: CaseResult) -> str:
     return result.nodeid or result.case_id
 
 
-def tier_rates(table: Mapping[Tier, float]) -> dict[str, float]:
+def tier_rates(table: Mapping[str, float]) -> dict[str, float]:
     """USD per hour by tier name."""
     return {str(tier): rate for tier, rate in table.items()}
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from types import TracebackType
@@ -12,7 +12,7 @@ from typing import Any, Literal
 import jinja2
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from .config import Tier
+from .config import TIERS, Tier
 from .errors import HybridJudgeError, describe_validation_error
 from .safeload import InvalidYAML, UnsafeInput, decode_utf8, load_yaml
 from .sandbox import BoundedEnvironment, RenderLimit, render_bounded
@@ -35,7 +35,9 @@ class FrontMatter(BaseModel):
     scale: tuple[int, int] = Field((1, 5), description="Lowest and highest score")
     pass_threshold: int = Field(4, description="A score at or above this passes")
     description: str = Field("", description="What the rubric grades, shown to judges")
-    tier: Tier | None = Field(None, description="Who reviews escalations of this rubric")
+    tier: Tier | None = Field(
+        None, description="Who reviews escalations of this rubric: a built-in or configured tier"
+    )
     review_minutes: float | None = Field(None, gt=0, description="Minutes one review takes")
     criteria: list[str] = Field(default_factory=list, description="Points the judge must weigh")
     always_review: bool = Field(False, description="Every case of this rubric goes to review")
@@ -119,8 +121,9 @@ def _environment() -> BoundedEnvironment:
     )
 
 
-def parse_rubric(path: Path, name: str | None = None) -> Rubric:
-    """Load one rubric file, validating its front matter and compiling its template."""
+def parse_rubric(path: Path, name: str | None = None, tiers: Collection[str] = TIERS) -> Rubric:
+    """Load one rubric file, validating its front matter (its `tier` among `tiers`) and
+    compiling its template."""
     raw = path.read_bytes()
     try:
         text = decode_utf8(raw)
@@ -138,6 +141,12 @@ def parse_rubric(path: Path, name: str | None = None) -> Rubric:
     except ValidationError as exc:
         problems = describe_validation_error(exc, whole="front matter")
         raise RubricError(f"{path}:2: invalid front matter: {problems}") from None
+    if meta.tier is not None and meta.tier not in tiers:
+        raise RubricError(
+            f"{path}:2: invalid front matter: unknown tier '{meta.tier}'; known tiers: "
+            f"{', '.join(tiers)}. Name one of them, or define it under "
+            f"[tool.hybridjudge.review.tier.{meta.tier}] (rate, minutes, rank)"
+        )
     env = _environment()
     try:
         code = env.compile(body, name=path.name, filename=str(path))
@@ -169,8 +178,10 @@ def _split_front_matter(path: Path, text: str) -> tuple[str, str, int]:
 class RubricLibrary:
     """Rubrics by name: the project's folder first, then the built-in ones."""
 
-    def __init__(self, folder: Path | None):
+    def __init__(self, folder: Path | None, tiers: Collection[str] = TIERS):
+        """`tiers`: the reviewer tiers a rubric's front matter may name."""
         self.folder = folder
+        self.tiers = tuple(tiers)
         self._cache: dict[str, Rubric] = {}
 
     def names(self) -> list[str]:
@@ -207,5 +218,5 @@ class RubricLibrary:
                 raise RubricError(
                     f"unknown rubric '{name}': add {where}/{name}.md or use one of {self.names()}"
                 )
-            self._cache[name] = parse_rubric(path, name)
+            self._cache[name] = parse_rubric(path, name, self.tiers)
         return self._cache[name]

@@ -96,7 +96,7 @@ class JudgeSession:
             config=config,
             settings=settings,
             rootdir=rootdir,
-            rubrics=RubricLibrary(rootdir / settings.rubrics),
+            rubrics=RubricLibrary(rootdir / settings.rubrics, settings.review.tier_names),
             # a dry run collects and skips (the summary estimates); --collect-only never runs
             enabled=judge and not dry_run and not config.getoption("collectonly"),
             dry_run=dry_run,
@@ -274,6 +274,7 @@ def _build_evaluator(
     from .evaluate import Evaluator
     from .providers import split_model
     from .review.resolutions import load_resolutions, resolutions_by_item
+    from .review.store import upgrade_legacy
     from .targets import load_callable
 
     if not settings.targets:
@@ -293,7 +294,8 @@ def _build_evaluator(
         for judge in settings.judges:
             caller.provider(split_model(judge.model)[0])
         resolutions_path = rootdir / settings.resolutions
-        resolutions = resolutions_by_item(load_resolutions(resolutions_path))
+        recorded = upgrade_legacy(load_resolutions(resolutions_path), rootdir / settings.runs_dir)
+        resolutions = resolutions_by_item(recorded)
         calibration = load_calibration(calibration_paths(resolutions_path)[0])
     except HybridJudgeError as exc:
         cache.close()
@@ -303,7 +305,7 @@ def _build_evaluator(
 
 def _build_report(settings: HybridJudgeConfig, rootdir: Path, config: pytest.Config) -> RunReport:
     """The run's record, at its run folder or the paths the command line names."""
-    from .report import RunPaths, RunReport, new_run_id, tier_rates
+    from .report import RunPaths, RunReport, new_run_id
 
     run_id = new_run_id()
     results, manifest = config.getoption("judge_report"), config.getoption("judge_manifest")
@@ -313,7 +315,7 @@ def _build_report(settings: HybridJudgeConfig, rootdir: Path, config: pytest.Con
         Path(results).resolve() if results else None,
         Path(manifest).resolve() if manifest else None,
     )
-    return RunReport(run_id, paths, rates=tier_rates(settings.review.rates), budget=settings.budget)
+    return RunReport(run_id, paths, rates=settings.review.all_rates, budget=settings.budget)
 
 
 SESSION = pytest.StashKey[JudgeSession]()

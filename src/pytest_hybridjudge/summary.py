@@ -144,7 +144,9 @@ class SummaryPaths(BaseModel):
     """Where the run wrote its files."""
 
     results: str = Field(description="results.jsonl: one case result per line")
-    manifest: str = Field(description="manifest.jsonl: one review item per escalated case")
+    manifest: str = Field(
+        description="manifest.jsonl: one review item per escalated case and audit sample"
+    )
     summary: str = Field(description="This file")
 
 
@@ -163,16 +165,21 @@ class RunSummary(BaseModel):
     )
     rubrics: dict[str, RubricOutcomes] = Field(description="Rubric name -> its outcomes")
     agreement: JudgeAgreement = Field(description="Agreement among the judges")
-    review: dict[str, ReviewLoad] = Field(description="Tier -> review work escalated to it")
+    review: dict[str, ReviewLoad] = Field(
+        description="Tier -> review work sent to it (escalations and audit samples)"
+    )
     cost: Cost = Field(description="Inference and expected review cost")
-    audits: int = Field(description="Confident cases sampled for audit")
+    audits: int = Field(
+        description="Confident cases sampled for audit (passed or failed as the panel decided)"
+    )
     audit: AuditSample | None = Field(None, description="The audit sample and its review cost")
     by_review: int = Field(description="Cases decided by earlier reviewers' resolutions")
     usage: Usage = Field(description="Tokens, calls and cost over the whole run")
     models: dict[str, Usage] = Field(description="Model label -> its usage")
     paths: SummaryPaths = Field(description="The run's files")
     escalation_reasons: dict[str, int] = Field(
-        default_factory=dict, description="Why cases were escalated (numbers as N) -> how many"
+        default_factory=dict,
+        description="Why cases were escalated: rule -> escalated cases it sent",
     )
     judge_errors: dict[str, int] = Field(
         default_factory=dict, description="Judge label -> verdicts it failed to give"

@@ -11,6 +11,7 @@ from typing import Any
 
 from .summary import PassRate, RunSummary
 from .terminal import printable
+from .words import counted
 
 
 def pass_rate_text(rate: PassRate) -> str:
@@ -23,6 +24,15 @@ def pass_rate_text(rate: PassRate) -> str:
             f"(95% PPI, {rate.labelled} labelled)"
         )
     return f"{rate.estimate:.1%} judge-only (no reviewed audits: no interval can be trusted)"
+
+
+def _to_review(escalated: int, audits: int) -> str:
+    """`3 to review`, or `4 to review: 3 escalated, 1 audit sample` when audits are among them."""
+    if not audits:
+        return f"{escalated} to review"
+    return (
+        f"{escalated + audits} to review: {escalated} escalated, {counted(audits, 'audit sample')}"
+    )
 
 
 def summary_lines(summary: RunSummary | Mapping[str, Any]) -> list[str]:
@@ -63,12 +73,12 @@ def summary_lines(summary: RunSummary | Mapping[str, Any]) -> list[str]:
     if s.review:
         tiers = ", ".join(f"{tier} {v.items} ({v.minutes:g} min)" for tier, v in s.review.items())
         lines.append(
-            f"to review by tier: {tiers}; {s.audits} audit samples; "
-            f"{s.by_review} decided by earlier reviews"
+            f"to review by tier: {tiers}; {counted(s.audits, 'audit sample')}; "
+            f"{counted(s.by_review, 'case')} decided by earlier reviews"
         )
     if s.escalation_reasons:
         lines.append("escalated because:")
-        lines += [f"  {reason}: {n}" for reason, n in s.escalation_reasons.items()]
+        lines += [f"  {reason}: {counted(n, 'case')}" for reason, n in s.escalation_reasons.items()]
     if s.judge_errors:
         errors = ", ".join(f"{judge} {n}" for judge, n in s.judge_errors.items())
         lines.append(f"judge errors (no valid verdict): {errors}; see each case's reasons")
@@ -118,7 +128,7 @@ def summary_lines(summary: RunSummary | Mapping[str, Any]) -> list[str]:
             )
     lines += [
         f"results: {s.paths.results}",
-        f"manifest: {s.paths.manifest} ({o.escalated} to review)",
+        f"manifest: {s.paths.manifest} ({_to_review(o.escalated, s.audits)})",
         f"summary: {s.paths.summary}",
     ]
     return [printable(line) for line in lines]  # names and reasons come from users and models

@@ -215,3 +215,31 @@ class CaseResult(BaseModel):
         "alone: 1 if escalated for low confidence only, the audit rate if the panel was "
         "confident; null when another rule sent it or no panel judged it",
     )
+
+
+DecidedBy = Literal["review", "judges", "verifiers", "target", "none"]
+
+
+def decided_by(result: CaseResult) -> DecidedBy:
+    """Who decided the case: the one rule behind junit's `hybridjudge.decided_by` and the
+    `decided_by` column of `hybridjudge export results`.
+
+    `review` when reviewers' resolutions decided it (or disagree on it); `verifiers` when a
+    verifier failed it; `judges` when a panel or pairwise judges graded it (escalated included:
+    they sent it to people); `verifiers` when passing verifiers alone decided it; `target` when
+    the target produced no output and that failed the case; `none` when nothing did (skipped,
+    or nothing to grade with).
+    """
+    if result.outcome == "skipped":
+        return "none"
+    if result.resolved_by:
+        return "review"
+    if any(not v.passed for v in result.verifiers):
+        return "verifiers"
+    if result.panel is not None or (result.pairwise is not None and result.pairwise.judgments):
+        return "judges"
+    if result.verifiers:
+        return "verifiers"
+    if result.output is None and result.outcome == "failed":
+        return "target"
+    return "none"

@@ -133,14 +133,20 @@ def _preferences(records: list[dict[str, Any]], project: Project, out: TextIO) -
     return count
 
 
-def _decided_by(record: Mapping[str, Any]) -> str:
-    if record.get("resolved_by"):
-        return "review"
-    if record.get("outcome") == "skipped":
-        return "none"
-    if record.get("panel") or record.get("pairwise"):
-        return "judges"
-    return "verifiers" if record.get("verifiers") else "none"
+def _decided_by(record: Mapping[str, Any], number: int) -> str:
+    """`verdict.decided_by` of the record, the rule junit's property follows too."""
+    from pydantic import ValidationError
+
+    from ..errors import HybridJudgeError, describe_validation_error
+    from ..verdict import CaseResult, decided_by
+
+    try:
+        return decided_by(CaseResult.model_validate(record))
+    except ValidationError as exc:
+        raise HybridJudgeError(
+            f"record {number} ({record.get('case_id')!r}) is not a case result: "
+            f"{describe_validation_error(exc)}; export a results.jsonl that pytest --judge wrote"
+        ) from None
 
 
 def _results(records: list[dict[str, Any]], fmt: str, out: TextIO) -> int:
@@ -149,10 +155,10 @@ def _results(records: list[dict[str, Any]], fmt: str, out: TextIO) -> int:
             **{key: record.get(key) for key in CSV_COLUMNS},
             "tags": " ".join(record.get("tags") or ()),
             "reasons": "; ".join(record.get("reasons") or ()),
-            "decided_by": _decided_by(record),
+            "decided_by": _decided_by(record, number),
             "outage": bool(record.get("outage")),
         }
-        for record in records
+        for number, record in enumerate(records, 1)
     ]
     if fmt == "jsonl":
         out.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)

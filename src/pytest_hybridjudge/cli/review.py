@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import argparse
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Literal
 
 from ..terminal import safe_json
+from ..words import counted
 from .common import Project, add_root_option, fail, say
 from .render import cell as _cell
 from .render import render_item
@@ -126,20 +127,22 @@ def where(run: str) -> str:
     return "all runs" if run == "all" else "the latest run" if run == "latest" else f"run {run}"
 
 
-def _check_tier(tier: str | None) -> None:
-    import typing
-
-    from ..review.manifest import ReviewItem
+def _check_tier(tier: str | None, known: Sequence[str]) -> None:
     from ..review.resolutions import ReviewError
 
-    known = typing.get_args(ReviewItem.model_fields["tier"].annotation)
-    if tier is not None and known and tier not in known:
-        raise ReviewError(f"unknown tier {tier!r}; use one of: {', '.join(known)}")
+    if tier is not None and tier not in known:
+        raise ReviewError(
+            f"unknown tier {tier!r}; use one of: {', '.join(known)} (a team's own tiers are "
+            "defined under [tool.hybridjudge.review.tier.<name>])"
+        )
 
 
-def filtered(items: list[ReviewItem], args: argparse.Namespace) -> list[ReviewItem]:
-    """The items matching `--tier` and `--rubric` (an unknown tier is an error)."""
-    _check_tier(args.tier)
+def filtered(
+    items: list[ReviewItem], args: argparse.Namespace, project: Project
+) -> list[ReviewItem]:
+    """The items matching `--tier` and `--rubric` (a tier neither built in nor configured, nor
+    on any item, is an error)."""
+    _check_tier(args.tier, [*project.config.review.tier_names, *{i.tier for i in items}])
     return [
         i
         for i in items
@@ -173,18 +176,18 @@ def reviewer_name(args: argparse.Namespace) -> str:
 
 def _list(project: Project, args: argparse.Namespace) -> int:
     from ..review.resolutions import human_decision, load_resolutions, resolutions_by_item
-    from ..review.store import load_items, pending
+    from ..review.store import load_items, pending, upgrade_legacy
 
     run = args.run or "all"
     items = load_items(project.runs_dir, run)
-    resolutions = load_resolutions(project.resolutions)
-    todo = filtered(pending(items, resolutions), args)
+    resolutions = upgrade_legacy(load_resolutions(project.resolutions), project.runs_dir)
+    todo = filtered(pending(items, resolutions), args, project)
     if args.json:
         for item in todo:
             print(safe_json(item.model_dump_json()))
         return 0
     if not todo:
-        say(f"no pending review items in {where(run)} ({len(items)} escalated in all)")
+        say(f"no pending review items in {where(run)} ({counted(len(items), 'item')} in all)")
         return 0
     by_item = resolutions_by_item(resolutions)
     rows = [("ID", "TIER", "RUBRIC", "CASE", "REASONS")]
@@ -284,7 +287,7 @@ def record(project: Project, item: ReviewItem, resolution: Resolution) -> str:
     )
 
     def check(existing: list[Resolution]) -> None:
-        validate_resolution(item, resolution, existing)
+        validate_resolution(item, resolution, existing, project.config.review)
 
     check(load_resolutions(project.resolutions))  # before the file is even opened for append
     append_resolution(project.resolutions, resolution, validate=check)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING, Literal
 
+from ..words import counted
 from .common import Project, say
 from .render import render_item
 from .review import ID_WIDTH, Reader, filtered, make_resolution, record, reviewer_name, where
@@ -67,23 +68,24 @@ def _ask_score(read: Reader, item: ReviewItem, verdict: str) -> int | None:
 
 def walk(project: Project, args: argparse.Namespace, read: Reader) -> int:
     from ..review.resolutions import load_resolutions, resolutions_by_item
-    from ..review.store import load_items, pending
+    from ..review.store import load_items, pending, upgrade_legacy
 
     reviewer = reviewer_name(args)
     run = args.run or "all"
     items = load_items(project.runs_dir, run)
-    existing = load_resolutions(project.resolutions)
+    existing = upgrade_legacy(load_resolutions(project.resolutions), project.runs_dir)
     by_item = resolutions_by_item(existing)
     me = reviewer.casefold()
     queue = [
         item
-        for item in filtered(pending(items, existing), args)
+        for item in filtered(pending(items, existing), args, project)
         if not any(r.reviewer.casefold() == me for r in by_item.get(item.item_id, []))
     ]
     if not queue:
         say(f"nothing left for {reviewer} to review in {where(run)}")
         return 0
-    say(f"{len(queue)} item(s) for {reviewer} in {where(run)}; answer q to stop at any item")
+    items_left = counted(len(queue), "item")
+    say(f"{items_left} for {reviewer} in {where(run)}; answer q to stop at any item")
     resolved = skipped = 0
     try:
         for number, item in enumerate(queue, start=1):

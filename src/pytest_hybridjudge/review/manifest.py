@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 from typing import Any, Literal
 
@@ -13,18 +14,54 @@ from ..files import write_jsonl_atomic
 from ..verdict import CaseResult, JudgeVerdict, PanelVerdict, VerifierResult
 
 
-def item_id(case_id: str, output: str | None, rubric_version: str | None) -> str:
-    """Stable id of a review item: the same case, output and rubric version give the same id."""
-    output_hash = hashlib.sha256((output or "").encode()).hexdigest()
-    key = "\x1f".join((case_id, output_hash, rubric_version or ""))
-    return hashlib.sha256(key.encode()).hexdigest()[:16]
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def compared(output: str | None, baseline_output: str | None) -> str | None:
+    """What a pairwise item's id covers as its output: the baseline's and the candidate's."""
+    return output if baseline_output is None else f"{baseline_output}\x1e{output or ''}"
+
+
+def item_id(
+    case_id: str,
+    output: str | None,
+    rubric_version: str | None,
+    *,
+    input: Any,
+    reference: Any,
+    baseline_output: str | None = None,
+) -> str:
+    """Stable id of a review item, covering everything the reviewer saw: the case id, its input
+    (or messages) and reference, the output (for a pairwise rubric, the baseline's output too)
+    and the rubric version. Edit any of them and it is a new item, judged afresh."""
+    seen = json.dumps(
+        [input, reference], sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str
+    )
+    parts = ("2", case_id, _digest(compared(output, baseline_output) or ""), rubric_version or "")
+    return _digest("\x1f".join((*parts, _digest(seen))))[:16]
+
+
+def legacy_item_id(case_id: str, output: str | None, rubric_version: str | None) -> str:
+    """The id schema-1 items had (case id, output, rubric version; no input or reference):
+    resolutions recorded under it apply only where `review.store.upgrade_legacy` finds the
+    item's input and reference unchanged."""
+    key = "\x1f".join((case_id, _digest(output or ""), rubric_version or ""))
+    return _digest(key)[:16]
 
 
 class ReviewItem(BaseModel):
     """Everything a reviewer needs to decide a case, with no access to the run."""
 
-    schema_version: Literal[1] = Field(1, description="Manifest record version")
-    item_id: str = Field(description="Hash of case id, output hash and rubric version")
+    schema_version: Literal[1, 2] = Field(
+        2,
+        description="Manifest record version; 2: the item id covers input and reference, "
+        "1: it covered case id, output and rubric version only",
+    )
+    item_id: str = Field(
+        description="Hash of case id, input, reference, output (pairwise: both outputs) and "
+        "rubric version"
+    )
     run_id: str = Field(description="The run that escalated it")
     case_id: str = Field(description="Gold case id")
     source: str = Field(description="Gold file")
@@ -53,8 +90,7 @@ class ReviewItem(BaseModel):
     def from_result(cls, result: CaseResult, run_id: str) -> ReviewItem:
         """The review item for an escalated case."""
         return cls(
-            # a pairwise case's id covers both outputs: resolutions must match what the run looks up
-            item_id=result.item_id or item_id(result.case_id, result.output, result.rubric_version),
+            item_id=result.item_id or result_item_id(result),
             run_id=run_id,
             case_id=result.case_id,
             source=result.source,
@@ -77,6 +113,30 @@ class ReviewItem(BaseModel):
             review_minutes=result.review_minutes or 2.0,
             audit=result.audit,
         )
+
+
+def result_item_id(result: CaseResult) -> str:
+    """The item id of a case's record, from what its reviewer will see."""
+    return item_id(
+        result.case_id,
+        result.output,
+        result.rubric_version,
+        input=result.input,
+        reference=result.reference,
+        baseline_output=result.pairwise.baseline_output if result.pairwise else None,
+    )
+
+
+def current_item_id(item: ReviewItem) -> str:
+    """The id `item` would have now (for a schema-1 item, what its id would be today)."""
+    return item_id(
+        item.case_id,
+        item.output,
+        item.rubric_version,
+        input=item.input,
+        reference=item.reference,
+        baseline_output=item.baseline_output,
+    )
 
 
 def write_manifest(path: Path, items: list[ReviewItem]) -> None:

@@ -3,7 +3,8 @@
 The file (`review/resolutions.jsonl` by default, `resolutions` in `[tool.hybridjudge]`) lives in
 the repository. Each line is one compact JSON object; lines are only ever appended, under an
 exclusive lock, never rewritten: a reviewer corrects a decision by appending an amending line, and
-a reviewer of a higher tier settles a disagreement by appending an adjudicating one. Validation
+a reviewer who may adjudicate (see `may_adjudicate`) settles a disagreement by appending an
+adjudicating one. Validation
 and the human decision are pure functions; I/O stays at the edges.
 """
 
@@ -17,14 +18,12 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from ..config import Tier
+from ..config import ReviewSpec, Tier
 from ..errors import HybridJudgeError
 from ..files import append_jsonl, parse_jsonl, read_locked
 from .manifest import ReviewItem
 
 HumanDecision = Literal["pass", "fail", "disagree"]
-TIER_RANK: dict[str, int] = {"annotator": 0, "senior": 1, "domain_expert": 2, "red_team": 2}
-"""Who may adjudicate whom: a reviewer settles disputes on items routed to a lower rank."""
 LEGACY_FOLDER = "gold"
 """Where resolutions lived before they moved out of the collected gold folder."""
 
@@ -42,9 +41,16 @@ class Resolution(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    schema_version: Literal[1] = Field(1, description="Resolution record version")
+    schema_version: Literal[1, 2] = Field(
+        2,
+        description="Resolution record version, the item's: 2 for an item id covering input and "
+        "reference; 1 for an older one (case, output, rubric version), which applies to a case "
+        "only while its input and reference are those of the item it decided",
+    )
     item_id: str = Field(
-        min_length=1, description="The review item decided (hash of case, output, rubric version)"
+        min_length=1,
+        description="The review item decided (hash of case, input, reference, output, rubric "
+        "version)",
     )
     case_id: str = Field(description="Gold case id of the item, for people reading the file")
     verdict: Literal["pass", "fail"] = Field(description="The reviewer's decision")
@@ -65,7 +71,8 @@ class Resolution(BaseModel):
     adjudicate: bool = Field(
         False,
         description="Settles a disagreement: this decision wins over the other reviewers' "
-        "(`--adjudicate`, by a reviewer of a higher tier than the item's)",
+        "(`--adjudicate`, by a named adjudicator, a reviewer of a higher tier than the item's, "
+        "or one of its tier outside the dispute)",
     )
     reviewer_tier: Tier | None = Field(
         None, description="The reviewer's own tier, from `[tool.hybridjudge.review] reviewers`"
@@ -102,6 +109,7 @@ class Resolution(BaseModel):
     ) -> Resolution:
         """A resolution of `item`, copying its identity (case, run, rubric, tier) from the item."""
         return cls(
+            schema_version=item.schema_version,
             item_id=item.item_id,
             case_id=item.case_id,
             verdict=verdict,
@@ -203,14 +211,19 @@ def _same_reviewer(a: str, b: str) -> bool:
 
 
 def validate_resolution(
-    item: ReviewItem, resolution: Resolution, existing: list[Resolution]
+    item: ReviewItem,
+    resolution: Resolution,
+    existing: list[Resolution],
+    review: ReviewSpec | None = None,
 ) -> None:
     """Check `resolution` of `item` against the item and the resolutions already recorded.
 
     Raises `ResolutionError` when the resolution is for another item; the score is given but the
     item has no scale, or the score is outside the scale; the verdict contradicts the score
-    (`pass` below the pass threshold, `fail` at or above it); or the same reviewer (compared
-    case-insensitively) already resolved this item. Pure: reads nothing, writes nothing.
+    (`pass` below the pass threshold, `fail` at or above it); the same reviewer (compared
+    case-insensitively) already resolved this item; or it adjudicates what there is no dispute
+    on, or what `review` (the tiers, reviewers and adjudicators configured) does not let this
+    reviewer settle. Pure: reads nothing, writes nothing.
     """
     short = item.item_id[:12]
     if resolution.item_id != item.item_id:
@@ -245,11 +258,27 @@ def validate_resolution(
                     f"of {threshold} or more passes (scale {low}-{high}); give a score from "
                     f"{low} to {threshold - 1}, or verdict 'pass'"
                 )
-    _check_reviewer(item, resolution, existing)
+    _check_reviewer(item, resolution, existing, review or ReviewSpec())
 
 
-def _check_reviewer(item: ReviewItem, resolution: Resolution, existing: list[Resolution]) -> None:
-    """Once per reviewer unless amending; adjudication only of a dispute, from a higher tier."""
+def may_adjudicate(
+    reviewer: str, reviewer_tier: Tier | None, item_tier: Tier, in_dispute: bool, review: ReviewSpec
+) -> bool:
+    """Who settles a dispute: a reviewer named in `adjudicators`; a reviewer whose tier ranks
+    above the item's; or one of the item's own rank who has not taken part in the dispute (so a
+    red_team or domain_expert item, which no built-in tier ranks above, can be settled too)."""
+    if any(_same_reviewer(reviewer, name) for name in review.adjudicators):
+        return True
+    if reviewer_tier is None:
+        return False
+    rank, item_rank = review.rank(reviewer_tier), review.rank(item_tier)
+    return rank > item_rank or (rank == item_rank and not in_dispute)
+
+
+def _check_reviewer(
+    item: ReviewItem, resolution: Resolution, existing: list[Resolution], review: ReviewSpec
+) -> None:
+    """Once per reviewer unless amending; adjudication only of a dispute, by one who may."""
     short = item.item_id[:12]
     on_item = [r for r in existing if r.item_id == item.item_id]
     mine = [r for r in on_item if _same_reviewer(r.reviewer, resolution.reviewer)]
@@ -275,13 +304,15 @@ def _check_reviewer(item: ReviewItem, resolution: Resolution, existing: list[Res
             f"item {short} ({item.case_id}) has no disagreement to settle; resolve it without "
             "--adjudicate"
         )
-    rank = TIER_RANK.get(resolution.reviewer_tier or "", -1)
-    if rank <= TIER_RANK.get(item.tier, 0):
-        tier = resolution.reviewer_tier or "no tier"
+    who, tier = resolution.reviewer, resolution.reviewer_tier
+    if not may_adjudicate(who, tier, item.tier, bool(mine), review):
+        party = " and took part in the dispute" if mine else ""
         raise ResolutionError(
-            f"{resolution.reviewer} ({tier}) cannot adjudicate item {short}, routed to "
-            f"{item.tier}: only a reviewer of a higher tier can. Ask one, or list reviewers' "
-            "tiers under [tool.hybridjudge.review] reviewers"
+            f"{who} ({tier or 'no tier'}{party}) cannot adjudicate item {short} "
+            f"({item.case_id}), routed to {item.tier}: a dispute is settled by a reviewer of a "
+            f"higher tier, by one of the item's own tier who has not resolved it, or by a named "
+            f"adjudicator. Ask one, or name them under [tool.hybridjudge.review]: adjudicators "
+            f'= ["{who}"], or reviewers = {{ {who} = "<tier>" }}'
         )
 
 

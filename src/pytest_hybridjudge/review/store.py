@@ -7,7 +7,8 @@ from pathlib import Path
 
 from ..files import parse_jsonl
 from ..summary import recorded_path
-from .manifest import ReviewItem
+from ..words import counted
+from .manifest import ReviewItem, current_item_id
 from .resolutions import (
     Resolution,
     ReviewError,
@@ -108,6 +109,41 @@ def load_items(runs_dir: Path, run: str | None = "latest") -> list[ReviewItem]:
     return read_manifest(manifest_path(runs_dir, run))
 
 
+def upgrade_legacy(resolutions: Iterable[Resolution], runs_dir: Path) -> list[Resolution]:
+    """The resolutions, each schema-1 one also under the id its item has today.
+
+    A schema-1 item id covered the case id, output and rubric version, not the input or the
+    reference. Its resolution is looked up in the manifest of the run that escalated the item
+    (`run_id`); the id the item would have now is computed from what that manifest holds (input,
+    reference, output, rubric version), and the resolution is added under it. A case whose input
+    or reference changed since has another id, so the old decision does not apply to it. A
+    resolution whose item cannot be found (the run was removed) cannot be checked and is not
+    carried over.
+    """
+    result = list(resolutions)
+    manifests: dict[str, dict[str, ReviewItem]] = {}
+    for resolution in [r for r in result if r.schema_version == 1]:
+        run_id = resolution.run_id or ""
+        if run_id not in manifests:
+            manifests[run_id] = _manifest_items(runs_dir, run_id)
+        item = manifests[run_id].get(resolution.item_id)
+        if item is None or item.schema_version != 1:
+            continue
+        now = current_item_id(item)
+        if now != resolution.item_id:
+            result.append(resolution.model_copy(update={"item_id": now, "schema_version": 2}))
+    return result
+
+
+def _manifest_items(runs_dir: Path, run_id: str) -> dict[str, ReviewItem]:
+    """Items of one run's manifest by id; none when the run or its manifest is gone or bad."""
+    try:
+        _check_run_id(runs_dir, run_id)
+        return {i.item_id: i for i in read_manifest(manifest_path(runs_dir, run_id))}
+    except ReviewError:
+        return {}
+
+
 def pending(items: Iterable[ReviewItem], resolutions: Iterable[Resolution]) -> list[ReviewItem]:
     """Items still needing people: no resolution yet, or reviewers who disagree."""
     by_item = resolutions_by_item(resolutions)
@@ -136,8 +172,8 @@ def find_item(items: Iterable[ReviewItem], prefix: str) -> ReviewItem:
         return matches[0]
     if not matches:
         raise ItemLookupError(
-            f"no review item with id {prefix!r} among {len(items)} item(s); list them with "
-            "`hybridjudge review --run all` and copy an id (a unique prefix is enough)"
+            f"no review item with id {prefix!r} among {counted(len(items), 'item')}; list them "
+            "with `hybridjudge review --run all` and copy an id (a unique prefix is enough)"
         )
     shown = "\n".join(f"  {i.item_id}  {i.case_id}  (run {i.run_id})" for i in matches[:10])
     more = f"\n  ... and {len(matches) - 10} more" if len(matches) > 10 else ""
