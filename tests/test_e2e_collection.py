@@ -163,7 +163,7 @@ def test_config_errors_name_the_key(project: Project) -> None:
     result = project.run("--judge")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*pyproject.toml ?tool.hybridjudge?: invalid configuration*"])
-    result.stderr.fnmatch_lines(["*unknown key 'concurency': remove it or check its spelling*"])
+    result.stderr.fnmatch_lines(["*unknown key 'concurency': did you mean 'concurrency'?*"])
     result.stderr.fnmatch_lines(["*'timeout': Input should be greater than 0*"])
 
 
