@@ -30,7 +30,10 @@ GOOD = """
             "*bad.yaml:4: case 'a' duplicate id (first at line 2)*",
         ),
         ("cases:\n  - id: a\n    reference: x\n", "*bad.yaml:2: case 'a' *needs `input`*"),
-        ("cases:\n  - id: a\n    input: [unclosed\n", "*bad.yaml:4:*not valid YAML*"),
+        (
+            "cases:\n  - id: a\n    input: [unclosed\n",
+            "*bad.yaml:3: not valid YAML: the `[` list that starts on this line is never closed*",
+        ),
         (
             "cases:\n  - id: a\n    input: x\n    rubric: nope\n",
             "*bad.yaml:2: case 'a' unknown rubric 'nope'*correctness*",

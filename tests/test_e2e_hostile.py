@@ -109,7 +109,7 @@ def test_hostile_gold_files_are_one_line_collection_errors(
     )
     many = ", ".join(["*big"] * 10_000)  # a 100 kB string 10,000 times: 1 GB expanded
     (gold / "size.yaml").write_text(
-        f"cases:\n  - id: s\n    input: &big {'x' * 100_000}\n    metadata: [{many}]\n"
+        f"cases:\n  - id: s\n    input: &big {'x' * 100_000}\n    metadata: {{many: [{many}]}}\n"
     )
     project.gold("fine.yaml", "cases:\n  - id: fine\n    input: x\n")
 
@@ -149,7 +149,7 @@ def test_tags_pytest_cannot_take_are_collection_errors_not_tracebacks(
         ]
     )
     assert "Traceback" not in result.stdout.str()
-    assert "_pytest" not in result.stdout.str()
+    assert "_pytest/" not in result.stdout.str()  # no frames from pytest internals
 
 
 def test_unbounded_rubric_is_a_collection_error_naming_rubric_and_bound(
@@ -228,9 +228,7 @@ def test_csv_export_neutralises_formulas_and_escapes_control_characters(
     raw = rows[-1]
     assert raw["target"] == "'=t"
     assert raw["reasons"] == "'-bad"
-    assert raw["error"] == (
-        "server said =cmd|' /C calc'!A0 \\x00\\x1b]0;pwned\\x07\\x1b[2J\\u202e"
-    )
+    assert raw["error"] == ("server said =cmd|' /C calc'!A0 \\x00\\x1b]0;pwned\\x07\\x1b[2J\\u202e")
 
 
 def test_jsonl_exports_keep_control_characters_off_the_terminal(
@@ -271,9 +269,7 @@ def _hostile_markdown(tmp_path: Path) -> str:
     from pytest_hybridjudge.report import RunPaths, RunReport
 
     def records(outcome: str) -> list[dict[str, object]]:
-        return [
-            {"case_id": i, "target": "t", "outcome": outcome, "tags": []} for i in HOSTILE_IDS
-        ]
+        return [{"case_id": i, "target": "t", "outcome": outcome, "tags": []} for i in HOSTILE_IDS]
 
     pairing = pair(sides(records("passed")), sides(records("failed")))
     policy = GateSpec(critical=[HOSTILE_IDS[0]])
@@ -310,10 +306,9 @@ def test_ci_summary_shows_hostile_ids_and_names_as_text(tmp_path: Path) -> None:
 
 
 def test_ci_summary_renders_no_image_link_or_html(tmp_path: Path) -> None:
-    markdown_it = pytest.importorskip("markdown_it")
-    html = markdown_it.MarkdownIt("commonmark").enable("table").render(
-        _hostile_markdown(tmp_path)
-    )
+    from markdown_it import MarkdownIt
+
+    html = MarkdownIt("commonmark").enable("table").render(_hostile_markdown(tmp_path))
     assert "<img" not in html
     assert "<a " not in html
     assert "<b>" not in html and "<script" not in html
@@ -323,7 +318,7 @@ def test_ci_summary_renders_no_image_link_or_html(tmp_path: Path) -> None:
         assert f"<code>{shown}</code>" in html, case_id
 
 
-# --------------------------------------------------------------------------- errors in the right place
+# ------------------------------------------------------------------- errors in the right place
 
 
 def test_a_bad_flag_value_is_blamed_on_the_flag_not_the_file(
@@ -348,8 +343,10 @@ def test_a_misspelled_table_is_named_with_the_right_spelling(
     result = project.run("--judge")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(
-        ["*pyproject.toml: found ?tool.hybridjuge?, which hybridjudge does not read; did you mean"
-         " ?tool.hybridjudge??*"]
+        [
+            "*pyproject.toml: found ?tool.hybridjuge?, which hybridjudge does not read;"
+            " did you mean ?tool.hybridjudge??*"
+        ]
     )
 
 

@@ -245,7 +245,9 @@ def test_tags_that_cannot_be_markers_are_refused_with_the_fix(
     tmp_path: Path, tag: str, shown: str
 ) -> None:
     path = tmp_path / "tags.yaml"
-    path.write_text(f"cases:\n  - id: ok\n    input: x\n  - id: t1\n    input: x\n    tags: [{tag}]\n")
+    path.write_text(
+        f"cases:\n  - id: ok\n    input: x\n  - id: t1\n    input: x\n    tags: [{tag}]\n"
+    )
     error = gold_error(path)
     assert (error.line, error.case) == (4, "t1")
     assert f"tag {shown} cannot be a pytest marker" in str(error)
@@ -254,11 +256,14 @@ def test_tags_that_cannot_be_markers_are_refused_with_the_fix(
 
 def test_ordinary_tags_are_accepted(tmp_path: Path) -> None:
     path = tmp_path / "tags.yaml"
-    path.write_text("cases:\n  - id: a\n    input: x\n    tags: [geo, red_team, safety-critical, v2.1, 2026q1]\n")
+    path.write_text(
+        "cases:\n  - id: a\n    input: x\n"
+        "    tags: [geo, red_team, safety-critical, v2.1, 2026q1]\n"
+    )
     assert load_gold_file(path)[0].tags == ("geo", "red_team", "safety-critical", "v2.1", "2026q1")
 
 
-# --------------------------------------------------------------------------- errors in the right place
+# ------------------------------------------------------------------- errors in the right place
 
 
 def test_an_unclosed_quote_is_reported_where_it_opens(tmp_path: Path) -> None:
@@ -306,7 +311,9 @@ def test_the_undefined_variable_hint_works_as_suggested(tmp_path: Path) -> None:
 def test_unknown_front_matter_keys_get_a_did_you_mean(tmp_path: Path) -> None:
     path = tmp_path / "r.md"
     path.write_text("---\npass_treshold: 3\n---\nGrade\n")
-    with pytest.raises(RubricError, match="unknown key 'pass_treshold': did you mean 'pass_threshold'"):
+    with pytest.raises(
+        RubricError, match="unknown key 'pass_treshold': did you mean 'pass_threshold'"
+    ):
         parse_rubric(path)
 
 

@@ -42,6 +42,6 @@ def _refuse_misspelled_table(path: Path, tools: dict[str, Any]) -> None:
     close = difflib.get_close_matches("hybridjudge", list(names), n=1, cutoff=0.8)
     if close:
         raise ConfigError(
-            f"{path}: found [tool.{names[close[0]]}], which hybridjudge does not read; did you mean "
-            "[tool.hybridjudge]? Rename the table (its sub-tables too)"
+            f"{path}: found [tool.{names[close[0]]}], which hybridjudge does not read; did you "
+            "mean [tool.hybridjudge]? Rename the table (its sub-tables too)"
         )

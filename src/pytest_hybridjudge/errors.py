@@ -36,10 +36,12 @@ def validation_problems(
         if err["type"] == "extra_forbidden":
             known = list(allowed) or (_fields_at(model, parts[:-1]) if model else [])
             close = difflib.get_close_matches(parts[-1], known, n=1, cutoff=0.6) if parts else []
-            hint = f"did you mean '{close[0]}'?" if close else ""
-            if allowed:
-                hint = f"{hint} (allowed: {', '.join(allowed)})" if hint else f"allowed: {', '.join(allowed)}"
-            problems.append(f"unknown key '{key}': {hint or 'remove it or check its spelling'}")
+            listed = f"allowed: {', '.join(allowed)}" if allowed else ""
+            if close:
+                hint = f"did you mean '{close[0]}'?" + (f" ({listed})" if listed else "")
+            else:
+                hint = listed or "remove it or check its spelling"
+            problems.append(f"unknown key '{key}': {hint}")
         elif err["type"] == "missing":
             problems.append(f"missing '{key}'")
         else:

@@ -22,8 +22,8 @@ from jinja2 import nodes
 from jinja2.exceptions import SecurityError, TemplateSyntaxError
 from jinja2.runtime import Context, Macro
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SandboxedFormatter
-from markupsafe import EscapeFormatter, Markup
 from jinja2.visitor import NodeTransformer
+from markupsafe import EscapeFormatter, Markup
 
 MAX_OUTPUT = 1_000_000
 """Characters one render may produce (and the largest string or list it may build)."""
@@ -203,13 +203,10 @@ class BoundedEnvironment(ImmutableSandboxedEnvironment):
     def wrap_str_format(self, value: Any) -> Callable[..., str] | None:
         """`str.format` / `format_map` with every field's width and precision checked once the
         nested fields (`{:>{}}`) are filled in, and the result's size counted as it grows."""
-        if not isinstance(value, types.MethodType | types.BuiltinMethodType) or value.__name__ not in (
-            "format",
-            "format_map",
-        ):
+        if not isinstance(value, types.MethodType | types.BuiltinMethodType):
             return None
         text = value.__self__
-        if not isinstance(text, str):
+        if value.__name__ not in ("format", "format_map") or not isinstance(text, str):
             return None
         formatter: _BoundedFormatter = (
             _BoundedEscapeFormatter(self, escape=text.escape)
@@ -219,11 +216,11 @@ class BoundedEnvironment(ImmutableSandboxedEnvironment):
         is_map, str_type = value.__name__ == "format_map", type(text)
 
         def wrapper(*args: Any, **kwargs: Any) -> str:
-            if is_map:
-                if kwargs or len(args) != 1:
-                    raise TypeError("format_map() takes exactly one argument, a mapping")
-                args, kwargs = (), args[0]
-            return str_type(formatter.vformat(text, args, kwargs))
+            if not is_map:
+                return str_type(formatter.vformat(text, args, kwargs))
+            if kwargs or len(args) != 1:
+                raise TypeError("format_map() takes exactly one argument, a mapping")
+            return str_type(formatter.vformat(text, (), args[0]))
 
         return functools.update_wrapper(wrapper, value)
 
