@@ -138,6 +138,40 @@ def test_yaml_alias_bomb_by_size_is_refused_at_its_line_with_bounded_memory(
     assert peak_bytes(lambda: load_gold_file(path)) < 20_000_000
 
 
+def test_nested_aliases_of_a_long_string_are_refused_in_a_memory_capped_process(
+    tmp_path: Path,
+) -> None:
+    """A list of 50 aliases to a 300 kB string, listed 50 times: 750 MB expanded from 300 kB
+    with few nodes. Loaded and written out as JSON (as results.jsonl would be) in a process
+    capped at 1 GB of address space: refused, not a MemoryError."""
+    import subprocess
+    import sys
+
+    path = tmp_path / "nested.yaml"
+    path.write_text(
+        "cases:\n  - id: a\n    input: x\n    metadata:\n"
+        f"      s: &s {'y' * 300_000}\n"
+        f"      l: &l [{', '.join(['*s'] * 50)}]\n"
+        f"      m: [{', '.join(['*l'] * 50)}]\n"
+    )
+    probe = (
+        "import json, resource, sys\n"
+        "resource.setrlimit(resource.RLIMIT_AS, (2**30, 2**30))\n"
+        "from pytest_hybridjudge.gold import GoldError, load_gold_file\n"
+        "try:\n"
+        "    case = load_gold_file(__import__('pathlib').Path(sys.argv[1]))[0]\n"
+        "except GoldError as exc:\n"
+        "    print(exc)\n"
+        "else:\n"
+        "    print(len(json.dumps(case.metadata)))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe, str(path)], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.startswith(f"{path}:6: not usable YAML: aliases expand this value to")
+
+
 def test_a_long_value_shared_a_few_times_is_accepted(tmp_path: Path) -> None:
     path = tmp_path / "shared.yaml"
     path.write_text(size_bomb(times=5))
