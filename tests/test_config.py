@@ -212,9 +212,12 @@ def test_none_overrides_do_not_clobber_the_file(tmp_path: Path) -> None:
     assert config.cache == "use"
 
 
-def test_bad_override_is_a_config_error(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="'cache'"):
+def test_bad_override_is_a_config_error_naming_the_flag(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text("[tool.hybridjudge]\n")
+    with pytest.raises(ConfigError) as info:
         load_config(tmp_path, {"cache": "maybe"})
+    assert str(info.value).startswith("--judge-cache maybe: Input should be 'use'")
+    assert "pyproject.toml" not in str(info.value)  # the file is fine; the flag is not
 
 
 def test_malformed_toml_names_the_file(tmp_path: Path) -> None:

@@ -30,7 +30,10 @@ GOOD = """
             "*bad.yaml:4: case 'a' duplicate id (first at line 2)*",
         ),
         ("cases:\n  - id: a\n    reference: x\n", "*bad.yaml:2: case 'a' *needs `input`*"),
-        ("cases:\n  - id: a\n    input: [unclosed\n", "*bad.yaml:4:*not valid YAML*"),
+        (
+            "cases:\n  - id: a\n    input: [unclosed\n",
+            "*bad.yaml:3: not valid YAML: the `[` list that starts on this line is never closed*",
+        ),
         (
             "cases:\n  - id: a\n    input: x\n    rubric: nope\n",
             "*bad.yaml:2: case 'a' unknown rubric 'nope'*correctness*",
@@ -163,7 +166,7 @@ def test_config_errors_name_the_key(project: Project) -> None:
     result = project.run("--judge")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*pyproject.toml ?tool.hybridjudge?: invalid configuration*"])
-    result.stderr.fnmatch_lines(["*unknown key 'concurency': remove it or check its spelling*"])
+    result.stderr.fnmatch_lines(["*unknown key 'concurency': did you mean 'concurrency'?*"])
     result.stderr.fnmatch_lines(["*'timeout': Input should be greater than 0*"])
 
 

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
+import re
+from pathlib import Path
+
+import pytest
 
 from conftest import Project
 from loopback import Call, LoopbackLLM, verdict
@@ -101,21 +107,49 @@ def test_hostile_gold_files_are_one_line_collection_errors(
     (gold / "bomb.yaml").write_text(
         "cases:\n  - id: b\n    input: x\n    metadata:\n" + "".join(f"      {b}\n" for b in bomb)
     )
+    many = ", ".join(["*big"] * 10_000)  # a 100 kB string 10,000 times: 1 GB expanded
+    (gold / "size.yaml").write_text(
+        f"cases:\n  - id: s\n    input: &big {'x' * 100_000}\n    metadata: {{many: [{many}]}}\n"
+    )
     project.gold("fine.yaml", "cases:\n  - id: fine\n    input: x\n")
 
     result = project.run("--judge", "--continue-on-collection-errors")
-    result.assert_outcomes(passed=1, errors=3)
+    result.assert_outcomes(passed=1, errors=4)
     result.stdout.fnmatch_lines_random(
         [
             "*latin1.yaml:3: not UTF-8 text (byte 0xe9*save the file as UTF-8*",
             "*deep.jsonl:1: not usable JSON: nested more than 64 levels deep*",
-            "*bomb.yaml:1: not usable YAML: aliases expand * nodes to *",
+            "*bomb.yaml:9: not usable YAML: aliases expand this value to 251.0 kB, more than 10x*",
+            "*size.yaml:4: not usable YAML: aliases expand this value to 1.0 GB, more than 10x the"
+            " document's 100.0 kB*",
         ]
     )
     out = result.stdout.str()
     assert "Traceback" not in out
     assert "MemoryError" not in out
     assert "RecursionError" not in out
+    results = project.run_dir() / "results.jsonl"
+    assert results.stat().st_size < 100_000  # the fine case only, no expanded bomb
+
+
+def test_tags_pytest_cannot_take_are_collection_errors_not_tracebacks(
+    project: Project, llm: LoopbackLLM
+) -> None:
+    project.config()
+    for name, tag in (("empty", '""'), ("private", "_private"), ("colon", '"a: b"')):
+        project.gold(f"{name}.yaml", f"cases:\n  - id: {name}\n    input: x\n    tags: [{tag}]\n")
+    project.gold("fine.yaml", "cases:\n  - id: fine\n    input: x\n    tags: [geo]\n")
+    result = project.run("--judge", "--continue-on-collection-errors", "-m", "geo")
+    result.assert_outcomes(passed=1, errors=3)
+    result.stdout.fnmatch_lines_random(
+        [
+            "*empty.yaml:2: case 'empty' tag '' (empty) cannot be a pytest marker; a tag is a *",
+            "*private.yaml:2: case 'private' tag '_private' cannot be a pytest marker*",
+            "*colon.yaml:2: case 'colon' tag 'a: b' cannot be a pytest marker*",
+        ]
+    )
+    assert "Traceback" not in result.stdout.str()
+    assert "_pytest/" not in result.stdout.str()  # no frames from pytest internals
 
 
 def test_unbounded_rubric_is_a_collection_error_naming_rubric_and_bound(
@@ -140,3 +174,202 @@ def test_unbounded_rubric_is_a_collection_error_naming_rubric_and_bound(
         ]
     )
     assert not llm.calls
+
+
+# --------------------------------------------------------------------------- exports
+
+
+FORMULAS = ('=HYPERLINK("http://evil.example/x","click")', "+1+1", "-2+3", "@SUM(A1:A9)", "\t=1")
+
+
+def _hostile_results(root: Path) -> Path:
+    """A results.jsonl whose ids, tags and errors are formulas and control characters."""
+    (root / "pyproject.toml").write_text("[tool.hybridjudge]\n")
+    records = [
+        {"case_id": formula, "target": "t", "outcome": "failed", "tags": [formula]}
+        for formula in FORMULAS
+    ]
+    records.append(
+        {
+            "case_id": "raw",
+            "target": "=t",
+            "outcome": "skipped",
+            "error": f"server said =cmd|' /C calc'!A0 \x00{TITLE}{CLEAR}{RLO}",
+            "reasons": ["-bad"],
+        }
+    )
+    path = root / "results.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    return path
+
+
+def test_csv_export_neutralises_formulas_and_escapes_control_characters(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from pytest_hybridjudge.cli import main
+
+    results = _hostile_results(tmp_path)
+    assert main(["export", "results", "--root", str(tmp_path), "--run", str(results)]) == 0
+    out = capsys.readouterr().out
+    assert_no_raw_controls(out)
+    assert "\x00" not in out
+    out_file = tmp_path / "results.csv"
+    args = ["export", "results", "--root", str(tmp_path), "--run", str(results)]
+    assert main([*args, "--out", str(out_file)]) == 0
+    assert out_file.read_text(encoding="utf-8").splitlines() == out.splitlines()
+
+    rows = list(csv.DictReader(io.StringIO(out)))
+    cells = [value for row in rows for value in row.values() if value]
+    formulas = [c for c in cells if c.startswith(("=", "+", "-", "@", "\t", "\r"))]
+    assert not formulas, f"cells a spreadsheet would run as formulas: {formulas}"
+    # the text is all there, behind the quote a spreadsheet shows as text
+    assert [row["case_id"] for row in rows[:-1]] == ["'" + f for f in FORMULAS]
+    assert [row["tags"] for row in rows[:-1]] == ["'" + f for f in FORMULAS]
+    raw = rows[-1]
+    assert raw["target"] == "'=t"
+    assert raw["reasons"] == "'-bad"
+    assert raw["error"] == ("server said =cmd|' /C calc'!A0 \\x00\\x1b]0;pwned\\x07\\x1b[2J\\u202e")
+
+
+def test_jsonl_exports_keep_control_characters_off_the_terminal(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from pytest_hybridjudge.cli import main
+
+    results = _hostile_results(tmp_path)
+    args = ["export", "results", "--format", "jsonl", "--root", str(tmp_path)]
+    assert main([*args, "--run", str(results)]) == 0
+    out = capsys.readouterr().out
+    assert_no_raw_controls(out)
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert rows[-1]["error"].endswith(f"\x00{TITLE}{CLEAR}{RLO}")  # JSON keeps the text exact
+
+
+# --------------------------------------------------------------------------- CI summary
+
+IMAGE = "![x](https://evil.example/pixel.png)"
+HOSTILE_IDS = [
+    f"tick`{IMAGE}",
+    "``two` ticks",
+    "`",
+    "<img src=https://evil.example/i.png>",
+    "[click](https://evil.example/)",
+    "www.evil.example and https://evil.example/a and a@evil.example",
+    "pipe|in|id",
+    "&#60;script&#62;",
+    f"line\nbreak {TITLE}",
+]
+
+
+def _hostile_markdown(tmp_path: Path) -> str:
+    from pytest_hybridjudge.baseline import pair, sides
+    from pytest_hybridjudge.ci_summary import ci_markdown
+    from pytest_hybridjudge.config import GateSpec
+    from pytest_hybridjudge.gate import compare
+    from pytest_hybridjudge.report import RunPaths, RunReport
+
+    def records(outcome: str) -> list[dict[str, object]]:
+        return [{"case_id": i, "target": "t", "outcome": outcome, "tags": []} for i in HOSTILE_IDS]
+
+    pairing = pair(sides(records("passed")), sides(records("failed")))
+    policy = GateSpec(critical=[HOSTILE_IDS[0]])
+    gate = compare(pairing, policy, f"<b>base</b> {IMAGE}", "[cand](https://evil.example/)")
+    gate.position_consistency = {f"judge{IMAGE}": 1.0}
+    RunReport("run-id", RunPaths.for_run(tmp_path, "run-id")).write()
+    summary = json.loads((tmp_path / "run-id" / "summary.json").read_text())
+    summary["run_id"] = f"run`{IMAGE}"
+    rubric = {
+        "pass_rate": summary["pass_rate"],
+        "judge_pass_rate": None,
+        "agreement": None,
+    }
+    summary["rubrics"] = {f"rubric{IMAGE}<script>": rubric}
+    return ci_markdown(summary, gate)
+
+
+CODE_SPAN = re.compile(r"(`+)(?!`).*?(?<!`)\1(?!`)")
+UNESCAPED = re.compile(r"(?<!\\)(?:\\\\)*(?:[<>!&`]|\]\()")  # HTML, images, entities, links
+
+
+def test_ci_summary_shows_hostile_ids_and_names_as_text(tmp_path: Path) -> None:
+    markdown = _hostile_markdown(tmp_path)
+    assert_no_raw_controls(markdown)
+    outside_code = CODE_SPAN.sub("", markdown)
+    assert IMAGE not in outside_code
+    live = [m.group() for m in UNESCAPED.finditer(outside_code)]
+    assert not live, f"unescaped Markdown outside code spans: {live}"
+    # every id is one code span whose fence is longer than any run of backticks in it
+    assert "``` ``two` ticks ```" in markdown
+    assert "`` ` ``" in markdown
+    assert f"``tick`{IMAGE}``" in markdown
+    assert f"## Run ``run`{IMAGE}``" in markdown
+
+
+def test_ci_summary_renders_no_image_link_or_html(tmp_path: Path) -> None:
+    from markdown_it import MarkdownIt
+
+    html = MarkdownIt("commonmark").enable("table").render(_hostile_markdown(tmp_path))
+    assert "<img" not in html
+    assert "<a " not in html
+    assert "<b>" not in html and "<script" not in html
+    for case_id in HOSTILE_IDS[:-1]:  # each id is shown whole, as code
+        shown = case_id.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+        shown = shown.replace('"', "&quot;")
+        assert f"<code>{shown}</code>" in html, case_id
+
+
+# ------------------------------------------------------------------- errors in the right place
+
+
+def test_a_bad_flag_value_is_blamed_on_the_flag_not_the_file(
+    project: Project, llm: LoopbackLLM
+) -> None:
+    project.config()
+    project.gold("g.yaml", "cases:\n  - id: a\n    input: x\n")
+    result = project.run("--judge", "--judge-budget", "0")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--judge-budget 0: Input should be greater than 0*"])
+    assert "pyproject.toml" not in result.stderr.str()
+    assert not llm.calls
+
+
+def test_a_misspelled_table_is_named_with_the_right_spelling(
+    project: Project, llm: LoopbackLLM
+) -> None:
+    (project.path / "pyproject.toml").write_text(
+        '[tool.hybridjuge]\ntarget = "openai/x"\n\n[tool.hybridjuge.escalation]\nseed = 1\n'
+    )
+    project.gold("g.yaml", "cases:\n  - id: a\n    input: x\n")
+    result = project.run("--judge")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        [
+            "*pyproject.toml: found ?tool.hybridjuge?, which hybridjudge does not read;"
+            " did you mean ?tool.hybridjudge??*"
+        ]
+    )
+
+
+def test_a_configured_rubrics_folder_that_is_missing_is_named(
+    project: Project, llm: LoopbackLLM
+) -> None:
+    project.config(rubrics="rubrix")
+    project.rubric("correctness", "---\nscale: [1, 5]\n---\nGrade {{ input }}\n")
+    project.gold("g.yaml", "cases:\n  - id: a\n    input: x\n")
+    result = project.run("--judge")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        [f"*rubrics = 'rubrix': the folder {project.path / 'rubrix'} does not exist*"]
+    )
+
+
+def test_unknown_keys_get_a_did_you_mean(project: Project, llm: LoopbackLLM) -> None:
+    project.config(escalation={"min_confidense": 0.5}, judgez=["openai/j"])
+    result = project.run("--judge")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines_random(
+        [
+            "*unknown key 'escalation.min_confidense': did you mean 'min_confidence'?*",
+            "*unknown key 'judgez': did you mean 'judges'?*",
+        ]
+    )

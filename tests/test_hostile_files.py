@@ -117,6 +117,67 @@ def test_yaml_alias_bomb_is_refused_with_bounded_memory(tmp_path: Path) -> None:
     assert peak_bytes(lambda: load_gold_file(path)) < 50_000_000
 
 
+def size_bomb(length: int = 100_000, times: int = 10_000) -> str:
+    """One long string aliased `times` times: few nodes, but `length * times` bytes expanded."""
+    return (
+        "cases:\n  - id: a\n    input: x\n    metadata:\n"
+        f"      big: &big {'x' * length}\n"
+        f"      many: [{', '.join(['*big'] * times)}]\n"
+    )
+
+
+def test_yaml_alias_bomb_by_size_is_refused_at_its_line_with_bounded_memory(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "size-bomb.yaml"
+    path.write_text(size_bomb())  # 150 kB that would expand to 1 GB
+    error = gold_error(path)
+    assert error.line == 6  # where the aliases pile up
+    assert "aliases expand this value to" in str(error)
+    assert "write the values out or share fewer anchors" in str(error)
+    assert peak_bytes(lambda: load_gold_file(path)) < 20_000_000
+
+
+def test_nested_aliases_of_a_long_string_are_refused_in_a_memory_capped_process(
+    tmp_path: Path,
+) -> None:
+    """A list of 50 aliases to a 300 kB string, listed 50 times: 750 MB expanded from 300 kB
+    with few nodes. Loaded and written out as JSON (as results.jsonl would be) in a process
+    capped at 1 GB of address space: refused, not a MemoryError."""
+    import subprocess
+    import sys
+
+    path = tmp_path / "nested.yaml"
+    path.write_text(
+        "cases:\n  - id: a\n    input: x\n    metadata:\n"
+        f"      s: &s {'y' * 300_000}\n"
+        f"      l: &l [{', '.join(['*s'] * 50)}]\n"
+        f"      m: [{', '.join(['*l'] * 50)}]\n"
+    )
+    probe = (
+        "import json, resource, sys\n"
+        "resource.setrlimit(resource.RLIMIT_AS, (2**30, 2**30))\n"
+        "from pytest_hybridjudge.gold import GoldError, load_gold_file\n"
+        "try:\n"
+        "    case = load_gold_file(__import__('pathlib').Path(sys.argv[1]))[0]\n"
+        "except GoldError as exc:\n"
+        "    print(exc)\n"
+        "else:\n"
+        "    print(len(json.dumps(case.metadata)))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe, str(path)], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.startswith(f"{path}:6: not usable YAML: aliases expand this value to")
+
+
+def test_a_long_value_shared_a_few_times_is_accepted(tmp_path: Path) -> None:
+    path = tmp_path / "shared.yaml"
+    path.write_text(size_bomb(times=5))
+    assert load_gold_file(path)[0].metadata["many"] == ["x" * 100_000] * 5
+
+
 def test_yaml_alias_into_itself_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "cycle.yaml"
     path.write_text("cases:\n  - id: a\n    input: x\n    metadata: &m {again: [*m]}\n")
@@ -205,3 +266,92 @@ def test_load_json_line_depth() -> None:
     assert load_json_line('{"a": [[1]]}') == {"a": [[1]]}
     with pytest.raises(UnsafeInput, match="levels deep"):
         load_json_line("[" * (MAX_DEPTH + 1) + "]" * (MAX_DEPTH + 1))
+
+
+# --------------------------------------------------------------------------- tags
+
+
+@pytest.mark.parametrize(
+    ("tag", "shown"),
+    [('""', "'' (empty)"), ("_private", "'_private'"), ('"a: b"', "'a: b'"), ("not", "'not'")],
+)
+def test_tags_that_cannot_be_markers_are_refused_with_the_fix(
+    tmp_path: Path, tag: str, shown: str
+) -> None:
+    path = tmp_path / "tags.yaml"
+    path.write_text(
+        f"cases:\n  - id: ok\n    input: x\n  - id: t1\n    input: x\n    tags: [{tag}]\n"
+    )
+    error = gold_error(path)
+    assert (error.line, error.case) == (4, "t1")
+    assert f"tag {shown} cannot be a pytest marker" in str(error)
+    assert "a letter or digit first" in str(error)  # what a valid tag looks like
+
+
+def test_ordinary_tags_are_accepted(tmp_path: Path) -> None:
+    path = tmp_path / "tags.yaml"
+    path.write_text(
+        "cases:\n  - id: a\n    input: x\n"
+        "    tags: [geo, red_team, safety-critical, v2.1, 2026q1]\n"
+    )
+    assert load_gold_file(path)[0].tags == ("geo", "red_team", "safety-critical", "v2.1", "2026q1")
+
+
+# ------------------------------------------------------------------- errors in the right place
+
+
+def test_an_unclosed_quote_is_reported_where_it_opens(tmp_path: Path) -> None:
+    path = tmp_path / "quote.yaml"
+    path.write_text(
+        'cases:\n  - id: a\n    input: "never closed\n  - id: b\n    input: fine\n'
+        "  - id: c\n    input: fine too\n"
+    )
+    error = gold_error(path)
+    assert error.line == 3
+    assert "the quoted string that starts on this line is never closed" in str(error)
+    assert "the file ends first" in str(error)
+
+
+@pytest.mark.parametrize(("opening", "what"), [("[a, b", "`[` list"), ("{a: b", "`{` mapping")])
+def test_an_unclosed_bracket_is_reported_where_it_opens(
+    tmp_path: Path, opening: str, what: str
+) -> None:
+    path = tmp_path / "bracket.yaml"
+    path.write_text(f"cases:\n  - id: a\n    input: x\n    metadata: {opening}\n\n\n")
+    error = gold_error(path)
+    assert error.line == 4
+    assert f"the {what} that starts on this line is never closed" in str(error)
+
+
+def test_the_undefined_variable_hint_works_as_suggested(tmp_path: Path) -> None:
+    import re
+
+    path = tmp_path / "r.md"
+    path.write_text("---\nscale: [1, 5]\n---\nGrade {{ topic }}\n")
+    with pytest.raises(RubricError) as info:
+        parse_rubric(path).render({"input": "x"}, case_id="c")
+    message = str(info.value)
+    guard = re.search(r"`(\{% if topic is defined %\}\.\.\.\{% endif %\})`", message)
+    default = re.search(r"`(\{\{ topic \| default\(''\) \}\})`", message)
+    assert guard and default, message
+    for body in (guard.group(1).replace("...", "{{ topic }}"), default.group(1)):
+        path.write_text(f"---\nscale: [1, 5]\n---\nGrade {body}\n")
+        assert parse_rubric(path).render({"input": "x"}) == "Grade "
+    path.write_text("---\nscale: [1, 5]\n---\nGrade {% if topic %}{{ topic }}{% endif %}\n")
+    with pytest.raises(RubricError):  # why the hint is not a bare `{% if topic %}`
+        parse_rubric(path).render({"input": "x"})
+
+
+def test_unknown_front_matter_keys_get_a_did_you_mean(tmp_path: Path) -> None:
+    path = tmp_path / "r.md"
+    path.write_text("---\npass_treshold: 3\n---\nGrade\n")
+    with pytest.raises(
+        RubricError, match="unknown key 'pass_treshold': did you mean 'pass_threshold'"
+    ):
+        parse_rubric(path)
+
+
+def test_unknown_case_keys_get_a_did_you_mean(tmp_path: Path) -> None:
+    path = tmp_path / "case.yaml"
+    path.write_text("cases:\n  - id: a\n    input: x\n    refrence: y\n")
+    assert "unknown key 'refrence': did you mean 'reference'?" in str(gold_error(path))

@@ -69,6 +69,17 @@ def test_nested_loops_over_a_long_input_stop(tmp_path: Path) -> None:
         "{{ input | join(input) }}",
         "{{ '%1000000000s' % 'a' }}",
         "{{ '{:>1000000000}'.format('a') }}",
+        # widths that only appear once the nested fields are filled in
+        "{{ '{:>{}}'.format('a', 200000000) }}",
+        "{{ '{:>{w}}'.format('a', w=200000000) }}",
+        "{{ '{x:>{w}}'.format_map({'x': 'a', 'w': 200000000}) }}",
+        "{{ '{:.{}f}'.format(1.5, 200000000) }}",
+        "{{ '{:{}{}}'.format('a', '>2000', '00000') }}",
+        "{{ '{:>{}}'.format('a', '0000000200000000') }}",
+        "{{ '{0[a]:>{0[w]}}'.format({'a': 'x', 'w': 200000000}) }}",
+        "{{ '%*s' % (200000000, 'a') }}",
+        "{{ '%.*f' % (200000000, 1.5) }}",
+        "{{ '%*s' | format(200000000, 'a') }}",
         "{{ range(10**9) | list | length }}",
         "{{ (10).to_bytes(10**9, 'big') }}",
         "{{ lipsum(10**6) }}",
@@ -84,6 +95,16 @@ def test_one_step_that_would_build_a_huge_value_is_refused(tmp_path: Path, expre
         tracemalloc.stop()
     assert "limit" in message or "refused" in message or "over" in message
     assert peak < 100_000_000
+
+
+def test_many_format_fields_stop_at_the_size_bound(tmp_path: Path) -> None:
+    message = render_error(tmp_path, "{{ '{:>{w}}{:>{w}}'.format('a', 'b', w=600000) }}")
+    assert f"the limit is {MAX_OUTPUT:,}" in message
+
+
+def test_ordinary_format_widths_still_work(tmp_path: Path) -> None:
+    body = "{{ '{:>{}}|{:.{p}f}|{x:03d}'.format('a', 3, 2.5, p=2, x=7) }}"
+    assert render(tmp_path, body) == "  a|2.50|007"
 
 
 @pytest.mark.parametrize("operator", ["~", "+"])

@@ -2,11 +2,16 @@
 
 GitHub Actions renders what a step appends to the file `$GITHUB_STEP_SUMMARY` on the job's
 page; the same text is also kept as `summary.md` in the run folder (uploaded with it).
+
+Case ids, target and judge labels and rubric names come from files anyone can edit: each is
+written as a code span (`md_code`) or as escaped text (`md_text`), so none can close its span,
+show an image from another host, link, or inject HTML.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -14,19 +19,44 @@ from typing import Any
 from .files import write_text_atomic
 from .gate import GateReport, ppi_text
 from .summary import RunSummary
+from .terminal import printable
 from .verdict import CaseResult, decided_by
 
 MARKDOWN_NAME = "summary.md"
 ICONS = {"PASS": "✅", "REGRESSED": "❌", "INCONCLUSIVE": "⚠️"}
 
 
+# Characters with a meaning in (GitHub-flavoured) Markdown inside a line: escapes, code spans,
+# emphasis, links and images, HTML and entities, table cells, and e-mail autolinks.
+_ACTIVE = re.compile(r"[\\`*_~\[\]()<>&|!@#]|(?<=[wW]{3})\.|:(?=//)")
+_TICKS = re.compile(r"`+")
+
+
+def md_text(text: str) -> str:
+    """`text` as literal Markdown text on one line: every character with a meaning is escaped
+    (`www.` and `://` too, so no autolink forms) and control characters are shown (`\\x1b`)."""
+    return _ACTIVE.sub(lambda m: "\\" + m.group(), printable(text))
+
+
+def md_code(text: str, *, in_table: bool = False) -> str:
+    """`text` as one code span on one line: fenced by more backticks than it holds in a row, so
+    it cannot close the span early; `|` escaped inside a table (GitHub splits cells first)."""
+    text = printable(text)
+    fence = "`" * (max((len(run) for run in _TICKS.findall(text)), default=0) + 1)
+    if not text or text[0] in "` " or text[-1] in "` ":
+        text = f" {text} "  # Markdown strips one space on each side
+    if in_table:
+        text = text.replace("|", "\\|")
+    return f"{fence}{text}{fence}"
+
+
 def _cell(text: str) -> str:
-    """Text safe inside a Markdown table cell and free of HTML."""
+    """The tool's own text (numbers, notes) safe inside a Markdown table cell."""
     return text.replace("|", "\\|").replace("<", "&lt;").replace("\n", " ")
 
 
 def _ids(ids: list[str], limit: int = 30) -> str:
-    shown = ", ".join(f"`{_cell(i)}`" for i in ids[:limit])
+    shown = ", ".join(md_code(i) for i in ids[:limit])
     return shown + (f" and {len(ids) - limit} more" if len(ids) > limit else "")
 
 
@@ -42,12 +72,12 @@ def gate_markdown(gate: GateReport) -> list[str]:
     lines = [
         f"## {ICONS[gate.result]} Gate: {gate.result}",
         "",
-        _cell(gate.explanation),
+        md_text(gate.explanation),  # names critical cases
         "",
         "| | |",
         "|---|---|",
-        f"| baseline | {_cell(gate.baseline)} ({pct(gate.baseline_pass_rate)}) |",
-        f"| candidate | {_cell(gate.candidate)} ({pct(gate.candidate_pass_rate)}) |",
+        f"| baseline | {md_text(gate.baseline)} ({pct(gate.baseline_pass_rate)}) |",
+        f"| candidate | {md_text(gate.candidate)} ({pct(gate.candidate_pass_rate)}) |",
         f"| paired cases | {gate.paired} |",
         f"| wins / losses / ties | {gate.wins} / {gate.losses} / {gate.ties} |",
         f"| change in pass rate | {change} (95% paired bootstrap {interval}) |",
@@ -71,7 +101,7 @@ def gate_markdown(gate: GateReport) -> list[str]:
             lines += [f"**{title}:** {_ids(ids)}", ""]
     if gate.position_consistency:
         lines += ["| judge | position consistency |", "|---|---|"]
-        lines += [f"| {_cell(j)} | {s:.1%} |" for j, s in gate.position_consistency.items()]
+        lines += [f"| {md_text(j)} | {s:.1%} |" for j, s in gate.position_consistency.items()]
         lines.append("")
     return lines
 
@@ -82,7 +112,7 @@ def run_markdown(summary: RunSummary) -> list[str]:
 
     o = summary.outcomes
     lines = [
-        f"## Run `{summary.run_id}`",
+        f"## Run {md_code(summary.run_id)}",
         "",
         "| cases | passed | failed | escalated | skipped | pass rate |",
         "|---|---|---|---|---|---|",
@@ -94,7 +124,7 @@ def run_markdown(summary: RunSummary) -> list[str]:
         lines += ["| rubric | passed | failed | escalated | pass rate |", "|---|---|---|---|---|"]
         for name, r in summary.rubrics.items():
             rate = _cell(pass_rate_text(r.pass_rate))
-            lines.append(f"| {_cell(name)} | {r.passed} | {r.failed} | {r.escalated} | {rate} |")
+            lines.append(f"| {md_text(name)} | {r.passed} | {r.failed} | {r.escalated} | {rate} |")
         lines.append("")
     cost = summary.cost
     lines.append(

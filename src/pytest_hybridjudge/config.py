@@ -435,9 +435,29 @@ def validate_config(
     table: dict[str, Any], source: Path, overrides: dict[str, Any] | None = None
 ) -> HybridJudgeConfig:
     """Merge command-line overrides into a raw table and validate it."""
-    merged = {**table, **{k: v for k, v in (overrides or {}).items() if v is not None}}
+    flags = {k: v for k, v in (overrides or {}).items() if v is not None}
     try:
-        return HybridJudgeConfig.model_validate(merged)
+        return HybridJudgeConfig.model_validate({**table, **flags})
     except ValidationError as exc:
-        problems = "".join(f"\n  {p}" for p in validation_problems(exc))
+        from_file, from_flags = [], []
+        for err, problem in zip(
+            exc.errors(), validation_problems(exc, model=HybridJudgeConfig), strict=True
+        ):
+            key = str(err["loc"][0]) if err["loc"] else ""
+            if key in flags:  # the value came from the command line: blame the flag
+                from_flags.append(f"{flag_name(key)} {_shown(flags[key])}: {err['msg']}")
+            else:
+                from_file.append(problem)
+        if not from_file:
+            raise ConfigError("; ".join(from_flags)) from None
+        problems = "".join(f"\n  {p}" for p in from_file + from_flags)
         raise ConfigError(f"{source} [tool.hybridjudge]: invalid configuration{problems}") from None
+
+
+def flag_name(key: str) -> str:
+    """The `pytest` flag that overrides config key `key` (`budget` -> `--judge-budget`)."""
+    return "--judge-" + key.replace("_", "-")
+
+
+def _shown(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)

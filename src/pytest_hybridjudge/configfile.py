@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,9 @@ def find_config_table(rootdir: Path) -> tuple[dict[str, Any], Path | None]:
             data: Any = tomllib.loads(path.read_text(encoding="utf-8"))
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+        tools = data.get("tool") if isinstance(data, dict) else None
+        if isinstance(tools, dict) and "hybridjudge" not in tools:
+            _refuse_misspelled_table(path, tools)
         if name == "hybridjudge.toml" and "tool" in data:
             data = data["tool"].get("hybridjudge", data)
         for key in keys:
@@ -30,3 +34,14 @@ def find_config_table(rootdir: Path) -> tuple[dict[str, Any], Path | None]:
         if data is not None:
             return dict(data), path
     return {}, None
+
+
+def _refuse_misspelled_table(path: Path, tools: dict[str, Any]) -> None:
+    """A `[tool.hybridjuge]` table would be silently ignored: name it and the right spelling."""
+    names = {name.lower(): name for name in tools}
+    close = difflib.get_close_matches("hybridjudge", list(names), n=1, cutoff=0.8)
+    if close:
+        raise ConfigError(
+            f"{path}: found [tool.{names[close[0]]}], which hybridjudge does not read; did you "
+            "mean [tool.hybridjudge]? Rename the table (its sub-tables too)"
+        )

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import difflib
+import types
+import typing
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from pydantic import ValidationError
+    from pydantic import BaseModel, ValidationError
 
 
 class HybridJudgeError(Exception):
@@ -14,21 +17,30 @@ class HybridJudgeError(Exception):
 
 
 def validation_problems(
-    exc: ValidationError, *, whole: str = "", allowed: Sequence[str] = ()
+    exc: ValidationError,
+    *,
+    whole: str = "",
+    allowed: Sequence[str] = (),
+    model: type[BaseModel] | None = None,
 ) -> list[str]:
     """One short phrase per pydantic error, naming the dotted key and what is wrong.
 
     `whole` names the object itself when an error has no key (e.g. "front matter"); `allowed`,
-    if given, lists the keys an unknown key could have been.
+    if given, lists the keys an unknown key could have been; `model`, if given, is the model
+    validated, whose fields an unknown key is compared with for a "did you mean".
     """
     problems = []
     for err in exc.errors():
         parts = [str(p) for p in err["loc"]]
         key = ".".join(p for p in parts if not p.startswith(("function-", "union"))) or whole
         if err["type"] == "extra_forbidden":
-            hint = (
-                f"allowed: {', '.join(allowed)}" if allowed else "remove it or check its spelling"
-            )
+            known = list(allowed) or (_fields_at(model, parts[:-1]) if model else [])
+            close = difflib.get_close_matches(parts[-1], known, n=1, cutoff=0.6) if parts else []
+            listed = f"allowed: {', '.join(allowed)}" if allowed else ""
+            if close:
+                hint = f"did you mean '{close[0]}'?" + (f" ({listed})" if listed else "")
+            else:
+                hint = listed or "remove it or check its spelling"
             problems.append(f"unknown key '{key}': {hint}")
         elif err["type"] == "missing":
             problems.append(f"missing '{key}'")
@@ -38,7 +50,43 @@ def validation_problems(
 
 
 def describe_validation_error(
-    exc: ValidationError, *, whole: str = "", allowed: Sequence[str] = ()
+    exc: ValidationError,
+    *,
+    whole: str = "",
+    allowed: Sequence[str] = (),
+    model: type[BaseModel] | None = None,
 ) -> str:
     """`validation_problems` joined into one line with `; `."""
-    return "; ".join(validation_problems(exc, whole=whole, allowed=allowed))
+    return "; ".join(validation_problems(exc, whole=whole, allowed=allowed, model=model))
+
+
+def _fields_at(model: type[BaseModel], path: Sequence[str]) -> list[str]:
+    """The field names of the model found at `path` (keys, list indexes and union members
+    walked through), or [] when the path does not lead to a model."""
+    from pydantic import BaseModel
+
+    current: Any = model
+    for part in path:
+        if part.startswith("function-"):
+            continue
+        origin, args = typing.get_origin(current), typing.get_args(current)
+        if isinstance(current, type) and issubclass(current, BaseModel):
+            field = current.model_fields.get(part)
+            if field is None:
+                return []
+            current = field.annotation
+        elif origin in (typing.Union, types.UnionType):
+            members = [a for a in args if getattr(a, "__name__", None) == part]
+            if not members:
+                return []
+            current = members[0]
+        elif origin in (dict, list, tuple):
+            current = args[-1] if args else None  # `part` is a key or an index
+        else:
+            return []
+    if typing.get_origin(current) in (typing.Union, types.UnionType):  # `X | Y | None`
+        candidates = typing.get_args(current)
+    else:
+        candidates = (current,)
+    models = [c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)]
+    return [name for m in models for name in m.model_fields]

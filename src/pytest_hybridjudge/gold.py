@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -141,9 +142,19 @@ def _id_problem(case_id: str) -> str | None:
 BUILTIN_MARKS = ("skip", "skipif", "xfail", "usefixtures", "filterwarnings", "parametrize")
 
 
+# a word `-m` can select: a letter or digit first, then letters, digits, `_`, `-`, `.`
+_TAG = re.compile(r"[^\W_][\w.-]*")
+_TAG_FIX = (
+    "a tag is a word `-m` can select: a letter or digit first, then letters, digits, '_', '-' "
+    "or '.' (e.g. 'geography', 'safety-critical', 'v2.1')"
+)
+
+
 def _tag_problem(tags: tuple[str, ...]) -> str | None:
     """Why a tag cannot become the case's marker, or None."""
     for tag in tags:
+        if not _TAG.fullmatch(tag) or tag in ("and", "or", "not"):
+            return f"tag {_quoted(tag)} cannot be a pytest marker; {_TAG_FIX}"
         if tag in BUILTIN_MARKS:
             return (
                 f"tag '{tag}' is one of pytest's built-in marks, which would change the case's "
@@ -151,6 +162,10 @@ def _tag_problem(tags: tuple[str, ...]) -> str | None:
                 "or deselect cases with -k / -m instead"
             )
     return None
+
+
+def _quoted(tag: str) -> str:
+    return "'' (empty)" if not tag else f"'{tag}'"
 
 
 def _jsonl_cases(path: Path, text: str) -> list[tuple[int | None, Any, str | None]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath, PureWindowsPath
@@ -96,11 +97,21 @@ class Rubric:
             raise RubricError(f"{where}: {problem}{who}; {_fix_for(exc)}") from None
 
 
+_UNDEFINED = re.compile(r"^'([A-Za-z_]\w*)' is undefined$|has no attribute '([A-Za-z_]\w*)'$")
+
+
 def _fix_for(exc: Exception) -> str:
     if isinstance(exc, RenderLimit):
         return "a rubric renders one prompt: keep its loops and values small"
     if isinstance(exc, jinja2.UndefinedError):
-        return "give the case that variable (in `input` or `metadata`) or guard it with `{% if %}`"
+        # undefined values are errors here (StrictUndefined): `{% if x %}` fails too
+        found = _UNDEFINED.search(str(exc.message or ""))
+        name = (found.group(1) or f"value.{found.group(2)}") if found else "value"
+        return (
+            "give the case that variable (in `input` or `metadata`), or use it only where it is "
+            f"defined: `{{% if {name} is defined %}}...{{% endif %}}` or "
+            f"`{{{{ {name} | default('') }}}}`"
+        )
     if isinstance(exc, jinja2.exceptions.SecurityError):
         return "rubric templates run in a sandbox; remove the unsafe expression"
     return "fix the template expression"
@@ -139,7 +150,7 @@ def parse_rubric(path: Path, name: str | None = None, tiers: Collection[str] = T
     try:
         meta = FrontMatter.model_validate(data or {})
     except ValidationError as exc:
-        problems = describe_validation_error(exc, whole="front matter")
+        problems = describe_validation_error(exc, whole="front matter", model=FrontMatter)
         raise RubricError(f"{path}:2: invalid front matter: {problems}") from None
     if meta.tier is not None and meta.tier not in tiers:
         raise RubricError(
@@ -215,6 +226,13 @@ class RubricLibrary:
             path = self.path_of(name)
             if path is None:
                 where = self.folder or "the rubrics folder"
+                if self.folder is not None and not self.folder.is_dir():
+                    raise RubricError(
+                        f"unknown rubric '{name}': the rubrics folder {where} does not exist; "
+                        f"create it with {name}.md in it, or point `rubrics` in "
+                        "[tool.hybridjudge] at the folder that holds your rubrics "
+                        f"(built-in rubrics: {self.names()})"
+                    )
                 raise RubricError(
                     f"unknown rubric '{name}': add {where}/{name}.md or use one of {self.names()}"
                 )

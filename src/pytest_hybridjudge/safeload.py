@@ -20,7 +20,8 @@ MAX_DEPTH = 64
 ALIAS_EXPANSION = 10
 """Aliases may make the document at most this many times its own size (plus `ALIAS_SLACK`)."""
 
-ALIAS_SLACK = 10_000
+ALIAS_SLACK = 100_000
+"""Bytes aliases may always add, whatever the document's size."""
 
 
 class UnsafeInput(ValueError):
@@ -73,11 +74,38 @@ def load_yaml(text: str) -> tuple[Node | None, Any]:
             _check_expansion(node)
         return node, loader.construct_document(node)
     except _YAML_ERRORS as exc:
-        mark = getattr(exc, "problem_mark", None)
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise InvalidYAML(problem, mark.line + 1 if mark is not None else None) from None
+        raise _invalid(exc, text) from None
     finally:
         loader.dispose()
+
+
+_OPENED = {
+    "quoted scalar": "the quoted string",
+    "flow sequence": "the `[` list",
+    "flow mapping": "the `{` mapping",
+}
+
+
+def _invalid(exc: Exception, text: str) -> InvalidYAML:
+    """The parser's error at the line to fix.
+
+    A quote, bracket or brace that is never closed is found only at the end of the file; the
+    line to fix is where it opened (the error's context mark), so that line is the one named.
+    """
+    problem = getattr(exc, "problem", None) or str(exc)
+    mark, context = getattr(exc, "problem_mark", None), getattr(exc, "context_mark", None)
+    if mark is None:
+        return InvalidYAML(problem)
+    at_end = mark.index >= len(text.rstrip()) or "end of stream" in problem
+    what = str(getattr(exc, "context", None) or "")
+    opened = next((name for key, name in _OPENED.items() if key in what), None)
+    if context is not None and at_end and opened is not None:
+        return InvalidYAML(
+            f"{opened} that starts on this line is never closed (the file ends first); close "
+            "it where it should end",
+            context.line + 1,
+        )
+    return InvalidYAML(problem, mark.line + 1)
 
 
 _START = {"SequenceStartEvent": SequenceNode, "MappingStartEvent": MappingNode}
@@ -148,10 +176,17 @@ def _compose(loader: Any) -> tuple[Node | None, int]:
 
 
 def _check_expansion(root: Node) -> None:
-    """Refuse a node graph whose aliases expand it too far, too deep, or into a cycle."""
-    sizes: dict[int, tuple[int, int]] = {}  # id(node) -> (expanded node count, height)
+    """Refuse a node graph whose aliases expand it too far, too deep, or into a cycle.
+
+    The expanded size of each node is computed once, bottom up; the first node whose expansion
+    passes the bound is refused with its line, so the error points at the list or mapping where
+    the aliases pile up.
+    """
+    sizes: dict[int, tuple[int, int]] = {}  # id(node) -> (expanded bytes, height)
     on_path: set[int] = set()
     stack: list[tuple[Node, bool]] = [(root, False)]
+    own = _own_size(root)
+    limit = ALIAS_EXPANSION * own + ALIAS_SLACK
     while stack:
         node, done = stack.pop()
         key = id(node)
@@ -159,12 +194,16 @@ def _check_expansion(root: Node) -> None:
         if done:
             on_path.discard(key)
             below = [sizes[id(c)] for c in children]
-            size = 1 + sum(s for s, _ in below)
+            size = _scalar_size(node) + sum(s for s, _ in below)
             height = 1 + max((h for _, h in below), default=0)
+            line = node.start_mark.line + 1
             if height > MAX_DEPTH:
+                raise UnsafeInput(f"aliases nest data more than {MAX_DEPTH} levels deep", line)
+            if size > limit:
                 raise UnsafeInput(
-                    f"aliases nest data more than {MAX_DEPTH} levels deep",
-                    node.start_mark.line + 1,
+                    f"aliases expand this value to {_bytes(size)}, more than {ALIAS_EXPANSION}x "
+                    f"the document's {_bytes(own)}; write the values out or share fewer anchors",
+                    line,
                 )
             sizes[key] = (size, height)
             continue
@@ -177,13 +216,34 @@ def _check_expansion(root: Node) -> None:
         on_path.add(key)
         stack.append((node, True))
         stack += [(c, False) for c in children if id(c) not in sizes]
-    expanded, distinct = sizes[id(root)][0], len(sizes)
-    if expanded > ALIAS_EXPANSION * distinct + ALIAS_SLACK:
-        raise UnsafeInput(
-            f"aliases expand {distinct:,} nodes to {expanded:,} (more than "
-            f"{ALIAS_EXPANSION}x); write the values out or share fewer anchors",
-            1,
-        )
+
+
+def _scalar_size(node: Node) -> int:
+    """Bytes a node adds by itself: a scalar's UTF-8 text, and one or two for punctuation."""
+    if isinstance(node, ScalarNode):
+        return len(node.value.encode("utf-8", "surrogatepass")) + 1
+    return 2
+
+
+def _own_size(root: Node) -> int:
+    """Bytes of the document with each node counted once (as written, aliases not expanded)."""
+    seen: set[int] = set()
+    total, stack = 0, [root]
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        total += _scalar_size(node)
+        stack += _children(node)
+    return total
+
+
+def _bytes(size: int) -> str:
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if size >= scale:
+            return f"{size / scale:.1f} {unit}"
+    return f"{size} bytes"
 
 
 def _children(node: Node) -> list[Node]:

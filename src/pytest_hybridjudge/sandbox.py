@@ -13,6 +13,7 @@ import contextvars
 import functools
 import re
 import time
+import types
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
@@ -20,8 +21,9 @@ import jinja2
 from jinja2 import nodes
 from jinja2.exceptions import SecurityError, TemplateSyntaxError
 from jinja2.runtime import Context, Macro
-from jinja2.sandbox import ImmutableSandboxedEnvironment
+from jinja2.sandbox import ImmutableSandboxedEnvironment, SandboxedFormatter
 from jinja2.visitor import NodeTransformer
+from markupsafe import EscapeFormatter, Markup
 
 MAX_OUTPUT = 1_000_000
 """Characters one render may produce (and the largest string or list it may build)."""
@@ -42,6 +44,7 @@ _CHARS_PER_STEP = 64
 _MACRO_CALL = 20  # steps: a macro call costs as much as a few dozen loop iterations
 _PADDING = frozenset({"center", "ljust", "rjust", "zfill"})
 _BIG_NUMBER = re.compile(r"\d{7,}")  # a width or precision of 1,000,000 or more
+_NUMBERS = re.compile(r"\d+")
 
 
 class RenderLimit(SecurityError):
@@ -197,6 +200,30 @@ class BoundedEnvironment(ImmutableSandboxedEnvironment):
         result = super().call_binop(context, operator, left, right)
         return _checked_size(result, f"`{operator}`")
 
+    def wrap_str_format(self, value: Any) -> Callable[..., str] | None:
+        """`str.format` / `format_map` with every field's width and precision checked once the
+        nested fields (`{:>{}}`) are filled in, and the result's size counted as it grows."""
+        if not isinstance(value, types.MethodType | types.BuiltinMethodType):
+            return None
+        text = value.__self__
+        if value.__name__ not in ("format", "format_map") or not isinstance(text, str):
+            return None
+        formatter: _BoundedFormatter = (
+            _BoundedEscapeFormatter(self, escape=text.escape)
+            if isinstance(text, Markup)
+            else _BoundedFormatter(self)
+        )
+        is_map, str_type = value.__name__ == "format_map", type(text)
+
+        def wrapper(*args: Any, **kwargs: Any) -> str:
+            if not is_map:
+                return str_type(formatter.vformat(text, args, kwargs))
+            if kwargs or len(args) != 1:
+                raise TypeError("format_map() takes exactly one argument, a mapping")
+            return str_type(formatter.vformat(text, (), args[0]))
+
+        return functools.update_wrapper(wrapper, value)
+
     def call(__self, __context: Context, __obj: Any, *args: Any, **kwargs: Any) -> Any:
         target = getattr(__obj, "__wrapped__", __obj)  # the sandbox wraps str.format
         owner = getattr(target, "__self__", None)
@@ -207,6 +234,38 @@ class BoundedEnvironment(ImmutableSandboxedEnvironment):
         if not isinstance(__obj, Macro) and name not in ("format", "format_map"):
             _check_ints(f"`{name}`", args, kwargs)  # widths, counts, lengths: `to_bytes(10**9)`
         return _checked_size(super().call(__context, __obj, *args, **kwargs), f"`{name}`")
+
+
+class _BoundedFormatter(SandboxedFormatter):
+    """The sandbox's `str.format`, refusing a width or precision over `MAX_OUTPUT` wherever it
+    comes from (the template, an argument, a nested field) and a result over `MAX_OUTPUT`."""
+
+    def vformat(self, format_string: str, args: Any, kwargs: Any) -> str:
+        self._size = 0
+        return super().vformat(format_string, args, kwargs)
+
+    def format_field(self, value: Any, format_spec: str) -> Any:
+        _check_spec(format_spec)
+        _charge(_work(value))
+        result = super().format_field(value, format_spec)
+        self._size += len(result)
+        _too_big("`format`", self._size)
+        return result
+
+
+class _BoundedEscapeFormatter(_BoundedFormatter, EscapeFormatter):
+    """The same for a `Markup` string's `format` (each field escaped)."""
+
+
+def _check_spec(spec: str) -> None:
+    """Refuse a format spec (nested fields filled in) with a number over `MAX_OUTPUT`."""
+    for number in _NUMBERS.findall(spec):
+        digits = number.lstrip("0")
+        if len(digits) > len(str(MAX_OUTPUT)) or (digits and int(digits) > MAX_OUTPUT):
+            shown = f"{int(digits):,}" if len(digits) <= 30 else f"{digits[:12]}..."
+            raise RenderLimit(
+                f"a format width or precision of {shown} is refused (the limit is {MAX_OUTPUT:,})"
+            )
 
 
 def _check_binop(operator: str, left: Any, right: Any) -> None:

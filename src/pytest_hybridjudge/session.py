@@ -92,6 +92,12 @@ class JudgeSession:
             settings = validate_config(table, source or rootdir / "pyproject.toml", overrides)
         except ConfigError as exc:
             raise pytest.UsageError(str(exc)) from None
+        if "rubrics" in table and not (rootdir / settings.rubrics).is_dir():
+            raise pytest.UsageError(
+                f"{source} [tool.hybridjudge]: rubrics = {settings.rubrics!r}: the folder "
+                f"{rootdir / settings.rubrics} does not exist; create it or point `rubrics` at "
+                "the folder that holds your rubric files"
+            )
         session = cls(
             config=config,
             settings=settings,

@@ -10,6 +10,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, TextIO
 
+from ..terminal import printable, safe_json
 from .common import Project, add_root_option, fail, say
 
 CSV_COLUMNS = (
@@ -25,6 +26,10 @@ CSV_COLUMNS = (
     "error",
     "source",
 )
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20")
+"""First characters that make a spreadsheet read a cell as a formula (OWASP's list, and the
+full-width forms some spreadsheets also read as `=`, `+`, `-`, `@`)."""
 
 
 def add_export_parser(
@@ -128,7 +133,7 @@ def _preferences(records: list[dict[str, Any]], project: Project, out: TextIO) -
             reviewer = ",".join(sorted({r.reviewer for r in found}))
         pair = preference(record, human, reviewer)
         if pair is not None:
-            out.write(json.dumps(pair, ensure_ascii=False) + "\n")
+            out.write(safe_json(json.dumps(pair, ensure_ascii=False)) + "\n")
             count += 1
     return count
 
@@ -161,12 +166,26 @@ def _results(records: list[dict[str, Any]], fmt: str, out: TextIO) -> int:
         for number, record in enumerate(records, 1)
     ]
     if fmt == "jsonl":
-        out.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
+        out.writelines(safe_json(json.dumps(row, ensure_ascii=False)) + "\n" for row in rows)
     else:
         writer = csv.DictWriter(out, fieldnames=CSV_COLUMNS, extrasaction="ignore")
         writer.writeheader()
-        writer.writerows(rows)
+        writer.writerows({key: spreadsheet_cell(value) for key, value in r.items()} for r in rows)
     return len(rows)
 
 
-__all__ = ["add_export_parser", "preference", "run_export"]
+def spreadsheet_cell(value: object) -> object:
+    """A CSV cell that a spreadsheet shows as the text it holds and a terminal prints harmlessly.
+
+    Control, escape-sequence and bidi characters are shown as `\\x1b` / `\\u202e` (newlines and
+    tabs are kept; the CSV quotes them), and text a spreadsheet would run as a formula (it starts
+    with `=`, `+`, `-`, `@`, a tab or a carriage return) gets a leading `'`, which spreadsheets
+    read as "this is text" (OWASP's advice on CSV injection). Numbers and booleans stay as they are.
+    """
+    if not isinstance(value, str):
+        return value
+    text = printable(value, block=True)
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
+
+
+__all__ = ["add_export_parser", "preference", "run_export", "spreadsheet_cell"]
