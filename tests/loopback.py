@@ -6,8 +6,13 @@ replies.  A *responder* callable decides what each request gets back.  Standard 
 
 ``structured`` makes it refuse structured output the way real servers do: ``"json_object"``
 answers a ``json_schema`` ``response_format`` with llama-cpp-python's own HTTP 500 (its
-server's pydantic model only has ``'text' | 'json_object'``); ``"text"`` also refuses
-``json_object`` (HTTP 400) and Anthropic's ``output_config``, like servers without JSON modes.
+server's pydantic model only has ``'text' | 'json_object'``) and, like that server, honours
+``{"type": "json_object", "schema": ...}``; ``"text"`` also refuses ``json_object`` (HTTP 400)
+and Anthropic's ``output_config``, like servers without JSON modes.
+
+``Call.schema`` is the JSON Schema the server would constrain the reply with (a grammar, in
+llama.cpp's servers), in whichever form it honours, or None: ``tiny_model`` answers like the
+135M model behind llama-cpp-python, with a verdict only when a schema constrains it.
 
 Run as a script to serve ``default_responder``::
 
@@ -41,6 +46,7 @@ __all__ = [
     "Reply",
     "Responder",
     "default_responder",
+    "tiny_model",
     "verdict",
 ]
 
@@ -101,6 +107,7 @@ class Call:
     last_user: str
     is_judge: bool
     attempt: int
+    schema: dict[str, Any] | None = None  # what the reply is constrained to, if anything
 
 
 @dataclass
@@ -132,6 +139,18 @@ def default_responder(call: Call) -> str:
     if call.is_judge:
         return json.dumps({"score": 4, "rationale": "looks right", "confidence": 0.9})
     return f"Answer: {call.last_user}"
+
+
+def tiny_model(call: Call) -> str:
+    """A model too small to follow a schema written in the prompt: a judge gets a verdict only
+    when the server constrains the reply with the verdict's schema, else some other JSON (what
+    SmolLM2-135M wrote in JSON mode without one); a target gets "Paris"."""
+    if not call.is_judge:
+        return "Paris"
+    properties = (call.schema or {}).get("properties", {})
+    if "score" in properties:
+        return verdict(4, rationale="constrained")
+    return json.dumps({"answer": "Paris", "correct": True})
 
 
 # --------------------------------------------------------------------------- request parsing
@@ -179,6 +198,7 @@ def _make_call(api: Api, path: str, headers: dict[str, str], body: dict[str, Any
             last_user = text
     model = body.get("model")
     is_judge = is_judge or "<<<ANSWER " in last_user  # judges in `prompt` mode
+    schema = _schema_of(api, body)
     return Call(
         api=api,
         path=path,
@@ -190,7 +210,26 @@ def _make_call(api: Api, path: str, headers: dict[str, str], body: dict[str, Any
         last_user=last_user,
         is_judge=bool(is_judge),
         attempt=0,
+        schema=schema,
     )
+
+
+def _schema_of(api: Api, body: dict[str, Any]) -> dict[str, Any] | None:
+    """The schema a request asks the reply to follow, in the forms servers read: OpenAI's
+    `json_schema.schema`, llama.cpp's `json_object` + `schema`, Anthropic's `output_config`."""
+    if api == "anthropic":
+        config = body.get("output_config")
+        fmt = config.get("format") if isinstance(config, dict) else None
+        found = fmt.get("schema") if isinstance(fmt, dict) else None
+    else:
+        response_format = body.get("response_format")
+        found = None
+        if isinstance(response_format, dict):
+            found = response_format.get("schema")
+            inner = response_format.get("json_schema")
+            if found is None and isinstance(inner, dict):
+                found = inner.get("schema")
+    return found if isinstance(found, dict) else None
 
 
 # --------------------------------------------------------------------------- response bodies

@@ -4,6 +4,7 @@ counting, caching only what parsed, error messages, redaction."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -11,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from loopback import Call, LoopbackLLM, Reply, Structured, verdict
+from loopback import Call, LoopbackLLM, Reply, Structured, tiny_model, verdict
 from pytest_hybridjudge.cache import CompletionCache
 from pytest_hybridjudge.calls import CallSettings, ModelCaller
 from pytest_hybridjudge.config import HybridJudgeConfig, ProviderSpec
@@ -70,6 +71,21 @@ def test_refused_json_schema_switches_to_json_object_once(tmp_path: Path) -> Non
 
         again = _caller(server, tmp_path)  # a rerun is answered from the cache
         assert _ask(again).cached and len(server.calls) == 2
+
+
+def test_json_object_fallback_carries_the_schema_as_llama_cpp_reads_it(tmp_path: Path) -> None:
+    """llama-cpp-python turns `{"type": "json_object", "schema": ...}` into a grammar; without
+    the schema its small model writes other JSON and no verdict parses."""
+    with _server("json_object", tiny_model) as server:
+        caller = _caller(server, tmp_path, cache="off")
+        completion = _ask(caller)
+        assert parse_verdict(completion.text, (1, 5)).score == 4
+        fallback = server.calls[-1].body["response_format"]
+        assert fallback["type"] == "json_object"
+        assert fallback["schema"]["required"] == ["score", "rationale", "confidence"]
+        # adapted to what a grammar enforces: strings bounded, confidence in tenths
+        assert fallback["schema"]["properties"]["rationale"]["maxLength"] > 0
+        assert 0.5 in fallback["schema"]["properties"]["confidence"]["enum"]
 
 
 def test_server_refusing_both_falls_back_to_the_prompt(tmp_path: Path) -> None:
@@ -163,6 +179,17 @@ def test_redact_removes_configured_keys_and_key_shapes(monkeypatch: pytest.Monke
     assert "gw-7f3a9c2e1b" not in text and "abc.def-123" not in text
     assert "sk-proj-AbC123xyz789" not in text and "plainsecret99" not in text
     assert text.count("[REDACTED]") == 4
+
+
+def test_redact_removes_url_credentials_and_basic_auth() -> None:
+    token = base64.b64encode(b"alice:s3cret-pw").decode()
+    text = redact(
+        f"POST https://alice:s3cret-pw@gw.example/v1/chat; Authorization: Basic {token}; "
+        f"sent basic {token}; see http://token123@host/v1; Basic question, Basic arithmetic"
+    )
+    assert "s3cret-pw" not in text and token not in text and "token123" not in text
+    assert "https://[REDACTED]@gw.example/v1/chat" in text
+    assert "Basic question, Basic arithmetic" in text  # ordinary words stay
 
 
 def test_from_config_reads_the_settings(tmp_path: Path) -> None:

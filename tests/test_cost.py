@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from pathlib import Path
 
 import pytest
@@ -148,7 +149,8 @@ def test_summary_shows_inference_and_review_cost(project: Project, llm: Loopback
     cost = project.summary()["cost"]
     assert cost["inference"]["openai/target-model"] == pytest.approx(6 * (1000 * 1 + 100 * 2) / 1e6)
     assert cost["inference"]["openai/judge-a"] == pytest.approx(6 * (1000 * 10 + 100 * 20) / 1e6)
-    assert cost["inference"]["openai/judge-b"] == 0.0  # no price known: counted as 0 and shown
+    assert cost["inference"]["openai/judge-b"] == 0.0  # no price known: nothing counted ...
+    assert cost["unpriced"] == {"anthropic/judge-c": 6, "openai/judge-b": 6}  # ... and said so
     assert cost["review"]["annotator"] == {
         "items": 6,
         "minutes": 12.0,
@@ -157,7 +159,54 @@ def test_summary_shows_inference_and_review_cost(project: Project, llm: Loopback
     }
     assert cost["total"] == pytest.approx(cost["inference_total"] + 6.0, abs=1e-3)
     result.stdout.fnmatch_lines(
-        ["*cost: inference $0.0792*", "*expected review $6.00 (annotator 6 x 2 min at $30/h*"]
+        [
+            "*cost: inference $0.0792 + unknown (anthropic/judge-c price unknown (6 calls), "
+            "openai/judge-a $0.0720, openai/judge-b price unknown (6 calls), *",
+            "*warning: no price known for anthropic/judge-c, openai/judge-b: their cost is not*",
+            "*expected review $6.00 (annotator 6 x 2 min at $30/h*",
+            "*total $6.08 + unknown inference*",
+        ]
+    )
+    assert "$0.0000" not in result.stdout.str()
+
+
+def test_interrupted_run_counts_every_request_and_what_it_cost(
+    project: Project, llm: LoopbackLLM
+) -> None:
+    """After Ctrl-C the summary's calls and cost include the cases stopped mid-way."""
+    q1_judged = threading.Event()
+
+    def responder(call: Call) -> Reply:
+        if call.is_judge and "Question 1?" in call.prompt:
+            q1_judged.set()
+            return Reply(text=verdict(5), delay=5.0)  # still in flight at Ctrl-C
+        if call.is_judge:
+            q1_judged.wait(10)  # q0 finishes (and Ctrl-C comes) once q1's calls are sent
+        return Reply(
+            text="A" if not call.is_judge else verdict(5), input_tokens=1000, output_tokens=100
+        )
+
+    llm.responder = responder
+    price = {"input": 1.0, "output": 2.0}
+    project.config(
+        judges=["openai/judge-a"], prices={"openai/target-model": price, "openai/judge-a": price}
+    )
+    project.gold("g.yaml", CASES.split("  - id: q2")[0])  # q0 and q1
+    project.pytester.makeconftest(
+        "def pytest_runtest_logreport(report):\n"
+        "    if report.when == 'call':\n"
+        "        raise KeyboardInterrupt\n"
+    )
+    result = project.pytester.runpytest_subprocess("--judge", "-p", "no:cacheprovider")
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    summary = project.summary()
+    sent, recorded = summary["calls"]["requests"], summary["usage"]["calls"]
+    assert (sent, recorded) == (4, 2)  # q1's target call and judge call have no record
+    result.stdout.fnmatch_lines(
+        [
+            "*+ $0.0012 for calls of cases stopped before they finished*",
+            "*provider calls: 4 (2 by cases stopped before they finished)*",
+        ]
     )
 
 

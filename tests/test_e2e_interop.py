@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from conftest import Project
-from loopback import Call, LoopbackLLM, Reply, verdict
+from loopback import Call, LoopbackLLM, Reply, tiny_model, verdict
 
 ONE_CASE = """
     cases:
@@ -42,6 +42,20 @@ def test_server_without_json_schema_is_detected_and_judged(
     assert kinds.count("json_schema") <= 2  # refused once per call in flight, never retried
     assert kinds[-1] == "json_object"
     assert all(v["score"] == 5 for v in project.results()["capital-france"]["verdicts"])
+
+
+def test_small_model_on_a_json_object_server_gets_the_schema(
+    project: Project, llm: LoopbackLLM
+) -> None:
+    """Like SmolLM2 behind llama-cpp-python: verdicts parse only because the fallback to
+    `json_object` still carries the schema."""
+    llm.structured = "json_object"
+    llm.responder = tiny_model
+    project.config(judges=["openai/judge-a", "openai/judge-b"])
+    project.gold("g.yaml", ONE_CASE)
+    project.run("--judge").assert_outcomes(passed=1)
+    verdicts = project.results()["capital-france"]["verdicts"]
+    assert [(v["error"], v["score"]) for v in verdicts] == [(None, 4), (None, 4)]
 
 
 @pytest.mark.parametrize("kind", ["openai", "anthropic"])
@@ -135,6 +149,38 @@ def test_echoed_keys_never_reach_files_or_the_terminal(
     for text in texts:
         for secret in ("gw7f3a9c2e1b5d", "sk-test-openai-secret"):
             assert secret not in text
+
+
+def test_credentials_in_a_base_url_never_reach_files_or_the_terminal(
+    project: Project, llm: LoopbackLLM
+) -> None:
+    """The SDK sends a URL's `user:pass` as `Authorization: Basic <base64>`; a server echoing
+    it, and the failed request's URL in the error, are redacted like keys."""
+    import base64
+
+    basic = base64.b64encode(b"gwuser:Pa55w0rd-hunter2").decode()
+    seen: list[str] = []
+
+    def echo_auth(call: Call) -> Reply:
+        seen.append(call.headers.get("authorization", ""))
+        return Reply(status=400, error_message=f"refused {call.headers.get('authorization')}")
+
+    llm.responder = _paris_then(echo_auth)
+    with_credentials = llm.openai_base_url.replace("http://", "http://gwuser:Pa55w0rd-hunter2@")
+    project.config(
+        judges=["gw/judge-b"],
+        providers={"gw": {"base_url": with_credentials, "api_key_env": ""}},
+    )
+    project.gold("g.yaml", ONE_CASE)
+    result = project.run("--judge", "-rA")
+    result.stdout.fnmatch_lines(["*1 escalated*"])
+    assert seen and seen[0] == f"Basic {basic}"  # the real SDK sent them as basic auth
+    error = project.manifest()[0]["verdicts"][0]["error"]
+    assert "refused Basic [REDACTED]" in error and "http://[REDACTED]@127.0.0.1" in error
+    texts = [result.stdout.str(), result.stderr.str()]
+    texts += [p.read_text() for p in project.run_dir().glob("*.json*")]
+    for text in texts:
+        assert "Pa55w0rd-hunter2" not in text and basic not in text
 
 
 def test_python_verifier_outside_the_project_is_a_collection_error(project: Project) -> None:

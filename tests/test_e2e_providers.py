@@ -210,3 +210,114 @@ def test_malformed_success_body_is_retried_then_named(
     [item] = project.manifest()
     assert "reply was not the API's response shape" in item["verdicts"][0]["error"]
     assert llm.count(model="judge-a") == 2
+
+
+FIVE_CASES = "cases:\n" + "".join(
+    f'  - id: q{i}\n    input: "What is {i} + {i}?"\n    reference: "{2 * i}"\n' for i in range(5)
+)
+
+
+def test_wrong_key_on_the_target_stops_the_run_with_a_usage_error(
+    project: Project, llm: LoopbackLLM
+) -> None:
+    llm.responder = lambda c: Reply(status=401, error_message="Incorrect API key provided")
+    project.config(concurrency=1)
+    project.gold("g.yaml", FIVE_CASES)
+    result = project.run("--judge")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stdout.fnmatch_lines(
+        ["*provider configuration error*HTTP 401*Incorrect API key provided*check the key*"]
+    )
+    assert len(llm.calls) == 1  # nothing more was paid for
+    records = project.results()
+    assert len(records) == 5 and all(r["outcome"] == "skipped" for r in records.values())
+    assert not any(r["outage"] for r in records.values())
+    assert project.summary()["config_error"].startswith("openai/target-model: HTTP 401")
+
+
+def test_wrong_key_on_one_judge_sends_nothing_to_people(project: Project, llm: LoopbackLLM) -> None:
+    llm.responder = _target_or(
+        lambda c: (
+            Reply(status=401, error_message="invalid x-api-key")
+            if c.model == "judge-c"
+            else verdict(5)
+        )
+    )
+    project.config(concurrency=1)
+    project.gold("g.yaml", FIVE_CASES)
+    result = project.run("--judge")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stdout.fnmatch_lines(["*provider configuration error*anthropic/judge-c: HTTP 401*"])
+    assert project.manifest() == []
+    assert llm.count(model="judge-c") == 1
+
+
+@pytest.mark.parametrize("status", [403, 404])
+def test_permission_or_unknown_model_is_a_configuration_error(
+    project: Project, llm: LoopbackLLM, status: int
+) -> None:
+    llm.responder = lambda c: Reply(status=status, error_message="The model `x` does not exist")
+    project.config(retries=3, backoff=0.01)
+    project.gold("g.yaml", ONE_CASE)
+    result = project.run("--judge")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert len(llm.calls) == 1  # never retried
+
+
+def test_a_400_is_the_targets_failure_not_an_outage(project: Project, llm: LoopbackLLM) -> None:
+    llm.responder = lambda c: (
+        verdict(5)
+        if c.is_judge
+        else Reply(status=400, error_message="This model's maximum context length is 8192 tokens")
+    )
+    project.config()
+    project.gold("g.yaml", ONE_CASE)
+    result = project.run("--judge")
+    result.assert_outcomes(failed=1)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    [record] = project.results().values()
+    assert record["outage"] is False and "maximum context length" in record["error"]
+
+
+def test_a_dead_server_does_not_give_a_green_run(project: Project, llm: LoopbackLLM) -> None:
+    from pytest_hybridjudge.health import OUTAGES_EXIT
+
+    llm.stop()  # connection refused from here on
+    project.config(retries=1, backoff=0.01)
+    project.gold("g.yaml", FIVE_CASES)
+    result = project.run("--judge")  # no -rs: the summary says it
+    assert result.ret == OUTAGES_EXIT
+    result.stdout.fnmatch_lines(
+        ["*provider outages: 5 cases of 5 (100.0%), not graded; more than max_outage_share*"]
+    )
+    assert all(r["outage"] for r in project.results().values())
+    assert project.summary()["outages"] == 5
+
+
+def test_outages_within_the_share_still_pass(project: Project, llm: LoopbackLLM) -> None:
+    def responder(call: Call) -> Reply | str:
+        if call.is_judge:
+            return verdict(5)
+        return Reply(status=503) if "0 + 0" in call.last_user else "0"
+
+    llm.responder = responder
+    project.config(retries=0, max_outage_share=0.2, escalation={"audit_rate": 0})
+    project.gold("g.yaml", FIVE_CASES)
+    result = project.run("--judge")
+    result.assert_outcomes(passed=4, skipped=1)
+    assert result.ret == pytest.ExitCode.OK
+    result.stdout.fnmatch_lines(["*provider outages: 1 case of 5 (20.0%)*within max_outage_share*"])
+
+
+def test_a_dead_judge_server_counts_as_an_outage(project: Project, llm: LoopbackLLM) -> None:
+    from pytest_hybridjudge.health import OUTAGES_EXIT
+
+    llm.responder = _target_or(lambda c: Reply(status=503))
+    project.config(judges=["openai/judge-a"])
+    project.gold("g.yaml", ONE_CASE)
+    result = project.run("--judge")
+    result.stdout.fnmatch_lines(["*1 escalated*", "*provider outages: 1 case of 1 (100.0%)*"])
+    assert result.ret == OUTAGES_EXIT
+    [record] = project.results().values()
+    assert record["outcome"] == "escalated" and record["outage"] is True
+    assert record["verdicts"][0]["outage"] is True

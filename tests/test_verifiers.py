@@ -301,3 +301,28 @@ def test_python_in_an_environment_inside_the_project_is_refused(
     monkeypatch.syspath_prepend(str(site))
     with pytest.raises(VerifierError, match="hj_installed_pkg"):
         check_spec({"python": "hj_installed_pkg:check"}, tmp_path)
+
+
+def test_python_function_imported_into_a_project_module_is_not_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`from shutil import rmtree` in a project module does not make it a project verifier."""
+    name = f"hj_helpers_{tmp_path.name.replace('-', '_')}"
+    (tmp_path / f"{name}.py").write_text(
+        "from os import remove\nfrom shutil import rmtree\nfrom os.path import join as joined\n\n"
+        "def own(output, case):\n    return True\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    try:
+        for borrowed in ("rmtree", "joined"):
+            result = verify({"python": f"{name}:{borrowed}"}, str(victim), tmp_path)
+            assert result.passed is False
+            assert "not in the project" in result.detail and "not run" in result.detail
+        assert victim.is_dir()
+        assert verify({"python": f"{name}:own"}, "x", tmp_path).passed  # its own: runs
+        builtin = verify({"python": f"{name}:remove"}, "x", tmp_path)  # a builtin
+        assert not builtin.passed and "not run" in builtin.detail
+    finally:
+        sys.modules.pop(name, None)

@@ -3,6 +3,10 @@
 Structured output: each provider starts in its configured mode (`auto`: the first of the modes
 it supports); a server that refuses the mode (a 400/422/500 naming `response_format`) moves that
 provider to its next mode once, for the rest of the run, and `CallStats.mode_switches` says so.
+
+A call that fails for good says what kind of failure it was (`ProviderError.kind`, see
+`failures.failure_kind`). A configuration error (a wrong key, model or URL) stops every call
+after it: the caller sends nothing more and raises `ProviderConfigError`, and the run stops.
 """
 
 from __future__ import annotations
@@ -22,11 +26,12 @@ from .providers import (
     Completion,
     CompletionRequest,
     Provider,
+    ProviderConfigError,
     ProviderError,
     StructuredMode,
     make_provider,
 )
-from .providers.failures import describe, provider_message, trimmed
+from .providers.failures import describe, failure_kind, provider_message, trimmed
 from .redact import redact, watch_env
 from .structured import shape_request
 
@@ -73,6 +78,9 @@ class CallStats:
     retries_by_provider: dict[str, int] = field(default_factory=dict)
     # provider -> (mode it started in, mode it uses now, the server's refusal)
     mode_switches: dict[str, tuple[str, str, str]] = field(default_factory=dict)
+    cost: float = 0.0  # USD of every answered call, whether or not its case was recorded
+    unpriced: dict[str, int] = field(default_factory=dict)  # provider/model -> calls, no price
+    config_error: str | None = None  # the first configuration error: nothing is sent after it
 
     def count_request(self, provider: str) -> None:
         """One more request sent to `provider`."""
@@ -158,6 +166,7 @@ class ModelCaller:
             modes = self._modes[provider_name]
             if (cached := self._lookup(provider, request, modes)) is not None:
                 return cached
+            self._check_stopped()
             shaped = shape_request(request, modes[0])
             try:
                 completion = await self._call(provider, shaped)
@@ -195,23 +204,35 @@ class ModelCaller:
         if modes[0] != exc.mode:
             return  # a call in flight at the same time already moved it on
         why = trimmed(redact(provider_message(exc.cause)))
-        if len(modes) == 1:
+        if len(modes) == 1:  # every call would be refused alike: a configuration error
             self.stats.failures += 1
             message = describe(provider.name, model, exc.cause, exc.requests)
             tried = self.stats.mode_switches.get(provider.name, (exc.mode,))[0]
-            raise ProviderError(
+            raise self._stop(
                 f"{message}; the server refuses structured output in mode {exc.mode!r} "
                 f'(started in {tried!r}); set structured_output = "prompt" in '
                 f"[tool.hybridjudge.providers.{provider.name}] or use another server",
-                requests=requests,
+                requests,
             ) from exc.cause
         self._modes[provider.name] = modes[1:]
         first = self.stats.mode_switches.get(provider.name, (exc.mode,))[0]
         self.stats.mode_switches[provider.name] = (first, modes[1], why)
 
+    def _stop(self, message: str, requests: int) -> ProviderConfigError:
+        """The error that stops the run; the first one is kept as its cause."""
+        if self.stats.config_error is None:
+            self.stats.config_error = message
+        return ProviderConfigError(message, requests=requests)
+
+    def _check_stopped(self, requests: int = 0) -> None:
+        """Send nothing once a configuration error has stopped the run."""
+        if self.stats.config_error is not None:
+            raise ProviderConfigError(f"not sent: {self.stats.config_error}", requests)
+
     async def _call(self, provider: Provider, request: CompletionRequest) -> Completion:
         """One call with the concurrency slot held, priced (the budget is reserved per case)."""
-        price = price_of(f"{provider.name}/{request.model}", self.settings.prices)
+        model = f"{provider.name}/{request.model}"
+        price = price_of(model, self.settings.prices)
         async with self._semaphore(provider):
             self.stats.in_flight += 1
             completion = None
@@ -220,6 +241,10 @@ class ModelCaller:
                 completion.cost = call_cost(
                     price, completion.input_tokens, completion.output_tokens
                 )
+                completion.priced = price is not None
+                self.stats.cost += completion.cost
+                if price is None:
+                    self.stats.unpriced[model] = self.stats.unpriced.get(model, 0) + 1
                 return completion
             finally:
                 self.stats.in_flight -= 1
@@ -240,16 +265,24 @@ class ModelCaller:
         never retried as such (the caller switches mode)."""
         attempts = 0
         while True:
+            # a call that waited for its slot, or for a retry, while another found the run over
+            self._check_stopped(attempts)
             attempts += 1
             try:
                 completion = await self._attempt(provider, request)
-            except Exception as exc:
+            except asyncio.CancelledError:
+                raise
+            except BaseException as exc:  # a plugin provider's SystemExit fails the call only
                 if request.json_schema is not None and provider.rejects_structured_output(exc):
                     raise _Refused(exc, request.structured_output, attempts) from exc
-                if attempts > self.settings.retries or not provider.should_retry(exc):
+                retryable = isinstance(exc, Exception) and provider.should_retry(exc)
+                if attempts > self.settings.retries or not retryable:
                     self.stats.failures += 1
                     message = describe(provider.name, request.model, exc, attempts)
-                    raise ProviderError(message, requests=attempts) from exc
+                    kind = failure_kind(exc, retryable)
+                    if kind == "config":
+                        raise self._stop(message, attempts) from exc
+                    raise ProviderError(message, requests=attempts, kind=kind) from exc
                 self.stats.count_retry(provider.name)
                 await asyncio.sleep(self._wait(provider, exc, attempts))
                 continue

@@ -153,6 +153,11 @@ class GoldItem(pytest.Item):
     def runtest(self) -> None:
         session = self.config.stash[SESSION]
         result = self.result = session.result_of(self.nodeid)
+        if result.config_error is not None:  # stop before paying for more; exit code 4
+            from .terminal import printable
+
+            why = printable(result.config_error)
+            self.session.shouldstop = f"hybridjudge: provider configuration error: {why}"
         if result.outcome == "skipped":
             from .terminal import printable
 

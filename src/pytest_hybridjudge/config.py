@@ -351,6 +351,12 @@ class HybridJudgeConfig(_Strict):
         "calibration-history.jsonl are written beside it (never inside a gold folder)",
     )
     strict: bool = Field(False, description="Escalated cases fail the run")
+    max_outage_share: float = Field(
+        0.1,
+        ge=0,
+        le=1,
+        description="Share of cases lost to provider outages above which the run does not pass",
+    )
     python_verifiers: list[str] = Field(
         default_factory=list,
         description="Modules outside the project whose functions `verify: {python: ...}` may "

@@ -1,7 +1,8 @@
 """One case from target to decision, as a straight pipeline: produce, verify, route, judge, decide.
 
-The pipeline never raises for a provider, app or budget problem: each ends the case with an
-outcome and a reason, so no selected case disappears.
+The pipeline never raises for a provider, app, plugin or budget problem: each ends the case with
+an outcome and a reason, so no selected case disappears. Whatever user or plugin code raises
+(`SystemExit` from argparse included) fails that case only; cancellation still cancels.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from .estimate import worst_case_cost
 from .gold import GoldCase
 from .judge import judge_prompt, run_judge
 from .panel import aggregate
-from .providers import ProviderError
+from .providers import ProviderConfigError, ProviderError
 from .redact import redact
 from .review.manifest import result_item_id
 from .rubric import Rubric
@@ -118,6 +119,16 @@ class Evaluator:
         result.reserved = self.budget.limit is not None
         try:
             return await self._pipeline(job, result)
+        except ProviderConfigError as exc:  # the run stops on it (see `health`)
+            result.target_usage.calls += exc.requests
+            result.config_error = str(exc)
+            reason = f"not judged: provider configuration error: {exc}"
+            return _finish(result, Decision("skipped", [reason]), error=str(exc))
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:  # user or plugin code; nothing it raises stops the run
+            reason = redact(f"case stopped by {type(exc).__name__}: {exc}")
+            return _finish(result, Decision("failed", [reason]), error=reason)
         finally:
             self.budget.settle(worst, result.usage.cost)
 
@@ -148,6 +159,7 @@ class Evaluator:
         if verified and job.rubric is not None and self.config.judges:
             result.panel = await self._judge(job, output, result)
             result.score = result.panel.score
+            result.outage = any(v.outage for v in result.verdicts)
             if routing is not None:
                 result.inclusion_probability = inclusion_probability(result.panel, routing)
         return _finish(result, decide(result.verifiers, result.panel, routing))
@@ -161,14 +173,19 @@ class Evaluator:
             assert isinstance(target, TargetSpec)
             provider, request = target_request(target, job.case)
             completion = await self.caller(provider, request)
+        except ProviderConfigError:
+            raise
         except ProviderError as exc:
             usage.calls += exc.requests  # sent before it gave up, each perhaps billed
-            # a model target's provider failed after its retries; an app is the user's own code
-            outage = isinstance(target, TargetSpec)
+            # a model target's provider failed after its retries (an outage), or refused this
+            # request (a 400: the target failing the case); an app is the user's own code
+            outage = isinstance(target, TargetSpec) and exc.kind == "outage"
             raise TargetFailed(f"target error: {exc}", outage=outage) from exc
         except TargetError as exc:
             raise TargetFailed(f"target error: {exc}") from exc
-        except Exception as exc:  # the user's app raised: that is the case failing
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:  # the user's app raised (even SystemExit): the case fails
             message = f"target '{target.label}' raised {type(exc).__name__}: {exc}"
             raise TargetFailed(redact(message)) from exc
         usage.count(completion)

@@ -15,7 +15,13 @@ from pydantic import ValidationError
 from .confidence import from_logprobs, from_samples
 from .config import ModelSpec
 from .errors import HybridJudgeError
-from .providers import Completion, CompletionRequest, ProviderError, split_model
+from .providers import (
+    Completion,
+    CompletionRequest,
+    ProviderConfigError,
+    ProviderError,
+    split_model,
+)
 from .redact import redact
 from .rubric import Rubric
 from .structured import extract_json
@@ -103,6 +109,7 @@ class _Reply:
     attempts: int
     logprobs: list[dict[str, Any]] | None
     extra: dict[str, Any] = field(default_factory=dict)
+    outage: bool = False  # the error was a provider outage, not the judge's answer
 
 
 async def _ask(
@@ -127,9 +134,11 @@ async def _ask(
         )
         try:
             completion = await call(provider, request, validate=check)
-        except ProviderError as exc:
+        except ProviderConfigError:
+            raise  # the run stops: no judge error, no escalation for people
+        except ProviderError as exc:  # a 400 or an outage: this judge's error on this case
             usage.calls += exc.requests
-            return _Reply(None, redact(str(exc)), attempt, None)
+            return _Reply(None, redact(str(exc)), attempt, None, outage=exc.kind == "outage")
         usage.count(completion)
         try:
             verdict = parse_verdict(completion.text, rubric.scale)
@@ -166,6 +175,7 @@ async def run_judge(call: Call, judge: ModelSpec, rubric: Rubric, prompt: str) -
     base.attempts = max(r.attempts for r in replies)
     if not valid:
         base.error = next(r.error for r in replies if r.error)
+        base.outage = all(r.outage for r in replies)
         return base
     first = valid[0]
     assert first.verdict is not None

@@ -17,7 +17,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from .escalation import Decision, no_verdict_reason
 from .judge import output_markers
-from .providers import CompletionRequest, ProviderError, split_model
+from .providers import CompletionRequest, ProviderConfigError, ProviderError, split_model
 from .redact import redact
 from .structured import extract_json
 from .verdict import PairwiseJudgment, PairwiseResult, Preference, Usage
@@ -88,6 +88,8 @@ async def _ask(
     )
     try:
         completion = await evaluator.caller(provider, request, validate=parse_choice)
+    except ProviderConfigError:
+        raise  # the run stops
     except ProviderError as exc:
         usage.calls += exc.requests
         return None, "", redact(str(exc))

@@ -179,6 +179,8 @@ class _RecorderHooks:
         self.recorder.finish(exitstatus)
         if self.recorder.regressed and session.exitstatus == pytest.ExitCode.OK:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED  # REGRESSED fails the session
+        # provider failures last: a configuration error is a usage error, too many outages fail
+        session.exitstatus = self.recorder.exit_code(int(session.exitstatus))
 
 
 def pytest_terminal_summary(terminalreporter: TerminalReporter, config: pytest.Config) -> None:

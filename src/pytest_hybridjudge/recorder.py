@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from .gate import GateReport
+    from .health import ProviderHealth
     from .report import RunReport
     from .verdict import CaseResult, Outcome
 
@@ -82,7 +83,9 @@ class Recorder:
         if scheduler is not None:
             scheduler.stop()  # -x, --maxfail, Ctrl-C: nothing more is started or paid for
         why = (
-            "run interrupted before this case finished"
+            "not run: the run stopped on a provider configuration error"
+            if self.report.tally.config_error is not None
+            else "run interrupted before this case finished"
             if exitstatus == pytest.ExitCode.INTERRUPTED
             else "the session stopped before this case ran"
         )
@@ -115,6 +118,20 @@ class Recorder:
         write_ci_summary(self.summary, self.gate, paths.run_dir)
 
     @property
+    def health(self) -> ProviderHealth:
+        """Outages and a configuration error, as the run's records say."""
+        from .health import ProviderHealth
+
+        tally = self.report.tally
+        return ProviderHealth(len(self.report), tally.outages, tally.config_error)
+
+    def exit_code(self, exit_code: int) -> int:
+        """The session's exit code with provider failures taken into account (`health`)."""
+        from .health import health_exit_code
+
+        return health_exit_code(exit_code, self.health, self.session.settings.max_outage_share)
+
+    @property
     def regressed(self) -> bool:
         """Whether the gate found a regression (the session then fails)."""
         return self.gate is not None and self.gate.result == "REGRESSED"
@@ -122,10 +139,13 @@ class Recorder:
     def summary_lines(self) -> list[str]:
         """The terminal summary of the run, once its files are written."""
         from .gate import gate_lines
+        from .health import health_lines
         from .summary_text import summary_lines
         from .terminal import printable
 
         lines = summary_lines(self.summary) if self.summary is not None else []
+        share = self.session.settings.max_outage_share
+        lines += [printable(line) for line in health_lines(self.health, share)]
         if self.gate is not None:
             lines += [printable(line) for line in gate_lines(self.gate)]  # ids from any file
         if self.gate_error is not None:

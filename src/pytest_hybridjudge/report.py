@@ -91,6 +91,8 @@ class Tally:
     reasons: Counter[str] = field(default_factory=Counter)  # escalated cases per rule
     judge_errors: Counter[str] = field(default_factory=Counter)
     to_review: list[CaseResult] = field(default_factory=list)  # escalated, or drawn for audit
+    outages: int = 0
+    config_error: str | None = None
 
     def add(self, r: CaseResult) -> None:
         """Count one case's result."""
@@ -105,6 +107,8 @@ class Tally:
             self.per_model[j.judge].add(j.usage)  # both orders' calls
         self.over_budget += r.over_budget
         self.reserved += r.reserved
+        self.outages += r.outage
+        self.config_error = self.config_error or r.config_error
         rubric = r.rubric or "(none)"
         if r.verdicts:
             self.panels[rubric].append(panel_scores(r.verdicts))
@@ -233,6 +237,8 @@ class RunReport:
                 "judge_errors": {judge: n for judge, n in sorted(t.judge_errors.items()) if n},
                 "budget": self._budget(),
                 "calls": _call_counts(self.calls) if self.calls is not None else None,
+                "outages": t.outages,
+                "config_error": t.config_error,
             }
         )
 
@@ -275,9 +281,11 @@ class RunReport:
         }
         inference_total = sum(inference.values())
         review_total = sum(p.usd for p in people.values())
+        unpriced = {name: u.unpriced_calls for name, u in per_model.items() if u.unpriced_calls}
         return Cost(
             inference=inference,
             inference_total=round(inference_total, 6),
+            unpriced=dict(sorted(unpriced.items())),
             review=people,
             review_total=round(review_total, 4),
             total=round(inference_total + review_total, 4),
@@ -326,6 +334,8 @@ def _call_counts(stats: CallStats) -> CallCounts:
         requests=stats.requests,
         retries=stats.retries,
         failures=stats.failures,
+        cost=round(stats.cost, 6),
+        unpriced=dict(sorted(stats.unpriced.items())),
         providers={
             name: ProviderCalls(
                 requests=stats.requests_by_provider.get(name, 0),

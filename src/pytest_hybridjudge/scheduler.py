@@ -21,6 +21,10 @@ _FORGOTTEN: concurrent.futures.Future[CaseResult] = concurrent.futures.Future()
 _FORGOTTEN.cancel()  # a done placeholder: the job ran, and submit() must not start it again
 
 
+class CaseCrashed(Exception):
+    """User or plugin code raised a BaseException (e.g. SystemExit) the evaluator did not catch."""
+
+
 class Scheduler:
     """Owns the event loop thread; items submit jobs and wait only for their own result."""
 
@@ -107,6 +111,13 @@ class Scheduler:
     async def _run_job(self, job: Job) -> CaseResult:
         try:
             return await self.evaluate(job)
+        except (asyncio.CancelledError, Exception):
+            raise
+        except BaseException as exc:
+            # SystemExit or KeyboardInterrupt raised on this thread by user or plugin code would
+            # stop the loop, and every item would wait on it forever: fail this job instead
+            # (Ctrl-C reaches the main thread, never this one)
+            raise CaseCrashed(f"{job.nodeid}: {type(exc).__name__}: {exc}") from exc
         finally:
             with self._lock:
                 self._running -= 1

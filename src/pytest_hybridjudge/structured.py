@@ -1,8 +1,10 @@
 """Structured output in three modes, and reading JSON back from whatever the model wrote.
 
-`json_schema` sends the schema natively; `json_object` asks for JSON mode and puts the schema in
-the prompt; `prompt` only puts the schema in the prompt. The reply is read the same way in every
-mode (a bare object, or one inside a ```json fenced block), then validated by the caller.
+`json_schema` sends the schema natively; `json_object` asks for JSON mode with the schema in the
+form servers without `json_schema` read (llama.cpp's `response_format.schema`, a grammar there)
+and in the prompt; `prompt` only puts the schema in the prompt. No fallback drops the schema.
+The reply is read the same way in every mode (a bare object, or one inside a ```json fenced
+block), then validated by the caller.
 """
 
 from __future__ import annotations

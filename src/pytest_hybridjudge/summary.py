@@ -94,6 +94,11 @@ class Cost(BaseModel):
 
     inference: dict[str, float] = Field(description="Model label -> USD spent on calls")
     inference_total: float = Field(description="USD spent on calls")
+    unpriced: dict[str, int] = Field(
+        default_factory=dict,
+        description="Model label -> calls to it without a known price: their cost is unknown "
+        "and not in `inference` (add the model under [tool.hybridjudge.prices])",
+    )
     review: dict[str, TierCost] = Field(description="Tier -> expected review cost")
     review_total: float = Field(description="Expected USD of all reviews")
     total: float = Field(description="Inference plus expected review, USD")
@@ -134,6 +139,12 @@ class CallCounts(BaseModel):
     requests: int = Field(description="Every request sent, retries and failures included")
     retries: int = Field(description="Requests that were retries")
     failures: int = Field(description="Calls that failed for good after their retries")
+    cost: float = Field(
+        0.0, description="USD of every answered call, recorded in a case or not (Ctrl-C)"
+    )
+    unpriced: dict[str, int] = Field(
+        default_factory=dict, description="`provider/model` -> answered calls without a price"
+    )
     providers: dict[str, ProviderCalls] = Field(description="Provider name -> its requests")
     mode_switches: dict[str, ModeSwitch] = Field(
         default_factory=dict, description="Provider name -> the structured-output mode it moved to"
@@ -187,6 +198,12 @@ class RunSummary(BaseModel):
     budget: BudgetUse | None = Field(None, description="What the budget bought, when one was set")
     calls: CallCounts | None = Field(
         None, description="Requests sent, retries and mode switches (None under xdist workers)"
+    )
+    outages: int = Field(
+        0, description="Cases a provider outage left ungraded (`outage` in results.jsonl)"
+    )
+    config_error: str | None = Field(
+        None, description="The provider configuration error that stopped the run, if one did"
     )
 
 

@@ -35,6 +35,37 @@ def _to_review(escalated: int, audits: int) -> str:
     )
 
 
+def _calls(n: int) -> str:
+    return f"{n:,} call" if n == 1 else f"{n:,} calls"
+
+
+def cost_lines(s: RunSummary) -> list[str]:
+    """Inference cost per model; a model without a known price shows as unknown, never $0, and
+    calls paid for by cases stopped before they finished (Ctrl-C) are added, not lost."""
+    cost = s.cost
+    models = ", ".join(
+        f"{m} price unknown ({_calls(cost.unpriced[m])})"
+        if m in cost.unpriced and not usd
+        else f"{m} ${usd:.4f}" + (" + unknown" if m in cost.unpriced else "")
+        for m, usd in cost.inference.items()
+    )
+    total = f"${cost.inference_total:.4f}" + (" + unknown" if cost.unpriced else "")
+    lines = [f"cost: inference {total} ({models})"]
+    stopped = s.calls.cost - cost.inference_total if s.calls is not None else 0.0
+    if stopped > 5e-7:
+        lines.append(f"  + ${stopped:.4f} for calls of cases stopped before they finished")
+    # by label from the records; else (cases stopped before they finished) by provider/model
+    unpriced = list(cost.unpriced) or (list(s.calls.unpriced) if s.calls is not None else [])
+    if unpriced:
+        names = ", ".join(unpriced)
+        lines.append(
+            f"warning: no price known for {names}: their cost is not counted (nor in a budget); "
+            f'add [tool.hybridjudge.prices] "provider/model" = {{ input = USD, output = USD }} '
+            "per million tokens"
+        )
+    return lines
+
+
 def summary_lines(summary: RunSummary | Mapping[str, Any]) -> list[str]:
     """The terminal summary section, as plain lines."""
     s = summary if isinstance(summary, RunSummary) else RunSummary.model_validate(summary)
@@ -93,8 +124,7 @@ def summary_lines(summary: RunSummary | Mapping[str, Any]) -> list[str]:
             )
         )
     cost = s.cost
-    models = ", ".join(f"{m} ${usd:.4f}" for m, usd in cost.inference.items())
-    lines.append(f"cost: inference ${cost.inference_total:.4f} ({models})")
+    lines += cost_lines(s)
     if cost.review:
         people = ", ".join(
             f"{tier} {p.items} x {p.minutes / max(p.items, 1):g} min at "
@@ -102,10 +132,15 @@ def summary_lines(summary: RunSummary | Mapping[str, Any]) -> list[str]:
             for tier, p in cost.review.items()
         )
         lines.append(f"  expected review ${cost.review_total:.2f} ({people})")
-    lines.append(f"  total ${cost.total:.2f}")
+    unknown = " + unknown inference" if cost.unpriced else ""
+    lines.append(f"  total ${cost.total:.2f}{unknown}")
+    sent = s.calls.requests if s.calls is not None else u.calls
+    unrecorded = (
+        f" ({sent - u.calls:,} by cases stopped before they finished)" if sent > u.calls else ""
+    )
     lines.append(
         f"tokens: {u.input_tokens:,} in / {u.output_tokens:,} out; "
-        f"provider calls: {u.calls:,}; cache hits: {u.cache_hits:,}"
+        f"provider calls: {sent:,}{unrecorded}; cache hits: {u.cache_hits:,}"
     )
     for name, m in s.models.items():
         lines.append(

@@ -47,6 +47,9 @@ class Usage(BaseModel):
     cache_hits: int = Field(0, description="Calls answered from the cache")
     latency: float = Field(0.0, description="Seconds spent waiting on providers")
     cost: float = Field(0.0, description="USD paid for these calls (cache hits cost nothing)")
+    unpriced_calls: int = Field(
+        0, description="Calls to a model without a known price: their cost is not in `cost`"
+    )
 
     def add(self, other: Usage) -> None:
         """Accumulate `other` into this one."""
@@ -56,6 +59,7 @@ class Usage(BaseModel):
         self.calls += other.calls
         self.cache_hits += other.cache_hits
         self.latency += other.latency
+        self.unpriced_calls += other.unpriced_calls
 
     def count(self, completion: Completion) -> None:
         """Accumulate one completion's tokens, time and cost."""
@@ -67,6 +71,7 @@ class Usage(BaseModel):
             self.cache_hits += 1
         else:
             self.calls += completion.requests
+            self.unpriced_calls += not completion.priced
 
 
 class JudgeVerdict(BaseModel):
@@ -89,6 +94,9 @@ class JudgeVerdict(BaseModel):
     )
     samples: list[int] = Field(default_factory=list, description="Scores of repeated samples")
     error: str | None = Field(None, description="Why no valid verdict was obtained")
+    outage: bool = Field(
+        False, description="The error was a provider outage after retries, not the judge's answer"
+    )
     attempts: int = Field(1, description="Replies needed (2 when the first did not validate)")
     extra: dict[str, Any] = Field(
         default_factory=dict,
@@ -205,8 +213,14 @@ class CaseResult(BaseModel):
     )
     outage: bool = Field(
         False,
-        description="The target's provider failed after its retries: the case is skipped, an "
-        "outage says nothing about the model (a gate leaves it out of wins and losses)",
+        description="A provider failed after its retries (timeouts, 429, 5xx, connection): the "
+        "target's, and the case is skipped, or every call of a judge that then gave no verdict; "
+        "an outage says nothing about the model (a gate leaves it out of wins and losses)",
+    )
+    config_error: str | None = Field(
+        None,
+        description="A provider's configuration error (401/403/404, unknown model) that stopped "
+        "the run: the case is skipped and no more calls were sent",
     )
     policy: PolicyInForce | None = Field(None, description="The escalation policy in force")
     inclusion_probability: float | None = Field(

@@ -2,7 +2,9 @@
 
 A gold file that names a function runs it on the model's output, so a name is allowed only if
 its module lives under the project root (not in a virtualenv or site-packages there) or is on
-the `python_verifiers` allow-list. Nothing is imported to decide.
+the `python_verifiers` allow-list. Nothing is imported to decide at collection; when it runs,
+the function itself must have been *defined* there (`check_python_function`): a project module
+doing `from shutil import rmtree` does not make `helpers:rmtree` a project function.
 """
 
 from __future__ import annotations
@@ -12,14 +14,56 @@ import importlib.util
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 _INSTALLED = ("site-packages", "dist-packages")
+# `module:function` -> (project root, allow-list) it was approved under at collection
+_APPROVED: dict[str, tuple[Path | None, tuple[str, ...]]] = {}
+
+
+def approve(spec: str, root: Path | None, allowed: Sequence[str]) -> None:
+    """Remember that collection checked `spec` for project `root` (the run checks again)."""
+    _APPROVED[spec] = (root, tuple(allowed))
+
+
+def check_python_function(spec: str, func: Any) -> str | None:
+    """None if `func`, imported for `spec`, was defined in a module the project may call: the
+    module named by its own `__module__` and the file of its code, not where it was looked up.
+    """
+    if spec not in _APPROVED:
+        return "was not checked when the gold file was collected"
+    root, allowed = _APPROVED[spec]
+    defined_in = getattr(func, "__module__", None)
+    code = getattr(func, "__code__", None)
+    if not isinstance(defined_in, str) or code is None:
+        return (
+            f"is a {type(func).__name__}, not a Python function defined in the project; "
+            "name a function written in a project module"
+        )
+    if _listed(defined_in, allowed):
+        return None
+    where = Path(code.co_filename).resolve()
+    if (
+        root is not None
+        and check_python_module(defined_in, root, ()) is None
+        and _inside_project(where, root)
+    ):
+        return None
+    return (
+        f"names {defined_in}.{getattr(func, '__qualname__', '?')}, defined in {where}, not in "
+        "the project: only functions written in the project's own modules (or modules listed "
+        "in python_verifiers) may be named, not ones they import"
+    )
+
+
+def _listed(module: str, allowed: Sequence[str]) -> bool:
+    return any(module == name or module.startswith(name + ".") for name in allowed)
 
 
 def check_python_module(module: str, root: Path | None, allowed: Sequence[str]) -> str | None:
     """None if `module` may be called (a project module: the root is put on sys.path so that
     it imports when the verifier runs); else what is wrong and how to allow it."""
-    if any(module == name or module.startswith(name + ".") for name in allowed):
+    if _listed(module, allowed):
         return None
     top = module.split(".")[0]
     location = _location(top, root)

@@ -20,7 +20,7 @@ from .errors import HybridJudgeError
 from .gold import GoldCase
 from .registry import VERIFIERS
 from .verdict import VerifierResult
-from .verifier_policy import check_python_module
+from .verifier_policy import approve, check_python_function, check_python_module
 
 KINDS = ("exact", "contains", "regex", "json_schema", "numeric", "python")
 
@@ -66,6 +66,7 @@ def check_spec(
             problem = check_python_module(module, root, allowed)
             if problem:
                 raise VerifierError(f"verify.python {arg!r}: {problem}")
+            approve(str(arg), root, allowed)
         if kind == "json_schema":
             _check_schema(arg)
 
@@ -94,7 +95,7 @@ def _run(kind: str, arg: Any, output: str, case: GoldCase) -> VerifierResult:
     """One verifier from the registry; a plugin's bool or (passed, detail) becomes a result."""
     try:
         result = VERIFIERS.get(kind)(arg, output, case)
-    except Exception as exc:
+    except BaseException as exc:  # SystemExit from argparse too: it fails the case, not the run
         return VerifierResult(name=kind, passed=False, detail=f"{kind} raised {exc!r}")
     if isinstance(result, VerifierResult):
         return result
@@ -150,8 +151,12 @@ def python_verifier(path: Any, output: str, case: GoldCase) -> VerifierResult:
     module_name, _, func_name = str(path).partition(":")
     try:
         func = getattr(importlib.import_module(module_name), func_name)
+        problem = check_python_function(str(path), func)
+        if problem is not None:
+            detail = f"{path} not run: it {problem}"
+            return VerifierResult(name="python", passed=False, detail=detail)
         result = func(output, case)
-    except Exception as exc:
+    except BaseException as exc:  # an imported setup.py's SystemExit fails the case only
         return VerifierResult(name="python", passed=False, detail=f"{path} raised {exc!r}")
     if inspect.isawaitable(result):
         if inspect.iscoroutine(result):

@@ -10,9 +10,11 @@ from ..registry import PROVIDERS, RegistryError
 from .base import (
     Completion,
     CompletionRequest,
+    FailureKind,
     MissingCredentials,
     Provider,
     ProviderBase,
+    ProviderConfigError,
     ProviderError,
     StructuredMode,
 )
@@ -20,9 +22,11 @@ from .base import (
 __all__ = [
     "Completion",
     "CompletionRequest",
+    "FailureKind",
     "MissingCredentials",
     "Provider",
     "ProviderBase",
+    "ProviderConfigError",
     "ProviderError",
     "StructuredMode",
     "make_provider",

@@ -14,21 +14,34 @@ from ..errors import HybridJudgeError
 
 StructuredMode = Literal["json_schema", "json_object", "prompt"]
 STRUCTURED_MODES: tuple[StructuredMode, ...] = ("json_schema", "json_object", "prompt")
+# outage: transient (timeouts, connection errors, 429, 5xx after retries), says nothing about
+# the model; config: key, permission, model name or base URL, every call would fail alike;
+# rejected: the server refused this request (a 400: context length, content policy)
+FailureKind = Literal["outage", "config", "rejected"]
 
 
 class ProviderError(HybridJudgeError):
     """A provider call failed for good (after retries); the message says why and what to do."""
 
-    def __init__(self, message: str, requests: int = 0):
+    def __init__(self, message: str, requests: int = 0, kind: FailureKind = "rejected"):
         super().__init__(message)
         self.requests = requests  # requests sent before giving up (each may have been billed)
+        self.kind: FailureKind = kind
+
+
+class ProviderConfigError(ProviderError):
+    """The provider's configuration is wrong (401/403/404, unknown model, a structured-output
+    mode the server refuses): every call would fail the same way, so the run stops."""
+
+    def __init__(self, message: str, requests: int = 0):
+        super().__init__(message, requests, kind="config")
 
 
 class MalformedResponse(ProviderError):
     """The server answered 2xx with a body that is not the API's response shape."""
 
 
-class MissingCredentials(ProviderError):
+class MissingCredentials(ProviderConfigError):
     """The provider's API key is not in the environment."""
 
 
@@ -73,6 +86,7 @@ class Completion:
     cached: bool = False
     latency: float = 0.0
     cost: float = 0.0  # USD of this call; 0 for a cache hit
+    priced: bool = True  # False: the model's price is unknown, and `cost` counts nothing
     requests: int = 1  # requests sent for it, retries included; 0 for a cache hit
 
     def to_json(self) -> dict[str, Any]:
@@ -211,3 +225,26 @@ def is_malformed(exc: BaseException) -> bool:
 def status_is_retryable(status: int | None) -> bool:
     """429 and 5xx are worth retrying; other statuses will fail the same way again."""
     return status is not None and (status == 429 or status >= 500)
+
+
+def grammar_schema(schema: dict[str, Any], max_chars: int) -> dict[str, Any]:
+    """Adapt a JSON Schema to what llama.cpp's grammar enforces (the embedded model, and the
+    `json_object` + `schema` form llama.cpp's servers read).
+
+    The grammar ignores `minimum`/`maximum` on numbers, so a 0..1 number becomes an enum of
+    tenths; strings get a `maxLength` so a reply cannot be cut off mid-string by `max_tokens`.
+    """
+    properties = {}
+    for key, prop in schema.get("properties", {}).items():
+        if prop.get("type") == "number" and (prop.get("minimum"), prop.get("maximum")) == (0, 1):
+            prop = {"enum": [round(i / 10, 1) for i in range(11)]}
+        elif prop.get("type") == "string" and "maxLength" not in prop:
+            prop = {**prop, "maxLength": max_chars}
+        properties[key] = prop
+    return {**schema, "properties": properties}
+
+
+def string_budget(max_tokens: int) -> int:
+    """Characters a grammar may give the reply's strings: a token can be one character (digits,
+    punctuation), and ~32 tokens are left for the JSON around them, so it closes in time."""
+    return max(24, max_tokens - 32)

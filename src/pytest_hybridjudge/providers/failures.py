@@ -6,12 +6,19 @@ import re
 from typing import Any
 
 from ..redact import redact
-from .base import is_malformed
+from .base import FailureKind, is_malformed
 
 MAX_LINES, MAX_CHARS = 3, 400
 # FastAPI/pydantic servers (llama-cpp-python, vLLM) answer a bad request with these words,
 # sometimes with status 500: retrying sends the same bad request again.
 _VALIDATION = re.compile(r"validation error|Input should be|Extra inputs are not permitted", re.I)
+# a server naming the model as unknown with a 400/422 rather than OpenAI's 404
+_UNKNOWN_MODEL = re.compile(
+    r"model_not_found|unknown model|invalid model|model\b[^.]{0,80}\b(not found|does not exist|"
+    r"not exist|is not available|unknown)",
+    re.I,
+)
+CONFIG_STATUSES = (401, 402, 403, 404)  # key, billing, permission, model name or URL
 
 
 def status_of(exc: BaseException) -> int | None:
@@ -77,11 +84,30 @@ def names_parameter(exc: BaseException, parameters: tuple[str, ...]) -> bool:
     return any(p in message for p in parameters)
 
 
+def failure_kind(exc: BaseException, retryable: bool) -> FailureKind:
+    """What a call that failed for good with `exc` means: a configuration error (401, 402,
+    403, 404, an unknown model), an outage (a failure worth retrying that still failed:
+    timeouts, connection errors, 429, 5xx), or the server's refusal of this request (a 400)."""
+    status = status_of(exc)
+    if status in CONFIG_STATUSES:
+        return "config"
+    if status in (400, 422) and _UNKNOWN_MODEL.search(provider_message(exc)):
+        return "config"
+    if retryable or isinstance(exc, TimeoutError | ConnectionError):
+        return "outage"
+    kind = type(exc).__name__
+    if status is None and ("Timeout" in kind or "Connection" in kind):
+        return "outage"
+    return "rejected"
+
+
 def hint(exc: BaseException) -> str:
     """What to do about `exc`, or "" when the provider's message says it all."""
     status, kind = status_of(exc), type(exc).__name__
     if status in (401, 403):
         return "check the key (`api_key_env`) and that it may use this model"
+    if status == 402:
+        return "the account cannot pay for this call: check its billing"
     if status == 404:
         return "check the model name and `base_url`"
     if status == 429:

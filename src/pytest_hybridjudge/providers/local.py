@@ -19,7 +19,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .base import Completion, CompletionRequest, ProviderBase, ProviderError, StructuredMode
+from .base import (
+    Completion,
+    CompletionRequest,
+    ProviderBase,
+    ProviderError,
+    StructuredMode,
+    grammar_schema,
+    string_budget,
+)
 
 if TYPE_CHECKING:
     from ..config import ProviderSpec
@@ -41,22 +49,6 @@ def default_model_path() -> Path:
         if file.name.endswith(".gguf"):
             return Path(str(dist.locate_file(file)))
     raise ProviderError(f"local model: no .gguf file in {DEFAULT_DISTRIBUTION}; reinstall it")
-
-
-def grammar_schema(schema: dict[str, Any], max_chars: int) -> dict[str, Any]:
-    """Adapt a JSON Schema to what llama.cpp's grammar enforces.
-
-    The grammar ignores `minimum`/`maximum` on numbers, so a 0..1 number becomes an enum of
-    tenths; strings get a `maxLength` so a reply cannot be cut off mid-string by `max_tokens`.
-    """
-    properties = {}
-    for key, prop in schema.get("properties", {}).items():
-        if prop.get("type") == "number" and (prop.get("minimum"), prop.get("maximum")) == (0, 1):
-            prop = {"enum": [round(i / 10, 1) for i in range(11)]}
-        elif prop.get("type") == "string" and "maxLength" not in prop:
-            prop = {**prop, "maxLength": max_chars}
-        properties[key] = prop
-    return {**schema, "properties": properties}
 
 
 class LoadedModel:
@@ -91,9 +83,7 @@ class LoadedModel:
             "seed": request.sample,
         }
         if request.json_schema is not None and request.structured_output == "json_schema":
-            # a token can be a single character (digits, punctuation); leave ~32 tokens for the
-            # JSON around the strings so the reply always closes within max_tokens
-            schema = grammar_schema(request.json_schema, max(24, request.max_tokens - 32))
+            schema = grammar_schema(request.json_schema, string_budget(request.max_tokens))
             kwargs["response_format"] = {"type": "json_object", "schema": schema}
         if request.logprobs:
             kwargs["logprobs"] = True

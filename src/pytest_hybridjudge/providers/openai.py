@@ -14,9 +14,11 @@ from .base import (
     MalformedResponse,
     ProviderBase,
     api_key,
+    grammar_schema,
     is_malformed,
     retry_after_seconds,
     status_is_retryable,
+    string_budget,
 )
 from .failures import is_validation_error, names_parameter
 
@@ -87,7 +89,7 @@ class OpenAIProvider(ProviderBase):
 
     async def complete(self, request: CompletionRequest, timeout: float) -> Completion:
         """One Chat Completions call; structured output as `response_format` json_schema or
-        json_object, or (mode `prompt`) only in the messages the caller wrote."""
+        json_object with its `schema`, or (mode `prompt`) only in the messages the caller wrote."""
         kwargs: dict[str, Any] = {
             "model": request.model,
             "messages": [{"role": r, "content": c} for r, c in request.messages],
@@ -96,7 +98,11 @@ class OpenAIProvider(ProviderBase):
             "timeout": timeout,
         }
         if request.json_schema is not None and request.structured_output == "json_object":
-            kwargs["response_format"] = {"type": "json_object"}
+            # JSON mode carrying the schema the way llama.cpp's servers (llama-cpp-python,
+            # llama-server) read it: they turn it into a grammar; without it a small model
+            # writes any JSON. The schema is in the prompt too (see `structured.shape_request`).
+            schema = grammar_schema(request.json_schema, string_budget(request.max_tokens))
+            kwargs["response_format"] = {"type": "json_object", "schema": schema}
         elif request.json_schema is not None and request.structured_output == "json_schema":
             kwargs["response_format"] = {
                 "type": "json_schema",
