@@ -12,7 +12,7 @@ thresholds in `calibration.json`; `history_record` is one line of `calibration-h
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -98,9 +98,31 @@ def judged_results(runs_dir: Path) -> dict[str, tuple[str, CaseResult]]:
     Runs are read oldest first; records decided by review (no verdicts) never replace one that
     has them. Runs without a results file (interrupted) are passed over.
     """
+    return judged_and_sent(runs_dir)[0]
+
+
+Stratum = tuple[str, str, bool]
+"""(run id, rubric, audit): the items one run sent to people for one reason."""
+
+
+def sent_to_people(record: CaseResult) -> bool:
+    """Whether the run sent the case to people: escalated, or drawn as an audit."""
+    return bool(record.item_id) and (record.audit or record.outcome == "escalated")
+
+
+def stratum_of(run_id: str, record: CaseResult) -> Stratum:
+    """The stratum (`resolved_shares`) a run's record belongs to."""
+    return (run_id, record.rubric or "(none)", record.audit)
+
+
+def judged_and_sent(
+    runs_dir: Path,
+) -> tuple[dict[str, tuple[str, CaseResult]], dict[Stratum, set[str]]]:
+    """`judged_results`, and the item ids each run sent to people, by stratum (one pass)."""
     from .store import run_ids
 
     found: dict[str, tuple[str, CaseResult]] = {}
+    sent: dict[Stratum, set[str]] = {}
     for run_id in run_ids(runs_dir):
         path = results_path(runs_dir, run_id)
         if not path.is_file():
@@ -108,7 +130,28 @@ def judged_results(runs_dir: Path) -> dict[str, tuple[str, CaseResult]]:
         for record in read_results(path):
             if record.item_id and record.verdicts:
                 found[record.item_id] = (run_id, record)
-    return found
+            if record.item_id and sent_to_people(record):
+                sent.setdefault(stratum_of(run_id, record), set()).add(record.item_id)
+    return found, sent
+
+
+def resolved_shares(
+    sent: Mapping[Stratum, Collection[str]], resolved: Collection[str]
+) -> dict[Stratum, float]:
+    """Share of each stratum's items that reviewers resolved: the second phase of the sample.
+
+    A run sends cases to people (phase one: escalations with probability 1, audits with the
+    audit rate); reviewers then resolve some of them (phase two). Within a run, rubric and kind
+    (audit or escalation), the resolved items are taken as a random share of those sent, so
+    each stands for 1 / share of them: its inclusion probability is the phase-one probability
+    times the share. Strata with nothing resolved are absent. Pure.
+    """
+    shares = {}
+    for key, items in sent.items():
+        done = sum(1 for item in items if item in resolved)
+        if done:
+            shares[key] = done / len(items)
+    return shares
 
 
 def labelled_cases(
