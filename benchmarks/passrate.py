@@ -38,8 +38,12 @@ SCENARIOS = [  # (true pass rate, judges' accuracy on confident cases)
 SHARES = (1.0, 0.5, 0.2)  # share of escalations reviewers resolved
 
 
-def before(judge: NDArray[np.float64], jl: NDArray[np.float64], hl: NDArray[np.float64],
-           pi: NDArray[np.float64]) -> tuple[float, float]:
+def before(
+    judge: NDArray[np.float64],
+    jl: NDArray[np.float64],
+    hl: NDArray[np.float64],
+    pi: NDArray[np.float64],
+) -> tuple[float, float]:
     """The old interval: unsmoothed Horvitz-Thompson variance."""
     n_all = judge.size
     r = hl - jl

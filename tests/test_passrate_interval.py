@@ -122,7 +122,9 @@ def test_resolved_escalations_stand_for_the_unresolved_ones_of_their_run(tmp_pat
     first = [_record(f"c{i}", outcome="escalated" if i < 20 else "passed") for i in range(100)]
     _summary(tmp_path, "run-1", first)
     second = [_record(f"c{i}", outcome="failed", resolved=True) for i in range(10)]
-    second += [_record(f"c{i}", outcome="escalated" if i < 20 else "passed") for i in range(10, 100)]
+    second += [
+        _record(f"c{i}", outcome="escalated" if i < 20 else "passed") for i in range(10, 100)
+    ]
     rate = _summary(tmp_path, "run-2", second)["pass_rate"]
     # each resolved escalation stands for 1 / (10 of 20 resolved) = 2 escalations
     expected = ppi_mean([1.0] * 100, [1.0] * 10, [0.0] * 10, [0.5] * 10)
