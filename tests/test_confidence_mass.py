@@ -91,3 +91,12 @@ def test_two_of_two_samples_are_shrunk() -> None:
     assert belief.confidence == pytest.approx(3 / 4)  # (k + 1) / (n + 2), not 1.0
     assert from_samples([5] * 10, 4, True).confidence == pytest.approx(11 / 12)
     assert from_samples([5, None, None], 4, True).confidence == pytest.approx(2 / 5)
+
+
+@pytest.mark.parametrize(("agree", "n"), [(0, 1), (2, 2), (3, 5), (10, 10)])
+def test_sample_shrinkage_is_the_posterior_mean_under_a_uniform_prior(agree: int, n: int) -> None:
+    from scipy.stats import beta
+
+    scores = [5] * agree + [2] * (n - agree)
+    belief = from_samples(scores, pass_threshold=4, passed=True)
+    assert belief.confidence == pytest.approx(beta(agree + 1, n - agree + 1).mean())
