@@ -410,8 +410,8 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     The panel agrees with them on c00..c29 and contradicts them on c30..c39. Judge `a` votes as
     the panel; judge `b` always passes, except on c39 where it errored. c00..c09 were audits,
     c10..c14 decided by the panel, the rest escalated. c05's newest run is a by-review record
-    (no verdicts); the newest run judged c25 again (rubric version rv2), now contradicting
-    reviewers.
+    (no verdicts); the newest run judged c25 again (same rubric version and judges: the fit
+    pools the three runs), now contradicting reviewers.
     tone: 3 items, one where reviewers disagree; one resolved item has no stored verdicts.
     """
     (tmp_path / "pyproject.toml").write_text(
@@ -445,7 +445,6 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
             conf=0.74,
             panel=True,
             judges={"a": True, "b": True},
-            version="rv2",
         )
     )
     for ident, human, panel in (("t1", "pass", True), ("t2", "fail", True)):
@@ -481,7 +480,7 @@ def test_calibrate_reports_agreement_per_rubric_and_judge(
     data = run_json(capsys)
     correctness = data["rubrics"]["correctness"]
     assert correctness["items"] == 40
-    assert correctness["rubric_versions"] == ["rv2", "rv1"]
+    assert correctness["rubric_versions"] == ["rv1"]
     # Panel: c00..c29 agree except c25 (newest run contradicts); c30..c39 contradict.
     # Even = pass: agreeing evens are TP, agreeing odds TN; contradicting evens FN, odds FP.
     panel = correctness["panel"]
@@ -545,7 +544,7 @@ def test_calibrate_fits_and_writes_thresholds(
         0.9,
         0.1,
         40,
-        "rv2",
+        "rv1",
     )
     assert entry["coverage"] == pytest.approx(0.625)
     assert dt.datetime.fromisoformat(entry["fitted_at"]).tzinfo is not None
@@ -569,7 +568,7 @@ def test_every_calibration_appends_one_history_line_per_rubric(
     first, fitted, last = lines[0], lines[2], lines[4]
     assert first["threshold"] is None and first["target"] is None and not first["written"]
     assert first["n"] == 40 and first["accuracy"] == pytest.approx(29 / 40)
-    assert first["rubric_versions"] == ["rv2", "rv1"]
+    assert first["rubric_versions"] == ["rv1"]
     assert {"kappa", "alpha", "coverage", "delta", "calibrated_at", "judges"} <= set(first)
     assert fitted["written"] and fitted["threshold"] == pytest.approx(0.75)
     assert (fitted["target"], fitted["delta"]) == (0.9, 0.1)
@@ -581,8 +580,7 @@ def test_every_calibration_appends_one_history_line_per_rubric(
 def test_calibrate_table(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["calibrate", "--target", "0.9", "--resamples", "50"]) == 0
     out = capsys.readouterr().out
-    assert "rubric correctness (version rv2, rv1): 40 labelled" in out
-    assert "note: pooled over 2 rubric versions" in out
+    assert "rubric correctness (version rv1): 40 labelled" in out
     assert "JUDGE" in out and "KAPPA" in out and "ALPHA 95% CI" in out
     panel_row = next(line for line in out.splitlines() if line.strip().startswith("panel "))
     assert panel_row.split()[1:3] == ["40", "0.725"]
@@ -591,10 +589,16 @@ def test_calibrate_table(project: Path, capsys: pytest.CaptureFixture[str]) -> N
         "min_confidence 0.75 lets the panel decide 62% of 40 judged cases (25 of 40 calibration "
         "cases)"
     ) in out
-    assert "fitted on 10 audit(s) and 30 low-confidence escalation(s)" in out
+    assert (
+        "fitted on 10 audits and 30 low-confidence escalations pooled from 3 runs of rubric "
+        "version rv1 judged by a, b"
+    ) in out
     assert "1 left out (reviewers disagree); 1 without stored judge verdicts" in out
     assert "no threshold qualifies (effective n 2.0 is below the 22 needed even if all" in out
-    assert "about 20 more audit(s) of the same kind needed" in out
+    assert (
+        "about 20 more audits would certify the target (at audit_rate 0.05, about 400 more "
+        "confident cases judged"
+    ) in out
     assert "appended 2 line(s) to review/calibration-history.jsonl" in out
     assert not (project / "review" / "calibration.json").exists()
     assert main(["calibrate", "--target", "0.9", "--write", "--resamples", "0"]) == 0

@@ -172,4 +172,4 @@ def test_confidence_signals_end_to_end(project: Project, llm: LoopbackLLM) -> No
     assert a["confidence"] == pytest.approx(0.9) and a["self_confidence"] == 0.99
     assert a["expected_score"] == pytest.approx(4 * 0.6 + 5 * 0.3 + 3 * 0.1)
     assert b["confidence_signal"] == "samples" and sorted(b["samples"]) == [2, 5, 5]
-    assert b["confidence"] == pytest.approx(2 / 3) and b["score"] == 5
+    assert b["confidence"] == pytest.approx(3 / 5) and b["score"] == 5  # (2 + 1) / (3 + 2)

@@ -39,26 +39,26 @@ def test_logprobs_give_the_mass_on_the_decided_side_and_the_weighted_score() -> 
     assert belief.expected_score == pytest.approx(4 * 0.6 + 5 * 0.3 + 3 * 0.1)
 
 
-def test_logprobs_normalise_over_valid_score_tokens_only() -> None:
+def test_logprobs_count_other_tokens_against_the_decision() -> None:
     top = {"2": math.log(0.2), "4": math.log(0.2), "x": math.log(0.6)}
     belief = from_logprobs(tokens(top, chosen="2"), 2, (1, 5), pass_threshold=4)
-    assert belief is not None and belief.confidence == pytest.approx(0.5)
+    assert belief is not None and belief.confidence == pytest.approx(0.2)  # not renormalised
 
 
 def test_logprobs_ignore_tokens_off_the_scale_and_before_the_score_key() -> None:
     entries = [{"token": "4", "logprob": -5.0, "top": {"4": -5.0, "1": -0.1}}]
     entries += tokens({"4": math.log(0.5), "9": math.log(0.4), "5": math.log(0.1)})
     belief = from_logprobs(entries, 4, (1, 5), pass_threshold=4)
-    assert belief is not None and belief.confidence == pytest.approx(1.0)
+    assert belief is not None and belief.confidence == pytest.approx(0.6)  # "9" is off the scale
 
 
 def test_logprobs_without_alternatives_are_unavailable() -> None:
-    # a lone score token at probability 0.30 says nothing about the other side: fall back
-    lone = tokens({"4": math.log(0.3)})
-    assert from_logprobs(lone, 4, (1, 5), 4) is None
-    assert from_logprobs(tokens({"4": math.log(0.3), "x": -1.0}), 4, (1, 5), 4) is None
+    # no alternatives at all: nothing says where the rest of the mass went; fall back
     no_top = [{**e, "top": {}} for e in tokens({"4": math.log(0.3)})]
     assert from_logprobs(no_top, 4, (1, 5), 4) is None
+    # a lone score among its alternatives: the rest counts against the decision
+    lone = from_logprobs(tokens({"4": math.log(0.3), "x": -1.0}), 4, (1, 5), 4)
+    assert lone is not None and lone.confidence == pytest.approx(0.3)
 
 
 def test_logprobs_fall_back_when_the_score_token_is_missing() -> None:
@@ -68,14 +68,14 @@ def test_logprobs_fall_back_when_the_score_token_is_missing() -> None:
 
 def test_samples_agreement_counts_the_decided_side() -> None:
     belief = from_samples([5, 4, 2, 5], pass_threshold=4, passed=True)
-    assert belief.confidence == pytest.approx(0.75) and belief.signal == "samples"
+    assert belief.confidence == pytest.approx(4 / 6) and belief.signal == "samples"  # (3+1)/(4+2)
     assert belief.expected_score == pytest.approx(4.0)
 
 
 def test_failed_samples_count_as_not_agreeing() -> None:
     # samples = 3 with one valid reply used to give 1.0
     belief = from_samples([5, None, None], pass_threshold=4, passed=True)
-    assert belief.confidence == pytest.approx(1 / 3)
+    assert belief.confidence == pytest.approx(2 / 5)
     assert belief.expected_score == 5
 
 

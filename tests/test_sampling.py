@@ -211,7 +211,7 @@ def test_three_samples_with_one_valid_reply_is_not_certain(tmp_path: Any) -> Non
     good = '{"score": 5, "rationale": "r", "confidence": 0.99}'
     verdict = run_one_judge(tmp_path, [good, None, None], samples=3)
     assert verdict.confidence_signal == "samples"
-    assert verdict.confidence == pytest.approx(1 / 3)
+    assert verdict.confidence == pytest.approx(2 / 5)  # (1 + 1) / (3 + 2)
 
 
 def test_logprobs_take_precedence_over_samples(tmp_path: Any) -> None:
@@ -220,8 +220,11 @@ def test_logprobs_take_precedence_over_samples(tmp_path: Any) -> None:
     good = '{"score": 5, "rationale": "r", "confidence": 0.99}'
     top = {"5": math.log(0.7), "2": math.log(0.3)}
     logprobs = [
+        {"token": '{"', "logprob": 0.0, "top": {}},
         {"token": "score", "logprob": 0.0, "top": {}},
+        {"token": '": ', "logprob": 0.0, "top": {}},
         {"token": "5", "logprob": math.log(0.7), "top": top},
+        {"token": "}", "logprob": 0.0, "top": {}},
     ]
     first = Completion(text=good, logprobs=logprobs)
     verdict = run_one_judge(tmp_path, [first, good, good], samples=3)

@@ -119,6 +119,8 @@ def run_markdown(summary: RunSummary) -> list[str]:
         f"| {summary.cases} | {o.passed} | {o.failed} | {o.escalated} | {o.skipped} | "
         f"{_cell(pass_rate_text(summary.pass_rate))} |",
         "",
+        f"Pass rate: {_cell(pass_rate_text(summary.pass_rate, how=True))}.",
+        "",
     ]
     if summary.rubrics:
         lines += ["| rubric | passed | failed | escalated | pass rate |", "|---|---|---|---|---|"]

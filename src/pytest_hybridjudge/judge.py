@@ -177,10 +177,11 @@ async def run_judge(call: Call, judge: ModelSpec, rubric: Rubric, prompt: str) -
         base.error = next(r.error for r in replies if r.error)
         base.outage = all(r.outage for r in replies)
         return base
-    first = valid[0]
-    assert first.verdict is not None
     scores = [r.verdict.score for r in valid if r.verdict is not None]
     score = int(statistics.median_low(scores))
+    # the reply that gave the median score speaks for the judge: its rationale, its score token
+    first = next(r for r in valid if r.verdict is not None and r.verdict.score == score)
+    assert first.verdict is not None
     threshold = rubric.meta.pass_threshold
     belief = None
     if first.logprobs:

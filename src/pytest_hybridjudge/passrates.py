@@ -8,12 +8,14 @@ run has such cases. `stats.ppi_mean` combines the two per rubric and overall.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from .ppi import PassRate
+    from .review.resolutions import Resolution
     from .verdict import CaseResult
 
 
@@ -45,27 +47,49 @@ def review_probability(record: CaseResult) -> float | None:
     return 1.0 if record.outcome == "escalated" else None
 
 
+def decided_items(resolutions: Mapping[str, Sequence[Resolution]]) -> frozenset[str]:
+    """Items whose reviewers reached a decision (not "disagree"), from resolutions by item."""
+    from .review.resolutions import human_decision
+
+    return frozenset(
+        item for item, rs in resolutions.items() if rs and human_decision(list(rs))[0] != "disagree"
+    )
+
+
 def pass_rates(
-    rows: Mapping[str, Sequence[Row]], runs_dir: Path | None, level: float = 0.95
+    rows: Mapping[str, Sequence[Row]],
+    runs_dir: Path | None,
+    level: float = 0.95,
+    resolved: Collection[str] | None = None,
 ) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
-    """Per rubric and overall: `{estimate, low, high, method, labelled}` (summary's `PassRate`)."""
+    """Per rubric and overall: `{estimate, low, high, method, labelled, why, how}`
+    (summary's `PassRate`).
+
+    A reviewed case's inclusion probability is two-phase: the chance its run sent it to
+    people (`review_probability`) times the share of its run's items of the same rubric and
+    kind that reviewers resolved (`resolved_shares`), out of `resolved` (every item with a
+    reviewers' decision; default: the items this run found decided by review).
+    """
     stored: dict[str, tuple[bool, float]] = {}
     reviewed = {r.item_id for rs in rows.values() for r in rs if r.human_pass is not None}
     if reviewed and runs_dir is not None and runs_dir.is_dir():
         from .errors import HybridJudgeError
-        from .review.calibration_report import judged_results
+        from .review.calibration_report import judged_and_sent, resolved_shares, stratum_of
 
         try:
-            judged = judged_results(runs_dir)
+            judged, sent = judged_and_sent(runs_dir)
         except HybridJudgeError:
-            judged = {}  # a damaged older run: the rates fall back to what this run knows
+            judged, sent = {}, {}  # a damaged older run: the rates rest on this run alone
+        done = {i or "" for i in reviewed} if resolved is None else set(resolved)
+        shares = resolved_shares(sent, done | {i or "" for i in reviewed})
         for item in reviewed:
             found = judged.get(item or "")
             if found is None or found[1].panel is None or found[1].panel.passed is None:
                 continue
             probability = review_probability(found[1])
-            if probability:
-                stored[item or ""] = (found[1].panel.passed, probability)
+            share = shares.get(stratum_of(*found))
+            if probability and share:
+                stored[item or ""] = (found[1].panel.passed, probability * share)
     every: list[Row] = [r for rs in rows.values() for r in rs]
     per_rubric = {name: _rate(rs, stored, level) for name, rs in sorted(rows.items())}
     return per_rubric, _rate(every, stored, level)
@@ -96,4 +120,20 @@ def _rate(
         "high": None if rate.high is None else round(rate.high, 4),
         "method": rate.method,
         "labelled": rate.labelled,
+        "cases": rate.n,
+        "why": rate.why,
+        "how": how(rate, level),
     }
+
+
+def how(rate: PassRate, level: float = 0.95) -> str:
+    """How a pass rate was computed, in a phrase for people."""
+    cases = f"{rate.n:,} case{'' if rate.n == 1 else 's'}"
+    if rate.method == "judge-only":
+        return f"the judges' labels on {cases}, uncorrected: no reviewer labels"
+    labels = f"{rate.labelled:,} reviewer label{'' if rate.labelled == 1 else 's'}"
+    interval = f"{level:.0%} interval" if rate.low is not None else f"no interval: {rate.why}"
+    return (
+        f"prediction-powered: the judges' labels on {cases}, corrected by {labels} "
+        f"weighted by 1 / their chance of review; {interval}"
+    )

@@ -150,6 +150,7 @@ class RunReport:
     tally: Tally = field(default_factory=Tally)
     budget: float | None = None  # USD, when the run has one
     calls: CallStats | None = None  # the caller's counters, when it ran in this process
+    resolved: frozenset[str] | None = None  # items reviewers decided (for pass rates)
     _times: Counter[str] = field(default_factory=Counter)  # records per node id
     _spool: TextIO | None = None
 
@@ -188,7 +189,9 @@ class RunReport:
 
         t = self.tally
         alphas = {name: judge_alpha(panels) for name, panels in t.panels.items()}
-        rubric_rates, overall = pass_rates(t.rows, self.paths.run_dir.parent)
+        rubric_rates, overall = pass_rates(
+            t.rows, self.paths.run_dir.parent, resolved=self.resolved
+        )
         judge_only = {"estimate": None, "low": None, "high": None, "method": "judge-only"}
         return RunSummary.model_validate(
             {
@@ -198,12 +201,10 @@ class RunReport:
                 "cases": len(self),
                 "outcomes": t.counts,
                 "pass_rate": overall,
-                "judge_pass_rate": _rate(t.counts),
                 "rubrics": {
                     name: {
                         **c,
                         "pass_rate": rubric_rates.get(name, {**judge_only, "labelled": 0}),
-                        "judge_pass_rate": _rate(c),
                         "agreement": {
                             "krippendorff_alpha_ordinal": alphas.get(name),
                             "cases_judged": len(t.panels.get(name, [])),
@@ -357,8 +358,3 @@ def _key(result: CaseResult) -> str:
 def tier_rates(table: Mapping[str, float]) -> dict[str, float]:
     """USD per hour by tier name."""
     return {str(tier): rate for tier, rate in table.items()}
-
-
-def _rate(counts: Mapping[str, int]) -> float | None:
-    decided = counts.get("passed", 0) + counts.get("failed", 0)
-    return round(counts.get("passed", 0) / decided, 4) if decided else None

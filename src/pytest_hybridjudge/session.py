@@ -125,9 +125,11 @@ class JudgeSession:
         self.caller, self.cache = evaluator.caller, evaluator.caller.cache
         self.scheduler = Scheduler(evaluator.evaluate, window=self._window(), freeze_when_warm=True)
         if not self.is_worker:
+            from .passrates import decided_items
             from .recorder import Recorder
 
             self.recorder = Recorder(self, _build_report(self.settings, self.rootdir, self.config))
+            self.recorder.report.resolved = decided_items(evaluator.resolutions)
 
     def _window(self) -> int:
         """Cases in progress at once: enough to keep every provider busy."""

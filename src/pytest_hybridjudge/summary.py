@@ -40,6 +40,9 @@ class PassRate(BaseModel):
         "et al. 2023); `judge-only`: no such labels, so no interval can be trusted"
     )
     labelled: int = Field(description="Reviewer-labelled cases behind the correction")
+    cases: int | None = Field(None, description="Cases the rate is about")
+    why: str | None = Field(None, description="Why there is no interval, when there is none")
+    how: str = Field("", description="How the rate was computed, in a phrase for people")
 
 
 class JudgeAgreement(BaseModel):
@@ -57,9 +60,6 @@ class RubricOutcomes(Outcomes):
     """Outcomes of one rubric's cases."""
 
     pass_rate: PassRate = Field(description="Pass rate with its interval (see `PassRate`)")
-    judge_pass_rate: float | None = Field(
-        description="Judge-only: passed / (passed + failed) of decided cases; None when neither"
-    )
     agreement: JudgeAgreement | None = Field(
         None, description="Agreement among the judges on this rubric's cases"
     )
@@ -170,9 +170,9 @@ class RunSummary(BaseModel):
     finished: dt.datetime = Field(description="When the summary was written (UTC)")
     cases: int = Field(description="Cases recorded")
     outcomes: Outcomes = Field(description="Cases by outcome")
-    pass_rate: PassRate = Field(description="Pass rate over all rubrics, with its interval")
-    judge_pass_rate: float | None = Field(
-        description="Judge-only: passed / (passed + failed); None when neither"
+    pass_rate: PassRate = Field(
+        description="The run's one pass rate over all rubrics, with its interval and how it was "
+        "computed"
     )
     rubrics: dict[str, RubricOutcomes] = Field(description="Rubric name -> its outcomes")
     agreement: JudgeAgreement = Field(description="Agreement among the judges")

@@ -14,16 +14,18 @@ from .terminal import printable
 from .words import counted
 
 
-def pass_rate_text(rate: PassRate) -> str:
-    """`71.2% [65.0%, 77.4%] (PPI, 40 labelled)`, or the judge-only rate, labelled as such."""
+def pass_rate_text(rate: PassRate, how: bool = False) -> str:
+    """`71.2% [65.0%, 77.4%]`, `83.3% (no interval)` or `n/a`; with `how`, the headline:
+    the rate, its interval and how it was computed (`passrates.how`)."""
     if rate.estimate is None:
         return "n/a"
-    if rate.method == "ppi" and rate.low is not None and rate.high is not None:
-        return (
-            f"{rate.estimate:.1%} [{rate.low:.1%}, {rate.high:.1%}] "
-            f"(95% PPI, {rate.labelled} labelled)"
-        )
-    return f"{rate.estimate:.1%} judge-only (no reviewed audits: no interval can be trusted)"
+    text = f"{rate.estimate:.1%}"
+    if rate.low is not None and rate.high is not None:
+        text += f" [{rate.low:.1%}, {rate.high:.1%}]"
+    if how and rate.how:
+        tail = "; no interval without them: audits give them" if rate.method == "judge-only" else ""
+        return f"{text} ({rate.how}{tail})"
+    return text if rate.low is not None else f"{text} (no interval)"
 
 
 def _to_review(escalated: int, audits: int) -> str:
@@ -69,21 +71,19 @@ def cost_lines(s: RunSummary) -> list[str]:
 def summary_lines(summary: RunSummary | Mapping[str, Any]) -> list[str]:
     """The terminal summary section, as plain lines."""
     s = summary if isinstance(summary, RunSummary) else RunSummary.model_validate(summary)
-    o, u, rate = s.outcomes, s.usage, s.judge_pass_rate
+    o, u = s.outcomes, s.usage
     lines = [
         f"run {s.run_id}: {s.cases} cases: {o.passed} passed, {o.failed} failed, "
-        f"{o.escalated} escalated, {o.skipped} skipped"
-        + (f" (judge-only pass rate {rate:.1%} of decided)" if rate is not None else ""),
+        f"{o.escalated} escalated, {o.skipped} skipped",
+        f"pass rate: {pass_rate_text(s.pass_rate, how=True)}",
     ]
-    lines.append(f"pass rate: {pass_rate_text(s.pass_rate)}")
     for name, r in s.rubrics.items():
-        r_rate = f"{r.judge_pass_rate:.1%}" if r.judge_pass_rate is not None else "n/a"
         alpha = ""
         if r.agreement is not None and r.agreement.cases_judged:
             a = r.agreement.krippendorff_alpha_ordinal
             alpha = f"; judge alpha {a:.3f}" if a is not None else "; judge alpha undefined"
         lines.append(
-            f"  rubric {name}: {pass_rate_text(r.pass_rate)}; {r_rate} of decided "
+            f"  rubric {name}: {pass_rate_text(r.pass_rate)} "
             f"({r.passed} passed, {r.failed} failed, {r.escalated} escalated){alpha}"
         )
     agreement = s.agreement

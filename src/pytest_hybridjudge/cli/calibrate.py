@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import math
 import sys
 from typing import TYPE_CHECKING
 
@@ -65,6 +66,11 @@ def _num(value: float | None, digits: int = 3) -> str:
 
 def _ci(interval: tuple[float, float] | None) -> str:
     return "-" if interval is None else f"[{interval[0]:.2f}, {interval[1]:.2f}]"
+
+
+def _count(n: int, noun: str) -> str:
+    """`1 audit`, `2 audits`: a count with its noun in the right number."""
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
 
 
 def _pct(value: float) -> str:
@@ -130,11 +136,20 @@ def _fit_lines(report: RubricReport, fit: Fit) -> list[str]:
     lines = []
     if sample is not None:
         weights = ", ".join(f"{k} at weight {w:g}" for w, k in sample.weights.items()) or "none"
+        version, judges = sample.panel_key
+        runs = f"{sample.runs} run{'' if sample.runs == 1 else 's'}"
         lines.append(
-            f"  fitted on {sample.audits} audit(s) and {sample.low_confidence} low-confidence "
-            f"escalation(s), cases whose chance of review is known, each weighted by 1 / that "
-            f"chance ({weights}; effective n {sample.effective_n:.1f})"
+            f"  fitted on {_count(sample.audits, 'audit')} and "
+            f"{_count(sample.low_confidence, 'low-confidence escalation')} pooled from {runs} "
+            f"of rubric version {(version or '-')[:8]} judged by {', '.join(judges) or '-'}: "
+            "cases whose chance of review is known, each weighted by 1 / that chance "
+            f"({weights}; effective n {sample.effective_n:.1f})"
         )
+        if sample.other_versions:
+            lines.append(
+                f"  left out of the fit: {_count(sample.other_versions, 'labelled case')} from "
+                "other rubric versions or judges (their agreement says little about these)"
+            )
         if sample.other_rules or sample.unknown:
             lines.append(
                 f"  left out of the fit: {sample.other_rules} sent to people by other rules "
@@ -156,8 +171,15 @@ def _fit_lines(report: RubricReport, fit: Fit) -> list[str]:
         if fit.tested == 0
         else "agreement among the most confident cases is too low to certify the target"
     )
+    rate = sample.audit_rate if sample is not None else None
     more = (
-        f"about {fit.needed} more audit(s) of the same kind needed"
+        f"about {_count(fit.needed, 'more audit')} would certify the target"
+        + (
+            f" (at audit_rate {rate:g}, about {math.ceil(fit.needed / rate):,} more confident "
+            "cases judged, in one run or pooled over runs of this rubric version and judges)"
+            if rate
+            else ""
+        )
         if fit.needed is not None
         else "more audits like these would not help: the judges agree too rarely"
     )
@@ -200,7 +222,7 @@ def _calibrate(args: argparse.Namespace) -> int:
     from ..review.calibration_report import (
         LabelledCase,
         history_record,
-        judged_results,
+        judged_and_sent,
         labelled_cases,
         report_json,
         rubric_report,
@@ -222,7 +244,8 @@ def _calibrate(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 1
-    dataset = labelled_cases(judged_results(runs_dir), resolutions)
+    judged, sent = judged_and_sent(runs_dir)
+    dataset = labelled_cases(judged, resolutions, sent)
     by_rubric: dict[str, list[LabelledCase]] = {}
     for case in dataset.cases:
         by_rubric.setdefault(case.rubric, []).append(case)
@@ -243,6 +266,7 @@ def _calibrate(args: argparse.Namespace) -> int:
             resamples=args.resamples,
             seed=args.seed,
             judged=dataset.judged.get(name, []),
+            judged_groups=dataset.judged_groups.get(name, []),
         )
         for name in names
     ]
@@ -271,9 +295,13 @@ def _calibrate(args: argparse.Namespace) -> int:
         say("\n".join(render_report(report)))
     if args.target is not None:
         say(
-            "\nthe guarantee rests on the sample of known probability: audits are a seeded random "
-            "sample of confident cases (weight 1 / audit_rate), low-confidence escalations are all "
-            "sent to people (weight 1); cases chosen by other rules are not a random sample"
+            "\nthe guarantee rests on the sample of known probability, in two phases: a run sends "
+            "cases to people (audits are a seeded random sample of confident cases, probability "
+            "audit_rate; low-confidence escalations all go, probability 1), then reviewers "
+            "resolve some of them; the resolved ones of a run, rubric and kind are taken as a "
+            "random share of those sent, so each is weighted by 1 / (its probability x that "
+            "share). Runs with the rubric version and judges of the newest are pooled; cases "
+            "chosen by other rules are not a random sample and are left out"
         )
     say()
     if written:

@@ -12,7 +12,7 @@ thresholds in `calibration.json`; `history_record` is one line of `calibration-h
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,6 +24,15 @@ if TYPE_CHECKING:
 
 
 # --- gathering the data --------------------------------------------------------------------
+
+
+PanelKey = tuple[str | None, tuple[str, ...]]
+"""(rubric version, judges): what must match for runs' labelled cases to be pooled in a fit."""
+
+
+def panel_key(record: CaseResult) -> PanelKey:
+    """The rubric version and the judges (sorted labels) behind a record's verdicts."""
+    return (record.rubric_version, tuple(sorted({v.judge for v in record.verdicts})))
 
 
 @dataclass(frozen=True)
@@ -49,6 +58,10 @@ class LabelledCase:
     """Drawn as an audit of a confident case."""
     legacy: bool = False
     """Its run predates recorded sampling (no policy in the record)."""
+    panel_key: PanelKey = (None, ())
+    """Rubric version and judges that produced its verdicts: runs with the same key are pooled."""
+    audit_rate: float | None = None
+    """The audit rate its run drew audits at."""
 
     @property
     def weight(self) -> float | None:
@@ -69,6 +82,8 @@ class Dataset:
     judged: dict[str, list[float | None]] = field(default_factory=dict)
     """Rubric -> panel confidence of every judged case (labelled or not) the panel could decide
     (None for one another rule escalated): the denominator of coverage."""
+    judged_groups: dict[str, list[PanelKey]] = field(default_factory=dict)
+    """Rubric -> the rubric version and judges of each entry of `judged`, in the same order."""
 
 
 def results_path(runs_dir: Path, run_id: str) -> Path:
@@ -98,9 +113,31 @@ def judged_results(runs_dir: Path) -> dict[str, tuple[str, CaseResult]]:
     Runs are read oldest first; records decided by review (no verdicts) never replace one that
     has them. Runs without a results file (interrupted) are passed over.
     """
+    return judged_and_sent(runs_dir)[0]
+
+
+Stratum = tuple[str, str, bool]
+"""(run id, rubric, audit): the items one run sent to people for one reason."""
+
+
+def sent_to_people(record: CaseResult) -> bool:
+    """Whether the run sent the case to people: escalated, or drawn as an audit."""
+    return bool(record.item_id) and (record.audit or record.outcome == "escalated")
+
+
+def stratum_of(run_id: str, record: CaseResult) -> Stratum:
+    """The stratum (`resolved_shares`) a run's record belongs to."""
+    return (run_id, record.rubric or "(none)", record.audit)
+
+
+def judged_and_sent(
+    runs_dir: Path,
+) -> tuple[dict[str, tuple[str, CaseResult]], dict[Stratum, set[str]]]:
+    """`judged_results`, and the item ids each run sent to people, by stratum (one pass)."""
     from .store import run_ids
 
     found: dict[str, tuple[str, CaseResult]] = {}
+    sent: dict[Stratum, set[str]] = {}
     for run_id in run_ids(runs_dir):
         path = results_path(runs_dir, run_id)
         if not path.is_file():
@@ -108,13 +145,42 @@ def judged_results(runs_dir: Path) -> dict[str, tuple[str, CaseResult]]:
         for record in read_results(path):
             if record.item_id and record.verdicts:
                 found[record.item_id] = (run_id, record)
-    return found
+            if record.item_id and sent_to_people(record):
+                sent.setdefault(stratum_of(run_id, record), set()).add(record.item_id)
+    return found, sent
+
+
+def resolved_shares(
+    sent: Mapping[Stratum, Collection[str]], resolved: Collection[str]
+) -> dict[Stratum, float]:
+    """Share of each stratum's items that reviewers resolved: the second phase of the sample.
+
+    A run sends cases to people (phase one: escalations with probability 1, audits with the
+    audit rate); reviewers then resolve some of them (phase two). Within a run, rubric and kind
+    (audit or escalation), the resolved items are taken as a random share of those sent, so
+    each stands for 1 / share of them: its inclusion probability is the phase-one probability
+    times the share. Strata with nothing resolved are absent. Pure.
+    """
+    shares = {}
+    for key, items in sent.items():
+        done = sum(1 for item in items if item in resolved)
+        if done:
+            shares[key] = done / len(items)
+    return shares
 
 
 def labelled_cases(
-    judged: Mapping[str, tuple[str, CaseResult]], resolutions: Iterable[Resolution]
+    judged: Mapping[str, tuple[str, CaseResult]],
+    resolutions: Iterable[Resolution],
+    sent: Mapping[Stratum, Collection[str]] | None = None,
 ) -> Dataset:
-    """Pair each resolved item's human decision with the judges' stored verdicts. Pure."""
+    """Pair each resolved item's human decision with the judges' stored verdicts. Pure.
+
+    A case's inclusion probability is two-phase: its record's (1 for a low-confidence
+    escalation, the audit rate for an audit) times the share of its run's items of the same
+    rubric and kind that reviewers resolved (`resolved_shares`, over `sent`, the items each run
+    sent to people: `judged_and_sent`; default: what `judged` holds).
+    """
     from .resolutions import human_decision, resolutions_by_item
 
     dataset = Dataset()
@@ -124,10 +190,20 @@ def labelled_cases(
         )
         confidence = record.panel.confidence if record.panel and decidable else None
         dataset.judged.setdefault(record.rubric or "(none)", []).append(confidence)
-    for item, decided in resolutions_by_item(resolutions).items():
+        dataset.judged_groups.setdefault(record.rubric or "(none)", []).append(panel_key(record))
+    by_item = resolutions_by_item(resolutions)
+    decisions = {item: human_decision(decided)[0] for item, decided in by_item.items()}
+    if sent is None:
+        built: dict[Stratum, set[str]] = {}
+        for item, (run_id, record) in judged.items():
+            if sent_to_people(record):
+                built.setdefault(stratum_of(run_id, record), set()).add(item)
+        sent = built
+    shares = resolved_shares(sent, {i for i, d in decisions.items() if d != "disagree"})
+    for item, decided in by_item.items():
         stored = judged.get(item)
         rubric = (stored[1].rubric if stored else None) or decided[-1].rubric or "(none)"
-        decision, _ = human_decision(decided)
+        decision = decisions[item]
         if decision == "disagree":
             dataset.disagree[rubric] = dataset.disagree.get(rubric, 0) + 1
             continue
@@ -151,9 +227,14 @@ def labelled_cases(
                     for v in record.verdicts
                     if v.passed is not None and v.error is None
                 },
-                inclusion=record.inclusion_probability,
+                inclusion=record.inclusion_probability * share
+                if record.inclusion_probability is not None
+                and (share := shares.get(stratum_of(run_id, record)))
+                else None,
                 audit=record.audit,
                 legacy=record.policy is None,
+                panel_key=panel_key(record),
+                audit_rate=record.policy.audit_rate if record.policy else None,
             )
         )
     return dataset
@@ -206,6 +287,14 @@ class FitSample:
     """Left out: sent to people by split, errors, spread, borderline or always_review."""
     unknown: int
     """Left out: older runs that did not record their sampling probabilities."""
+    runs: int = 1
+    """Runs whose labelled cases were pooled (same rubric version and judges)."""
+    other_versions: int = 0
+    """Left out: labelled cases from other rubric versions or panels of judges."""
+    panel_key: PanelKey = (None, ())
+    """The rubric version and judges fitted for: those of the newest labelled run."""
+    audit_rate: float | None = None
+    """The audit rate of the newest run fitted on (to turn more audits into more cases)."""
 
 
 def rubric_report(
@@ -219,13 +308,17 @@ def rubric_report(
     resamples: int,
     seed: int,
     judged: list[float | None] | None = None,
+    judged_groups: list[PanelKey] | None = None,
 ) -> RubricReport:
     """The statistics of one rubric's labelled cases. Pure.
 
     `judged` holds the panel confidence of every judged case of the rubric (`Dataset.judged`),
     for coverage as a share of judged cases. The threshold is fitted on the cases whose
     inclusion probability is known (audits, low-confidence escalations), weighted by its
-    inverse; the rest are counted in `sample` and left out.
+    inverse; the rest are counted in `sample` and left out. It pools the labelled cases of every
+    run with the rubric version and judges of the newest one (each weighted by its own run's
+    probabilities); cases of other versions or panels are counted and left out, and so are
+    their judged cases in coverage (`judged_groups`, parallel to `judged`).
     """
     judged = judged or []
     from ..stats import agreement, fit_threshold
@@ -243,7 +336,12 @@ def rubric_report(
         )
     fit = sample = coverage = None
     scored = [c for c in cases if c.panel_confidence is not None and c.panel_pass is not None]
-    used = [c for c in scored if c.weight is not None]
+    known = [c for c in scored if c.weight is not None]
+    newest = max(known, key=lambda c: c.run_id) if known else None
+    key = newest.panel_key if newest else (None, ())
+    used = [c for c in known if c.panel_key == key]
+    if judged_groups is not None and newest is not None:
+        judged = [x for x, g in zip(judged, judged_groups, strict=True) if g == key]
     if target is not None and scored:
         fit = fit_threshold(
             [c.panel_confidence for c in used if c.panel_confidence is not None],
@@ -263,6 +361,10 @@ def rubric_report(
             effective_n=fit.effective_n,
             other_rules=sum(1 for c in scored if c.weight is None and not c.legacy),
             unknown=sum(1 for c in scored if c.weight is None and c.legacy),
+            runs=len({c.run_id for c in used}),
+            other_versions=len(known) - len(used),
+            panel_key=key,
+            audit_rate=newest.audit_rate if newest else None,
         )
         if fit.threshold is not None and judged:
             confident = [x for x in judged if x is not None and x >= fit.threshold]
@@ -342,6 +444,11 @@ def report_json(report: RubricReport) -> dict[str, Any]:
             "effective_n": report.sample.effective_n,
             "left_out_other_rules": report.sample.other_rules,
             "left_out_unrecorded_sampling": report.sample.unknown,
+            "runs_pooled": report.sample.runs,
+            "rubric_version": report.sample.panel_key[0],
+            "judges": list(report.sample.panel_key[1]),
+            "left_out_other_versions_or_judges": report.sample.other_versions,
+            "audit_rate": report.sample.audit_rate,
         },
     }
 
