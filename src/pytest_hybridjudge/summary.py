@@ -181,6 +181,17 @@ class RunSummary(BaseModel):
     calls: CallCounts | None = Field(
         None, description="Requests sent, retries and mode switches (None under xdist workers)"
     )
+    targets: list[str] = Field(default_factory=list, description="Labels of the targets run")
+    complete: bool | None = Field(
+        None,
+        description="Whether the run covered the whole gold set and may be a baseline (`LATEST` "
+        "moves only to complete runs); None in summaries written before this was recorded",
+    )
+    incomplete_because: list[str] = Field(
+        default_factory=list,
+        description="Why the run is not complete: interrupted, collection errors, no case, a "
+        "-k/-m/--lf subset, cases never finished or skipped by the budget, too many outages",
+    )
 
 
 class SummaryError(HybridJudgeError):
