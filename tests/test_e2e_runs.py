@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import resource
-import signal
 import subprocess
 import sys
 
@@ -169,10 +167,13 @@ def test_a_damaged_cache_with_a_valid_header_is_named_before_any_call(
 # --- a disk that fills up mid-run -------------------------------------------------------------
 
 
-def _limit_file_size() -> None:
-    """In the child: files may not grow past 12 KB; a write past it fails with EFBIG."""
-    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-    resource.setrlimit(resource.RLIMIT_FSIZE, (12_000, 12_000))
+LIMITED_PYTEST = """
+import resource, signal, sys
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit then fails with EFBIG
+resource.setrlimit(resource.RLIMIT_FSIZE, (12_000, 12_000))  # no file may grow past 12 KB
+import pytest
+sys.exit(pytest.main(sys.argv[1:]))
+"""
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="RLIMIT_FSIZE is POSIX")
@@ -186,13 +187,12 @@ def test_a_full_disk_mid_run_leaves_every_record_whole_and_says_what_to_free(
     project.gold("many.yaml", "cases:\n" + cases)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     done = subprocess.run(
-        [sys.executable, "-m", "pytest", "--judge", *QUIET_PLUGINS, "-p", "no:randomly"],
+        [sys.executable, "-c", LIMITED_PYTEST, "--judge", *QUIET_PLUGINS, "-p", "no:randomly"],
         cwd=project.path,
         env=env,
         capture_output=True,
         text=True,
         timeout=300,
-        preexec_fn=_limit_file_size,
         check=False,
     )
     output = done.stdout + done.stderr
