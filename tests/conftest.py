@@ -139,9 +139,9 @@ class Project:
         return path
 
     def run_dir(self) -> Path:
-        """The folder of the latest run."""
+        """The folder of the newest run (complete or not: `LATEST` names only complete ones)."""
         runs = self.path / ".hybridjudge" / "runs"
-        return runs / (runs / "LATEST").read_text().strip()
+        return max(runs.glob("*/summary.json"), key=lambda p: p.stat().st_mtime_ns).parent
 
     def results(self) -> dict[str, dict[str, Any]]:
         """results.jsonl of the latest run, by case id."""

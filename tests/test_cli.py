@@ -73,7 +73,7 @@ def test_runs_prune_keeps_the_newest_and_says_what_it_removed(
     assert code == 0
     assert sorted(p.name for p in runs.iterdir() if p.is_dir()) == ids[2:]
     assert f"removed {runs / ids[0]}" in out and f"removed {runs / ids[1]}" in out
-    assert "2 run(s) removed, 2 kept" in out
+    assert "2 runs removed, 2 runs kept" in out
     code, _, err = _cli(capsys, "runs", "prune", "--keep", "0")
     assert code == 2 and "--keep 0" in err
     assert sorted(p.name for p in runs.iterdir() if p.is_dir()) == ids[2:]

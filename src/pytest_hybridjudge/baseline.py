@@ -136,11 +136,16 @@ def resolve_results(value: str, runs_dir: Path, option: str = "--judge-baseline"
     if path.is_dir():
         return recorded_path(path.parent, path.name, "results")
     run_id = value
-    if value == "latest":
-        latest = runs_dir / "LATEST"
-        if not latest.is_file():
-            raise BaselineError(f"{option} latest: no runs under {runs_dir} yet")
-        run_id = latest.read_text(encoding="utf-8").strip()
+    if value == "latest":  # the newest complete run: a -k subset or a stopped run never is
+        from .runstore import latest_complete
+
+        found = latest_complete(runs_dir)
+        if found is None:
+            raise BaselineError(
+                f"{option} latest: no complete run under {runs_dir} yet (`hybridjudge runs` "
+                "says why each run is incomplete); run the whole gold set first"
+            )
+        run_id = found
     if run_id and "/" not in run_id and (runs_dir / run_id).is_dir():
         return recorded_path(runs_dir, run_id, "results")
     known = sorted(p.name for p in runs_dir.iterdir() if p.is_dir()) if runs_dir.is_dir() else []

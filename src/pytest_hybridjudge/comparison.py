@@ -64,7 +64,8 @@ def load_baseline(
     if option:
         path = resolve_results(option, runs_dir)
         records = read_records(path)
-        return Baseline(label=str(path), cases=sides(records, _earlier_target(records, gate, path)))
+        label = f"{path} (the latest complete run)" if option == "latest" else str(path)
+        return Baseline(label=label, cases=sides(records, _earlier_target(records, gate, path)))
     if gate.baseline is not None:
         if gate.candidate is None:
             raise BaselineError(

@@ -7,6 +7,7 @@ file behind, concurrent appends never interleave, and new files follow the user'
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import sys
@@ -176,3 +177,83 @@ def append_jsonl(
             os.fsync(handle.fileno())
         finally:
             _unlock(handle)
+
+
+# --- moving a file -------------------------------------------------------------------------
+
+
+def move_file(old: Path, new: Path) -> None:
+    """Move `old` to `new` (which must not exist), across filesystems too.
+
+    A rename where it can be one; otherwise the bytes are copied to a temporary file beside
+    `new`, fsynced, renamed into place, and only then is `old` removed: an interruption leaves
+    the file at its old place, or at both, never half of it.
+    """
+    import shutil
+
+    new.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.rename(old, new)
+        return
+    except OSError as exc:
+        if exc.errno != errno.EXDEV:
+            raise
+    with old.open("rb") as source, atomic_writer_bytes(new) as target:
+        shutil.copyfileobj(source, target)
+    shutil.copystat(old, new)
+    old.unlink()
+
+
+@contextlib.contextmanager
+def atomic_writer_bytes(path: Path) -> Iterator[IO[bytes]]:
+    """As `atomic_writer`, for bytes."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+# --- a file of whole lines ------------------------------------------------------------------
+
+
+class LineSpool:
+    """A file appended one whole line at a time; a failed write leaves only whole lines.
+
+    Each line goes out in one unbuffered write (continued if the system writes it short), so a
+    killed run keeps every line it finished. If a write fails (disk full, a file size limit),
+    the file is cut back to its last whole line and the `OSError` is raised again.
+    """
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.lines = 0
+        self._size = 0
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._file = path.open("wb", buffering=0)
+
+    def write(self, line: str) -> None:
+        """Append `line` (which ends with a newline) whole, or not at all."""
+        data = memoryview(line.encode("utf-8"))
+        written = 0
+        try:
+            while written < len(data):
+                written += self._file.write(data[written:]) or 0
+        except OSError:
+            with contextlib.suppress(OSError):
+                self._file.truncate(self._size)
+            raise
+        self._size += len(data)
+        self.lines += 1
+
+    def close(self, sync: bool = True) -> None:
+        """fsync (unless `sync` is False) and close."""
+        if sync:
+            os.fsync(self._file.fileno())
+        self._file.close()

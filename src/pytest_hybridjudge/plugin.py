@@ -167,8 +167,17 @@ class _RecorderHooks:
     def __init__(self, recorder: Recorder):
         self.recorder = recorder
 
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        self.recorder.pytest_session = session  # to stop the run if its records cannot be written
+
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         self.recorder.record(report)
+
+    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
+        self.recorder.collected(report)
+
+    def pytest_deselected(self, items: Sequence[pytest.Item]) -> None:
+        self.recorder.deselect(items)
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_xdist_node_collection_finished(self, node: object, ids: Sequence[str]) -> None:
@@ -179,6 +188,8 @@ class _RecorderHooks:
         self.recorder.finish(exitstatus)
         if self.recorder.regressed and session.exitstatus == pytest.ExitCode.OK:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED  # REGRESSED fails the session
+        if self.recorder.failed_to_record and session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.INTERRUPTED  # the run stopped unrecorded
         # provider failures last: a configuration error is a usage error, too many outages fail
         session.exitstatus = self.recorder.exit_code(int(session.exitstatus))
 
@@ -189,7 +200,9 @@ def pytest_terminal_summary(terminalreporter: TerminalReporter, config: pytest.C
         return
     if judge.dry_run:
         title, lines = "hybridjudge dry run", judge.dry_run_lines()
-    elif judge.recorder is not None and judge.recorder.summary is not None:
+    elif judge.recorder is not None and (
+        judge.recorder.summary is not None or judge.recorder.failed_to_record
+    ):
         title, lines = "hybridjudge", judge.recorder.summary_lines()
     else:
         return

@@ -29,8 +29,27 @@ def check_cache(path: Path, key: str = "cache_path") -> None:
             )
         if not os.access(path, os.W_OK):
             raise UnwritablePath(f"`{key}` = {path} is read-only; make it writable or move it")
+        if head and (problem := _sqlite_problem(path)):
+            raise UnwritablePath(
+                f"`{key}` = {path} is a damaged SQLite database ({problem}); delete it (the "
+                f"cache fills again as the run calls the providers) or point `{key}` at a new file"
+            )
         return
     check_folder(path.parent, key)
+
+
+def _sqlite_problem(path: Path) -> str | None:
+    """What SQLite's quick check finds wrong with the database at `path`, or None."""
+    import contextlib
+    import sqlite3
+
+    try:
+        with contextlib.closing(sqlite3.connect(path, timeout=30)) as db:
+            rows = db.execute("PRAGMA quick_check").fetchall()
+    except sqlite3.Error as exc:
+        return str(exc)
+    found = [str(row[0]) for row in rows if row and row[0] != "ok"]
+    return "; ".join(found[:3]) or None
 
 
 def check_folder(folder: Path, key: str) -> None:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from .runstore import RunLease
 from .session import PAYLOAD, JudgeSession
 
 if TYPE_CHECKING:
@@ -29,7 +30,13 @@ class Recorder:
         self.summary: Any = None
         self.gate: GateReport | None = None
         self.gate_error: str | None = None
+        self.write_error: str | None = None  # the run's records could not be written
+        self.pytest_session: pytest.Session | None = None
         self.remote: dict[str, None] = {}  # gold node ids xdist workers selected, in order
+        self.collection_errors = 0  # gold files that failed to collect
+        self.deselected = 0  # gold items -k, -m or --lf deselected
+        self.lease = RunLease(report.paths.run_dir)
+        self.lease.acquire()  # `runs prune` never removes a run while this session holds it
 
     def record(self, report: pytest.TestReport) -> None:
         """Record a gold item's result, or why it ended without one."""
@@ -45,7 +52,7 @@ class Recorder:
             result = (
                 payload if isinstance(payload, CaseResult) else CaseResult.model_validate(payload)
             )
-            self.report.add(result)
+            self._add(result)
         elif report.skipped or (report.failed and report.when in ("setup", "call", "???")):
             self._unfinished(report)  # "???": xdist's report for an item whose worker crashed
 
@@ -62,7 +69,35 @@ class Recorder:
             )
         else:  # the xdist controller collects nothing: read what the node id says
             record = _from_node_id(report.nodeid, "failed" if failed else "skipped", reason)
-        self.report.add(record)
+        self._add(record)
+
+    def _add(self, result: CaseResult) -> None:
+        """Record a result; if the disk refuses it, stop the run (nothing more is paid for)."""
+        from .report import RecordWriteError
+
+        try:
+            self.report.add(result)
+        except RecordWriteError as exc:
+            self._stop(str(exc))
+
+    def _stop(self, error: str) -> None:
+        self.write_error = error
+        if self.session.scheduler is not None:
+            self.session.scheduler.stop()
+        if self.pytest_session is not None:
+            self.pytest_session.shouldstop = "hybridjudge: the run's records cannot be written"
+
+    def collected(self, report: pytest.CollectReport) -> None:
+        """Count a gold file that failed to collect (the run then cannot be complete)."""
+        from .collect import is_gold
+
+        path = report.nodeid.partition("::")[0]
+        if report.failed and path and is_gold(self.session, self.session.rootdir / path):
+            self.collection_errors += 1
+
+    def deselect(self, items: Sequence[pytest.Item]) -> None:
+        """Count gold items left out by -k, -m or --lf."""
+        self.deselected += sum("hybridjudge" in item.keywords for item in items)
 
     def selected_elsewhere(self, nodeids: Sequence[str]) -> None:
         """Gold node ids an xdist worker collected and selected (every worker sends them all)."""
@@ -78,6 +113,7 @@ class Recorder:
         """Stop the cases still running; record every selected case not recorded yet (a result
         that finished but no item took, else skipped with why); write the files."""
         from .evaluate import new_record
+        from .report import RecordWriteError
 
         scheduler = self.session.scheduler
         if scheduler is not None:
@@ -89,33 +125,81 @@ class Recorder:
             if exitstatus == pytest.ExitCode.INTERRUPTED
             else "the session stopped before this case ran"
         )
+        unfinished = 0
         for job in self.session.selected:  # no selected case silently disappears
             if not self.report.recorded(job.nodeid):
                 done = scheduler.result_if_finished(job.nodeid) if scheduler else None
-                self.report.add(done or new_record(job, "skipped", [why]))
+                unfinished += done is None
+                self._add(done or new_record(job, "skipped", [why]))
         for nodeid in self.remote:  # under xdist: cases no worker reported on
             if not self.report.recorded(nodeid):
-                self.report.add(_from_node_id(nodeid, "skipped", why))
+                unfinished += 1
+                self._add(_from_node_id(nodeid, "skipped", why))
         if self.session.caller is not None and self.session.ran_cases:
             self.report.calls = self.session.caller.stats
-        self.summary = self.report.write()
-        self._gate()
+        self.report.incomplete = self._incomplete(exitstatus, unfinished)
+        try:
+            self.summary = self.report.write()
+        except RecordWriteError as exc:
+            self.write_error = str(exc)
+        except OSError as exc:  # the summary or manifest: their atomic writes leave no half file
+            self.write_error = (
+                f"cannot write the run's files in {self.report.paths.run_dir} "
+                f"({exc.strerror or exc}); free disk space there and run again"
+            )
+        finally:
+            self.lease.release()
+        if self.write_error is None:
+            self._gate()
+
+    def _incomplete(self, exitstatus: int, unfinished: int) -> list[str]:
+        """Why this run cannot be a baseline (see `runstore.incomplete_because`)."""
+        from .runstore import RunShape, incomplete_because
+
+        tally, config = self.report.tally, self.session.config
+        return incomplete_because(
+            RunShape(
+                cases=len(self.report),
+                unfinished=unfinished,
+                outages=tally.outages,
+                over_budget=tally.over_budget,
+                collection_errors=self.collection_errors,
+                deselected=self.deselected,
+                filtered=bool(self.remote and not self.session.jobs)  # xdist: workers deselect
+                and bool(config.option.keyword or config.option.markexpr),
+                paths_given=_names_a_subset(self.session),
+                interrupted=exitstatus == pytest.ExitCode.INTERRUPTED
+                and not self.collection_errors,
+                max_outage_share=self.session.settings.gate.max_error_rate,
+            )
+        )
 
     def _gate(self) -> None:
         """Compare with the baseline, if there is one; write gate.json and the CI summary."""
         from .ci_summary import write_ci_summary
         from .comparison import gate_run
         from .errors import HybridJudgeError
+        from .paths import configured
 
         paths, baseline = self.report.paths, self.session.baseline
         settings = self.session.settings
-        resolutions = self.session.rootdir / settings.resolutions  # labels for the PPI change
+        resolutions = configured(self.session.rootdir, settings.resolutions)  # the PPI's labels
         if baseline is not None:
             try:
                 self.gate = gate_run(baseline, settings, paths.results, paths.run_dir, resolutions)
             except HybridJudgeError as exc:
                 self.gate_error = f"gate not decided: {exc}"
-        write_ci_summary(self.summary, self.gate, paths.run_dir)
+        try:
+            write_ci_summary(self.summary, self.gate, paths.run_dir)
+        except OSError as exc:  # the run's own files are written; say why this one is not
+            self.write_error = (
+                f"cannot write the Markdown summary ({exc.strerror or exc}: {exc.filename})"
+            )
+
+    @property
+    def failed_to_record(self) -> bool:
+        """Whether the run's records could not be written (the session then fails)."""
+        return self.write_error is not None
 
     @property
     def health(self) -> ProviderHealth:
@@ -146,11 +230,33 @@ class Recorder:
         lines = summary_lines(self.summary) if self.summary is not None else []
         share = self.session.settings.max_outage_share
         lines += [printable(line) for line in health_lines(self.health, share)]
+        if self.write_error is not None:
+            lines.append(f"run not recorded: {self.write_error}")
         if self.gate is not None:
             lines += [printable(line) for line in gate_lines(self.gate)]  # ids from any file
         if self.gate_error is not None:
             lines.append(self.gate_error)
         return lines
+
+
+def _names_a_subset(session: JudgeSession) -> bool:
+    """Whether the command line named only some of the gold set: a gold file or case below a
+    gold entry, while some gold entry is named by no path at or above it."""
+    from .paths import configured
+
+    config = session.config
+    if config.args_source != pytest.Config.ArgsSource.ARGS:
+        return False
+    roots = [configured(session.rootdir, entry).resolve() for entry in session.settings.gold]
+    roots = [root for root in roots if root.exists()]
+    given = []
+    for arg in config.args:
+        path, sep, _ = arg.partition("::")
+        full = (config.invocation_params.dir / path).resolve()
+        if sep and any(full == root or root in full.parents for root in roots):
+            return True  # cases named by node id
+        given.append(full)
+    return not all(any(g == root or g in root.parents for g in given) for root in roots)
 
 
 def _longrepr_text(report: pytest.TestReport) -> str:

@@ -9,12 +9,13 @@ from collections import Counter, defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any
 
 from .config import DEFAULT_RATES
 from .cost import review_cost
+from .errors import HybridJudgeError
 from .escalation import reason_group
-from .files import atomic_writer, write_json_atomic, write_text_atomic
+from .files import LineSpool, atomic_writer, write_json_atomic, write_text_atomic
 from .passrates import Row, row_of
 from .review.manifest import ReviewItem, write_manifest
 from .stats import panel_scores
@@ -88,6 +89,7 @@ class Tally:
     by_review: int = 0
     over_budget: int = 0
     reserved: int = 0  # cases that got their budget reservation and ran
+    targets: set[str] = field(default_factory=set)
     reasons: Counter[str] = field(default_factory=Counter)  # escalated cases per rule
     judge_errors: Counter[str] = field(default_factory=Counter)
     to_review: list[CaseResult] = field(default_factory=list)  # escalated, or drawn for audit
@@ -106,8 +108,9 @@ class Tally:
         for j in r.pairwise.judgments if r.pairwise else ():
             self.per_model[j.judge].add(j.usage)  # both orders' calls
         self.over_budget += r.over_budget
+        self.targets.add(r.target)
         self.reserved += r.reserved
-        self.outages += r.outage
+        self.outages += r.outage  # cases lost to provider outages
         self.config_error = self.config_error or r.config_error
         rubric = r.rubric or "(none)"
         if r.verdicts:
@@ -151,8 +154,10 @@ class RunReport:
     budget: float | None = None  # USD, when the run has one
     calls: CallStats | None = None  # the caller's counters, when it ran in this process
     resolved: frozenset[str] | None = None  # items reviewers decided (for pass rates)
+    incomplete: list[str] | None = None  # why the run is not complete; None: not judged
     _times: Counter[str] = field(default_factory=Counter)  # records per node id
-    _spool: TextIO | None = None
+    _spool: LineSpool | None = None
+    write_error: RecordWriteError | None = None  # set when a record could not be written
 
     @property
     def partial(self) -> Path:
@@ -161,11 +166,15 @@ class RunReport:
 
     def add(self, result: CaseResult) -> None:
         """Record a case's result (the last record for a node id wins)."""
-        if self._spool is None:
-            self.partial.parent.mkdir(parents=True, exist_ok=True)
-            # line-buffered: a killed run still leaves every record it made on disk
-            self._spool = self.partial.open("w", encoding="utf-8", buffering=1)
-        self._spool.write(result.model_dump_json() + "\n")
+        if self.write_error is not None:
+            return  # the disk refused an earlier record: the records on it stay whole
+        try:
+            if self._spool is None:
+                self._spool = LineSpool(self.partial)  # a killed run keeps every record made
+            self._spool.write(result.model_dump_json() + "\n")
+        except OSError as exc:
+            self.write_error = RecordWriteError.of(exc, self.partial, self._spool)
+            raise self.write_error from None
         key = _key(result)
         self._times[key] += 1
         if self._times[key] == 1:
@@ -240,6 +249,9 @@ class RunReport:
                 "calls": _call_counts(self.calls) if self.calls is not None else None,
                 "outages": t.outages,
                 "config_error": t.config_error,
+                "targets": sorted(t.targets),
+                "complete": None if self.incomplete is None else not self.incomplete,
+                "incomplete_because": self.incomplete or [],
             }
         )
 
@@ -293,12 +305,21 @@ class RunReport:
         )
 
     def write(self) -> dict[str, Any]:
-        """Write results, manifest and summary atomically; return the summary as written."""
+        """Write results, manifest and summary atomically; return the summary as written.
+
+        After a failed record write nothing more is written: `.partial` keeps the whole records
+        and the error is raised again."""
+        if self.write_error is not None:
+            if self._spool is not None:
+                self._spool.close(sync=False)
+                self._spool = None
+            raise self.write_error
         self._finish_results()
         write_manifest(self.paths.manifest, self.review_items())
         summary = self.summary().model_dump(mode="json")
         write_json_atomic(self.paths.summary, summary)
-        write_text_atomic(self.paths.run_dir.parent / "LATEST", self.run_id + "\n")
+        if not self.incomplete:  # only a complete run may be the next baseline
+            write_text_atomic(self.paths.run_dir.parent / "LATEST", self.run_id + "\n")
         return summary
 
     def _finish_results(self) -> None:
@@ -308,8 +329,6 @@ class RunReport:
             if not self._times:  # no case at all: still an (empty) results file
                 write_text_atomic(self.paths.results, "")
             return
-        spool.flush()
-        os.fsync(spool.fileno())
         spool.close()
         if max(self._times.values()) > 1:
             self._keep_last_records()
@@ -327,6 +346,28 @@ class RunReport:
                 if seen[key] == self._times[key]:  # this case's last record
                     out.write(line)
                     self.tally.add(result)
+
+
+class RecordWriteError(HybridJudgeError):
+    """A run's record could not be written (disk full, a quota, a file size limit)."""
+
+    @classmethod
+    def of(cls, exc: OSError, path: Path, spool: LineSpool | None) -> RecordWriteError:
+        """The error for `exc` raised writing `path`, saying what was kept and what to free."""
+        import shutil
+
+        try:
+            free = f"{shutil.disk_usage(path.parent).free / 1e6:,.1f} MB free there now"
+        except OSError:
+            free = "free space unknown"
+        kept = spool.lines if spool is not None else 0
+        records = f"{kept} record{'s' if kept != 1 else ''}"
+        return cls(
+            f"cannot write {path} ({exc.strerror or exc}); the {records} written before are "
+            f"whole in it. Free disk space in {path.parent} ({free}): remove old runs with "
+            "`hybridjudge runs prune --keep N`, or point `runs_dir` or `cache_path` at a disk "
+            "with room, then run again"
+        )
 
 
 def _call_counts(stats: CallStats) -> CallCounts:

@@ -10,6 +10,7 @@ Heavy modules are imported when a run starts, so a plain `pytest` run costs noth
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from .configfile import ConfigError, find_config_table
+from .paths import configured
 
 if TYPE_CHECKING:
     from .cache import CompletionCache
@@ -102,7 +104,9 @@ class JudgeSession:
             config=config,
             settings=settings,
             rootdir=rootdir,
-            rubrics=RubricLibrary(rootdir / settings.rubrics, settings.review.tier_names),
+            rubrics=RubricLibrary(
+                configured(rootdir, settings.rubrics), settings.review.tier_names
+            ),
             # a dry run collects and skips (the summary estimates); --collect-only never runs
             enabled=judge and not dry_run and not config.getoption("collectonly"),
             dry_run=dry_run,
@@ -167,9 +171,10 @@ class JudgeSession:
             settings = self.settings
             judges = ", ".join(j.label for j in settings.judges) or "none"
             targets = ", ".join(t.label for t in settings.targets)
+            against = f"; baseline {self.baseline.label}" if self.baseline is not None else ""
             self.write_line(
                 f"[hybridjudge] {len(self.selected)} cases started: target {targets}; judges "
-                f"{judges}; concurrency {settings.concurrency}; cache {settings.cache}"
+                f"{judges}; concurrency {settings.concurrency}; cache {settings.cache}{against}"
             )
 
     def result_of(self, nodeid: str) -> CaseResult:
@@ -243,12 +248,14 @@ def _check_paths(
 
     try:
         if settings.cache != "off":
-            check_cache(rootdir / settings.cache_path)
+            check_cache(configured(rootdir, settings.cache_path))
         if records:
-            check_folder(rootdir / settings.runs_dir, "runs_dir")
+            check_folder(configured(rootdir, settings.runs_dir), "runs_dir")
             for option in ("judge_report", "judge_manifest"):
                 if value := config.getoption(option):
                     check_file(Path(value).resolve(), "--" + option.replace("_", "-"))
+            if step_summary := os.environ.get("GITHUB_STEP_SUMMARY"):
+                check_file(Path(step_summary), "$GITHUB_STEP_SUMMARY")  # appended at the end
     except UnwritablePath as exc:
         raise pytest.UsageError(f"hybridjudge: {exc}") from None
 
@@ -261,7 +268,7 @@ def _load_baseline(
 
     try:
         return load_baseline(
-            config.getoption("judge_baseline"), settings, rootdir / settings.runs_dir
+            config.getoption("judge_baseline"), settings, configured(rootdir, settings.runs_dir)
         )
     except BaselineError as exc:
         raise pytest.UsageError(f"hybridjudge: {exc}") from None
@@ -290,7 +297,7 @@ def _build_evaluator(
             "hybridjudge: no target configured: set `target` in [tool.hybridjudge] "
             '(e.g. target = { model = "openai/gpt-4.1-mini" } or target = "myapp.qa:answer")'
         )
-    cache = CompletionCache(rootdir / settings.cache_path, settings.cache)
+    cache = CompletionCache(configured(rootdir, settings.cache_path), settings.cache)
     try:
         caller = ModelCaller.from_config(settings, cache, rootdir)
         apps = {}
@@ -301,8 +308,10 @@ def _build_evaluator(
                 caller.provider(split_model(target.model)[0])
         for judge in settings.judges:
             caller.provider(split_model(judge.model)[0])
-        resolutions_path = rootdir / settings.resolutions
-        recorded = upgrade_legacy(load_resolutions(resolutions_path), rootdir / settings.runs_dir)
+        resolutions_path = configured(rootdir, settings.resolutions)
+        recorded = upgrade_legacy(
+            load_resolutions(resolutions_path, root=rootdir), configured(rootdir, settings.runs_dir)
+        )
         resolutions = resolutions_by_item(recorded)
         calibration = load_calibration(calibration_paths(resolutions_path)[0])
     except HybridJudgeError as exc:
@@ -318,7 +327,7 @@ def _build_report(settings: HybridJudgeConfig, rootdir: Path, config: pytest.Con
     run_id = new_run_id()
     results, manifest = config.getoption("judge_report"), config.getoption("judge_manifest")
     paths = RunPaths.for_run(
-        rootdir / settings.runs_dir,
+        configured(rootdir, settings.runs_dir),
         run_id,
         Path(results).resolve() if results else None,
         Path(manifest).resolve() if manifest else None,

@@ -205,6 +205,17 @@ class RunSummary(BaseModel):
     config_error: str | None = Field(
         None, description="The provider configuration error that stopped the run, if one did"
     )
+    targets: list[str] = Field(default_factory=list, description="Labels of the targets run")
+    complete: bool | None = Field(
+        None,
+        description="Whether the run covered the whole gold set and may be a baseline (`LATEST` "
+        "moves only to complete runs); None in summaries written before this was recorded",
+    )
+    incomplete_because: list[str] = Field(
+        default_factory=list,
+        description="Why the run is not complete: interrupted, collection errors, no case, a "
+        "-k/-m/--lf subset, cases never finished or skipped by the budget, too many outages",
+    )
 
 
 class SummaryError(HybridJudgeError):

@@ -14,11 +14,11 @@ from typing import TYPE_CHECKING, TextIO
 
 from .. import terminal
 from ..errors import HybridJudgeError
+from ..paths import configured, find_project_root
 
 if TYPE_CHECKING:
     from ..config import HybridJudgeConfig
 
-ROOT_MARKERS = ("pyproject.toml", "hybridjudge.toml")
 EXIT_ERROR = 2
 """Exit code of a usage error (argparse's), printed as one line without a traceback."""
 
@@ -53,32 +53,14 @@ def add_root_option(parser: argparse.ArgumentParser, *, default: str | None = No
     )
 
 
-def find_project_root(start: Path) -> Path:
-    """The nearest folder from `start` upwards holding pyproject.toml or hybridjudge.toml.
-
-    Falls back to `start` when there is none.
-    """
-    start = start.resolve()
-    for folder in (start, *start.parents):
-        if any((folder / name).is_file() for name in ROOT_MARKERS):
-            return folder
-    return start
-
-
-def under(root: Path, value: str) -> Path:
-    """A configured path: absolute as given (with `~` expanded), else relative to `root`."""
-    path = Path(value).expanduser()
-    return path if path.is_absolute() else root / path
-
-
 class Project:
     """The project a command works on: its folder, config, runs and resolutions file."""
 
     def __init__(self, root: Path, config: HybridJudgeConfig) -> None:
         self.root = root
         self.config = config
-        self.runs_dir = under(root, config.runs_dir)
-        self.resolutions = under(root, config.resolutions)
+        self.runs_dir = configured(root, config.runs_dir)
+        self.resolutions = configured(root, config.resolutions)
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> Project:

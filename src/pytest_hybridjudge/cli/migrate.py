@@ -25,13 +25,21 @@ def add_migrate_parser(
 def run_migrate(args: argparse.Namespace) -> int:
     """Move the legacy files; refuse (exit 2) when a destination already exists."""
     from ..errors import HybridJudgeError
-    from ..review.resolutions import ResolutionError, legacy_files
+    from ..files import move_file
+    from ..paths import inside
+    from ..review.resolutions import LEGACY_FOLDER, ResolutionError, legacy_files
 
     try:
         project = Project.from_args(args)
-        moves = legacy_files(project.resolutions)
+        moves = legacy_files(project.resolutions, root=project.root)
         if not moves:
-            say(f"nothing to migrate: no tool files in {project.resolutions.parent.parent}/gold")
+            old_folder = project.resolutions.parent.parent / LEGACY_FOLDER
+            where = (
+                project.shown(old_folder)
+                if inside(project.root, old_folder)
+                else f"the project ({old_folder} is outside {project.root}: never read or moved)"
+            )
+            say(f"nothing to migrate: no tool files in {where}")
             return 0
         for old, new in moves:
             if new.exists():
@@ -40,8 +48,14 @@ def run_migrate(args: argparse.Namespace) -> int:
                     f"hand (append the old lines to the new file), then delete {old}"
                 )
         for old, new in moves:
-            new.parent.mkdir(parents=True, exist_ok=True)
-            old.rename(new)
+            try:
+                move_file(old, new)
+            except OSError as exc:
+                raise ResolutionError(
+                    f"cannot move {project.shown(old)} to {project.shown(new)} "
+                    f"({exc.strerror or exc}); nothing else was moved after it: fix that and "
+                    "run `hybridjudge migrate` again"
+                ) from None
             say(f"moved {project.shown(old)} -> {project.shown(new)}")
     except HybridJudgeError as exc:
         return fail("migrate", exc)

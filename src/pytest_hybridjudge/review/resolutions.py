@@ -144,39 +144,46 @@ def _decode(data: bytes, path: Path) -> str:
         ) from None
 
 
-def load_resolutions(path: Path) -> list[Resolution]:
+def load_resolutions(path: Path, *, root: Path | None = None) -> list[Resolution]:
     """Every resolution in `path`, in file order; a missing file has none.
 
     Blank lines are ignored. A malformed line raises `ResolutionError` naming `path:line` and
-    saying how to fix it.
+    saying how to fix it. `root` is the project folder (see `legacy_files`).
     """
     try:
         data = read_locked(path)
     except OSError as exc:
         raise ResolutionError(f"{path}: cannot read ({exc.strerror})") from None
     if data is None:
-        check_migrated(path)
+        check_migrated(path, root=root)
         return []
     return parse_resolutions(_decode(data, path), path)
 
 
-def legacy_files(path: Path) -> list[tuple[Path, Path]]:
+def legacy_files(path: Path, *, root: Path | None = None) -> list[tuple[Path, Path]]:
     """(old, new) places of the files the tool kept in `gold/` beside a resolutions file at
-    `path` before they moved out: the resolutions and the calibration files, those that exist."""
+    `path` before they moved out: the resolutions and the calibration files, those that exist.
+
+    Only a `gold/` inside the project folder `root` counts (default: the nearest folder above
+    `path` with pyproject.toml or hybridjudge.toml): another project's files are never read as
+    this one's, nor moved."""
     from ..calibration import CALIBRATION_NAME, HISTORY_NAME
+    from ..paths import find_project_root, inside
 
     old_folder = path.parent.parent / LEGACY_FOLDER
-    if old_folder == path.parent:
+    root = root if root is not None else find_project_root(path.parent)
+    if old_folder == path.parent or not inside(root, old_folder):
         return []
     moves = [(old_folder / "resolutions.jsonl", path)]
     moves += [(old_folder / name, path.parent / name) for name in (CALIBRATION_NAME, HISTORY_NAME)]
     return [(old, new) for old, new in moves if old.is_file()]
 
 
-def check_migrated(path: Path) -> None:
+def check_migrated(path: Path, *, root: Path | None = None) -> None:
     """Raise `ResolutionError` when `path` does not exist but the old `gold/resolutions.jsonl`
-    does: its decisions would be silently ignored. The message says how to move the files."""
-    moves = legacy_files(path)
+    (inside the project, see `legacy_files`) does: its decisions would be silently ignored.
+    The message says how to move the files."""
+    moves = legacy_files(path, root=root)
     if path.exists() or not any(old.name == "resolutions.jsonl" for old, _ in moves):
         return
     commands = " && ".join(f"git mv {old} {new}" for old, new in moves)

@@ -39,8 +39,9 @@ def latest_run_id(runs_dir: Path) -> str:
         run_id = latest.read_text(encoding="utf-8").strip()
     except FileNotFoundError:
         raise ManifestError(
-            f"no runs under {runs_dir} ({latest} is missing); run `pytest --judge` first, "
-            "or pass --run RUN_ID"
+            f"no complete run under {runs_dir} ({latest}, which names the newest complete run, "
+            "is missing); run `pytest --judge` on the whole gold set, or pass --run RUN_ID "
+            "(`hybridjudge runs` lists the runs)"
         ) from None
     except OSError as exc:
         raise ManifestError(f"{latest}: cannot read ({exc.strerror})") from None
