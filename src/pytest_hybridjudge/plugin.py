@@ -18,6 +18,7 @@ from .session import SESSION, JudgeSession
 if TYPE_CHECKING:
     from _pytest.terminal import TerminalReporter
 
+    from .exit_status import GateOutcome
     from .recorder import Recorder
 
 
@@ -177,11 +178,26 @@ class _RecorderHooks:
 
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         self.recorder.finish(exitstatus)
-        if self.recorder.regressed and session.exitstatus == pytest.ExitCode.OK:
-            session.exitstatus = pytest.ExitCode.TESTS_FAILED  # REGRESSED fails the session
+        session.exitstatus = _exit_status(self.recorder, int(session.exitstatus))
 
 
-def pytest_terminal_summary(terminalreporter: TerminalReporter, config: pytest.Config) -> None:
+def _gate_outcome(recorder: Recorder) -> GateOutcome | None:
+    if recorder.gate_error is not None:
+        return "ERROR"
+    return recorder.gate.result if recorder.gate is not None else None
+
+
+def _exit_status(recorder: Recorder, pytest_status: int) -> int:
+    """With a baseline the gate decides the session's exit status (exit_status.py)."""
+    from .exit_status import session_exit_status
+
+    on_inconclusive = recorder.session.settings.gate.on_inconclusive
+    return session_exit_status(pytest_status, _gate_outcome(recorder), on_inconclusive)
+
+
+def pytest_terminal_summary(
+    terminalreporter: TerminalReporter, exitstatus: int, config: pytest.Config
+) -> None:
     judge = config.stash.get(SESSION, None)
     if judge is None:
         return
@@ -189,6 +205,13 @@ def pytest_terminal_summary(terminalreporter: TerminalReporter, config: pytest.C
         title, lines = "hybridjudge dry run", judge.dry_run_lines()
     elif judge.recorder is not None and judge.recorder.summary is not None:
         title, lines = "hybridjudge", judge.recorder.summary_lines()
+        gate = _gate_outcome(judge.recorder)
+        if gate is not None:
+            from .exit_status import exit_status_line
+
+            failed = int(judge.recorder.summary.get("outcomes", {}).get("failed", 0))
+            status = _exit_status(judge.recorder, int(exitstatus))
+            lines.append(exit_status_line(int(exitstatus), gate, failed, status))
     else:
         return
     terminalreporter.write_sep("=", title)
