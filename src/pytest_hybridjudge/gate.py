@@ -260,8 +260,8 @@ def compare(pairing: Pairing, policy: GateSpec, baseline: str, candidate: str) -
         head += (
             f"on {n} paired cases the candidate passed {counts.candidate_rate:.1%} against the "
             f"baseline's {counts.baseline_rate:.1%} (change {v.change:+.1%}, 95% paired "
-            f"bootstrap interval [{low:+.1%}, {high:+.1%}]; {len(wins)} wins, {len(losses)} "
-            f"losses, {ties_passed + ties_failed} ties). "
+            f"bootstrap interval [{low:+.1%}, {high:+.1%}]; {_count(len(wins), 'win')}, "
+            f"{_count(len(losses), 'loss')}, {_count(ties_passed + ties_failed, 'tie')}). "
         )
     return GateReport(
         result=v.result,
@@ -302,10 +302,16 @@ def unresolved_text(count: int, on_baseline: int) -> str:
         sides = "on the baseline's side"
     else:
         sides = f"{count - on_baseline} on the candidate's side, {on_baseline} on the baseline's"
+    them = "it" if count == 1 else "them"
     return (
-        f"{count} {cases} left out of wins and losses ({sides}); resolve them with "
-        "`hybridjudge review` and run the gate again to count them"
+        f"{count} {cases} left out of wins and losses ({sides}); resolve {them} with "
+        f"`hybridjudge review` and run the gate again to count {them}"
     )
+
+
+def _count(n: int, word: str) -> str:
+    """`1 win`, `2 wins`, `1 loss`, `0 losses`, `1 tie`."""
+    return f"{n} {word}" if n == 1 else f"{n} {word}es" if word.endswith("s") else f"{n} {word}s"
 
 
 def gate_lines(report: GateReport) -> list[str]:
