@@ -114,11 +114,6 @@ class Recorder:
                 self.gate_error = f"gate not decided: {exc}"
         write_ci_summary(self.summary, self.gate, paths.run_dir)
 
-    @property
-    def regressed(self) -> bool:
-        """Whether the gate found a regression (the session then fails)."""
-        return self.gate is not None and self.gate.result == "REGRESSED"
-
     def summary_lines(self) -> list[str]:
         """The terminal summary of the run, once its files are written."""
         from .gate import gate_lines
