@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import tracemalloc
 from pathlib import Path
 
 import numpy as np
@@ -100,12 +101,14 @@ def test_pairing_lists_every_case_once() -> None:
         ]
     )
     pairing = pair(base, cand)
-    assert [c.case_id for _, c in pairing.pairs] == ["a", "b"]
+    assert [c.case_id for _, c in pairing.pairs] == ["a"]
     assert pairing.outages == ["c"] and pairing.not_compared == ["d"]
     assert (pairing.only_baseline, pairing.only_candidate) == (["only-base"], ["only-cand"])
     assert cand["a"] == CaseSide("a", "passed", by_review=True)
+    assert pairing.unresolved == ["b"]  # escalated, nobody decided: neither win nor loss
     report = compare(pairing, GateSpec(critical=["safety"]), "base", "cand")
-    assert report.result == "REGRESSED" and report.critical_regressions == ["b"]
+    assert report.critical_regressions == [] and "critical" not in report.explanation
+    assert report.result == "INCONCLUSIVE" and "provider outages" in report.explanation
     assert report.unresolved == ["b"] and "only in the baseline" in report.explanation
 
 
@@ -229,6 +232,101 @@ def test_current_resolutions_count_on_both_sides_so_a_a_has_no_false_losses(
     base = Baseline("earlier", cases=sides(earlier))
     report = gate_run(base, settings, results, run_dir, resolutions)
     # a, b: the reviewers' fail on both sides; c: a failed verifier decides, not a review; d:
-    # the reviewers disagree, so it is escalated on both sides; e: a real win
-    assert (report.wins, report.losses, report.ties) == (1, 0, 4)
+    # the reviewers disagree, so it is escalated on both sides and left out; e: a real win
+    assert (report.wins, report.losses, report.ties) == (1, 0, 3)
+    assert report.unresolved == ["d"]
     assert report.losses_list == []
+
+
+def test_unresolved_escalations_are_left_out_never_lost() -> None:
+    """The usual CI flow: the baseline's run was reviewed (its escalations decided by people),
+    the candidate's is fresh. An equally good model must not be REGRESSED by its unresolved
+    escalations (issue 15, item 1: it was, with exactly those as its losses)."""
+    n, escalated = 300, set(range(0, 300, 10))  # 10% escalated on the candidate's side
+    base = {f"c{i}": CaseSide(f"c{i}", "passed", by_review=i in escalated) for i in range(n)}
+    cand = {
+        f"c{i}": CaseSide(f"c{i}", "not_passed", escalated=True, tags=("safety",))
+        if i in escalated
+        else CaseSide(f"c{i}", "passed")
+        for i in range(n)
+    }
+    pairing = pair(base, cand)
+    assert len(pairing.unresolved) == 30 and len(pairing.pairs) == 270
+    report = compare(pairing, GateSpec(critical=["safety"]), "base", "cand")
+    assert report.result == "PASS"
+    assert (report.wins, report.losses, report.paired) == (0, 0, 270)
+    assert report.critical_regressions == [] and len(report.unresolved) == 30
+    assert report.unresolved_rule.startswith("left out")
+    assert "30 cases escalated and not resolved are left out of wins and losses (on the " in (
+        report.explanation
+    )
+    # the other way round too: the baseline's unresolved escalations are no wins
+    flipped = compare(pair(cand, base), GateSpec(), "cand", "base")
+    assert (flipped.wins, flipped.losses) == (0, 0)
+    assert "(on the baseline's side)" in flipped.explanation
+
+
+def test_gate_decides_the_exit_status() -> None:
+    from pytest_hybridjudge.exit_status import INCONCLUSIVE, session_exit_status
+
+    ok, failed = pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED
+    assert session_exit_status(failed, None) == failed  # no baseline: the cases decide
+    assert session_exit_status(ok, None) == ok
+    assert session_exit_status(failed, "PASS") == ok  # cases failed on both sides
+    assert session_exit_status(ok, "REGRESSED") == failed
+    assert session_exit_status(ok, "INCONCLUSIVE") == INCONCLUSIVE == 6
+    assert session_exit_status(failed, "INCONCLUSIVE", "pass") == ok
+    assert session_exit_status(ok, "ERROR", "pass") == INCONCLUSIVE  # no gate computed
+    for own in (2, 3, 4, 5):  # interrupted, internal, usage error, nothing collected
+        assert session_exit_status(own, "PASS") == own
+
+
+def _results_file(path: Path, *records: object) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "named"),
+    [
+        ("tags", 5, "'tags'"),
+        ("verifiers", ["x"], "'verifiers.0'"),
+        ("panel", "yes", "'panel'"),
+        ("output", {"a": 1}, "'output'"),
+        ("case_id", 7, "'case_id'"),
+        ("outcome", "pass", "'outcome'"),
+        ("pairwise", {"judgments": [{"consistent": True}]}, "missing 'pairwise.judgments.0.judge'"),
+        ("policy", {"seed": "0"}, "'policy.seed'"),
+    ],
+)
+def test_a_baseline_field_of_the_wrong_type_names_its_line(
+    tmp_path: Path, field: str, value: object, named: str
+) -> None:
+    from pytest_hybridjudge.baseline import read_records
+
+    good = {"case_id": "a", "outcome": "passed", "output": "x", "tags": ["t"]}
+    path = _results_file(tmp_path / "results.jsonl", good, {**good, "case_id": "b", field: value})
+    with pytest.raises(BaselineError) as info:
+        read_records(path)
+    message = str(info.value)
+    assert message.startswith(f"{path}:2: not a case result a run wrote (")
+    assert named in message and message.endswith("a results.jsonl that pytest --judge wrote")
+
+
+def test_a_baseline_line_is_read_with_a_bound(tmp_path: Path) -> None:
+    """A line longer than the bound is refused after reading at most the bound, never whole."""
+    from pytest_hybridjudge.baseline import MAX_LINE_BYTES, read_records
+
+    path = tmp_path / "results.jsonl"
+    with path.open("w") as handle:
+        handle.write('{"case_id": "a", "outcome": "passed"}\n{"case_id": "b", "output": "')
+        handle.write("x" * (3 * MAX_LINE_BYTES))
+        handle.write('"}\n')
+    tracemalloc.start()
+    try:
+        with pytest.raises(BaselineError, match=rf"{path}:2: line longer than 16 MB"):
+            read_records(path)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 2.5 * MAX_LINE_BYTES  # about twice the bound at most; never the 48 MB line

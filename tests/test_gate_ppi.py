@@ -181,7 +181,7 @@ def test_the_gate_report_carries_the_ppi_change_in_every_output(tmp_path: Path) 
     assert change is not None and change.labelled == 1
     # the judges see no change; the reviewed audit says the baseline missed 1/0.25 cases of 8
     assert change.estimate == pytest.approx(0 + 4 / 8)
-    assert "1 reviewer labels (1 on the baseline's side, 0 on the candidate's)" in note
+    assert "1 reviewer label (1 on the baseline's side, 0 on the candidate's)" in note
     report = compare(pairing, GateSpec(), "base", "cand")
     report.ppi = PPIChange(estimate=change.estimate, low=change.low, high=change.high, labelled=1)
     report.ppi_note = note
@@ -191,3 +191,49 @@ def test_the_gate_report_carries_the_ppi_change_in_every_output(tmp_path: Path) 
     assert any(r.startswith("| PPI estimate of the change | +50.0% (95% ") for r in markdown)
     saved = GateReport.model_validate(json.loads(report.model_dump_json()))
     assert saved.ppi == report.ppi  # gate.json round-trips it
+
+
+def test_a_zero_width_ppi_change_is_not_reported(tmp_path: Path) -> None:
+    """Issue 15, item 1: the reviewed audit agrees with the judges, so the correction has no
+    sampled variance; a change of [x, x] would claim certainty, so none is given, and why."""
+    from pytest_hybridjudge.baseline import sides
+
+    base = [_record(f"q{i}", "passed", "right") for i in range(8)]
+    base[0] = _record("q0", "escalated", "right", audit=True, audit_pass=True)
+    cand = [_record(f"q{i}", "passed", "new") for i in range(8)]
+    resolution = Resolution(
+        item_id="q0:right",
+        case_id="q0",
+        verdict="pass",
+        reviewer="ann",
+        resolved_at=dt.datetime.now(dt.UTC),
+    )
+    resolutions = tmp_path / "resolutions.jsonl"
+    resolutions.write_text(resolution.model_dump_json() + "\n")
+    change, note = gate_ppi(pair(sides(base), sides(cand)), resolutions, tmp_path)
+    assert change is None
+    assert note.startswith("not estimated: the 1 reviewer label on compared cases shows")
+
+
+def test_unresolved_escalations_give_the_ppi_change_no_labels(tmp_path: Path) -> None:
+    """The baseline's escalation was resolved, the candidate's is fresh: the pair is left out
+    of the gate, so of the PPI change too (it printed -10.0% [-10.0%, -10.0%] before)."""
+    from pytest_hybridjudge.baseline import sides
+
+    base = [_record(f"q{i}", "passed", "right") for i in range(10)]
+    base[0] = _record("q0", "escalated", "right")
+    cand = [_record(f"q{i}", "passed", "new") for i in range(10)]
+    cand[0] = _record("q0", "escalated", "new")
+    resolution = Resolution(
+        item_id="q0:right",
+        case_id="q0",
+        verdict="pass",
+        reviewer="ann",
+        resolved_at=dt.datetime.now(dt.UTC),
+    )
+    resolutions = tmp_path / "resolutions.jsonl"
+    resolutions.write_text(resolution.model_dump_json() + "\n")
+    pairing = pair(sides(base), sides(cand))
+    assert pairing.unresolved == ["q0"]
+    change, note = gate_ppi(pairing, resolutions, tmp_path)
+    assert change is None and note == NO_AUDITS

@@ -2,6 +2,8 @@
 
 A case is reduced to what a comparison needs (`CaseSide`): passed, not passed (failed, or
 escalated and not resolved by a reviewer), a provider outage, or skipped for another reason.
+An escalated case nobody has resolved (or whose reviewers disagree) on either side is left out
+of the comparison like an outage (`Pairing.unresolved`): it is neither a win nor a loss.
 A reviewer's verdict counts as the case's outcome: a by-review record already carries it, and
 `with_resolutions` applies the reviewers' file as it is now to records written before. An
 audit sample is a confident decision drawn at random for review, not a doubt: it counts as what
@@ -10,18 +12,21 @@ the confident panel decided, so the audit rate does not move the gate.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import json
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import IO, TYPE_CHECKING, Any, Literal
 
-from .errors import HybridJudgeError
-from .files import jsonl_objects
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from .errors import HybridJudgeError, describe_validation_error
 
 if TYPE_CHECKING:
     from .review.resolutions import Resolution
 
 Status = Literal["passed", "not_passed", "outage", "skipped"]
+MAX_LINE_BYTES = 16 * 2**20  # one record of results.jsonl; a longer line is not one a run wrote
 
 
 class BaselineError(HybridJudgeError):
@@ -159,21 +164,102 @@ def resolve_results(value: str, runs_dir: Path, option: str = "--judge-baseline"
 BASELINE_FIX = "point --judge-baseline at a results.jsonl that pytest --judge wrote"
 
 
+class _Shape(BaseModel):
+    model_config = ConfigDict(extra="allow", strict=True)
+
+
+class _Panel(_Shape):
+    passed: bool | None = None
+
+
+class _Policy(_Shape):
+    seed: int | None = None
+    audit_rate: float | None = None
+
+
+class _Verifier(_Shape):
+    passed: bool = True
+
+
+class _Judgment(_Shape):
+    judge: str
+    consistent: bool | None = None
+
+
+class _Pairwise(_Shape):
+    judgments: list[_Judgment] = []
+    baseline_output: str | None = None
+
+
+class RecordShape(_Shape):
+    """The fields of a results.jsonl record that a comparison reads, with their types; checked
+    for every line when the file is read, so a wrong type is an error naming its line before
+    any provider call, never a traceback later."""
+
+    case_id: str
+    target: str | None = None
+    outcome: Literal["passed", "failed", "escalated", "skipped"] | None = None
+    outage: bool | None = None
+    audit: bool | None = None
+    panel: _Panel | None = None
+    reasons: list[str] | None = None
+    resolved_by: list[str] | None = None
+    tags: list[str] | None = None
+    output: str | None = None
+    item_id: str | None = None
+    pairwise: _Pairwise | None = None
+    policy: _Policy | None = None
+    verifiers: list[_Verifier] | None = None
+
+
 def read_records(
     path: Path, whose: str = "the baseline's", fix: str = BASELINE_FIX
 ) -> list[dict[str, Any]]:
-    """The records of a results.jsonl; a bad line raises `BaselineError` naming `path:line`,
-    `whose` results they are and the `fix`."""
+    """The records of a results.jsonl; a bad line (not JSON, not an object, a field of the
+    wrong type, longer than `MAX_LINE_BYTES`) raises `BaselineError` naming `path:line`,
+    `whose` results they are and the `fix`. Lines are read one at a time, never more than
+    `MAX_LINE_BYTES` + 1 bytes of one."""
+    records = []
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as handle:
+            for number, record in _bounded_objects(handle, path, fix):
+                try:
+                    RecordShape.model_validate(record)
+                except ValidationError as exc:
+                    raise BaselineError(
+                        f"{path}:{number}: not a case result a run wrote "
+                        f"({describe_validation_error(exc)}); {fix}"
+                    ) from None
+                records.append(record)
     except (OSError, UnicodeDecodeError) as exc:
         raise BaselineError(f"{path}: cannot read {whose} results ({exc}); {fix}") from None
-    records = []
-    for number, record in jsonl_objects(text, path, BaselineError, fix):
-        if "case_id" not in record:
-            raise BaselineError(f"{path}:{number}: not a case result (no `case_id`); {fix}")
-        records.append(record)
     return records
+
+
+def _bounded_objects(
+    handle: IO[bytes], path: Path, fix: str
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, object) per non-blank line, each line read with a size bound."""
+    number = 0
+    while raw := handle.readline(MAX_LINE_BYTES + 1):
+        number += 1
+        if len(raw) > MAX_LINE_BYTES:
+            raise BaselineError(
+                f"{path}:{number}: line longer than {MAX_LINE_BYTES // 2**20} MB, not a case "
+                f"result a run wrote; {fix}"
+            )
+        line = raw.decode("utf-8").strip()
+        if not line:
+            continue
+        try:
+            data = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise BaselineError(f"{path}:{number}: not valid JSON ({exc.msg}); {fix}") from None
+        if not isinstance(data, dict):
+            raise BaselineError(f"{path}:{number}: expected a JSON object; {fix}")
+        if "case_id" not in data:
+            raise BaselineError(f"{path}:{number}: not a case result (no `case_id`); {fix}")
+        yield number, data
 
 
 def sides(records: Iterable[Mapping[str, Any]], target: str | None = None) -> dict[str, CaseSide]:
@@ -199,6 +285,8 @@ class Pairing:
     pairs: list[tuple[CaseSide, CaseSide]] = field(default_factory=list)  # (baseline, candidate)
     outages: list[str] = field(default_factory=list)  # a provider outage on either side
     not_compared: list[str] = field(default_factory=list)  # skipped on a side for another reason
+    unresolved: list[str] = field(default_factory=list)  # escalated, not decided by a reviewer
+    unresolved_baseline: int = 0  # of them, unresolved on the baseline's side
     only_baseline: list[str] = field(default_factory=list)
     only_candidate: list[str] = field(default_factory=list)
 
@@ -219,6 +307,9 @@ def pair(baseline: Mapping[str, CaseSide], candidate: Mapping[str, CaseSide]) ->
             pairing.outages.append(case_id)
         elif "skipped" in (base.status, cand.status):
             pairing.not_compared.append(case_id)
+        elif base.escalated or cand.escalated:  # nobody has decided it yet: neither win nor loss
+            pairing.unresolved.append(case_id)
+            pairing.unresolved_baseline += base.escalated
         else:
             pairing.pairs.append((base, cand))
     return pairing

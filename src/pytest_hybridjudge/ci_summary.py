@@ -91,7 +91,7 @@ def gate_markdown(gate: GateReport) -> list[str]:
     for title, ids in (
         ("Critical cases that regressed", gate.critical_regressions),
         ("Cases the candidate lost", gate.losses_list),
-        ("Escalated, unresolved (count as not passed)", gate.unresolved),
+        ("Escalated, unresolved (left out)", gate.unresolved),
         ("Only in the baseline", gate.only_baseline),
         ("Only in the candidate", gate.only_candidate),
         ("Provider outages (left out)", gate.outages),

@@ -67,6 +67,18 @@ def is_gold(session: JudgeSession, file_path: Path) -> bool:
     return False
 
 
+def _compares_itself(session: JudgeSession, target: Target | None, rubric: Rubric) -> bool:
+    """The gate's baseline target on a pairwise rubric: its output is the reference the
+    candidate's item compares with, so it gets no item of its own (it would only be skipped)."""
+    gate = session.settings.gate
+    return (
+        rubric.meta.kind == "pairwise"
+        and target is not None
+        and gate.candidate is not None
+        and target.label == gate.baseline
+    )
+
+
 class GoldFile(pytest.File):
     """A gold set file: one item per case and target."""
 
@@ -114,7 +126,8 @@ class GoldFile(pytest.File):
             except (RubricError, VerifierError) as exc:
                 raise GoldError(self.path, str(exc), case.line, case.id) from None
             for target in targets:
-                yield case, target, rubric, rendered
+                if not _compares_itself(session, target, rubric):
+                    yield case, target, rubric, rendered
 
     def _mark(self, session: JudgeSession, item: GoldItem) -> None:
         """Tags become markers; items are skipped without --judge or in a dry run."""

@@ -297,7 +297,11 @@ class GateSpec(_Strict):
     """`[tool.hybridjudge.gate]`: when a candidate may replace the baseline (see gate.py)."""
 
     min_pass_rate: float | None = Field(
-        None, ge=0, le=1, description="The candidate's pass rate (escalated count as not passed)"
+        None,
+        ge=0,
+        le=1,
+        description="The candidate's pass rate over the compared cases (unresolved escalations "
+        "left out)",
     )
     max_regression: float = Field(
         0.05, ge=0, lt=1, description="Largest tolerated drop in pass rate, e.g. 0.05 = 5 points"
@@ -317,6 +321,11 @@ class GateSpec(_Strict):
     )
     resamples: int = Field(4000, ge=100, description="Paired bootstrap resamples")
     seed: int = Field(0, description="Seed of the paired bootstrap")
+    on_inconclusive: Literal["block", "pass"] = Field(
+        "block",
+        description="What an INCONCLUSIVE gate exits with: `block` (exit 6, a pipeline stops) or "
+        "`pass` (exit 0)",
+    )
 
 
 class PriceSpec(_Strict):

@@ -99,6 +99,7 @@ _REASON_GROUPS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
             r"\d+ judges? returned no valid (pairwise )?verdict$",
             r"a judge returned no valid \1verdict",
         ),
+        (r"no valid pairwise verdict from .*$", "a judge returned no valid pairwise verdict"),
         (r"judges split \d+ pass / \d+ fail$", "judges split on pass or fail"),
         (r"judges split \d+ candidate / \d+ baseline$", "judges split on which output is better"),
         (r"panel confidence \S+ below (min_confidence \S+)$", r"panel confidence below \1"),

@@ -11,6 +11,11 @@ plugin on a real pairing through `compare`). The rules, in order:
 5. the paired bootstrap interval's lower end at or above -`max_regression`: PASS;
 6. otherwise INCONCLUSIVE, with the pairs needed to detect the tolerated drop with 80% power.
 
+Escalated cases nobody has resolved yet, on either side, are left out of wins and losses like
+provider outages, and listed with their count (`UNRESOLVED_RULE`): in the usual CI flow the
+baseline's run has been reviewed and the candidate's is fresh, and counting the candidate's
+unresolved escalations as not passed failed an equally good model.
+
 Where reviewers labelled paired cases (audits, resolved escalations), the report also carries
 the prediction-powered change (`GateReport.ppi`, from `gate_ppi`). It is reported only and never
 moves the decision: at gate time the candidate's own audits are not yet reviewed, so the
@@ -37,6 +42,11 @@ GateResult = Literal["PASS", "REGRESSED", "INCONCLUSIVE"]
 Method = Literal["mcnemar", "bootstrap"]
 POWER = 0.8
 DEFAULT_EFFECT = 0.05  # the drop to size a study for when no regression is tolerated at all
+UNRESOLVED_RULE = (
+    "left out: a case escalated and not resolved by a reviewer on either side is neither a win "
+    "nor a loss, like a provider outage; resolve it (`hybridjudge review`) and run the gate "
+    "again to count it"
+)
 
 
 @dataclass(frozen=True)
@@ -198,7 +208,12 @@ class GateReport(BaseModel):
     outages: list[str] = Field(description="Cases left out: a provider outage on either side")
     outage_rate: float = Field(description="Outages among the cases both runs selected")
     critical_regressions: list[str] = Field(description="Critical cases that regressed")
-    unresolved: list[str] = Field(description="Escalated, unresolved candidate cases (not passed)")
+    unresolved: list[str] = Field(
+        description="Cases left out: escalated and not resolved by a reviewer on either side"
+    )
+    unresolved_rule: str = Field(
+        UNRESOLVED_RULE, description="How unresolved escalations count in the gate"
+    )
     losses_list: list[str] = Field(description="The cases the candidate lost")
     only_baseline: list[str] = Field(description="Cases only the baseline has")
     only_candidate: list[str] = Field(description="Cases only the candidate has")
@@ -227,10 +242,10 @@ def compare(pairing: Pairing, policy: GateSpec, baseline: str, candidate: str) -
             ties_failed += 1
     counts = PairedCounts(len(wins), len(losses), ties_passed, ties_failed, len(pairing.outages))
     v = gate_verdict(counts, policy, critical)
-    unresolved = [c.case_id for _, c in pairing.pairs if c.escalated]
+    unresolved = pairing.unresolved
     extra = []
     if unresolved:
-        extra.append(f"{len(unresolved)} escalated, unresolved cases count as not passed")
+        extra.append(unresolved_text(len(unresolved), pairing.unresolved_baseline))
     if pairing.only_baseline or pairing.only_candidate:
         extra.append(
             f"{len(pairing.only_baseline)} cases only in the baseline and "
@@ -245,8 +260,8 @@ def compare(pairing: Pairing, policy: GateSpec, baseline: str, candidate: str) -
         head += (
             f"on {n} paired cases the candidate passed {counts.candidate_rate:.1%} against the "
             f"baseline's {counts.baseline_rate:.1%} (change {v.change:+.1%}, 95% paired "
-            f"bootstrap interval [{low:+.1%}, {high:+.1%}]; {len(wins)} wins, {len(losses)} "
-            f"losses, {ties_passed + ties_failed} ties). "
+            f"bootstrap interval [{low:+.1%}, {high:+.1%}]; {_count(len(wins), 'win')}, "
+            f"{_count(len(losses), 'loss')}, {_count(ties_passed + ties_failed, 'tie')}). "
         )
     return GateReport(
         result=v.result,
@@ -274,13 +289,38 @@ def compare(pairing: Pairing, policy: GateSpec, baseline: str, candidate: str) -
     )
 
 
+def unresolved_text(count: int, on_baseline: int) -> str:
+    """The sentence saying how many unresolved escalations were left out, and on which side."""
+    cases = (
+        "case escalated and not resolved is"
+        if count == 1
+        else ("cases escalated and not resolved are")
+    )
+    if not on_baseline:
+        sides = "on the candidate's side"
+    elif on_baseline == count:
+        sides = "on the baseline's side"
+    else:
+        sides = f"{count - on_baseline} on the candidate's side, {on_baseline} on the baseline's"
+    them = "it" if count == 1 else "them"
+    return (
+        f"{count} {cases} left out of wins and losses ({sides}); resolve {them} with "
+        f"`hybridjudge review` and run the gate again to count {them}"
+    )
+
+
+def _count(n: int, word: str) -> str:
+    """`1 win`, `2 wins`, `1 loss`, `0 losses`, `1 tie`."""
+    return f"{n} {word}" if n == 1 else f"{n} {word}es" if word.endswith("s") else f"{n} {word}s"
+
+
 def gate_lines(report: GateReport) -> list[str]:
     """The gate's section of the terminal summary."""
     lines = [f"gate {report.explanation}"]
     named = (
         ("critical cases regressed", report.critical_regressions),
         ("lost", report.losses_list),
-        ("escalated, unresolved (not passed)", report.unresolved),
+        ("escalated, unresolved (left out)", report.unresolved),
         ("only in baseline", report.only_baseline),
         ("only in candidate", report.only_candidate),
         ("provider outages", report.outages),

@@ -5,7 +5,9 @@ A reviewer's label comes from the resolutions file (an audit or escalation resol
 run), or from the record itself when the run took its outcome from a review: then the judges'
 label and the review probability are those of the newest run that judged the same item, as
 for a run's pass rate (`passrates`). A side whose review probability is unknown is counted with
-the label the gate uses, uncorrected. `stats.ppi_change` combines them.
+the label the gate uses, uncorrected. `stats.ppi_change` combines them over the pairs the gate
+compares (unresolved escalations and outages left out). A change whose interval has zero width
+(no sampled label disagrees with the judges) is not reported: it would claim certainty.
 """
 
 from __future__ import annotations
@@ -22,6 +24,20 @@ NO_AUDITS = (
     "needs audits: no paired case has a reviewer's label with a known review probability; "
     "resolve the runs' audits (`hybridjudge review`) and run the gate again"
 )
+
+
+def degenerate_note(labelled: int) -> str:
+    """Why a PPI change whose interval has no width is not reported."""
+    labels = (
+        "reviewer label on compared cases shows"
+        if labelled == 1
+        else ("reviewer labels on compared cases show")
+    )
+    return (
+        f"not estimated: the {labelled} {labels} no sampled disagreement "
+        "with the judges, so the interval would have zero width and claim a certainty the "
+        "audits do not give; resolve more audits (`hybridjudge review`) and run the gate again"
+    )
 
 
 def side_labels(
@@ -97,8 +113,11 @@ def gate_ppi(
     change = ppi_change(pairs, level)
     if change is None:
         return None, NO_AUDITS
+    if change.high - change.low < 1e-12:
+        return None, degenerate_note(change.labelled)
     on_base = sum(p.human_baseline is not None for p in pairs)
+    labels = "reviewer label" if change.labelled == 1 else "reviewer labels"
     return change, (
-        f"{change.labelled} reviewer labels ({on_base} on the baseline's side, "
+        f"{change.labelled} {labels} ({on_base} on the baseline's side, "
         f"{change.labelled - on_base} on the candidate's); reported only, not gating"
     )

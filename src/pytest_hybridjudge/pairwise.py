@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError
 
-from .escalation import Decision, no_verdict_reason
+from .errors import describe_validation_error
+from .escalation import Decision
 from .judge import output_markers
 from .providers import CompletionRequest, ProviderConfigError, ProviderError, split_model
 from .redact import redact
@@ -67,38 +68,56 @@ def pairwise_prompt(rendered: str, description: str, first: str, second: str) ->
 
 
 def parse_choice(text: str) -> Choice:
-    """A judge's pairwise reply; raises ValueError naming what is wrong."""
+    """A judge's pairwise reply; raises ValueError naming each field that is wrong."""
     try:
         return Choice.model_validate_json(extract_json(text))
     except ValidationError as exc:
-        raise ValueError(f"not a pairwise verdict: {exc.errors()[0]['msg']}") from None
+        raise ValueError(f"not a pairwise verdict: {describe_validation_error(exc)}") from None
+
+
+def pairwise_correction(problem: str) -> str:
+    """What a pairwise judge is told when its first reply was not a valid verdict."""
+    return (
+        f"That reply is not a valid pairwise verdict ({problem}). Answer again with only the "
+        'JSON object: {"winner": "A" | "B" | "tie", "rationale": "...", "confidence": 0..1}.'
+    )
 
 
 async def _ask(
     evaluator: Evaluator, judge: ModelSpec, prompt: str, usage: Usage
 ) -> tuple[Literal["A", "B", "tie"] | None, str, str | None]:
-    """One order's answer: (winner, rationale, error)."""
+    """One order's answer: (winner, rationale, error); an invalid reply is asked again once,
+    with the validation error, as a pointwise verdict is."""
     provider, model = split_model(judge.model)
-    request = CompletionRequest(
-        model=model,
-        messages=(("system", judge.system or PAIRWISE_SYSTEM), ("user", prompt)),
-        temperature=judge.temperature,
-        max_tokens=judge.max_tokens,
-        json_schema=CHOICE_SCHEMA,
-    )
-    try:
-        completion = await evaluator.caller(provider, request, validate=parse_choice)
-    except ProviderConfigError:
-        raise  # the run stops
-    except ProviderError as exc:
-        usage.calls += exc.requests
-        return None, "", redact(str(exc))
-    usage.count(completion)
-    try:
-        choice = parse_choice(completion.text)
-    except ValueError as exc:
-        return None, "", str(exc)
-    return choice.winner, choice.rationale, None
+    messages: list[tuple[str, str]] = [
+        ("system", judge.system or PAIRWISE_SYSTEM),
+        ("user", prompt),
+    ]
+    for attempt in (1, 2):
+        request = CompletionRequest(
+            model=model,
+            messages=tuple(messages),
+            temperature=judge.temperature,
+            max_tokens=judge.max_tokens,
+            json_schema=CHOICE_SCHEMA,
+        )
+        try:
+            completion = await evaluator.caller(provider, request, validate=parse_choice)
+        except ProviderConfigError:
+            raise  # the run stops
+        except ProviderError as exc:
+            usage.calls += exc.requests
+            return None, "", redact(str(exc))
+        usage.count(completion)
+        try:
+            choice = parse_choice(completion.text)
+        except ValueError as exc:
+            if attempt == 2:
+                return None, "", redact(f"{exc} (after one retry)")
+            messages += [("assistant", completion.text), ("user", pairwise_correction(str(exc)))]
+            continue
+        return choice.winner, choice.rationale, None
+    raise AssertionError("unreachable")
 
 
 async def judge_pair(
@@ -125,13 +144,18 @@ async def judge_pair(
 
 
 def decide_pairwise(judgments: Sequence[PairwiseJudgment]) -> tuple[Decision, Preference | None]:
-    """Candidate preferred or tied: passed; baseline preferred: failed; a flip, an error or a
-    split between judges: escalated."""
+    """Candidate preferred or tied: passed; baseline preferred: failed; a flip, an error (a
+    reply in the wrong format, a provider failure) or a split between judges: escalated, never
+    failed: a judge that did not answer says nothing about the candidate."""
     flipped = [j.judge for j in judgments if j.consistent is False]
     errors = [j for j in judgments if j.error is not None or j.consistent is None]
     reasons = [f"{POSITION_INCONSISTENT} ({', '.join(flipped)})"] if flipped else []
     if errors:
-        reasons.append(no_verdict_reason(len(errors), "pairwise verdict"))
+        names = ", ".join(j.judge for j in errors)
+        problem = next((j.error for j in errors if j.error), None)
+        reasons.append(
+            f"no valid pairwise verdict from {names}" + (f" ({problem})" if problem else "")
+        )
     votes = Counter(j.preferred for j in judgments if j.consistent)
     if votes["candidate"] and votes["baseline"]:
         reasons.append(

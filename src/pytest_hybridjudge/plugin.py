@@ -18,6 +18,7 @@ from .session import SESSION, JudgeSession
 if TYPE_CHECKING:
     from _pytest.terminal import TerminalReporter
 
+    from .exit_status import GateOutcome
     from .recorder import Recorder
 
 
@@ -186,15 +187,35 @@ class _RecorderHooks:
 
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         self.recorder.finish(exitstatus)
-        if self.recorder.regressed and session.exitstatus == pytest.ExitCode.OK:
-            session.exitstatus = pytest.ExitCode.TESTS_FAILED  # REGRESSED fails the session
-        if self.recorder.failed_to_record and session.exitstatus == pytest.ExitCode.OK:
-            session.exitstatus = pytest.ExitCode.INTERRUPTED  # the run stopped unrecorded
-        # provider failures last: a configuration error is a usage error, too many outages fail
-        session.exitstatus = self.recorder.exit_code(int(session.exitstatus))
+        session.exitstatus = _exit_status(self.recorder, int(session.exitstatus))
 
 
-def pytest_terminal_summary(terminalreporter: TerminalReporter, config: pytest.Config) -> None:
+def _gate_outcome(recorder: Recorder) -> GateOutcome | None:
+    if recorder.gate_error is not None:
+        return "ERROR"
+    return recorder.gate.result if recorder.gate is not None else None
+
+
+def _gate_exit_status(recorder: Recorder, pytest_status: int) -> int:
+    """With a baseline the gate decides the session's exit status (exit_status.py)."""
+    from .exit_status import session_exit_status
+
+    on_inconclusive = recorder.session.settings.gate.on_inconclusive
+    return session_exit_status(pytest_status, _gate_outcome(recorder), on_inconclusive)
+
+
+def _exit_status(recorder: Recorder, pytest_status: int) -> int:
+    """The session's exit status: the gate's (or the cases'), then a run that could not be
+    recorded, then provider failures (health.py: a configuration error, too many outages)."""
+    status = _gate_exit_status(recorder, pytest_status)
+    if recorder.failed_to_record and status == pytest.ExitCode.OK:
+        status = pytest.ExitCode.INTERRUPTED  # the run stopped unrecorded
+    return recorder.exit_code(int(status))
+
+
+def pytest_terminal_summary(
+    terminalreporter: TerminalReporter, exitstatus: int, config: pytest.Config
+) -> None:
     judge = config.stash.get(SESSION, None)
     if judge is None:
         return
@@ -204,6 +225,14 @@ def pytest_terminal_summary(terminalreporter: TerminalReporter, config: pytest.C
         judge.recorder.summary is not None or judge.recorder.failed_to_record
     ):
         title, lines = "hybridjudge", judge.recorder.summary_lines()
+        gate = _gate_outcome(judge.recorder)
+        if gate is not None:
+            from .exit_status import exit_status_line
+
+            failed = int(judge.recorder.summary.get("outcomes", {}).get("failed", 0))
+            status = _gate_exit_status(judge.recorder, int(exitstatus))
+            if status == _exit_status(judge.recorder, int(exitstatus)):  # else health says why
+                lines.append(exit_status_line(int(exitstatus), gate, failed, status))
     else:
         return
     terminalreporter.write_sep("=", title)

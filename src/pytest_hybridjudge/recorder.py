@@ -170,7 +170,7 @@ class Recorder:
                 paths_given=_names_a_subset(self.session),
                 interrupted=exitstatus == pytest.ExitCode.INTERRUPTED
                 and not self.collection_errors,
-                max_outage_share=self.session.settings.gate.max_error_rate,
+                max_outage_share=self.session.settings.max_outage_share,
             )
         )
 
@@ -214,11 +214,6 @@ class Recorder:
         from .health import health_exit_code
 
         return health_exit_code(exit_code, self.health, self.session.settings.max_outage_share)
-
-    @property
-    def regressed(self) -> bool:
-        """Whether the gate found a regression (the session then fails)."""
-        return self.gate is not None and self.gate.result == "REGRESSED"
 
     def summary_lines(self) -> list[str]:
         """The terminal summary of the run, once its files are written."""

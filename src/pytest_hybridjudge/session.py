@@ -63,6 +63,7 @@ class JudgeSession:
     @classmethod
     def configure(cls, config: pytest.Config) -> JudgeSession | None:
         """The session for this pytest process, or None when this is no hybridjudge project."""
+        _refuse_space_separated_paths(config)
         rootdir = Path(config.rootpath)
         judge, dry_run = bool(config.getoption("judge")), bool(config.getoption("judge_dry_run"))
         try:
@@ -238,6 +239,28 @@ class JudgeSession:
         from .estimate import estimate_lines, estimate_run
 
         return estimate_lines(estimate_run(self.selected, self.settings))
+
+
+PATH_OPTIONS = ("--judge-baseline",)  # an existing path; report and manifest are new files
+
+
+def _refuse_space_separated_paths(config: pytest.Config) -> None:
+    """`--judge-baseline PATH` with a space: pytest picks its rootdir before any plugin adds its
+    options, so it reads an existing PATH as a test path and may switch to another project (and
+    run it). Refused, with the `=` form as the fix; a run id or `latest` is no path and passes."""
+    import itertools
+    import os
+    import shlex
+
+    params = config.invocation_params
+    args = [*shlex.split(os.environ.get("PYTEST_ADDOPTS", "")), *map(str, params.args)]
+    for option, value in itertools.pairwise(args):
+        if option in PATH_OPTIONS and (params.dir / value).exists():
+            raise pytest.UsageError(
+                f"hybridjudge: write {option}={value} (with '='): pytest reads a path after a "
+                "space as a test path before plugins load, and one outside this project would "
+                "switch pytest's rootdir to another project"
+            )
 
 
 def _check_paths(
