@@ -77,6 +77,12 @@ class Resolution(BaseModel):
     reviewer_tier: Tier | None = Field(
         None, description="The reviewer's own tier, from `[tool.hybridjudge.review] reviewers`"
     )
+    blind: bool = Field(
+        False, description="Decided without seeing the judges' verdicts (a blind audit)"
+    )
+    lead_time_s: float | None = Field(
+        None, ge=0, description="Seconds the reviewer had the item open before deciding"
+    )
 
     @field_validator("reviewer")
     @classmethod

@@ -1,0 +1,232 @@
+"""The review page (`hybridjudge review serve`) through Starlette's test client: the guard,
+the queue, the item page, resolving through the review desk, blind audits and leases."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from pytest_hybridjudge.cli import main
+from pytest_hybridjudge.review.leases import LeaseBook
+from pytest_hybridjudge.review.resolutions import load_resolutions
+from pytest_hybridjudge.web.security import CSP
+from reviewpage import (
+    HOSTILE,
+    JUDGE_TEXT,
+    Clock,
+    csrf,
+    page_client,
+    review_item,
+    sign_in,
+    write_project,
+)
+
+ITEMS = [review_item("capital-france"), review_item("capital-spain", tier="senior")]
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    return write_project(tmp_path, ITEMS)
+
+
+def resolutions(root: Path) -> list[dict[str, object]]:
+    path = root / "review" / "resolutions.jsonl"
+    return [json.loads(line) for line in path.read_text("utf-8").splitlines()]
+
+
+# --- the guard -----------------------------------------------------------------------------
+
+
+def test_the_token_is_spent_once_for_a_strict_httponly_cookie_and_a_clean_redirect(
+    root: Path,
+) -> None:
+    client, guard = page_client(root)
+    assert client.get("/").status_code == 403
+    first = client.get(f"/?token={guard.token}", follow_redirects=False)
+    assert first.status_code == 303 and first.headers["location"] == "/"
+    cookie = first.headers["set-cookie"].lower()
+    assert "httponly" in cookie and "samesite=strict" in cookie
+    assert client.get("/").status_code == 200
+    client.cookies.clear()
+    again = client.get(f"/?token={guard.token}", follow_redirects=False)
+    assert again.status_code == 403 and "already used" in again.text
+
+
+def test_a_foreign_host_is_refused_even_with_the_token_and_cookie(root: Path) -> None:
+    client, guard = page_client(root)
+    sign_in(client, guard)
+    response = client.get("/", headers={"Host": "attacker.example"})
+    assert response.status_code == 421
+    fresh, guard2 = page_client(root)
+    assert (
+        fresh.get(f"/?token={guard2.token}", headers={"Host": "attacker.example:8765"}).status_code
+        == 421
+    )
+
+
+def test_writes_need_the_csrf_token_and_refuse_cross_site_requests(root: Path) -> None:
+    client, guard = page_client(root)
+    sign_in(client, guard)
+    assert client.post("/api/next", json={}).status_code == 403
+    cross = {**csrf(guard), "Origin": "http://attacker.example"}
+    assert client.post("/api/next", json={}, headers=cross).status_code == 403
+    sites = {**csrf(guard), "Sec-Fetch-Site": "cross-site"}
+    assert client.post("/api/next", json={}, headers=sites).status_code == 403
+    same = {**csrf(guard), "Origin": "http://127.0.0.1:8765", "Sec-Fetch-Site": "same-origin"}
+    assert client.post("/api/next", json={}, headers=same).json()["ok"]
+
+
+def test_every_response_carries_the_csp_and_no_store_headers(root: Path) -> None:
+    client, guard = page_client(root)
+    for response in (client.get("/"), client.get("/static/app.js")):
+        assert response.headers["content-security-policy"] == CSP
+        assert response.headers["referrer-policy"] == "no-referrer"
+        assert response.headers["cache-control"] == "no-store"
+    sign_in(client, guard)
+    assert client.get("/").headers["content-security-policy"] == CSP
+
+
+def test_hostile_run_data_is_escaped_everywhere(tmp_path: Path) -> None:
+    hostile = review_item(HOSTILE, output=HOSTILE, reasons=[HOSTILE])
+    root = write_project(tmp_path, [hostile])
+    client, guard = page_client(root)
+    sign_in(client, guard)
+    for page in (client.get("/").text, client.get(f"/item/{hostile.item_id}").text):
+        assert "<script>alert" not in page and "<img src=x" not in page
+        assert "&lt;script&gt;alert" in page
+    assert "<script" not in client.get(f"/item/{hostile.item_id}").text.split("</head>")[1]
+
+
+def test_serve_refuses_a_remote_host_unless_allowed(
+    root: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["review", "serve", "--root", str(root), "--host", "0.0.0.0"])
+    assert code == 2
+    assert "--allow-remote" in capsys.readouterr().err
+
+
+# --- queue, item, resolve ------------------------------------------------------------------
+
+
+def test_queue_lists_pending_items_with_load_per_tier_and_filters(root: Path) -> None:
+    client, guard = page_client(root)
+    sign_in(client, guard)
+    page = client.get("/").text
+    assert "capital-france" in page and "capital-spain" in page
+    assert "$1.00" in page  # annotator: 3 minutes at $20/h
+    senior = client.get("/?tier=senior").text
+    assert "capital-spain" in senior and "/item/" + ITEMS[0].item_id not in senior
+
+
+def test_item_page_shows_the_item_and_resolving_lands_in_the_resolutions_file(
+    root: Path,
+) -> None:
+    clock = Clock()
+    client, guard = page_client(root, clock)
+    sign_in(client, guard)
+    first = client.get("/review", follow_redirects=False).headers["location"]
+    assert first == f"/item/{ITEMS[0].item_id}"
+    page = client.get(first).text
+    assert JUDGE_TEXT in page and "What is the capital for capital-france?" in page
+    opened = clock.now.timestamp()
+    clock.advance(1.5)
+    done = client.post(
+        "/api/resolve",
+        json={
+            "item_id": ITEMS[0].item_id,
+            "verdict": "pass",
+            "score": "5",
+            "note": "ok",
+            "opened": opened,
+        },
+        headers=csrf(guard),
+    ).json()
+    assert done["ok"] and done["next"] == f"/item/{ITEMS[1].item_id}"
+    (line,) = resolutions(root)
+    assert line["reviewer"] == "ana" and line["score"] == 5 and line["lead_time_s"] == 90.0
+    assert line["blind"] is False
+    # The CLI reads what the page wrote.
+    assert [r.verdict for r in load_resolutions(root / "review" / "resolutions.jsonl")] == ["pass"]
+
+
+def test_a_refused_decision_says_why_and_writes_nothing(root: Path) -> None:
+    client, guard = page_client(root)
+    sign_in(client, guard)
+    bad = client.post(
+        "/api/resolve",
+        json={"item_id": ITEMS[0].item_id, "verdict": "pass", "score": "2", "opened": 0},
+        headers=csrf(guard),
+    )
+    assert bad.status_code == 409 and "inconsistent" in bad.json()["error"]
+    assert not (root / "review" / "resolutions.jsonl").exists()
+
+
+def test_an_unwritable_resolutions_file_is_reported(root: Path) -> None:
+    folder = root / "review"
+    folder.mkdir()
+    (folder / "resolutions.jsonl").mkdir()  # a folder where the file should be
+    client, guard = page_client(root)
+    sign_in(client, guard)
+    response = client.post(
+        "/api/resolve",
+        json={"item_id": ITEMS[0].item_id, "verdict": "fail", "opened": 0},
+        headers=csrf(guard),
+    )
+    assert response.status_code in (409, 500) and not response.json()["ok"]
+    assert "resolutions.jsonl" in response.json()["error"]
+
+
+# --- blind audits, leases -------------------------------------------------------------------
+
+
+def test_a_blind_audit_hides_the_judges_until_submitted_and_records_blind(tmp_path: Path) -> None:
+    audit = review_item("audited", audit=True)
+    root = write_project(tmp_path, [audit])
+    client, guard = page_client(root)
+    sign_in(client, guard)
+    before = client.get(f"/item/{audit.item_id}").text
+    assert JUDGE_TEXT not in before and "0.83" not in before and "split" not in before
+    client.post(
+        "/api/resolve",
+        json={"item_id": audit.item_id, "verdict": "fail", "opened": 0},
+        headers=csrf(guard),
+    )
+    assert resolutions(root)[0]["blind"] is True
+    assert JUDGE_TEXT in client.get(f"/item/{audit.item_id}").text
+
+
+def test_a_tier_configured_blind_hides_the_judges(tmp_path: Path) -> None:
+    item = review_item("expert-case", tier="senior")
+    root = write_project(tmp_path, [item], "[tool.hybridjudge.review.tier.senior]\nblind = true")
+    client, guard = page_client(root)
+    sign_in(client, guard)
+    assert JUDGE_TEXT not in client.get(f"/item/{item.item_id}").text
+
+
+def test_next_hands_two_reviewers_different_items_until_the_lease_expires(root: Path) -> None:
+    clock = Clock()
+    ana, guard = page_client(root, clock)
+    sign_in(ana, guard)
+    bo = ana.__class__(ana.app, base_url=str(ana.base_url))
+    bo.cookies.set("hybridjudge_session", guard.session)
+    bo.post("/api/name", json={"name": "bo"}, headers=csrf(guard))
+    first = ana.post("/api/next", json={}, headers=csrf(guard)).json()["next"]
+    second = bo.post("/api/next", json={}, headers=csrf(guard)).json()["next"]
+    assert first != second
+    assert "being reviewed by ana until 10:10" in bo.get("/").text
+    clock.advance(11)  # ana's lease expired: the item is free again
+    book = LeaseBook.beside(root / "review" / "resolutions.jsonl")
+    assert book.state(clock.now).holder(first.rsplit("/", 1)[1]) is None
+
+
+def test_skip_moves_the_item_to_the_end_of_my_queue(root: Path) -> None:
+    client, guard = page_client(root)
+    sign_in(client, guard)
+    skipped = client.post(
+        "/api/skip", json={"item_id": ITEMS[0].item_id}, headers=csrf(guard)
+    ).json()
+    assert skipped["next"] == f"/item/{ITEMS[1].item_id}"
+    rows = client.get("/").text
+    assert rows.index(ITEMS[1].item_id) < rows.index(ITEMS[0].item_id)
