@@ -8,61 +8,31 @@ only after the server confirmed it.
 
 from __future__ import annotations
 
-import datetime as dt
 import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, unquote
+from urllib.parse import quote
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from ..errors import HybridJudgeError
 from ..review.manifest import ReviewItem
 from . import queue as q
+from .charts import chart_routes
+from .context import REVIEWER_COOKIE, Site, now_of, reviewer_of, site_of
 from .records import Records
 from .security import Guard, GuardMiddleware
 from .views import as_text, score_keys, word_diff
 
 HERE = Path(__file__).parent
-REVIEWER_COOKIE = "hybridjudge_reviewer"
 MAX_NOTE = 10_000
-
-
-@dataclass
-class Desk:
-    """What the routes share: the records, the guard and the templates."""
-
-    records: Records
-    guard: Guard
-    templates: Environment
-
-    def render(self, request: Request, name: str, status: int = 200, **context: Any) -> Response:
-        html = self.templates.get_template(name).render(
-            csrf=self.guard.csrf, reviewer=reviewer_of(request), **context
-        )
-        return HTMLResponse(html, status_code=status)
-
-
-def reviewer_of(request: Request) -> str | None:
-    """The reviewer's name, remembered in a cookie."""
-    name = unquote(request.cookies.get(REVIEWER_COOKIE, "")).strip()
-    return name or None
-
-
-def desk_of(request: Request) -> Desk:
-    desk: Desk = request.app.state.desk
-    return desk
-
-
-def now_of(request: Request) -> dt.datetime:
-    return desk_of(request).records.clock()
 
 
 @dataclass(frozen=True)
@@ -79,11 +49,11 @@ class State:
 
 
 def read_state(request: Request, reviewer: str | None) -> State:
-    desk = desk_of(request)
-    review = desk.records.config.review
-    items = desk.records.items()
-    by_item = desk.records.resolutions()
-    leases = desk.records.leases.state(now_of(request))
+    site = site_of(request)
+    review = site.records.config.review
+    items = site.records.items()
+    by_item = site.records.resolutions()
+    leases = site.records.leases.state(now_of(request))
     open_items = q.open_items(items, by_item, review)
     loads = q.tier_loads(
         open_items, review, q.median_seconds(r for rs in by_item.values() for r in rs)
@@ -103,7 +73,7 @@ def read_state(request: Request, reviewer: str | None) -> State:
 
 
 async def queue_page(request: Request) -> Response:
-    desk = desk_of(request)
+    site = site_of(request)
     reviewer = reviewer_of(request)
     params = request.query_params
     filters = q.Filters(
@@ -125,7 +95,7 @@ async def queue_page(request: Request) -> Response:
         number = 1
     page = q.page_of(rows, number)
     query = {k: v for k, v in params.items() if k != "page"}
-    return desk.render(
+    return site.render(
         request,
         "queue.html",
         page=page,
@@ -160,17 +130,17 @@ def next_url(request: Request, reviewer: str, after: str | None = None) -> str:
     """Lease the reviewer's next item and return its page (the queue when none is left)."""
     state = read_state(request, reviewer)
     ids = [i.item_id for i in state.queue if i.item_id != after]
-    lease = desk_of(request).records.leases.next(ids, reviewer, now_of(request))
+    lease = site_of(request).records.leases.next(ids, reviewer, now_of(request))
     return f"/item/{lease.item_id}" if lease else "/?done=1"
 
 
 async def name_page(request: Request) -> Response:
-    return desk_of(request).render(request, "name.html")
+    return site_of(request).render(request, "name.html")
 
 
 async def item_page(request: Request) -> Response:
-    desk = desk_of(request)
-    review = desk.records.config.review
+    site = site_of(request)
+    review = site.records.config.review
     reviewer = reviewer_of(request)
     if reviewer is None:
         return RedirectResponse("/name", status_code=303)
@@ -178,13 +148,13 @@ async def item_page(request: Request) -> Response:
     wanted = request.path_params["item_id"]
     item = next((i for i in state.items if i.item_id == wanted), None)
     if item is None:
-        return desk.render(request, "error.html", 404, message=f"no review item {wanted}")
+        return site.render(request, "error.html", 404, message=f"no review item {wanted}")
     earlier = state.by_item.get(item.item_id, [])
     mine_in = q.reviewed_by(earlier, reviewer)
     ids = [i.item_id for i in state.queue]
     at = ids.index(item.item_id) if item.item_id in ids else -1
     lease = state.leases.holder(item.item_id)
-    return desk.render(
+    return site.render(
         request,
         "item.html",
         item=item,
@@ -245,7 +215,7 @@ async def skip(request: Request) -> Response:
     if reviewer is None:
         return refuse("say who you are first", 401)
     item_id = str((await body_of(request)).get("item_id", ""))
-    records = desk_of(request).records
+    records = site_of(request).records
     try:
         records.leases.skip(item_id, reviewer, now_of(request))
     except HybridJudgeError as exc:
@@ -263,7 +233,7 @@ def _score(value: Any) -> int | None:
 
 async def resolve(request: Request) -> Response:
     """Record the reviewer's decision; answer with the next item's page only once written."""
-    desk = desk_of(request)
+    site = site_of(request)
     reviewer = reviewer_of(request)
     if reviewer is None:
         return refuse("say who you are first", 401)
@@ -287,7 +257,7 @@ async def resolve(request: Request) -> Response:
     now = now_of(request)
     lead = now.timestamp() - opened
     try:
-        status = desk.records.resolve(
+        status = site.records.resolve(
             item,
             verdict,
             reviewer,
@@ -295,11 +265,11 @@ async def resolve(request: Request) -> Response:
             note=note,
             amend=bool(data.get("amend")),
             adjudicate=bool(data.get("adjudicate")),
-            blind=q.is_blind(item, desk.records.config.review)
+            blind=q.is_blind(item, site.records.config.review)
             and not q.reviewed_by(earlier, reviewer),
             lead_time_s=round(lead, 1) if math.isfinite(lead) and lead >= 0 else None,
         )
-        desk.records.leases.release(item.item_id, reviewer, now)
+        site.records.leases.release(item.item_id, reviewer, now)
     except HybridJudgeError as exc:
         return refuse(str(exc), 409)
     except OSError as exc:
@@ -310,7 +280,7 @@ async def resolve(request: Request) -> Response:
 async def adjudication(request: Request) -> Response:
     state = read_state(request, reviewer_of(request))
     disputes = [i for i in state.items if q.disputed(state.by_item.get(i.item_id, []))]
-    return desk_of(request).render(
+    return site_of(request).render(
         request, "adjudicate.html", disputes=disputes, by_item=state.by_item
     )
 
@@ -319,13 +289,11 @@ async def trouble(request: Request, exc: Exception) -> Response:
     """A record that cannot be read or written: said in words, as JSON to a write."""
     if request.url.path.startswith("/api/"):
         return refuse(str(exc), 409)
-    return desk_of(request).render(request, "error.html", 500, message=str(exc))
+    return site_of(request).render(request, "error.html", 500, message=str(exc))
 
 
 def create_app(records: Records, guard: Guard) -> Starlette:
     """The review page for `records`, guarded by `guard`."""
-    from .charts import chart_routes
-
     templates = Environment(
         loader=FileSystemLoader(HERE / "templates"),
         autoescape=select_autoescape(default=True, default_for_string=True),
@@ -348,5 +316,5 @@ def create_app(records: Records, guard: Guard) -> Starlette:
         middleware=[Middleware(GuardMiddleware, guard=guard)],
         exception_handlers={HybridJudgeError: trouble},
     )
-    app.state.desk = Desk(records, guard, templates)
+    app.state.site = Site(records, guard, templates)
     return app

@@ -37,15 +37,36 @@ class Records:
     runs_dir: Path = field(init=False)
     resolutions_path: Path = field(init=False)
     leases: LeaseBook = field(init=False)
+    _items: tuple[tuple[object, ...], list[ReviewItem]] | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         self.runs_dir = configured(self.root, self.config.runs_dir)
         self.resolutions_path = configured(self.root, self.config.resolutions)
         self.leases = LeaseBook.beside(self.resolutions_path, self.config.review.lease_minutes)
 
+    def fingerprint(self) -> tuple[object, ...]:
+        """What changes when a run or a decision is added: file sizes and times."""
+        paths = [self.resolutions_path, self.runs_dir]
+        if self.runs_dir.is_dir():
+            for run in sorted(self.runs_dir.iterdir()):
+                paths += [run / "manifest.jsonl", run / "results.jsonl"]
+        stamps: list[object] = []
+        for path in paths:
+            try:
+                stat = path.stat()
+            except OSError:
+                stamps.append(None)
+                continue
+            stamps.append((stat.st_mtime_ns, stat.st_size))
+        return tuple(stamps)
+
     def items(self) -> list[ReviewItem]:
-        """Every item of every run, one per item id, newest run first."""
-        return load_items(self.runs_dir, "all")
+        """Every item of every run, one per item id, newest run first (read again only when a
+        manifest changed)."""
+        key = self.fingerprint()[1:]
+        if self._items is None or self._items[0] != key:
+            self._items = (key, load_items(self.runs_dir, "all"))
+        return self._items[1]
 
     def resolutions(self) -> dict[str, list[Resolution]]:
         """Resolutions by item id (schema-1 ones also under today's ids)."""
