@@ -18,6 +18,7 @@ from pytest_hybridjudge.web.security import Guard
 RUN = "20260102T090000Z-bbbbbb"
 HOST, PORT = "127.0.0.1", 8765
 JUDGE_TEXT = "JUDGE-RATIONALE-MARKER the answer matches"
+JUDGES = ("openai/gpt-4.1", "anthropic/claude-sonnet-4-5")
 HOSTILE = '<script>alert("pwned")</script><img src=x onerror="alert(1)">'
 
 
@@ -114,3 +115,80 @@ def sign_in(client: TestClient, guard: Guard, reviewer: str | None = "ana") -> N
 
 def csrf(guard: Guard) -> dict[str, str]:
     return {"X-CSRF-Token": guard.csrf}
+
+
+def judged_project(root: Path, cases: int = 80, seed: int = 7) -> tuple[Path, list[ReviewItem]]:
+    """A project whose run judged `cases` cases on two rubrics with two judges, escalated the
+    unsure ones and audited some sure ones, and whose reviewers (two per item on the first
+    half, disagreeing now and then) resolved most of them. Returns the root and the items
+    still open."""
+    import random
+
+    from pytest_hybridjudge.calibration import CalibrationFile, RubricCalibration
+    from pytest_hybridjudge.review.resolutions import Resolution
+    from pytest_hybridjudge.verdict import CaseResult, PolicyInForce
+
+    rng = random.Random(seed)
+    results, items, resolutions = [], [], []
+    for n in range(cases):
+        rubric = "correctness" if n % 3 else "tone"
+        truth = rng.random() < 0.6
+        confidence = round(rng.uniform(0.45, 0.99), 2)
+        right = rng.random() < confidence
+        judged_pass = truth if right else not truth
+        scores = [rng.choice([4, 5]) if judged_pass else rng.choice([1, 2, 3]) for _ in range(2)]
+        escalated = confidence < 0.7
+        audit = not escalated and n % 5 == 0
+        item = review_item(f"case-{n:03d}", rubric=rubric, audit=audit, output=f"Answer {n}")
+        verdicts = [
+            JudgeVerdict(
+                judge=judge, model=judge, score=score, passed=score >= 4,
+                rationale=f"{judge} on case {n}", confidence=confidence,
+            )
+            for judge, score in zip(JUDGES, scores, strict=True)
+        ]  # fmt: skip
+        panel = PanelVerdict(
+            score=sum(scores) / 2, passed=judged_pass, votes_pass=2 * judged_pass,
+            votes_fail=2 * (not judged_pass), confidence=confidence,
+        )  # fmt: skip
+        item = item.model_copy(update={"verdicts": verdicts, "panel": panel})
+        outcome = "escalated" if escalated else ("passed" if judged_pass else "failed")
+        results.append(
+            CaseResult(
+                case_id=item.case_id, target=item.target, rubric=rubric, rubric_version="rv1",
+                outcome=outcome, verdicts=verdicts, panel=panel, item_id=item.item_id,
+                audit=audit, tier="annotator", scale=(1, 5), pass_threshold=4,
+                policy=PolicyInForce(min_confidence=0.7, audit_rate=0.2, seed=0),
+                inclusion_probability=1.0 if escalated else 0.2 if audit else None,
+            )
+        )  # fmt: skip
+        if not (escalated or audit):
+            continue
+        items.append(item)
+        if n >= cases * 0.85:
+            continue  # still open
+        reviewers = ("ana", "bo") if n < cases / 2 else ("ana",)
+        for k, who in enumerate(reviewers):
+            verdict = truth if (k == 0 or rng.random() < 0.85) else not truth
+            resolutions.append(
+                Resolution.for_item(
+                    item, verdict="pass" if verdict else "fail", reviewer=who,
+                    resolved_at=dt.datetime(2026, 1, 2, 10, tzinfo=dt.UTC)
+                    + dt.timedelta(minutes=n, seconds=k),
+                ).model_copy(update={"lead_time_s": rng.uniform(40, 200), "blind": audit})
+            )  # fmt: skip
+    write_project(root, items, "[tool.hybridjudge.review]\nreviews_per_item = 2")
+    run = root / ".hybridjudge" / "runs" / RUN
+    (run / "results.jsonl").write_text(
+        "".join(r.model_dump_json() + "\n" for r in results), "utf-8"
+    )
+    path = root / "review" / "resolutions.jsonl"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(r.model_dump_json() + "\n" for r in resolutions), "utf-8")
+    fitted = RubricCalibration(
+        min_confidence=0.8, target=0.8, delta=0.1, coverage=0.4, n=20, lower_bound=0.82
+    )
+    (path.parent / "calibration.json").write_text(
+        CalibrationFile(rubrics={"correctness": fitted}).model_dump_json(), "utf-8"
+    )
+    return root, items

@@ -117,30 +117,37 @@ def reliability(dataset: Dataset) -> Table:
 
 def coverage_curve(dataset: Dataset, thresholds: Mapping[str, RubricCalibration]) -> Table:
     """Per rubric and candidate threshold: the share of judged cases the panel would decide
-    (coverage) against the agreement with reviewers on the labelled cases at or above it; the
-    fitted threshold and its certified lower bound (from `calibrate --write`) in the note."""
+    (coverage) against the agreement with reviewers on the labelled cases at or above it. The
+    row of the threshold fitted by `calibrate --write` carries its certified lower bound."""
     table = Table(
         "Coverage against agreement",
-        ["rubric", "threshold", "coverage", "agreement", "labelled cases"],
+        ["rubric", "threshold", "coverage", "agreement", "labelled cases", "fitted", "certified"],
     )
     notes = []
     for rubric, cases in by_rubric(dataset.cases).items():
         judged = [c for c in dataset.judged.get(rubric, []) if c is not None]
         labelled = [c for c in cases if c.panel_confidence is not None and c.panel_pass is not None]
-        for t in sorted({c.panel_confidence for c in labelled if c.panel_confidence is not None}):
+        fitted = thresholds.get(rubric)
+        chosen = fitted.min_confidence if fitted is not None else None
+        candidates = sorted(
+            {c.panel_confidence for c in labelled if c.panel_confidence is not None}
+        )
+        mark = min((t for t in candidates if chosen is not None and t >= chosen), default=None)
+        for t in candidates:
             above = [c for c in labelled if (c.panel_confidence or 0) >= t]
             agreed = sum(c.panel_pass == c.human_pass for c in above)
             coverage = sum(c >= t for c in judged) / len(judged) if judged else None
+            here = fitted is not None and t == mark
             table.rows.append(
                 [rubric, round(t, 3), None if coverage is None else round(coverage, 3),
-                 round(agreed / len(above), 3), len(above)]
+                 round(agreed / len(above), 3), len(above), "yes" if here else "",
+                 fitted.lower_bound if here and fitted is not None else None]
             )  # fmt: skip
-        fitted = thresholds.get(rubric)
-        if fitted is not None and fitted.min_confidence is not None:
+        if fitted is not None and chosen is not None:
             bound = "-" if fitted.lower_bound is None else f"{fitted.lower_bound:.3f}"
             notes.append(
-                f"{rubric}: fitted threshold {fitted.min_confidence:.3f}, certified agreement "
-                f"at least {bound} (target {fitted.target})"
+                f"{rubric}: fitted threshold {chosen:.3f}, certified agreement at least {bound} "
+                f"(target {fitted.target})"
             )
     table.note = "; ".join(notes) or "no threshold fitted yet (hybridjudge calibrate --write)"
     return table

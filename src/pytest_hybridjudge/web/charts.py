@@ -134,9 +134,17 @@ def draw_coverage(ax: Any, table: cd.Table) -> None:
         rows = [r for r in table.rows if r[0] == rubric and r[2] is not None]
         color = COLORS[k % len(COLORS)]
         ax.plot([r[2] for r in rows], [r[3] for r in rows], "o-", color=color, label=rubric)
-    for k, part in enumerate(table.note.split("; ")):
-        if "fitted threshold" in part:
-            ax.annotate(part, (0.02, 0.05 + 0.07 * k), xycoords="axes fraction", fontsize=7)
+        for r in rows:
+            if r[5] != "yes":
+                continue
+            ax.plot([r[2]], [r[3]], marker="*", markersize=16, color=color, ls="none")
+            if r[6] is not None:
+                ax.axhline(float(r[6]), color=color, ls="--", lw=1)
+            ax.annotate(
+                f"threshold {r[1]}" + ("" if r[6] is None else f", certified >= {r[6]:.2f}"),
+                (r[2], r[3]), textcoords="offset points", xytext=(-10, -22), fontsize=7,
+                color=color,
+            )  # fmt: skip
     ax.set_xlabel("coverage (share of judged cases the panel decides)")
     ax.set_ylabel("agreement at or above the threshold")
     ax.set_xlim(0, 1.02)
