@@ -230,3 +230,61 @@ def test_skip_moves_the_item_to_the_end_of_my_queue(root: Path) -> None:
     assert skipped["next"] == f"/item/{ITEMS[1].item_id}"
     rows = client.get("/").text
     assert rows.index(ITEMS[1].item_id) < rows.index(ITEMS[0].item_id)
+
+
+# --- several reviewers, paging -------------------------------------------------------------
+
+
+def test_two_reviews_per_item_hide_the_first_until_the_second_is_in(tmp_path: Path) -> None:
+    item = review_item("twice")
+    root = write_project(tmp_path, [item], "[tool.hybridjudge.review]\nreviews_per_item = 2")
+    ana, guard = page_client(root)
+    sign_in(ana, guard, "ana")
+    body = {"item_id": item.item_id, "verdict": "fail", "note": "ANA-NOTE", "opened": 0}
+    assert ana.post("/api/resolve", json=body, headers=csrf(guard)).json()["next"] == "/?done=1"
+    ana.post("/api/name", json={"name": "bo"}, headers=csrf(guard))
+    assert "/item/" + item.item_id in ana.get("/").text  # still open for a second reviewer
+    page = ana.get(f"/item/{item.item_id}").text
+    assert "ANA-NOTE" not in page and "1 earlier decision, shown once yours is in" in page
+    body = {**body, "verdict": "pass", "note": "", "score": "4"}
+    ana.post("/api/resolve", json=body, headers=csrf(guard))
+    page = ana.get(f"/item/{item.item_id}").text
+    assert "ANA-NOTE" in page and "/item/" + item.item_id in ana.get("/adjudicate").text
+
+
+def test_amend_replaces_my_decision_as_in_the_cli(root: Path) -> None:
+    client, guard = page_client(root)
+    sign_in(client, guard)
+    body = {"item_id": ITEMS[0].item_id, "verdict": "fail", "opened": 0}
+    client.post("/api/resolve", json=body, headers=csrf(guard))
+    again = client.post("/api/resolve", json=body, headers=csrf(guard)).json()
+    assert "already resolved" in again["error"]
+    amended = client.post(
+        "/api/resolve", json={**body, "verdict": "pass", "amend": True}, headers=csrf(guard)
+    )
+    assert amended.json()["ok"]
+    assert [(r["verdict"], r["amend"]) for r in resolutions(root)] == [
+        ("fail", False),
+        ("pass", True),
+    ]
+
+
+def test_ten_thousand_pending_items_are_paged(tmp_path: Path) -> None:
+    items = [review_item(f"case-{n:05d}") for n in range(10_000)]
+    root = write_project(tmp_path, items)
+    client, guard = page_client(root)
+    sign_in(client, guard)
+    page = client.get("/?page=3").text
+    assert page.count('<tr data-href="/item/') == 50
+    assert "10000 items · page 3 of 200" in page and "case-00100" in page
+
+
+def test_mine_shows_the_items_of_my_tier_and_the_one_i_hold(tmp_path: Path) -> None:
+    items = [review_item("a-case"), review_item("s-case", tier="senior")]
+    root = write_project(
+        tmp_path, items, "[tool.hybridjudge.review]\nreviewers = { ana = 'senior' }"
+    )
+    client, guard = page_client(root)
+    sign_in(client, guard, "ana")
+    mine = client.get("/?mine=1").text
+    assert "s-case" in mine and "a-case" not in mine

@@ -64,7 +64,10 @@ def serve(project: Project, args: argparse.Namespace) -> int:
     if not 0 < args.port < 65536:
         raise CommandError(f"--port {args.port}: give a port from 1 to 65535")
     guard = Guard(args.host, args.port)
-    app = create_app(Records(project.root, project.config), guard)
+    records = Records(project.root, project.config)
+    items = records.items()  # read the manifests once now, so the first page paints fast
+    app = create_app(records, guard)
+    say(f"{len(items)} review items in {project.shown(records.runs_dir)}")
     say(f"review page: {guard.url()}")
     say("open it once in your browser (the link signs that browser in); Ctrl+C stops the server")
     sys.stdout.flush()
