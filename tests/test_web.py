@@ -4,8 +4,13 @@ the queue, the item page, resolving through the review desk, blind audits and le
 from __future__ import annotations
 
 import json
+import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 from pytest_hybridjudge.cli import main
@@ -288,3 +293,58 @@ def test_mine_shows_the_items_of_my_tier_and_the_one_i_hold(tmp_path: Path) -> N
     sign_in(client, guard, "ana")
     mine = client.get("/?mine=1").text
     assert "s-case" in mine and "a-case" not in mine
+
+
+def test_pairwise_items_show_both_outputs_side_by_side(tmp_path: Path) -> None:
+    item = review_item("pair", output="CANDIDATE-TEXT").model_copy(
+        update={"baseline_output": "BASELINE-TEXT"}
+    )
+    root = write_project(tmp_path, [item])
+    client, guard = page_client(root)
+    sign_in(client, guard)
+    page = client.get(f"/item/{item.item_id}").text
+    pair = page.split('class="pair"', 1)[1]
+    assert pair.index("BASELINE-TEXT") < pair.index("CANDIDATE-TEXT")
+
+
+def test_serve_prints_one_link_and_the_cli_sees_the_page_decisions(
+    root: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    script = Path(sys.executable).with_name("hybridjudge")
+    server = subprocess.Popen(
+        [script, "review", "serve", "--root", str(root), "--port", str(port)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert server.stdout is not None
+        lines = [server.stdout.readline() for _ in range(2)]
+        (link,) = [line.split(": ", 1)[1].strip() for line in lines if "review page:" in line]
+        assert link.startswith(f"http://127.0.0.1:{port}/review?token=")
+        with httpx.Client(follow_redirects=True) as browser:
+            for _ in range(200):  # the server is listening once it answers
+                try:
+                    first = browser.get(link)
+                    break
+                except httpx.ConnectError:
+                    time.sleep(0.05)
+            assert first.status_code == 200 and "Who is reviewing" in first.text
+            token = first.text.split('name="csrf-token" content="', 1)[1].split('"', 1)[0]
+            headers = {"X-CSRF-Token": token}
+            browser.post(f"http://127.0.0.1:{port}/api/name", json={"name": "ana"}, headers=headers)
+            for item in ITEMS:
+                done = browser.post(
+                    f"http://127.0.0.1:{port}/api/resolve",
+                    json={"item_id": item.item_id, "verdict": "fail", "opened": 0},
+                    headers=headers,
+                )
+                assert done.json()["ok"], done.text
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    capsys.readouterr()
+    assert main(["review", "--root", str(root)]) == 0
+    assert "no pending review items" in capsys.readouterr().out
