@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .errors import HybridJudgeError
+from .errors import InputError
 from .gold import GoldCase
 from .registry import VERIFIERS
 from .verdict import VerifierResult
@@ -25,7 +25,7 @@ from .verifier_policy import approve, check_python_function, check_python_module
 KINDS = ("exact", "contains", "regex", "json_schema", "numeric", "python")
 
 
-class VerifierError(HybridJudgeError):
+class VerifierError(InputError):
     """A `verify` block is malformed; the message names the key and the fix."""
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from .. import terminal
-from ..errors import HybridJudgeError
+from ..errors import InputError
 from ..paths import configured, find_project_root
 
 if TYPE_CHECKING:
@@ -23,7 +23,7 @@ EXIT_ERROR = 2
 """Exit code of a usage error (argparse's), printed as one line without a traceback."""
 
 
-class CommandError(HybridJudgeError):
+class CommandError(InputError):
     """A command-line argument is wrong; the message names the option and the fix."""
 
 
