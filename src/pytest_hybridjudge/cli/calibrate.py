@@ -228,7 +228,6 @@ def _calibrate(args: argparse.Namespace) -> int:
         rubric_report,
         write_thresholds,
     )
-    from ..review.resolutions import load_resolutions
 
     _check_args(args)
     project = Project.from_args(args)
@@ -236,7 +235,7 @@ def _calibrate(args: argparse.Namespace) -> int:
     calibration_file, history_file = calibration_paths(resolutions_file)
     shown = project.shown
 
-    resolutions = load_resolutions(resolutions_file)
+    resolutions = project.desk.recorded
     if not resolutions:
         say(
             f"nothing to calibrate: no resolutions in {shown(resolutions_file)}; "
