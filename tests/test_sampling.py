@@ -17,7 +17,8 @@ from pytest_hybridjudge.escalation import (
     policy_for,
     policy_in_force,
 )
-from pytest_hybridjudge.review.calibration_report import LabelledCase, rubric_report
+from pytest_hybridjudge.review.calibration_report import rubric_report
+from pytest_hybridjudge.review.labelled import LabelledCase
 from pytest_hybridjudge.stats import (
     audits_needed,
     clopper_pearson_lower,

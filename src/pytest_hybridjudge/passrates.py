@@ -58,7 +58,8 @@ def pass_rates(
     reviewed = {r.item_id for rs in rows.values() for r in rs if r.human_pass is not None}
     if reviewed and runs_dir is not None and runs_dir.is_dir():
         from .errors import HybridJudgeError
-        from .review.calibration_report import judged_and_sent, resolved_shares, stratum_of
+        from .review.calibration_report import judged_and_sent
+        from .review.labelled import resolved_shares, stratum_of
 
         try:
             judged, sent = judged_and_sent(runs_dir)

@@ -220,14 +220,13 @@ def _calibrate(args: argparse.Namespace) -> int:
     from ..calibration import CalibrationError, calibration_paths
     from ..files import append_jsonl
     from ..review.calibration_report import (
-        LabelledCase,
         history_record,
         judged_and_sent,
-        labelled_cases,
         report_json,
         rubric_report,
         write_thresholds,
     )
+    from ..review.labelled import LabelledCase, labelled_cases
 
     _check_args(args)
     project = Project.from_args(args)
