@@ -20,7 +20,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
+from pydantic import ValidationError
+
 from ..config import ReviewSpec, Tier
+from ..errors import describe_validation_error
 from ..paths import configured
 from .manifest import ReviewItem
 from .resolutions import (
@@ -236,10 +239,6 @@ class ReviewDesk:
         nothing. `blind`: the reviewer saw no judge's output before deciding; `lead_time_s`:
         seconds they had the item open.
         """
-        from pydantic import ValidationError
-
-        from ..errors import describe_validation_error
-
         try:
             resolution = Resolution.for_item(
                 item,
