@@ -30,7 +30,7 @@ from .verifiers import run_verifiers
 if TYPE_CHECKING:
     from .calls import ModelCaller
     from .comparison import Baseline
-    from .review.resolutions import Resolution
+    from .review.decisions import ItemDecision
 
 
 @dataclass(frozen=True)
@@ -86,14 +86,14 @@ class Evaluator:
         config: HybridJudgeConfig,
         caller: ModelCaller,
         apps: Mapping[str, Callable[..., Any]],
-        resolutions: Mapping[str, Sequence[Resolution]] | None = None,
+        decisions: Mapping[str, ItemDecision] | None = None,
         calibration: Mapping[str, float | None] | None = None,
         baseline: Baseline | None = None,
         budget_share: float = 1.0,
     ):
         """`budget_share`: this process's part of `budget` (see `cost.budget_share`)."""
         self.config, self.caller, self.apps = config, caller, apps
-        self.resolutions = resolutions or {}
+        self.decisions = decisions or {}  # what reviewers decided, by item id
         self.calibration = calibration or {}
         self.budget = Budget(config.budget * budget_share if config.budget is not None else None)
         self._counter = token_counter() if config.budget is not None else None
@@ -153,7 +153,7 @@ class Evaluator:
             from .pairwise import evaluate_pairwise
 
             return _finish(result, await evaluate_pairwise(self, job, output, result))
-        human = self.resolutions.get(result.item_id) if verified else None
+        human = self.decisions.get(result.item_id or "") if verified else None
         if human:
             return _finish(result, self._by_review(result, human))
         if verified and job.rubric is not None and self.config.judges:
@@ -205,17 +205,14 @@ class Evaluator:
         )
 
     @staticmethod
-    def _by_review(result: CaseResult, human: Sequence[Resolution]) -> Decision:
-        """Reviewers' resolutions replace the judges: no judge calls are made."""
-        from .review.resolutions import human_decision
-
-        decision, score = human_decision(list(human))
-        result.resolved_by = sorted({r.reviewer for r in human})
-        if decision == "disagree":
-            verdicts = "; ".join(f"{r.reviewer}: {r.verdict}" for r in human)
+    def _by_review(result: CaseResult, human: ItemDecision) -> Decision:
+        """Reviewers' decision replaces the judges: no judge calls are made."""
+        result.resolved_by = sorted({r.reviewer for r in human.resolutions})
+        if human.pending:
+            verdicts = "; ".join(f"{r.reviewer}: {r.verdict}" for r in human.resolutions)
             return Decision("escalated", [f"reviewers disagree ({verdicts})"])
-        result.score = score
-        outcome: Outcome = "passed" if decision == "pass" else "failed"
+        result.score = human.score
+        outcome: Outcome = "passed" if human.verdict == "pass" else "failed"
         return Decision(outcome, [f"{outcome} by review ({', '.join(result.resolved_by)})"])
 
 

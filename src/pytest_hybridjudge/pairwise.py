@@ -203,7 +203,7 @@ async def evaluate_pairwise(
     assert rubric is not None
     result.pairwise = PairwiseResult(baseline_output=base_output)
     result.item_id = result_item_id(result)  # covers both outputs, as the reviewer sees them
-    human = evaluator.resolutions.get(result.item_id)
+    human = evaluator.decisions.get(result.item_id)
     if human:
         return evaluator._by_review(result, human)
     judges = evaluator.config.judges
