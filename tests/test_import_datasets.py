@@ -110,7 +110,9 @@ def test_langsmith_jsonl_inputs_outputs_and_field_mapping(here: Path) -> None:
     assert first["input"] == {"question": "What is LangSmith?", "lang": "en"}
     assert first["reference"] == "A platform for LLM apps"
     assert first["metadata"] == {"split": "test"}
-    mapped = imported("langsmith", "langsmith/examples.jsonl", "--field", "input=question", "--force")
+    mapped = imported(
+        "langsmith", "langsmith/examples.jsonl", "--field", "input=question", "--force"
+    )
     assert mapped["0f1c2d3e-0000-4000-8000-000000000002"]["input"] == "Qu'est-ce que LangSmith?"
     (row,) = imported("langsmith", "langsmith/examples.csv").values()
     assert row["input"] == "What is LangSmith?"  # the one input field

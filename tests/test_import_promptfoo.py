@@ -191,7 +191,9 @@ def test_same_source_same_bytes_and_no_overwrite_without_force(
     assert (project / "gold" / "pf.yaml").read_bytes() == first
 
 
-def test_missing_test_file_names_the_line(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_missing_test_file_names_the_line(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     config = project / "pf" / "promptfooconfig.yaml"
     config.write_text(config.read_text().replace("tests/extra.yaml", "tests/nope.yaml"))
     assert run_import() == 2
