@@ -95,3 +95,33 @@ def _evaluate(
         return asyncio.run(go())
     finally:
         cache.close()
+
+
+def test_a_case_with_a_fixed_output_plans_and_sends_no_target_call(
+    llm: LoopbackLLM, tmp_path: Path
+) -> None:
+    """`output:` in the gold file (an imported fixed output): the judges grade that text, the
+    target is never called, and the budget prices no call to it."""
+    llm.responder = lambda call: verdict(5) if call.is_judge else "never asked"
+    settings = HybridJudgeConfig.model_validate(
+        {"target": "openai/target", "judges": ["openai/judge"], "retries": 0}
+    )
+    case = CASE.model_copy(update={"output": "Paris, on the Seine."})
+    rubric = RubricLibrary(tmp_path).get("correctness")
+    job = Job(
+        "g.yaml::capital",
+        case,
+        settings.targets[0],
+        rubric,
+        rubric.render(case.variables(), case.id),
+    )
+    planned = {
+        calls.model: calls.calls for calls in plan_calls(plan_case(job, settings, None), WORDS)
+    }
+
+    result = _evaluate(settings, Baseline("none"), job, tmp_path)
+
+    assert planned == {"openai/judge": 1}
+    assert [call.model for call in llm.calls] == ["judge"]
+    assert result.output == "Paris, on the Seine." and result.outcome == "passed"
+    assert "Paris, on the Seine." in llm.calls[0].prompt

@@ -14,6 +14,7 @@ from .plan import (
     BaselineStep,
     CasePlan,
     EarlierOutput,
+    FixedOutput,
     Skip,
     TargetCall,
     Unbuildable,
@@ -116,6 +117,8 @@ def _target_call(
     request cannot be built (the case fails unsent)."""
     if isinstance(call, AppCall):
         return call.output_tokens
+    if isinstance(call, FixedOutput):
+        return counter.count(call.output)
     if isinstance(call, Unbuildable):
         return None
     prompt = _prompt_tokens(call.request, counter)

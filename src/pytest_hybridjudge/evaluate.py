@@ -8,7 +8,7 @@ an outcome and a reason, so no selected case disappears. Whatever user or plugin
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from .config import HybridJudgeConfig
@@ -20,7 +20,16 @@ from .jobs import Job, PairwiseBaseline, TargetFailed, new_record
 from .judge import run_judge
 from .pairwise import decide_pairwise, judge_pair
 from .panel import aggregate
-from .plan import AppCall, CasePlan, EarlierOutput, ModelCall, Skip, TargetCall, plan_case
+from .plan import (
+    AppCall,
+    CasePlan,
+    EarlierOutput,
+    FixedOutput,
+    ModelCall,
+    Skip,
+    TargetCall,
+    plan_case,
+)
 from .providers import ProviderConfigError, ProviderError
 from .redact import redact
 from .review.manifest import result_item_id
@@ -30,7 +39,7 @@ from .verifiers import run_verifiers
 
 if TYPE_CHECKING:
     from .calls import ModelCaller
-    from .review.resolutions import Resolution
+    from .review.decisions import ItemDecision
 
 __all__ = ["Evaluator", "Job", "TargetFailed", "new_record"]  # the last three live in `jobs`
 
@@ -43,14 +52,14 @@ class Evaluator:
         config: HybridJudgeConfig,
         caller: ModelCaller,
         apps: Mapping[str, Callable[..., Any]],
-        resolutions: Mapping[str, Sequence[Resolution]] | None = None,
+        decisions: Mapping[str, ItemDecision] | None = None,
         calibration: Mapping[str, float | None] | None = None,
         baseline: PairwiseBaseline | None = None,
         budget_share: float = 1.0,
     ):
         """`budget_share`: this process's part of `budget` (see `cost.budget_share`)."""
         self.config, self.caller, self.apps = config, caller, apps
-        self.resolutions = resolutions or {}
+        self.decisions = decisions or {}  # what reviewers decided, by item id
         self.calibration = calibration or {}
         self.budget = Budget(config.budget * budget_share if config.budget is not None else None)
         self._counter = token_counter() if config.budget is not None else None
@@ -106,7 +115,7 @@ class Evaluator:
         verified = all(v.passed for v in result.verifiers)
         if verified and plan.pairwise:
             return _finish(result, await self._pairwise(plan, output, result))
-        human = self.resolutions.get(result.item_id) if verified else None
+        human = self.decisions.get(result.item_id or "") if verified else None
         if human:
             return _finish(result, self._by_review(result, human))
         if verified and plan.judges:
@@ -119,6 +128,8 @@ class Evaluator:
 
     async def _produce(self, call: TargetCall, case: GoldCase, usage: Usage) -> str:
         """The target's output; raises TargetFailed with the reason when there is none."""
+        if isinstance(call, FixedOutput):  # judged as it is, nothing called
+            return call.output
         try:
             if isinstance(call, AppCall):
                 return await call_app(self.apps[call.callable], case, call.label)
@@ -174,7 +185,7 @@ class Evaluator:
                 return Decision("skipped", [f"pairwise: the baseline target failed: {exc}"])
         result.pairwise = PairwiseResult(baseline_output=base_output)
         result.item_id = result_item_id(result)  # covers both outputs, as the reviewer sees them
-        human = self.resolutions.get(result.item_id)
+        human = self.decisions.get(result.item_id)
         if human:
             return self._by_review(result, human)
         prompts = plan.prompts(output, base_output)
@@ -187,17 +198,14 @@ class Evaluator:
         return decision
 
     @staticmethod
-    def _by_review(result: CaseResult, human: Sequence[Resolution]) -> Decision:
-        """Reviewers' resolutions replace the judges: no judge calls are made."""
-        from .review.resolutions import human_decision
-
-        decision, score = human_decision(list(human))
-        result.resolved_by = sorted({r.reviewer for r in human})
-        if decision == "disagree":
-            verdicts = "; ".join(f"{r.reviewer}: {r.verdict}" for r in human)
+    def _by_review(result: CaseResult, human: ItemDecision) -> Decision:
+        """Reviewers' decision replaces the judges: no judge calls are made."""
+        result.resolved_by = sorted({r.reviewer for r in human.resolutions})
+        if human.pending:
+            verdicts = "; ".join(f"{r.reviewer}: {r.verdict}" for r in human.resolutions)
             return Decision("escalated", [f"reviewers disagree ({verdicts})"])
-        result.score = score
-        outcome: Outcome = "passed" if decision == "pass" else "failed"
+        result.score = human.score
+        outcome: Outcome = "passed" if human.verdict == "pass" else "failed"
         return Decision(outcome, [f"{outcome} by review ({', '.join(result.resolved_by)})"])
 
 

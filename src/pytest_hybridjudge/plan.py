@@ -41,6 +41,14 @@ class AppCall:
 
 
 @dataclass(frozen=True)
+class FixedOutput:
+    """The case carries its output (`output:` in the gold file): nothing is called."""
+
+    label: str
+    output: str
+
+
+@dataclass(frozen=True)
 class Unbuildable:
     """A model target whose request cannot be built for this case: the case fails, unsent."""
 
@@ -48,7 +56,7 @@ class Unbuildable:
     error: str
 
 
-TargetCall = ModelCall | AppCall | Unbuildable
+TargetCall = ModelCall | AppCall | FixedOutput | Unbuildable
 
 
 @dataclass(frozen=True)
@@ -106,6 +114,8 @@ class CasePlan:
 
 def target_call(target: Target, job: Job) -> TargetCall:
     """How `target` is asked for the case's output."""
+    if job.case.output is not None:
+        return FixedOutput(target.label, job.case.output)
     if isinstance(target, CallableTarget):
         return AppCall(target.label, target.callable)
     try:

@@ -179,14 +179,13 @@ class Recorder:
         from .ci_summary import write_ci_summary
         from .comparison import gate_run
         from .errors import HybridJudgeError
-        from .paths import configured
 
-        paths, baseline = self.report.paths, self.session.baseline
+        paths, baseline, desk = self.report.paths, self.session.baseline, self.session.desk
         settings = self.session.settings
-        resolutions = configured(self.session.rootdir, settings.resolutions)  # the PPI's labels
+        decisions = desk.decisions if desk is not None else {}  # read once, at the start
         if baseline is not None:
             try:
-                self.gate = gate_run(baseline, settings, paths.results, paths.run_dir, resolutions)
+                self.gate = gate_run(baseline, settings, paths.results, paths.run_dir, decisions)
             except HybridJudgeError as exc:
                 self.gate_error = f"gate not decided: {exc}"
         try:

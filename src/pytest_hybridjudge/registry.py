@@ -103,6 +103,9 @@ VERIFIERS = Registry(
     "verifier",
     {
         name: f"pytest_hybridjudge.verifiers:{name}_verifier"
-        for name in ("exact", "contains", "regex", "json_schema", "numeric", "python")
+        for name in (
+            *("exact", "contains", "regex", "json_schema", "numeric", "python"),
+            *("contains_case", "starts_with", "is_json", "contains_json", "not", "all"),
+        )
     },
 )
