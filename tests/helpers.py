@@ -138,7 +138,7 @@ def run_one_judge(tmp_path: Any, replies: list[Any], samples: int) -> Any:
     import asyncio
 
     from pytest_hybridjudge.config import ModelSpec
-    from pytest_hybridjudge.judge import run_judge
+    from pytest_hybridjudge.judge import judge_asks, run_judge
     from pytest_hybridjudge.providers import Completion, ProviderError
     from pytest_hybridjudge.rubric import parse_rubric
 
@@ -154,4 +154,4 @@ def run_one_judge(tmp_path: Any, replies: list[Any], samples: int) -> Any:
         return reply if isinstance(reply, Completion) else Completion(text=reply)
 
     judge = ModelSpec(model="openai/j", samples=samples)
-    return asyncio.run(run_judge(call, judge, rubric, "prompt"))
+    return asyncio.run(run_judge(call, judge, rubric, judge_asks(judge, rubric, "prompt")))

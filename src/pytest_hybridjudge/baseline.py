@@ -20,7 +20,7 @@ from typing import IO, TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from .errors import HybridJudgeError, describe_validation_error
+from .errors import InputError, describe_validation_error
 from .verdict import review_probability
 
 if TYPE_CHECKING:
@@ -30,7 +30,7 @@ Status = Literal["passed", "not_passed", "outage", "skipped"]
 MAX_LINE_BYTES = 16 * 2**20  # one record of results.jsonl; a longer line is not one a run wrote
 
 
-class BaselineError(HybridJudgeError):
+class BaselineError(InputError):
     """The baseline run cannot be found or read; the message names the path and the fix."""
 
 

@@ -9,14 +9,14 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from .errors import HybridJudgeError, describe_validation_error
+from .errors import InputError, describe_validation_error
 from .safeload import InvalidYAML, UnsafeInput, decode_utf8, load_json_line, load_yaml
 from .terminal import first_unprintable, printable
 
 GOLD_SUFFIXES = (".yaml", ".yml", ".jsonl")
 
 
-class GoldError(HybridJudgeError):
+class GoldError(InputError):
     """A gold file cannot be used; the message names the file, line and case, and the fix."""
 
     def __init__(self, path: Path, message: str, line: int | None = None, case: str | None = None):

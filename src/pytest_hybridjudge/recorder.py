@@ -58,7 +58,7 @@ class Recorder:
 
     def _unfinished(self, report: pytest.TestReport) -> None:
         """A gold item that ended without a result still gets a record, with why."""
-        from .evaluate import new_record
+        from .jobs import new_record
 
         job = self.session.jobs.get(report.nodeid)
         reason = _longrepr_text(report)
@@ -112,7 +112,7 @@ class Recorder:
     def finish(self, exitstatus: int) -> None:
         """Stop the cases still running; record every selected case not recorded yet (a result
         that finished but no item took, else skipped with why); write the files."""
-        from .evaluate import new_record
+        from .jobs import new_record
         from .report import RecordWriteError
 
         scheduler = self.session.scheduler

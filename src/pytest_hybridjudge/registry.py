@@ -20,13 +20,13 @@ from collections.abc import Mapping
 from importlib.metadata import EntryPoint
 from typing import Any
 
-from .errors import HybridJudgeError
+from .errors import InputError
 
 PROVIDERS_GROUP = "pytest_hybridjudge.providers"
 VERIFIERS_GROUP = "pytest_hybridjudge.verifiers"
 
 
-class RegistryError(HybridJudgeError):
+class RegistryError(InputError):
     """A name no built-in or installed package provides, or a plugin that cannot be loaded."""
 
 

@@ -26,7 +26,8 @@ if TYPE_CHECKING:
     from .calls import ModelCaller
     from .comparison import Baseline
     from .config import HybridJudgeConfig
-    from .evaluate import Evaluator, Job
+    from .evaluate import Evaluator
+    from .jobs import Job
     from .recorder import Recorder
     from .report import RunReport
     from .review.decisions import ReviewDesk

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .errors import HybridJudgeError
+from .errors import InputError
 from .gold import GoldCase
 from .registry import VERIFIERS
 from .verdict import VerifierResult
@@ -40,7 +40,7 @@ NESTED = ("not", "all")
 """Kinds whose argument is more checks: a mapping `{kind: arg}` or a list of such mappings."""
 
 
-class VerifierError(HybridJudgeError):
+class VerifierError(InputError):
     """A `verify` block is malformed; the message names the key and the fix."""
 
 

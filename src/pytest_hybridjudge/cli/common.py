@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from .. import terminal
-from ..errors import HybridJudgeError
+from ..errors import InputError
 from ..paths import configured, find_project_root
 
 if TYPE_CHECKING:
@@ -35,7 +35,7 @@ Reader = Callable[[str], str]
 """Prompts for and returns one line of input (`input`), raising `EOFError` at its end."""
 
 
-class CommandError(HybridJudgeError):
+class CommandError(InputError):
     """A command-line argument is wrong; the message names the option and the fix."""
 
 
