@@ -10,10 +10,16 @@ from pathlib import Path
 
 import pytest
 
+from helpers import (
+    RUN_NEW,
+    RUN_OLD,
+    make_item,
+    write_project,
+    write_run,
+)
 from pytest_hybridjudge.cli import main
 from pytest_hybridjudge.report import RunPaths, RunReport
 from pytest_hybridjudge.summary import RunSummary
-from test_review import RUN_NEW, RUN_OLD, make_item, write_project, write_run
 
 HOSTILE = "evil\x1b]0;pwned\x07\x1b[2J\u202eid\u2066"
 

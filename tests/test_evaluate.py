@@ -17,6 +17,7 @@ from pytest_hybridjudge.config import HybridJudgeConfig
 from pytest_hybridjudge.cost import budget_share
 from pytest_hybridjudge.evaluate import Evaluator, Job, new_record
 from pytest_hybridjudge.gold import GoldCase
+from pytest_hybridjudge.review.decisions import decisions_of
 from pytest_hybridjudge.review.manifest import item_id
 from pytest_hybridjudge.review.resolutions import Resolution
 from pytest_hybridjudge.rubric import RubricLibrary
@@ -56,8 +57,10 @@ def make(
         cache = CompletionCache(tmp_path / "cache.sqlite", "off")
         caches.append(cache)
         caller = ModelCaller.from_config(settings, cache, tmp_path)
+        lines = [r for rs in (resolutions or {}).values() for r in rs]
+        decisions = decisions_of(lines)  # what the review desk makes of them
         evaluator = Evaluator(
-            settings, caller, apps or {}, resolutions, calibration, budget_share=budget_share
+            settings, caller, apps or {}, decisions, calibration, budget_share=budget_share
         )
         return evaluator, settings
 

@@ -197,6 +197,7 @@ def test_current_resolutions_count_on_both_sides_so_a_a_has_no_false_losses(
 
     from pytest_hybridjudge.comparison import Baseline, gate_run
     from pytest_hybridjudge.config import HybridJudgeConfig
+    from pytest_hybridjudge.review.decisions import ReviewDesk
     from pytest_hybridjudge.review.resolutions import Resolution
 
     def record(case: str, **extra: object) -> dict[str, object]:
@@ -230,7 +231,7 @@ def test_current_resolutions_count_on_both_sides_so_a_a_has_no_false_losses(
     run_dir = tmp_path / "runs" / "now"
     run_dir.mkdir(parents=True)
     base = Baseline("earlier", cases=sides(earlier))
-    report = gate_run(base, settings, results, run_dir, resolutions)
+    report = gate_run(base, settings, results, run_dir, ReviewDesk(resolutions).decisions)
     # a, b: the reviewers' fail on both sides; c: a failed verifier decides, not a review; d:
     # the reviewers disagree, so it is escalated on both sides and left out; e: a real win
     assert (report.wins, report.losses, report.ties) == (1, 0, 3)

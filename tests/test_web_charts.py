@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from pytest_hybridjudge.review.calibration_report import judged_and_sent, labelled_cases
+from pytest_hybridjudge.review.calibration_report import judged_and_sent
+from pytest_hybridjudge.review.labelled import labelled_cases
 from pytest_hybridjudge.review.resolutions import Resolution, load_resolutions
 from pytest_hybridjudge.web import chartdata as cd
 from pytest_hybridjudge.web.charts import CHARTS

@@ -13,23 +13,24 @@ the confident panel decided, so the audit rate does not move the gate.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from .errors import HybridJudgeError, describe_validation_error
+from .errors import InputError, describe_validation_error
+from .verdict import review_probability
 
 if TYPE_CHECKING:
-    from .review.resolutions import Resolution
+    from .review.decisions import ItemDecision
 
 Status = Literal["passed", "not_passed", "outage", "skipped"]
 MAX_LINE_BYTES = 16 * 2**20  # one record of results.jsonl; a longer line is not one a run wrote
 
 
-class BaselineError(HybridJudgeError):
+class BaselineError(InputError):
     """The baseline run cannot be found or read; the message names the path and the fix."""
 
 
@@ -86,22 +87,20 @@ class CaseSide:
 
 
 def with_resolutions(
-    cases: Mapping[str, CaseSide], by_item: Mapping[str, Sequence[Resolution]]
+    cases: Mapping[str, CaseSide], decisions: Mapping[str, ItemDecision]
 ) -> dict[str, CaseSide]:
-    """Each side as a run would record it now: where reviewers resolved its item (the same case,
+    """Each side as a run would record it now: where reviewers decided its item (the same case,
     output and rubric version), their decision replaces the judges', as the evaluator does; so
-    a baseline run written before the review and a candidate run after it count alike."""
-    return {case_id: _resolved(side, by_item) for case_id, side in cases.items()}
+    a baseline run written before the review and a candidate run after it count alike.
+    `decisions` is the review desk's, by item id."""
+    return {case_id: _resolved(side, decisions) for case_id, side in cases.items()}
 
 
-def _resolved(side: CaseSide, by_item: Mapping[str, Sequence[Resolution]]) -> CaseSide:
-    from .review.resolutions import human_decision
-
-    lines = by_item.get(side.item_id or "")
-    if not lines or not side.verified or side.status not in ("passed", "not_passed"):
+def _resolved(side: CaseSide, decisions: Mapping[str, ItemDecision]) -> CaseSide:
+    decision = decisions.get(side.item_id or "")
+    if decision is None or not side.verified or side.status not in ("passed", "not_passed"):
         return side
-    decision, _ = human_decision(list(lines))
-    if decision == "disagree":
+    if decision.pending:
         return replace(
             side,
             status="not_passed",
@@ -110,8 +109,8 @@ def _resolved(side: CaseSide, by_item: Mapping[str, Sequence[Resolution]]) -> Ca
             review_probability=1.0,
             reason="reviewers disagree",
         )
-    status: Status = "passed" if decision == "pass" else "not_passed"
-    outcome = "passed" if decision == "pass" else "failed"
+    status: Status = "passed" if decision.passed else "not_passed"
+    outcome = "passed" if decision.passed else "failed"
     return replace(
         side,
         status=status,
@@ -123,11 +122,10 @@ def _resolved(side: CaseSide, by_item: Mapping[str, Sequence[Resolution]]) -> Ca
 
 
 def _review_probability(record: Mapping[str, Any]) -> float | None:
-    """As `passrates.review_probability`, on a record read as JSON."""
-    if record.get("audit"):
-        rate = (record.get("policy") or {}).get("audit_rate")
-        return float(rate) if rate else None
-    return 1.0 if record.get("outcome") == "escalated" else None
+    """`verdict.review_probability` of a record read as JSON."""
+    rate = (record.get("policy") or {}).get("audit_rate")
+    outcome = str(record.get("outcome"))
+    return review_probability(outcome, bool(record.get("audit")), float(rate) if rate else None)
 
 
 def resolve_results(value: str, runs_dir: Path, option: str = "--judge-baseline") -> Path:

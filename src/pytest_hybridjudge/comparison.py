@@ -26,7 +26,7 @@ from .files import write_json_atomic
 from .gate import GateReport, compare
 
 if TYPE_CHECKING:
-    from .review.resolutions import Resolution
+    from .review.decisions import ItemDecision
 
 GATE_NAME = "gate.json"
 OWN_RESULTS_FIX = (
@@ -90,32 +90,24 @@ def _earlier_target(records: list[dict[str, Any]], gate: GateSpec, path: Path) -
     )
 
 
-def _by_item(resolutions: Path | None) -> dict[str, list[Resolution]]:
-    """The reviewers' file by item id; none when there is no file."""
-    if resolutions is None or not resolutions.is_file():
-        return {}
-    from .review.resolutions import load_resolutions, resolutions_by_item
-
-    return resolutions_by_item(load_resolutions(resolutions))
-
-
 def gate_run(
     baseline: Baseline,
     settings: HybridJudgeConfig,
     results: Path,
     run_dir: Path,
-    resolutions: Path | None = None,
+    decisions: Mapping[str, ItemDecision] | None = None,
 ) -> GateReport:
     """Compare this run's results with `baseline`; write and return the gate report.
 
-    `resolutions` (the reviewers' file) gives the prediction-powered change its labels."""
+    `decisions` (the review desk's, by item id) apply to both sides alike, as they are now,
+    and give the prediction-powered change its labels."""
     from .gate import PPIChange
     from .gate_ppi import gate_ppi
     from .pairwise import position_consistency
 
     gate = settings.gate
     records = read_records(results, "this run's", OWN_RESULTS_FIX)
-    reviewed = _by_item(resolutions)  # applied to both sides alike, as they are now
+    reviewed = decisions or {}
     candidate = with_resolutions(sides(records, gate.candidate), reviewed)
     earlier = baseline.cases if baseline.cases is not None else sides(records, baseline.target)
     base, base_label = with_resolutions(earlier, reviewed), baseline.label
@@ -123,7 +115,7 @@ def gate_run(
     pairing = pair(base, candidate)
     report = compare(pairing, gate, base_label, cand_label)
     report.position_consistency = position_consistency(records)
-    change, report.ppi_note = gate_ppi(pairing, resolutions, run_dir.parent)
+    change, report.ppi_note = gate_ppi(pairing, reviewed, run_dir.parent)
     if change is not None:
         report.ppi = PPIChange(
             estimate=round(change.estimate, 4),

@@ -58,7 +58,7 @@ class Recorder:
 
     def _unfinished(self, report: pytest.TestReport) -> None:
         """A gold item that ended without a result still gets a record, with why."""
-        from .evaluate import new_record
+        from .jobs import new_record
 
         job = self.session.jobs.get(report.nodeid)
         reason = _longrepr_text(report)
@@ -112,7 +112,7 @@ class Recorder:
     def finish(self, exitstatus: int) -> None:
         """Stop the cases still running; record every selected case not recorded yet (a result
         that finished but no item took, else skipped with why); write the files."""
-        from .evaluate import new_record
+        from .jobs import new_record
         from .report import RecordWriteError
 
         scheduler = self.session.scheduler
@@ -179,14 +179,13 @@ class Recorder:
         from .ci_summary import write_ci_summary
         from .comparison import gate_run
         from .errors import HybridJudgeError
-        from .paths import configured
 
-        paths, baseline = self.report.paths, self.session.baseline
+        paths, baseline, desk = self.report.paths, self.session.baseline, self.session.desk
         settings = self.session.settings
-        resolutions = configured(self.session.rootdir, settings.resolutions)  # the PPI's labels
+        decisions = desk.decisions if desk is not None else {}  # read once, at the start
         if baseline is not None:
             try:
-                self.gate = gate_run(baseline, settings, paths.results, paths.run_dir, resolutions)
+                self.gate = gate_run(baseline, settings, paths.results, paths.run_dir, decisions)
             except HybridJudgeError as exc:
                 self.gate_error = f"gate not decided: {exc}"
         try:

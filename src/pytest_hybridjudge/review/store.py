@@ -25,6 +25,10 @@ class ItemLookupError(ReviewError):
     """An item id (or prefix) matches no item, or more than one."""
 
 
+SHOWN_ID = 12
+"""Characters of an item id that `hybridjudge review` shows; a prefix this long names one item."""
+
+
 def run_ids(runs_dir: Path) -> list[str]:
     """The run folders under `runs_dir`, oldest first (run ids sort by time)."""
     if not runs_dir.is_dir():
@@ -182,3 +186,28 @@ def find_item(items: Iterable[ReviewItem], prefix: str) -> ReviewItem:
         f"item id {prefix!r} is ambiguous: it starts {len(matches)} ids; give more characters "
         f"of one of:\n{shown}{more}"
     )
+
+
+def find_in_runs(runs_dir: Path, prefix: str, run: str | None = "all") -> ReviewItem:
+    """The one item of `run` (`latest`, `all` or a run id) whose id is `prefix` or starts with it.
+
+    For `all`, an id of at least `SHOWN_ID` characters (as `hybridjudge review` shows them) is
+    looked for in the runs newest first, and reading stops at the first run holding it; a shorter
+    prefix is matched against every run's items, so it cannot pick one of two items silently.
+    Raises `ItemLookupError` (see `find_item`) or `ManifestError`.
+    """
+    wanted = prefix.strip().lower()
+    runs = run_ids(runs_dir) if run == "all" else []
+    if run != "all" or len(wanted) < SHOWN_ID or not runs:
+        return find_item(load_items(runs_dir, run), prefix)
+    seen: dict[str, ReviewItem] = {}
+    for run_id in reversed(runs):
+        path = manifest_path(runs_dir, run_id)
+        if not path.is_file():  # an interrupted run: nothing to review there
+            continue
+        items = read_manifest(path)
+        if any(item.item_id.startswith(wanted) for item in items):
+            return find_item(items, prefix)
+        for item in items:
+            seen.setdefault(item.item_id, item)
+    return find_item(seen.values(), prefix)  # not found: says among how many items

@@ -23,7 +23,9 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from ..errors import HybridJudgeError
+from ..review.leases import Leases
 from ..review.manifest import ReviewItem
+from ..review.resolutions import Resolution, reviewer_key, same_reviewer
 from . import queue as q
 from .charts import chart_routes
 from .context import REVIEWER_COOKIE, Site, now_of, reviewer_of, site_of
@@ -40,8 +42,8 @@ class State:
     """One read of the records for one request."""
 
     items: list[ReviewItem]
-    by_item: dict[str, list[Any]]
-    leases: Any
+    by_item: dict[str, list[Resolution]]
+    leases: Leases
     queue: list[ReviewItem]
     done: int
     loads: list[q.TierLoad]
@@ -63,9 +65,7 @@ def read_state(request: Request, reviewer: str | None) -> State:
     queue = q.reviewer_queue(items, by_item, reviewer, review, leases)
     ids = {i.item_id for i in items}
     done = sum(1 for k, rs in by_item.items() if k in ids and q.reviewed_by(rs, reviewer))
-    tier = {n.strip().casefold(): t for n, t in review.reviewers.items()}.get(
-        reviewer.strip().casefold()
-    )
+    tier = {reviewer_key(n): t for n, t in review.reviewers.items()}.get(reviewer_key(reviewer))
     return State(items, by_item, leases, queue, done, loads, tier)
 
 
@@ -169,7 +169,7 @@ async def item_page(request: Request) -> Response:
         reasons=q.reasons_of(item),
         keys=score_keys(item.scale),
         lease=lease,
-        held_by_other=lease is not None and not q.same(lease.reviewer, reviewer),
+        held_by_other=lease is not None and not same_reviewer(lease.reviewer, reviewer),
         prev_id=ids[at - 1] if at > 0 else None,
         next_id=ids[at + 1] if 0 <= at < len(ids) - 1 else None,
         opened=now_of(request).timestamp(),

@@ -11,8 +11,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..calibration import RubricCalibration
-from ..review.calibration_report import Dataset, LabelledCase, rubric_report
-from ..review.resolutions import Resolution, human_decision, latest_per_reviewer
+from ..review.calibration_report import rubric_report
+from ..review.decisions import decide
+from ..review.labelled import Dataset, LabelledCase
+from ..review.resolutions import Resolution, latest_per_reviewer
 from ..stats import agreement
 from ..verdict import CaseResult
 from .queue import TierLoad
@@ -195,7 +197,7 @@ def reviewer_agreement(by_item: Mapping[str, list[Resolution]]) -> Table:
             key = (rubric, a.reviewer, b.reviewer)
             pairs.setdefault(key, []).append((a.verdict == "pass", b.verdict == "pass"))
         if any(r.adjudicate for r in counted):
-            final = human_decision(list(resolutions))[0]
+            final = decide(resolutions).verdict
             for r in people:
                 settled.setdefault((rubric, r.reviewer), []).append(r.verdict == final)
     for (rubric, first, second), votes in sorted(pairs.items()):

@@ -14,7 +14,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from ..calibration import calibration_paths, read_calibration
-from ..review.calibration_report import judged_and_sent, labelled_cases
+from ..review.calibration_report import judged_and_sent
+from ..review.labelled import labelled_cases
 from . import chartdata as cd
 from . import queue as q
 from .context import site_of

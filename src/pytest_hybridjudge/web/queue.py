@@ -9,21 +9,18 @@ from dataclasses import dataclass
 
 from ..config import ReviewSpec
 from ..cost import review_cost
+from ..review.decisions import decide
 from ..review.leases import Lease, Leases
 from ..review.manifest import ReviewItem
-from ..review.resolutions import Resolution, human_decision, latest_per_reviewer
+from ..review.resolutions import Resolution, latest_per_reviewer, same_reviewer
 
 PAGE_SIZE = 50
 MEASURED_AFTER = 5
 """Resolutions with a lead time a tier needs before its measured median replaces the setting."""
 
 
-def same(a: str, b: str) -> bool:
-    return a.strip().casefold() == b.strip().casefold()
-
-
 def reviewed_by(resolutions: Sequence[Resolution], reviewer: str) -> bool:
-    return any(same(r.reviewer, reviewer) for r in resolutions)
+    return any(same_reviewer(r.reviewer, reviewer) for r in resolutions)
 
 
 def is_blind(item: ReviewItem, review: ReviewSpec) -> bool:
@@ -35,13 +32,13 @@ def needs_people(item: ReviewItem, resolutions: Sequence[Resolution], review: Re
     """Still open: fewer reviewers than `reviews_per_item` asks, or reviewers who disagree."""
     if not resolutions:
         return True
-    if human_decision(list(resolutions))[0] == "disagree":
+    if decide(resolutions).pending:
         return True
     return len(latest_per_reviewer(resolutions)) < review.reviews_needed(item.audit)
 
 
 def disputed(resolutions: Sequence[Resolution]) -> bool:
-    return bool(resolutions) and human_decision(list(resolutions))[0] == "disagree"
+    return bool(resolutions) and decide(resolutions).pending
 
 
 def open_items(
@@ -90,7 +87,7 @@ class Filters:
         if self.reason and not any(self.reason.lower() in r.lower() for r in reasons_of(item)):
             return False
         if self.mine:
-            held = lease is not None and same(lease.reviewer, me)
+            held = lease is not None and same_reviewer(lease.reviewer, me)
             return held or (my_tier is not None and item.tier == my_tier)
         return True
 

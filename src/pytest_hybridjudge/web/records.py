@@ -1,8 +1,8 @@
 """What the review page reads and the one place it writes: items, resolutions, leases.
 
-Every decision the page records goes through `Records.resolve`, the same operation as
-`hybridjudge review resolve`, so the next `pytest --judge` takes the page's decisions exactly as
-it takes the CLI's.
+Every decision the page records goes through `Records.resolve`, the review desk's one
+`resolve`, the operation `hybridjudge review resolve` uses too, so the next `pytest --judge`
+takes the page's decisions exactly as it takes the CLI's.
 """
 
 from __future__ import annotations
@@ -15,10 +15,11 @@ from typing import Literal
 
 from ..config import HybridJudgeConfig
 from ..paths import configured
+from ..review.decisions import ReviewDesk
 from ..review.leases import LeaseBook
 from ..review.manifest import ReviewItem
-from ..review.resolutions import Resolution, load_resolutions, resolutions_by_item
-from ..review.store import load_items, upgrade_legacy
+from ..review.resolutions import Resolution
+from ..review.store import load_items
 
 Clock = Callable[[], dt.datetime]
 
@@ -68,10 +69,14 @@ class Records:
             self._items = (key, load_items(self.runs_dir, "all"))
         return self._items[1]
 
+    def desk(self) -> ReviewDesk:
+        """The project's review desk, reading the resolutions afresh (the server outlives
+        many decisions, its own and others')."""
+        return ReviewDesk.for_project(self.root, self.config)
+
     def resolutions(self) -> dict[str, list[Resolution]]:
-        """Resolutions by item id (schema-1 ones also under today's ids)."""
-        recorded = load_resolutions(self.resolutions_path, root=self.root)
-        return resolutions_by_item(upgrade_legacy(recorded, self.runs_dir))
+        """Resolutions by item id (those of an older item id also under today's id)."""
+        return {item: list(d.resolutions) for item, d in self.desk().decisions.items()}
 
     def resolve(
         self,
@@ -86,14 +91,16 @@ class Records:
         blind: bool = False,
         lead_time_s: float | None = None,
     ) -> str:
-        """Record a decision through the review desk's one operation; validated under the
-        file's lock. Returns what people now decide about the item; raises `ReviewError`."""
-        from ..cli.common import Project
-        from ..cli.review import make_resolution, record
-
-        project = Project(self.root, self.config)
-        resolution = make_resolution(
-            item, verdict, reviewer, score, note, project, amend=amend, adjudicate=adjudicate
-        )
-        resolution = resolution.model_copy(update={"blind": blind, "lead_time_s": lead_time_s})
-        return record(project, item, resolution)
+        """Record a decision through the review desk's one `resolve` (validated under the
+        file's lock, as `hybridjudge review resolve` does). Returns what people now decide;
+        raises `ReviewError`."""
+        done = self.desk().resolve(
+            item, verdict, reviewer, score=score, note=note, amend=amend,
+            adjudicate=adjudicate, blind=blind, lead_time_s=lead_time_s,
+        )  # fmt: skip
+        decision = done.decision
+        if decision.pending:
+            who = ", ".join(f"{r.reviewer}: {r.verdict}" for r in decision.counted)
+            return f"reviewers disagree ({who}): the item stays open"
+        score_text = "" if decision.score is None else f", score {decision.score}"
+        return f"decision now: {decision.verdict}{score_text}"

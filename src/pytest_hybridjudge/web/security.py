@@ -9,7 +9,6 @@ import hashlib
 import hmac
 import ipaddress
 import secrets
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from urllib.parse import urlencode
 
@@ -170,6 +169,3 @@ class GuardMiddleware:
             if why is not None:
                 return PlainTextResponse(f"403 Forbidden: {why}", status_code=403)
         return None
-
-
-Handler = Callable[[Request], Awaitable[Response]]
