@@ -14,10 +14,9 @@ HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE.parent / "tests"))
 
 from playwright.sync_api import sync_playwright  # noqa: E402
-from reviewpage import judged_project  # noqa: E402
-from test_web_browser import ARGS, CHROMIUM, Served  # noqa: E402
 
 from pytest_hybridjudge.web.security import COOKIE  # noqa: E402
+from reviewpage import ARGS, CHROMIUM, Served, judged_project  # noqa: E402
 
 
 def main() -> None:

@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
+import socket
+import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from starlette.testclient import TestClient
 
@@ -192,3 +197,50 @@ def judged_project(root: Path, cases: int = 80, seed: int = 7) -> tuple[Path, li
         CalibrationFile(rubrics={"correctness": fitted}).model_dump_json(), "utf-8"
     )
     return root, items
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--host-resolver-rules=MAP attacker.example 127.0.0.1",
+]
+WAIT_MS = 15_000
+
+
+class Served:
+    """A review page served by uvicorn on a free loopback port, in a thread."""
+
+    def __init__(self, root: Path) -> None:
+        import uvicorn
+
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.guard = Guard("127.0.0.1", self.port)
+        self.root = root
+        app = create_app(Records(root, load_config(root)), self.guard)
+        config = uvicorn.Config(app, log_level="warning", lifespan="off")
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]})
+        self.thread.start()
+        for _ in range(500):
+            if self.server.started:
+                break
+            time.sleep(0.01)
+
+    def url(self, path: str = "/") -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+        self.sock.close()
+
+    def resolutions(self) -> list[dict[str, Any]]:
+        path = self.root / "review" / "resolutions.jsonl"
+        return [json.loads(line) for line in path.read_text("utf-8").splitlines()]

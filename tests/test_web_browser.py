@@ -3,71 +3,28 @@ server on loopback. Skipped only where /usr/bin/chromium is absent (CI installs 
 
 from __future__ import annotations
 
-import json
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from pytest_hybridjudge.config import load_config
-from pytest_hybridjudge.web.app import create_app
-from pytest_hybridjudge.web.records import Records
-from pytest_hybridjudge.web.security import COOKIE, Guard
-from reviewpage import HOSTILE, JUDGE_TEXT, review_item, write_project
+from pytest_hybridjudge.web.security import COOKIE
+from reviewpage import (
+    ARGS,
+    CHROMIUM,
+    HOSTILE,
+    JUDGE_TEXT,
+    WAIT_MS,
+    Served,
+    review_item,
+    write_project,
+)
 
-CHROMIUM = Path("/usr/bin/chromium")
 pytestmark = pytest.mark.skipif(
     not CHROMIUM.exists(),
     reason="needs Debian's chromium at /usr/bin/chromium (apt install chromium)",
 )
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--host-resolver-rules=MAP attacker.example 127.0.0.1",
-]
-WAIT_MS = 15_000
-
-
-class Served:
-    """A review page served by uvicorn on a free loopback port, in a thread."""
-
-    def __init__(self, root: Path) -> None:
-        import uvicorn
-
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.port = self.sock.getsockname()[1]
-        self.guard = Guard("127.0.0.1", self.port)
-        self.root = root
-        app = create_app(Records(root, load_config(root)), self.guard)
-        config = uvicorn.Config(app, log_level="warning", lifespan="off")
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]})
-        self.thread.start()
-        for _ in range(500):
-            if self.server.started:
-                break
-            time.sleep(0.01)
-
-    def url(self, path: str = "/") -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
-        self.sock.close()
-
-    def resolutions(self) -> list[dict[str, Any]]:
-        path = self.root / "review" / "resolutions.jsonl"
-        return [json.loads(line) for line in path.read_text("utf-8").splitlines()]
 
 
 @pytest.fixture(scope="module")
