@@ -68,6 +68,11 @@ class TierSpec(Strict):
         description="Adjudication order (built-in: annotator 0, senior 1, domain_expert and "
         "red_team 2): a reviewer settles disputes on items of a lower rank",
     )
+    blind: bool = Field(
+        False,
+        description="Reviewers of this tier see no judge score, rationale, confidence or "
+        "escalation reason until they have submitted (audit items are always blind)",
+    )
 
 
 class ReviewSpec(Strict):
@@ -99,6 +104,15 @@ class ReviewSpec(Strict):
     adjudicators: list[str] = Field(
         default_factory=list,
         description="Reviewers who may settle any dispute with `--adjudicate`, whatever its tier",
+    )
+    reviews_per_item: int = Field(
+        1, ge=1, description="Reviewers who decide an item before it leaves the review page"
+    )
+    audit_reviews_per_item: int | None = Field(
+        None, ge=1, description="The same for audit items (default: reviews_per_item)"
+    )
+    lease_minutes: float = Field(
+        10.0, gt=0, description="How long the review page holds an item for the reviewer given it"
     )
 
     @field_validator("tier", mode="before")
@@ -178,6 +192,17 @@ class ReviewSpec(Strict):
         if spec is not None and spec.minutes is not None:
             return spec.minutes
         return self.minutes.get(tier, DEFAULT_MINUTES.get(tier, 2.0))
+
+    def blind(self, tier: Tier) -> bool:
+        """Whether the tier reviews blind (`[tool.hybridjudge.review.tier.<name>] blind = true`)."""
+        spec = self.tier.get(tier)
+        return spec is not None and spec.blind
+
+    def reviews_needed(self, audit: bool) -> int:
+        """How many reviewers decide an item (audit items may ask for more)."""
+        if audit and self.audit_reviews_per_item is not None:
+            return self.audit_reviews_per_item
+        return self.reviews_per_item
 
     @property
     def all_rates(self) -> dict[str, float]:

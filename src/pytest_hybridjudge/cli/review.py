@@ -39,7 +39,7 @@ def add_review_parser(
     _common_options(review, top=True)
     _filter_options(review, top=True)
     review.add_argument("--json", action="store_true", help="Print the items as JSON lines")
-    commands = review.add_subparsers(dest="review_command", metavar="{show,resolve,walk}")
+    commands = review.add_subparsers(dest="review_command", metavar="{show,resolve,walk,serve}")
 
     show = commands.add_parser("show", help="Show everything a reviewer needs about one item")
     show.add_argument("item", metavar="ID", help="Item id, or a unique prefix of it")
@@ -68,6 +68,10 @@ def add_review_parser(
     _reviewer_option(walk)
     _common_options(walk, top=False)
     _filter_options(walk, top=False)
+
+    from .serve import add_serve_parser
+
+    add_serve_parser(commands)
     return review
 
 
@@ -115,6 +119,10 @@ def run_review(args: argparse.Namespace, read: Reader = input) -> int:
             from .walk import walk
 
             return walk(project, args, read)
+        if command == "serve":
+            from .serve import serve
+
+            return serve(project, args)
         return _list(project, args)
     except HybridJudgeError as exc:
         return fail("review", exc)
