@@ -16,6 +16,11 @@ class HybridJudgeError(Exception):
     """Base of the plugin's errors; the message names the file, key or case and the fix."""
 
 
+class RecordError(HybridJudgeError):
+    """A record the tool wrote (a run's results, manifest or summary) cannot be read; the
+    message names `path:line` and the fix."""
+
+
 def validation_problems(
     exc: ValidationError,
     *,

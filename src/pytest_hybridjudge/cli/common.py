@@ -18,6 +18,7 @@ from ..paths import configured, find_project_root
 
 if TYPE_CHECKING:
     from ..config import HybridJudgeConfig
+    from ..runs import RunStore
 
 EXIT_ERROR = 2
 """Exit code of a usage error (argparse's), printed as one line without a traceback."""
@@ -54,13 +55,22 @@ def add_root_option(parser: argparse.ArgumentParser, *, default: str | None = No
 
 
 class Project:
-    """The project a command works on: its folder, config, runs and resolutions file."""
+    """The project a command works on: its folder, config, run store and resolutions file."""
 
     def __init__(self, root: Path, config: HybridJudgeConfig) -> None:
         self.root = root
         self.config = config
-        self.runs_dir = configured(root, config.runs_dir)
         self.resolutions = configured(root, config.resolutions)
+        self._store: RunStore | None = None
+
+    @property
+    def store(self) -> RunStore:
+        """The project's run store (`runs_dir`), built on first use."""
+        if self._store is None:
+            from ..runs import RunStore
+
+            self._store = RunStore.configured(self.root, self.config)
+        return self._store
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> Project:

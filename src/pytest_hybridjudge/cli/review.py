@@ -179,8 +179,8 @@ def _list(project: Project, args: argparse.Namespace) -> int:
     from ..review.store import load_items, pending, upgrade_legacy
 
     run = args.run or "all"
-    items = load_items(project.runs_dir, run)
-    resolutions = upgrade_legacy(load_resolutions(project.resolutions), project.runs_dir)
+    items = load_items(project.store, run)
+    resolutions = upgrade_legacy(load_resolutions(project.resolutions), project.store)
     todo = filtered(pending(items, resolutions), args, project)
     if args.json:
         for item in todo:
@@ -231,7 +231,7 @@ def _show(project: Project, args: argparse.Namespace) -> int:
     from ..review.resolutions import load_resolutions, resolutions_by_item
     from ..review.store import find_item, load_items
 
-    item = find_item(load_items(project.runs_dir, args.run or "all"), args.item)
+    item = find_item(load_items(project.store, args.run or "all"), args.item)
     if args.json:
         print(safe_json(item.model_dump_json(indent=2)))
         return 0
@@ -302,7 +302,7 @@ def _resolve(project: Project, args: argparse.Namespace) -> int:
     from ..review.store import find_item, load_items
 
     reviewer = reviewer_name(args)
-    item = find_item(load_items(project.runs_dir, args.run or "all"), args.item)
+    item = find_item(load_items(project.store, args.run or "all"), args.item)
     resolution = make_resolution(
         item,
         args.verdict,

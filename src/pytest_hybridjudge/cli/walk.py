@@ -72,8 +72,8 @@ def walk(project: Project, args: argparse.Namespace, read: Reader) -> int:
 
     reviewer = reviewer_name(args)
     run = args.run or "all"
-    items = load_items(project.runs_dir, run)
-    existing = upgrade_legacy(load_resolutions(project.resolutions), project.runs_dir)
+    items = load_items(project.store, run)
+    existing = upgrade_legacy(load_resolutions(project.resolutions), project.store)
     by_item = resolutions_by_item(existing)
     me = reviewer.casefold()
     queue = [

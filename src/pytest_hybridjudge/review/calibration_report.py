@@ -1,11 +1,12 @@
 """Calibration data and its report: the judges' stored verdicts against reviewers' decisions.
 
-Reads the reviewers' resolutions and the verdicts the runs stored (every `results.jsonl` under
-`runs_dir`), pairs them (`labelled_cases`), and computes per rubric and per judge: accuracy,
-Cohen's kappa, Krippendorff's alpha with a bootstrap interval, confusion counts, the panel's
-agreement on the cases it decided versus those it escalated, and with a target the
-panel-confidence threshold with a guarantee (`stats.fit_threshold`). `write_thresholds` stores
-thresholds in `calibration.json`; `history_record` is one line of `calibration-history.jsonl`.
+Takes the reviewers' resolutions and the verdicts the runs stored (the run store's judged
+history, `runs.RunStore.judged_history`), pairs them (`labelled_cases`), and computes per
+rubric and per judge: accuracy, Cohen's kappa, Krippendorff's alpha with a bootstrap
+interval, confusion counts, the panel's agreement on the cases it decided versus those it
+escalated, and with a target the panel-confidence threshold with a guarantee
+(`stats.fit_threshold`). `write_thresholds` stores thresholds in `calibration.json`;
+`history_record` is one line of `calibration-history.jsonl`.
 `hybridjudge calibrate` (`cli/calibrate.py`) is the command around it.
 """
 
@@ -16,6 +17,8 @@ from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from ..runs import Stratum, sent_to_people, stratum_of
 
 if TYPE_CHECKING:
     from ..stats import Agreement, Fit
@@ -86,70 +89,6 @@ class Dataset:
     """Rubric -> the rubric version and judges of each entry of `judged`, in the same order."""
 
 
-def results_path(runs_dir: Path, run_id: str) -> Path:
-    """Where run `run_id` wrote its results: `results.jsonl`, or what its summary recorded."""
-    from ..summary import recorded_path
-
-    return recorded_path(runs_dir, run_id, "results")
-
-
-def read_results(path: Path) -> list[CaseResult]:
-    """The case results in one `results.jsonl`; a bad line raises `CalibrationError` naming it."""
-    from ..calibration import CalibrationError
-    from ..files import parse_jsonl
-    from ..verdict import CaseResult
-
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise CalibrationError(f"{path}: cannot read ({exc})") from None
-    fix = "results are written by `pytest --judge`: run it again, or fix or delete that line"
-    return parse_jsonl(text, path, CaseResult, CalibrationError, "a case result", fix)
-
-
-def judged_results(runs_dir: Path) -> dict[str, tuple[str, CaseResult]]:
-    """Item id -> (run id, record) for the newest record of each item that has judge verdicts.
-
-    Runs are read oldest first; records decided by review (no verdicts) never replace one that
-    has them. Runs without a results file (interrupted) are passed over.
-    """
-    return judged_and_sent(runs_dir)[0]
-
-
-Stratum = tuple[str, str, bool]
-"""(run id, rubric, audit): the items one run sent to people for one reason."""
-
-
-def sent_to_people(record: CaseResult) -> bool:
-    """Whether the run sent the case to people: escalated, or drawn as an audit."""
-    return bool(record.item_id) and (record.audit or record.outcome == "escalated")
-
-
-def stratum_of(run_id: str, record: CaseResult) -> Stratum:
-    """The stratum (`resolved_shares`) a run's record belongs to."""
-    return (run_id, record.rubric or "(none)", record.audit)
-
-
-def judged_and_sent(
-    runs_dir: Path,
-) -> tuple[dict[str, tuple[str, CaseResult]], dict[Stratum, set[str]]]:
-    """`judged_results`, and the item ids each run sent to people, by stratum (one pass)."""
-    from .store import run_ids
-
-    found: dict[str, tuple[str, CaseResult]] = {}
-    sent: dict[Stratum, set[str]] = {}
-    for run_id in run_ids(runs_dir):
-        path = results_path(runs_dir, run_id)
-        if not path.is_file():
-            continue
-        for record in read_results(path):
-            if record.item_id and record.verdicts:
-                found[record.item_id] = (run_id, record)
-            if record.item_id and sent_to_people(record):
-                sent.setdefault(stratum_of(run_id, record), set()).add(record.item_id)
-    return found, sent
-
-
 def resolved_shares(
     sent: Mapping[Stratum, Collection[str]], resolved: Collection[str]
 ) -> dict[Stratum, float]:
@@ -179,7 +118,7 @@ def labelled_cases(
     A case's inclusion probability is two-phase: its record's (1 for a low-confidence
     escalation, the audit rate for an audit) times the share of its run's items of the same
     rubric and kind that reviewers resolved (`resolved_shares`, over `sent`, the items each run
-    sent to people: `judged_and_sent`; default: what `judged` holds).
+    sent to people: `RunStore.judged_history`; default: what `judged` holds).
     """
     from .resolutions import human_decision, resolutions_by_item
 
