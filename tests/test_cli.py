@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from pytest_hybridjudge.cli import main
-from pytest_hybridjudge.report import RunPaths, RunReport
 from pytest_hybridjudge.summary import RunSummary
-from test_review import RUN_NEW, RUN_OLD, make_item, write_project, write_run
+from runfolders import write_run
+from test_review import RUN_NEW, RUN_OLD, make_item, write_project
 
 HOSTILE = "evil\x1b]0;pwned\x07\x1b[2J\u202eid\u2066"
 
@@ -24,11 +24,6 @@ def _cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]
     return code, out, err
 
 
-def _summary(root: Path, run_id: str) -> None:
-    report = RunReport(run_id, RunPaths.for_run(root / ".hybridjudge" / "runs", run_id))
-    report.write()
-
-
 # --- runs ----------------------------------------------------------------------------------
 
 
@@ -36,7 +31,7 @@ def test_runs_from_a_subfolder_finds_the_project_and_reads_summaries(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     write_project(tmp_path)
-    _summary(tmp_path, RUN_OLD)
+    write_run(tmp_path, RUN_OLD)
     (tmp_path / "gold" / "deep").mkdir(parents=True)
     monkeypatch.chdir(tmp_path / "gold" / "deep")
     code, out, err = _cli(capsys, "runs")
@@ -48,7 +43,7 @@ def test_runs_names_a_summary_that_is_not_one(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     write_project(tmp_path)
-    _summary(tmp_path, RUN_OLD)
+    write_run(tmp_path, RUN_OLD)
     broken = tmp_path / ".hybridjudge" / "runs" / RUN_NEW / "summary.json"
     broken.parent.mkdir()
     broken.write_text('{"run_id": "x"}')
@@ -65,7 +60,7 @@ def test_runs_prune_keeps_the_newest_and_says_what_it_removed(
     write_project(tmp_path)
     ids = [f"2026010{n}T090000Z-aaaaaa" for n in range(1, 5)]
     for run_id in ids:
-        _summary(tmp_path, run_id)
+        write_run(tmp_path, run_id)
     runs = tmp_path / ".hybridjudge" / "runs"
     (runs / "LATEST").write_text(ids[-1] + "\n")
     monkeypatch.chdir(tmp_path)
@@ -226,10 +221,7 @@ def test_decided_by_is_the_same_in_junit_and_in_export_results(
         "skipped": CaseResult(case_id="skipped", target="t", outcome="skipped"),
     }
     write_project(tmp_path)
-    report = RunReport(RUN_NEW, RunPaths.for_run(tmp_path / ".hybridjudge" / "runs", RUN_NEW))
-    for case in cases.values():
-        report.add(case)
-    report.write()
+    write_run(tmp_path, RUN_NEW, results=list(cases.values()))
     monkeypatch.chdir(tmp_path)
     code, out, err = _cli(capsys, "export", "results", "--format", "jsonl")
     assert code == 0, err

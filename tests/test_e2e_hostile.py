@@ -266,7 +266,8 @@ def _hostile_markdown(tmp_path: Path) -> str:
     from pytest_hybridjudge.ci_summary import ci_markdown
     from pytest_hybridjudge.config import GateSpec
     from pytest_hybridjudge.gate import compare
-    from pytest_hybridjudge.report import RunPaths, RunReport
+    from pytest_hybridjudge.report import RunReport
+    from pytest_hybridjudge.runs import RunPaths
 
     def records(outcome: str) -> list[dict[str, object]]:
         return [{"case_id": i, "target": "t", "outcome": outcome, "tags": []} for i in HOSTILE_IDS]

@@ -20,7 +20,9 @@ from pytest_hybridjudge.gold import GoldCase
 from pytest_hybridjudge.review.manifest import item_id
 from pytest_hybridjudge.review.resolutions import Resolution
 from pytest_hybridjudge.rubric import RubricLibrary
+from pytest_hybridjudge.runs import RunStore
 from pytest_hybridjudge.verdict import CaseResult
+from runfolders import write_run
 
 RUBRIC = RubricLibrary(None).get("correctness")
 T0 = dt.datetime(2026, 11, 30, 12, tzinfo=dt.UTC)
@@ -237,10 +239,9 @@ def test_a_decision_does_not_outlive_an_edit_of_the_input_or_reference(
         update={"item_id": old_id, "schema_version": 1}
     )
     runs = tmp_path / "runs"
-    (runs / item.run_id).mkdir(parents=True)
-    (runs / item.run_id / "manifest.jsonl").write_text(item.model_dump_json() + "\n")
+    write_run(tmp_path, item.run_id, [item], runs=runs)
     legacy = passed.model_copy(update={"item_id": old_id, "schema_version": 1})
-    upgraded = upgrade_legacy([legacy], runs)
+    upgraded = upgrade_legacy([legacy], RunStore(runs))
     assert [r.item_id for r in upgraded] == [old_id, seen.item_id]
     by_item: dict[str, list[Resolution]] = {}
     for r in upgraded:
@@ -249,4 +250,4 @@ def test_a_decision_does_not_outlive_an_edit_of_the_input_or_reference(
     assert run(evaluator, job(before, settings)).resolved_by == ["ann"]
     evaluator, settings = make(resolutions=by_item)
     assert not run(evaluator, job(after, settings)).resolved_by
-    assert upgrade_legacy([legacy], tmp_path / "no-runs") == [legacy]  # cannot be checked
+    assert upgrade_legacy([legacy], RunStore(tmp_path / "no-runs")) == [legacy]  # cannot be checked

@@ -29,12 +29,13 @@ from pytest_hybridjudge.review.resolutions import (
 )
 from pytest_hybridjudge.review.store import (
     ItemLookupError,
-    ManifestError,
     find_item,
     load_items,
     pending,
 )
+from pytest_hybridjudge.runs import RunReferenceError, RunStore
 from pytest_hybridjudge.verdict import JudgeVerdict, PanelVerdict
+from runfolders import runs_folder, write_run
 
 RUN_OLD = "20260101T090000Z-aaaaaa"
 RUN_NEW = "20260102T090000Z-bbbbbb"
@@ -96,17 +97,6 @@ def make_item(
     )
 
 
-def write_run(root: Path, run_id: str, items: Sequence[ReviewItem], latest: bool = True) -> Path:
-    """Write `items` as run `run_id`'s manifest, as `pytest --judge` does."""
-    runs = root / ".hybridjudge" / "runs"
-    manifest = runs / run_id / "manifest.jsonl"
-    manifest.parent.mkdir(parents=True, exist_ok=True)
-    manifest.write_text("".join(i.model_dump_json() + "\n" for i in items), encoding="utf-8")
-    if latest:
-        (runs / "LATEST").write_text(run_id + "\n", encoding="utf-8")
-    return manifest
-
-
 def write_project(root: Path, table: str = "") -> None:
     (root / "pyproject.toml").write_text(
         f"[project]\nname = 'demo'\n\n[tool.hybridjudge]\n{table}\n", encoding="utf-8"
@@ -117,7 +107,9 @@ def write_project(root: Path, table: str = "") -> None:
 def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A project with one older run and a latest run of three items; cwd is the project."""
     write_project(tmp_path)
-    write_run(tmp_path, RUN_OLD, [make_item("old-case", run_id=RUN_OLD)], latest=False)
+    write_run(
+        tmp_path, RUN_OLD, [make_item("old-case", run_id=RUN_OLD)], incomplete=["interrupted"]
+    )
     write_run(
         tmp_path,
         RUN_NEW,
@@ -133,7 +125,7 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def items_of(root: Path, run: str = RUN_NEW) -> dict[str, ReviewItem]:
-    return {i.case_id: i for i in load_items(root / ".hybridjudge" / "runs", run)}
+    return {i.case_id: i for i in load_items(RunStore(runs_folder(root)), run)}
 
 
 def resolutions_file(root: Path) -> Path:
@@ -201,7 +193,7 @@ def test_an_item_pending_in_several_runs_is_listed_once_as_its_newest_run_has_it
     project: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     again = make_item("capital-france", run_id=RUN_OLD, reasons=["an older reason"])
-    write_run(project, RUN_OLD, [again], latest=False)
+    write_run(project, RUN_OLD, [again], incomplete=["interrupted"])
     code, out, _ = run_cli(capsys)
     assert code == 0
     assert out.count("capital-france") == 1
@@ -764,21 +756,29 @@ def test_appends_from_many_threads_stay_whole_lines(tmp_path: Path) -> None:
 
 def test_store_all_runs_newest_occurrence_wins_and_pending(tmp_path: Path) -> None:
     shared = make_item("shared", run_id=RUN_OLD)
-    write_run(tmp_path, RUN_OLD, [shared, make_item("only-old", run_id=RUN_OLD)], latest=False)
+    write_run(
+        tmp_path,
+        RUN_OLD,
+        [shared, make_item("only-old", run_id=RUN_OLD)],
+        incomplete=["interrupted"],
+    )
     write_run(tmp_path, RUN_NEW, [make_item("shared", run_id=RUN_NEW)])
-    runs = tmp_path / ".hybridjudge" / "runs"
-    everything = load_items(runs, "all")
+    runs = runs_folder(tmp_path)
+    store = RunStore(runs)
+    everything = load_items(store, "all")
     assert [(i.case_id, i.run_id) for i in everything] == [
         ("shared", RUN_NEW),
         ("only-old", RUN_OLD),
     ]
-    assert [i.case_id for i in load_items(runs)] == ["shared"]
-    assert [i.case_id for i in load_items(runs, None)] == ["shared"]
+    assert [i.case_id for i in load_items(store)] == ["shared"]
+    assert [i.case_id for i in load_items(store, None)] == ["shared"]
     assert find_item(everything, shared.item_id[:5]).run_id == RUN_NEW
     with pytest.raises(ItemLookupError):
         find_item(everything, "zzz")
     decided = Resolution.for_item(shared, verdict="pass", reviewer="ann", resolved_at=T0)
     assert [i.case_id for i in pending(everything, [decided])] == ["only-old"]
+    with pytest.raises(RunReferenceError, match="--run 20300101T000000Z-000000: no results file"):
+        load_items(store, "20300101T000000Z-000000")
+    # `LATEST` naming a run that is gone: `latest` is the newest complete run, as for a baseline
     (runs / "LATEST").write_text("20300101T000000Z-000000\n")
-    with pytest.raises(ManifestError, match="no run '20300101T000000Z-000000'"):
-        load_items(runs)
+    assert [i.run_id for i in load_items(store)] == [RUN_NEW]

@@ -170,14 +170,19 @@ class RunStore:
                     f"`pytest --judge` on the whole gold set first, or pass {option} RUN_ID"
                 )
             run_id = found
-        if _plain_name(run_id) and (self.folder / run_id).is_dir():
+        fix = "pass a run id from `hybridjudge runs`, a run folder or a results.jsonl path"
+        if not _plain_name(run_id):
+            raise RunReferenceError(
+                f"{option} {ref}: no results file or run folder there, and {ref!r} is not a run "
+                f"id; {fix}"
+            )
+        if (self.folder / run_id).is_dir():
             return _folder_ref(self.folder / run_id)
         known = self.run_ids()
         hint = f"known runs: {', '.join(known[-5:])}" if known else "no runs recorded yet"
         raise RunReferenceError(
-            f"{option} {ref}: no results file, run folder or run id of that name under "
-            f"{self.folder} ({hint}); pass a run id from `hybridjudge runs`, a run folder or a "
-            "results.jsonl path"
+            f"{option} {ref}: no results file, run folder or run id of that name (no run under "
+            f"{self.folder} has that id; {hint}); {fix}"
         )
 
     # --- reading a run's files -------------------------------------------------------------
