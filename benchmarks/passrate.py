@@ -24,7 +24,7 @@ from statistics import NormalDist
 import numpy as np
 from numpy.typing import NDArray
 
-from pytest_hybridjudge.review.calibration_report import resolved_shares
+from pytest_hybridjudge.review.labelled import resolved_shares
 from pytest_hybridjudge.stats import ppi_mean
 
 AUDIT_RATE, ESCALATED, ESCALATED_ACCURACY = 0.05, 0.15, 0.7

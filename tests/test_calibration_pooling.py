@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from pytest_hybridjudge.review.calibration_report import labelled_cases, rubric_report
+from pytest_hybridjudge.review.calibration_report import rubric_report
+from pytest_hybridjudge.review.labelled import labelled_cases
 from pytest_hybridjudge.review.resolutions import Resolution
 from pytest_hybridjudge.verdict import CaseResult, JudgeVerdict, PanelVerdict, PolicyInForce
 

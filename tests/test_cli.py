@@ -10,10 +10,15 @@ from pathlib import Path
 
 import pytest
 
+from helpers import (
+    RUN_NEW,
+    RUN_OLD,
+    make_item,
+    write_project,
+    write_run,
+)
 from pytest_hybridjudge.cli import main
 from pytest_hybridjudge.summary import RunSummary
-from runfolders import write_run
-from test_review import RUN_NEW, RUN_OLD, make_item, write_project
 
 HOSTILE = "evil\x1b]0;pwned\x07\x1b[2J\u202eid\u2066"
 

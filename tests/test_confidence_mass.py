@@ -69,8 +69,8 @@ def test_the_score_fields_own_token_is_read_never_one_in_the_rationale() -> None
 
 
 def test_logprobs_come_from_a_sample_with_the_median_score(tmp_path: Any) -> None:
+    from helpers import run_one_judge
     from pytest_hybridjudge.providers import Completion
-    from test_sampling import run_one_judge
 
     five = '{"score": 5, "rationale": "a 4 here", "confidence": 0.9}'
     four = '{"score": 4, "rationale": "ok", "confidence": 0.9}'

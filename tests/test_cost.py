@@ -15,10 +15,10 @@ from pytest_hybridjudge.comparison import Baseline
 from pytest_hybridjudge.config import HybridJudgeConfig, Target
 from pytest_hybridjudge.cost import Budget, BudgetExhausted, TokenCounter, call_cost, price_of
 from pytest_hybridjudge.estimate import PlannedCalls, planned_calls, worst_case_cost
-from pytest_hybridjudge.evaluate import Job
 from pytest_hybridjudge.gold import GoldCase
+from pytest_hybridjudge.jobs import Job
 from pytest_hybridjudge.judge import JUDGE_SYSTEM, correction, judge_prompt
-from pytest_hybridjudge.pairwise import PAIRWISE_SYSTEM, pairwise_prompt
+from pytest_hybridjudge.pairwise import PAIRWISE_SYSTEM, pairwise_correction, pairwise_prompt
 from pytest_hybridjudge.rubric import RubricLibrary
 
 CASES = "cases:\n" + "".join(
@@ -350,12 +350,15 @@ def test_worst_case_of_a_pairwise_case_counts_both_answers_both_orders_and_the_b
     plans = _plans(settings, job, baseline=Baseline("target old", target="old"))
     assert plans["openai/old"].calls == 1  # the baseline target is called inside the case
     judge = plans["openai/j"]
-    assert judge.calls == 2 and judge.retry_prompt_tokens == 0  # both orders, no retry
+    assert judge.calls == 2  # both orders
     assert job.rendered is not None
     empty = WORDS.count(PAIRWISE_SYSTEM) + WORDS.count(
         pairwise_prompt(job.rendered, "Prefer the better one.", "", "")
     )
     assert judge.prompt_tokens >= empty + 300 + 200
+    # each order may be asked again once after an invalid reply, as a pointwise verdict is
+    again = WORDS.count(pairwise_correction(""))
+    assert judge.retry_prompt_tokens >= judge.prompt_tokens + judge.output_tokens + again
     assert plans == _plans(settings, job)  # the dry run finds the same baseline in the config
     # the baseline target's own case is skipped before any judge is asked
     assert set(_plans(settings, _job(settings, "pref", rubrics=tmp_path, target=old))) == {

@@ -257,8 +257,12 @@ def test_provider_outages_are_not_regressions(project: Project, llm: LoopbackLLM
     assert record["reasons"][0].startswith("provider outage")
     project.config(gate={"max_error_rate": 0.1, "on_inconclusive": "pass"})
     again = project.run("--judge", "--judge-cache", "refresh", "--judge-baseline", baseline)
-    assert again.ret == pytest.ExitCode.OK
-    again.stdout.fnmatch_lines(['*the gate is inconclusive and on_inconclusive = "pass"*'])
+    assert again.ret == 7  # the gate lets it pass, but half the run was lost to outages
+    again.stdout.fnmatch_lines(["*more than max_outage_share = 0.1: the run cannot pass*"])
+    project.config(gate={"max_error_rate": 0.1, "on_inconclusive": "pass"}, max_outage_share=0.6)
+    third = project.run("--judge", "--judge-cache", "refresh", "--judge-baseline", baseline)
+    assert third.ret == pytest.ExitCode.OK
+    third.stdout.fnmatch_lines(['*the gate is inconclusive and on_inconclusive = "pass"*'])
 
 
 def test_baseline_and_candidate_targets_in_one_session(project: Project, llm: LoopbackLLM) -> None:

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from helpers import write_run
 from loopback import Call, LoopbackLLM, verdict
 from pytest_hybridjudge.cache import CompletionCache
 from pytest_hybridjudge.calls import ModelCaller
@@ -17,12 +18,12 @@ from pytest_hybridjudge.config import HybridJudgeConfig
 from pytest_hybridjudge.cost import budget_share
 from pytest_hybridjudge.evaluate import Evaluator, Job, new_record
 from pytest_hybridjudge.gold import GoldCase
+from pytest_hybridjudge.review.decisions import decisions_of
 from pytest_hybridjudge.review.manifest import item_id
 from pytest_hybridjudge.review.resolutions import Resolution
 from pytest_hybridjudge.rubric import RubricLibrary
 from pytest_hybridjudge.runs import RunStore
 from pytest_hybridjudge.verdict import CaseResult
-from runfolders import write_run
 
 RUBRIC = RubricLibrary(None).get("correctness")
 T0 = dt.datetime(2026, 11, 30, 12, tzinfo=dt.UTC)
@@ -58,8 +59,10 @@ def make(
         cache = CompletionCache(tmp_path / "cache.sqlite", "off")
         caches.append(cache)
         caller = ModelCaller.from_config(settings, cache, tmp_path)
+        lines = [r for rs in (resolutions or {}).values() for r in rs]
+        decisions = decisions_of(lines)  # what the review desk makes of them
         evaluator = Evaluator(
-            settings, caller, apps or {}, resolutions, calibration, budget_share=budget_share
+            settings, caller, apps or {}, decisions, calibration, budget_share=budget_share
         )
         return evaluator, settings
 

@@ -213,6 +213,7 @@ def test_current_resolutions_count_on_both_sides_so_a_a_has_no_false_losses(
 
     from pytest_hybridjudge.comparison import Baseline, gate_run
     from pytest_hybridjudge.config import HybridJudgeConfig
+    from pytest_hybridjudge.review.decisions import ReviewDesk
     from pytest_hybridjudge.review.resolutions import Resolution
 
     def record(case: str, **extra: object) -> dict[str, object]:
@@ -245,7 +246,8 @@ def test_current_resolutions_count_on_both_sides_so_a_a_has_no_false_losses(
     resolutions.write_text("".join(r.model_dump_json() + "\n" for r in lines))
     settings = HybridJudgeConfig.model_validate({"target": {"model": "openai/t"}})
     base = Baseline("earlier", cases=sides(results(*earlier)))
-    report = gate_run(base, settings, RunStore(tmp_path / "runs"), paths, resolutions)
+    decided = ReviewDesk(resolutions).decisions
+    report = gate_run(base, settings, RunStore(tmp_path / "runs"), paths, decided)
     # a, b: the reviewers' fail on both sides; c: a failed verifier decides, not a review; d:
     # the reviewers disagree, so it is escalated on both sides and left out; e: a real win
     assert (report.wins, report.losses, report.ties) == (1, 0, 3)

@@ -38,7 +38,7 @@ def test_health_lines_say_it_without_rs() -> None:
     [line] = health_lines(ProviderHealth(10, 1), 0.1)
     assert line.startswith("provider outages: 1 case of 10 (10.0%)") and "within" in line
     [line] = health_lines(ProviderHealth(10, 4), 0.1)
-    assert f"exit code {OUTAGES_EXIT}" in line and "4 cases of 10" in line
+    assert f"exits {OUTAGES_EXIT}" in line and "4 cases of 10" in line
 
 
 def _status_error(status: int, message: str) -> openai.APIStatusError:

@@ -9,8 +9,8 @@ from typing import Any
 import numpy as np
 import pytest
 
+from helpers import write_run
 from pytest_hybridjudge.stats import ppi_mean
-from runfolders import write_run
 
 RUN_1, RUN_2 = "20260101T090000Z-aaaaaa", "20260102T090000Z-bbbbbb"  # run ids, as runs get
 
@@ -132,7 +132,7 @@ def test_resolved_escalations_stand_for_the_unresolved_ones_of_their_run(tmp_pat
 
 
 def test_resolved_shares_count_each_run_rubric_and_kind_apart() -> None:
-    from pytest_hybridjudge.review.calibration_report import resolved_shares
+    from pytest_hybridjudge.review.labelled import resolved_shares
 
     sent = {
         ("run-1", "r", False): {f"c{i}" for i in range(8)},

@@ -5,19 +5,25 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
-import os
-import shutil
-import subprocess
-import sys
 import threading
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from pytest_hybridjudge.cli import main
-from pytest_hybridjudge.review.manifest import ReviewItem, item_id
+from helpers import (
+    RUN_NEW,
+    RUN_OLD,
+    T0,
+    make_item,
+    resolutions_file,
+    run_cli,
+    run_script,
+    runs_folder,
+    write_project,
+    write_run,
+)
+from pytest_hybridjudge.review.manifest import ReviewItem
 from pytest_hybridjudge.review.resolutions import (
     Resolution,
     ResolutionError,
@@ -34,73 +40,6 @@ from pytest_hybridjudge.review.store import (
     pending,
 )
 from pytest_hybridjudge.runs import RunReferenceError, RunStore
-from pytest_hybridjudge.verdict import JudgeVerdict, PanelVerdict
-from runfolders import runs_folder, write_run
-
-RUN_OLD = "20260101T090000Z-aaaaaa"
-RUN_NEW = "20260102T090000Z-bbbbbb"
-T0 = dt.datetime(2026, 1, 2, 10, 0, tzinfo=dt.UTC)
-
-
-# --- building real projects -------------------------------------------------------------------
-
-
-def make_item(
-    case_id: str,
-    *,
-    run_id: str = RUN_NEW,
-    tier: str = "annotator",
-    rubric: str | None = "correctness",
-    output: str | None = "Paris",
-    scale: tuple[int, int] | None = (1, 5),
-    pass_threshold: int | None = 4,
-    reasons: Sequence[str] = ("judges split on pass/fail",),
-    ident: str | None = None,
-    audit: bool = False,
-) -> ReviewItem:
-    """A review item as a run would write it, with two judges that disagree."""
-    return ReviewItem(
-        item_id=ident
-        or item_id(case_id, output, "rv1", input=f"Question for {case_id}?", reference="Paris"),
-        run_id=run_id,
-        case_id=case_id,
-        source="gold/capitals.yaml",
-        target="openai/gpt-4.1-mini",
-        rubric=rubric,
-        rubric_version="rv1" if rubric else None,
-        scale=scale,
-        pass_threshold=pass_threshold,
-        input=f"Question for {case_id}?",
-        reference="Paris",
-        output=output,
-        rendered_rubric=f"Grade the answer for {case_id}.\nReference answer: Paris",
-        verdicts=[
-            JudgeVerdict(
-                judge="openai/gpt-4.1",
-                model="openai/gpt-4.1",
-                score=5,
-                passed=True,
-                rationale="Matches the reference.",
-                confidence=0.9,
-            ),
-            JudgeVerdict(
-                judge="anthropic/claude-sonnet-4-5",
-                model="anthropic/claude-sonnet-4-5",
-                error="timed out after 60s",
-            ),
-        ],
-        panel=PanelVerdict(score=5, passed=True, votes_pass=1, errors=1, confidence=0.9),
-        reasons=list(reasons),
-        tier=tier,
-        review_minutes=5.0,
-        audit=audit,
-    )
-
-
-def write_project(root: Path, table: str = "") -> None:
-    (root / "pyproject.toml").write_text(
-        f"[project]\nname = 'demo'\n\n[tool.hybridjudge]\n{table}\n", encoding="utf-8"
-    )
 
 
 @pytest.fixture
@@ -126,40 +65,6 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 def items_of(root: Path, run: str = RUN_NEW) -> dict[str, ReviewItem]:
     return {i.case_id: i for i in load_items(RunStore(runs_folder(root)), run)}
-
-
-def resolutions_file(root: Path) -> Path:
-    return root / "review" / "resolutions.jsonl"
-
-
-def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(["review", *argv])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def console_script() -> str:
-    beside = shutil.which("hybridjudge", path=str(Path(sys.executable).parent))
-    found = beside or shutil.which("hybridjudge")
-    assert found, "the hybridjudge console script is not installed"
-    return found
-
-
-def run_script(
-    root: Path, *argv: str, stdin: str = "", env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    environ = {k: v for k, v in os.environ.items() if k != "HYBRIDJUDGE_REVIEWER"}
-    environ.update({"PYTHONIOENCODING": "utf-8", **(env or {})})
-    return subprocess.run(
-        [console_script(), "review", *argv],
-        cwd=root,
-        input=stdin,
-        capture_output=True,
-        text=True,
-        env=environ,
-        timeout=60,
-        check=False,
-    )
 
 
 # --- list ---------------------------------------------------------------------------------------

@@ -8,6 +8,14 @@ from pathlib import Path
 
 import pytest
 
+from helpers import (
+    T0,
+    make_item,
+    resolutions_file,
+    run_cli,
+    write_project,
+    write_run,
+)
 from pytest_hybridjudge.review.resolutions import (
     Resolution,
     ResolutionError,
@@ -15,7 +23,6 @@ from pytest_hybridjudge.review.resolutions import (
     load_resolutions,
     validate_resolution,
 )
-from test_review import T0, make_item, resolutions_file, run_cli, write_project, write_run
 
 ITEM = make_item("capital-france")
 

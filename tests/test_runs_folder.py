@@ -9,12 +9,15 @@ from typing import Any
 
 import pytest
 
+from helpers import (
+    make_item,
+    write_project,
+    write_run,
+)
 from pytest_hybridjudge.cli import main
 from pytest_hybridjudge.review.resolutions import Resolution, append_resolution, load_resolutions
 from pytest_hybridjudge.runs import RunPaths, RunStore
 from pytest_hybridjudge.verdict import CaseResult
-from runfolders import write_run
-from test_review import make_item, write_project
 
 IDS = [f"2026010{n}T090000Z-aaaaaa" for n in range(1, 6)]
 

@@ -9,6 +9,9 @@ import numpy as np
 import pytest
 from scipy.stats import binomtest
 
+from helpers import (
+    run_one_judge,
+)
 from pytest_hybridjudge.config import EscalationSpec
 from pytest_hybridjudge.escalation import (
     Routing,
@@ -17,7 +20,8 @@ from pytest_hybridjudge.escalation import (
     policy_for,
     policy_in_force,
 )
-from pytest_hybridjudge.review.calibration_report import LabelledCase, rubric_report
+from pytest_hybridjudge.review.calibration_report import rubric_report
+from pytest_hybridjudge.review.labelled import LabelledCase
 from pytest_hybridjudge.stats import (
     audits_needed,
     clopper_pearson_lower,
@@ -181,30 +185,6 @@ def test_ppi_matches_the_classic_estimator_and_covers() -> None:
     assert 0.92 <= covered / trials <= 0.98
     with pytest.raises(ValueError, match="inclusion"):
         ppi_mean([1.0], [1.0], [1.0], [0.0])
-
-
-def run_one_judge(tmp_path: Any, replies: list[Any], samples: int) -> Any:
-    """`run_judge` on a stand-in call that answers `replies` in order (an exception: fails)."""
-    import asyncio
-
-    from pytest_hybridjudge.config import ModelSpec
-    from pytest_hybridjudge.judge import run_judge
-    from pytest_hybridjudge.providers import Completion, ProviderError
-    from pytest_hybridjudge.rubric import parse_rubric
-
-    path = tmp_path / "r.md"
-    path.write_text("---\nscale: [1, 5]\npass_threshold: 4\n---\nGrade it.\n", encoding="utf-8")
-    rubric = parse_rubric(path)
-    queue = list(replies)
-
-    async def call(provider: str, request: Any, validate: Any = None) -> Completion:
-        reply = queue.pop(0)
-        if reply is None:
-            raise ProviderError("timed out")
-        return reply if isinstance(reply, Completion) else Completion(text=reply)
-
-    judge = ModelSpec(model="openai/j", samples=samples)
-    return asyncio.run(run_judge(call, judge, rubric, "prompt"))
 
 
 def test_three_samples_with_one_valid_reply_is_not_certain(tmp_path: Any) -> None:

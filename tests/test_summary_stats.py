@@ -11,11 +11,11 @@ from typing import Any
 import numpy as np
 import pytest
 
+from helpers import write_run
 from pytest_hybridjudge.config import EscalationSpec
 from pytest_hybridjudge.stats import judge_alpha, krippendorff_alpha, ppi_mean
 from pytest_hybridjudge.summary_text import summary_lines
 from pytest_hybridjudge.verdict import CaseResult, JudgeVerdict, PanelVerdict, PolicyInForce
-from runfolders import write_run
 
 POLICY = PolicyInForce(min_confidence=0.7, audit_rate=0.05, seed=0)
 

@@ -231,7 +231,14 @@ def test_check_spec_accepts_every_kind() -> None:
         },
         allowed=["pkg"],
     )
-    assert set(KINDS) == {"exact", "contains", "regex", "json_schema", "numeric", "python"}
+    assert set(KINDS) == {"exact", "contains", "regex", "json_schema", "numeric", "python"} | {
+        "contains_case",
+        "starts_with",
+        "is_json",
+        "contains_json",
+        "not",
+        "all",
+    }
 
 
 def test_check_spec_unknown_kind_lists_the_kinds() -> None:

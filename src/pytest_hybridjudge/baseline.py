@@ -12,20 +12,21 @@ the confident panel decided, so the audit rate does not move the gate.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal
 
-from .errors import HybridJudgeError
+from .errors import InputError
+from .verdict import result_review_probability
 
 if TYPE_CHECKING:
-    from .review.resolutions import Resolution
+    from .review.decisions import ItemDecision
     from .verdict import CaseResult
 
 Status = Literal["passed", "not_passed", "outage", "skipped"]
 
 
-class BaselineError(HybridJudgeError):
+class BaselineError(InputError):
     """The baseline run cannot be found or read; the message names the path and the fix."""
 
 
@@ -50,8 +51,6 @@ class CaseSide:
     @classmethod
     def from_result(cls, record: CaseResult) -> CaseSide:
         """From a run's record of the case."""
-        from .passrates import review_probability
-
         status: Status
         if record.outage:
             status = "outage"
@@ -77,29 +76,27 @@ class CaseSide:
             item_id=record.item_id,
             reason="; ".join(record.reasons),
             pairwise=record.pairwise is not None,
-            review_probability=review_probability(record),
+            review_probability=result_review_probability(record),
             seed=record.policy.seed if record.policy is not None else None,
             verified=all(v.passed for v in record.verifiers),
         )
 
 
 def with_resolutions(
-    cases: Mapping[str, CaseSide], by_item: Mapping[str, Sequence[Resolution]]
+    cases: Mapping[str, CaseSide], decisions: Mapping[str, ItemDecision]
 ) -> dict[str, CaseSide]:
-    """Each side as a run would record it now: where reviewers resolved its item (the same case,
+    """Each side as a run would record it now: where reviewers decided its item (the same case,
     output and rubric version), their decision replaces the judges', as the evaluator does; so
-    a baseline run written before the review and a candidate run after it count alike."""
-    return {case_id: _resolved(side, by_item) for case_id, side in cases.items()}
+    a baseline run written before the review and a candidate run after it count alike.
+    `decisions` is the review desk's, by item id."""
+    return {case_id: _resolved(side, decisions) for case_id, side in cases.items()}
 
 
-def _resolved(side: CaseSide, by_item: Mapping[str, Sequence[Resolution]]) -> CaseSide:
-    from .review.resolutions import human_decision
-
-    lines = by_item.get(side.item_id or "")
-    if not lines or not side.verified or side.status not in ("passed", "not_passed"):
+def _resolved(side: CaseSide, decisions: Mapping[str, ItemDecision]) -> CaseSide:
+    decision = decisions.get(side.item_id or "")
+    if decision is None or not side.verified or side.status not in ("passed", "not_passed"):
         return side
-    decision, _ = human_decision(list(lines))
-    if decision == "disagree":
+    if decision.pending:
         return replace(
             side,
             status="not_passed",
@@ -108,8 +105,8 @@ def _resolved(side: CaseSide, by_item: Mapping[str, Sequence[Resolution]]) -> Ca
             review_probability=1.0,
             reason="reviewers disagree",
         )
-    status: Status = "passed" if decision == "pass" else "not_passed"
-    outcome = "passed" if decision == "pass" else "failed"
+    status: Status = "passed" if decision.passed else "not_passed"
+    outcome = "passed" if decision.passed else "failed"
     return replace(
         side,
         status=status,

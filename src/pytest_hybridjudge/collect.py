@@ -55,7 +55,7 @@ class GoldFile(pytest.File):
             item.case = case
             self._mark(session, item)
             if target is not None:
-                from .evaluate import Job
+                from .jobs import Job
 
                 session.jobs[item.nodeid] = Job(item.nodeid, case, target, rubric, rendered)
             yield item

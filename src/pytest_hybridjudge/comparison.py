@@ -20,7 +20,7 @@ from .gate import GateReport, compare
 from .runs import RESULTS_FIX
 
 if TYPE_CHECKING:
-    from .review.resolutions import Resolution
+    from .review.decisions import ItemDecision
     from .runs import RunPaths, RunStore
     from .verdict import CaseResult
 
@@ -88,32 +88,24 @@ def _earlier_target(records: Sequence[CaseResult], gate: GateSpec, path: Path) -
     )
 
 
-def _by_item(resolutions: Path | None) -> dict[str, list[Resolution]]:
-    """The reviewers' file by item id; none when there is no file."""
-    if resolutions is None or not resolutions.is_file():
-        return {}
-    from .review.resolutions import load_resolutions, resolutions_by_item
-
-    return resolutions_by_item(load_resolutions(resolutions))
-
-
 def gate_run(
     baseline: Baseline,
     settings: HybridJudgeConfig,
     store: RunStore,
     paths: RunPaths,
-    resolutions: Path | None = None,
+    decisions: Mapping[str, ItemDecision] | None = None,
 ) -> GateReport:
     """Compare this run's results (read back from `paths.results`) with `baseline`; write and
     return the gate report in the run's folder.
 
-    `resolutions` (the reviewers' file) gives the prediction-powered change its labels."""
+    `decisions` (the review desk's, by item id) apply to both sides alike, as they are now,
+    and give the prediction-powered change its labels."""
     from .gate import PPIChange
     from .gate_ppi import gate_ppi
 
     gate = settings.gate
     records = store.results(paths.results, OWN_RESULTS_FIX, "this run's")
-    reviewed = _by_item(resolutions)  # applied to both sides alike, as they are now
+    reviewed = decisions or {}
     candidate = with_resolutions(sides(records, gate.candidate), reviewed)
     earlier = baseline.cases if baseline.cases is not None else sides(records, baseline.target)
     base, base_label = with_resolutions(earlier, reviewed), baseline.label
@@ -121,7 +113,7 @@ def gate_run(
     pairing = pair(base, candidate)
     report = compare(pairing, gate, base_label, cand_label)
     report.position_consistency = position_consistency(records)
-    change, report.ppi_note = gate_ppi(pairing, resolutions, store)
+    change, report.ppi_note = gate_ppi(pairing, reviewed, store)
     if change is not None:
         report.ppi = PPIChange(
             estimate=round(change.estimate, 4),

@@ -7,10 +7,10 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from .errors import HybridJudgeError
+from .errors import InputError
 
 
-class ConfigError(HybridJudgeError):
+class ConfigError(InputError):
     """The user's configuration is invalid; the message names the file and key."""
 
 

@@ -1,4 +1,29 @@
-"""One base for every error a user can cause or meet, and one way to word a pydantic error."""
+"""The plugin's errors, in families (httpx's shape), and one way to word a pydantic error.
+
+Every error the plugin raises for a user to read is a `HybridJudgeError`; its message names the
+file, line, key or case and the fix. Below it, by what the user does about it:
+
+    HybridJudgeError
+    ├── InputError            the user fixes a file or a flag
+    │   ├── ConfigError       `[tool.hybridjudge]` (configfile.py); CalibrationError
+    │   ├── GoldError         a gold file (gold.py)
+    │   ├── RubricError       a rubric (rubric.py)
+    │   ├── TargetError       a target's prompt or callable (targets.py)
+    │   ├── VerifierError     a case's `verify` (verifiers.py)
+    │   ├── RegistryError     a provider or verifier name, or a plugin package (registry.py)
+    │   ├── BaselineError     `--judge-baseline` or the gate's targets (baseline.py)
+    │   ├── UnwritablePath    a path the run writes (preflight.py)
+    │   ├── RunReferenceError `--run` or `--judge-baseline` names no run (runs.py)
+    │   └── CommandError      a `hybridjudge` command's arguments (cli/common.py)
+    ├── RecordError           a file the tool wrote cannot be read (the run store's)
+    └── ProviderError         a provider call failed for good, after its retries (`kind` says how)
+        ├── ProviderConfigError   every call would fail alike: also an InputError (key, model, URL)
+        │   └── MissingCredentials
+        └── MalformedResponse
+
+Not in a family: `BudgetExhausted` and `InvalidVerdict` are turned into a case's outcome and
+never reach the user as errors; the review desk's `ReviewError` family stays in `review/`.
+"""
 
 from __future__ import annotations
 
@@ -6,19 +31,46 @@ import difflib
 import types
 import typing
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
     from pydantic import BaseModel, ValidationError
+
+# outage: transient (timeouts, connection errors, 429, 5xx after retries), says nothing about
+# the model; config: key, permission, model name or base URL, every call would fail alike;
+# rejected: the server refused this request (a 400: context length, content policy)
+FailureKind = Literal["outage", "config", "rejected"]
 
 
 class HybridJudgeError(Exception):
     """Base of the plugin's errors; the message names the file, key or case and the fix."""
 
 
+class InputError(HybridJudgeError):
+    """Something the user fixes in a file or a flag: the configuration, a gold file, a rubric,
+    a command's arguments. The message names where, and the fix."""
+
+
 class RecordError(HybridJudgeError):
     """A record the tool wrote (a run's results, manifest or summary) cannot be read; the
     message names `path:line` and the fix."""
+
+
+class ProviderError(HybridJudgeError):
+    """A provider call failed for good (after retries); the message says why and what to do."""
+
+    def __init__(self, message: str, requests: int = 0, kind: FailureKind = "rejected"):
+        super().__init__(message)
+        self.requests = requests  # requests sent before giving up (each may have been billed)
+        self.kind: FailureKind = kind
+
+
+class ProviderConfigError(ProviderError, InputError):
+    """The provider's configuration is wrong (401/403/404, unknown model, a structured-output
+    mode the server refuses): every call would fail the same way, so the run stops."""
+
+    def __init__(self, message: str, requests: int = 0):
+        super().__init__(message, requests, kind="config")
 
 
 def validation_problems(

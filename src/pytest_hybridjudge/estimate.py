@@ -1,4 +1,4 @@
-"""The pre-flight estimate of `--judge-dry-run`: calls, tokens and dollars per model."""
+"""The price of a case's plan (`plan.py`): the budget's worst case and `--judge-dry-run`'s table."""
 
 from __future__ import annotations
 
@@ -7,20 +7,25 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from .config import HybridJudgeConfig, Target, TargetSpec
+from .config import HybridJudgeConfig
 from .cost import TokenCounter, call_cost, price_of, token_counter
-from .gold import GoldCase
-from .judge import JUDGE_SYSTEM, correction, judge_prompt
-from .pairwise import CHOICE_SCHEMA, PAIRWISE_SYSTEM, pairwise_prompt
+from .plan import (
+    AppCall,
+    BaselineStep,
+    CasePlan,
+    EarlierOutput,
+    FixedOutput,
+    Skip,
+    TargetCall,
+    Unbuildable,
+    plan_case,
+)
+from .providers import CompletionRequest
 from .structured import schema_instruction
-from .targets import TargetError, target_messages
-from .verdict import verdict_schema
 
 if TYPE_CHECKING:
-    from .comparison import Baseline
-    from .evaluate import Job
+    from .jobs import Job, PairwiseBaseline
 
-APP_OUTPUT_TOKENS = 256  # assumed length of a callable target's output, which cannot be predicted
 MESSAGE_OVERHEAD = 4  # tokens a chat format adds around each message
 MARKER_SLACK = 32  # per answer: its markers' hash tags tokenise differently for each output
 PROBLEM_TOKENS = 128  # the validation problem quoted back to a judge that is asked again
@@ -60,113 +65,105 @@ class PlannedCalls:
 
 
 def planned_calls(
-    job: Job, settings: HybridJudgeConfig, counter: TokenCounter, baseline: Baseline | None = None
+    job: Job,
+    settings: HybridJudgeConfig,
+    counter: TokenCounter,
+    baseline: PairwiseBaseline | None = None,
 ) -> list[PlannedCalls]:
-    """Count prompt tokens as they would be sent; outputs at their `max_tokens` bound (an app's
-    at APP_OUTPUT_TOKENS, an assumption). Outputs quoted to a judge count at that bound too."""
+    """`plan_calls` of the job's plan; with no `baseline`, the one a dry run sees."""
+    return plan_calls(plan_case(job, settings, baseline, dry_run=baseline is None), counter)
+
+
+def plan_calls(plan: CasePlan, counter: TokenCounter) -> list[PlannedCalls]:
+    """The plan's calls per model, prompt tokens counted as they would be sent, outputs at their
+    `max_tokens` bound (an app's at its assumed length). Outputs a judge quotes count at that
+    bound too. A call that cannot be sent ends the case: nothing after it is counted."""
     planned: list[PlannedCalls] = []
-    output_tokens = _target_call(job.target, job.case, counter, planned)
-    rubric = job.rubric
-    if rubric is None or not settings.judges:
+    output = _target_call(plan.target, counter, planned)
+    if output is None:
         return planned
-    if rubric.meta.kind == "pairwise":
-        return planned + _pairwise_calls(job, settings, counter, output_tokens, baseline)
-    schema = counter.count(schema_instruction(verdict_schema(rubric.scale)))
-    text = counter.count(judge_prompt(rubric, job.rendered or "", ""))
-    answer = text + output_tokens + MARKER_SLACK + schema + 2 * MESSAGE_OVERHEAD
-    fix = counter.count(correction("", rubric.scale)) + PROBLEM_TOKENS + 2 * MESSAGE_OVERHEAD
-    for judge in settings.judges:
-        prompt = counter.count(judge.system or JUDGE_SYSTEM) + answer
-        retry = prompt + judge.max_tokens + fix
-        planned.append(
-            PlannedCalls(judge.model, judge.samples, prompt, judge.max_tokens, True, retry)
-        )
+    outputs = [output]
+    if plan.baseline is not None:
+        baseline = _baseline_output(plan.baseline, output, counter, planned)
+        if baseline is None:
+            return planned  # the case is skipped before any judge is asked
+        outputs.append(baseline)
+    if not plan.judges:
+        return planned
+    quoted = sum(outputs) + MARKER_SLACK * len(outputs)
+    prompts = plan.prompts(*("" for _ in outputs))
+    for judge in plan.judges:
+        asks = plan.asks(judge, prompts)
+        first = asks[0]
+        prompt = _prompt_tokens(first.request, counter) + quoted
+        again = counter.count(first.correction("")) + PROBLEM_TOKENS + 2 * MESSAGE_OVERHEAD
+        retry = prompt + judge.max_tokens + again  # the prompt, the invalid reply, the correction
+        planned.append(PlannedCalls(judge.model, len(asks), prompt, judge.max_tokens, True, retry))
     return planned
+
+
+def _prompt_tokens(request: CompletionRequest, counter: TokenCounter) -> int:
+    """A request's messages, and the schema instruction a structured reply may add to them."""
+    tokens = sum(counter.count(content) + MESSAGE_OVERHEAD for _, content in request.messages)
+    if request.json_schema is not None:
+        tokens += counter.count(schema_instruction(request.json_schema))
+    return tokens
 
 
 def _target_call(
-    target: Target, case: GoldCase, counter: TokenCounter, planned: list[PlannedCalls]
-) -> int:
-    """Add a model target's call to `planned`; return the bound of the target's output."""
-    if not isinstance(target, TargetSpec):
-        return APP_OUTPUT_TOKENS
-    try:
-        messages = target_messages(target, case)
-    except TargetError:
-        messages = ()
-    prompt = sum(counter.count(c) + MESSAGE_OVERHEAD for _, c in messages)
-    planned.append(PlannedCalls(target.model, 1, prompt, target.max_tokens, judge=False))
-    return target.max_tokens
-
-
-def _pairwise_calls(
-    job: Job,
-    settings: HybridJudgeConfig,
-    counter: TokenCounter,
-    output_tokens: int,
-    baseline: Baseline | None,
-) -> list[PlannedCalls]:
-    """Each judge sees both answers and is asked in both orders (never again on a bad reply);
-    a baseline that is a target of this session is called inside the case too."""
-    planned: list[PlannedCalls] = []
-    base_tokens = _baseline_output(job, settings, counter, output_tokens, baseline, planned)
-    if base_tokens is None:
-        return planned  # the case is skipped before any judge is asked
-    assert job.rubric is not None
-    text = pairwise_prompt(job.rendered or "", job.rubric.meta.description, "", "")
-    answers = (
-        counter.count(text)
-        + output_tokens
-        + base_tokens
-        + 2 * MARKER_SLACK
-        + counter.count(schema_instruction(CHOICE_SCHEMA))
-        + 2 * MESSAGE_OVERHEAD
-    )
-    for judge in settings.judges:
-        prompt = counter.count(judge.system or PAIRWISE_SYSTEM) + answers
-        planned.append(PlannedCalls(judge.model, 2, prompt, judge.max_tokens, True))
-    return planned
+    call: TargetCall, counter: TokenCounter, planned: list[PlannedCalls]
+) -> int | None:
+    """Add a model target's call to `planned`; the bound of the target's output, None when the
+    request cannot be built (the case fails unsent)."""
+    if isinstance(call, AppCall):
+        return call.output_tokens
+    if isinstance(call, FixedOutput):
+        return counter.count(call.output)
+    if isinstance(call, Unbuildable):
+        return None
+    prompt = _prompt_tokens(call.request, counter)
+    planned.append(PlannedCalls(call.model, 1, prompt, call.request.max_tokens, judge=False))
+    return call.request.max_tokens
 
 
 def _baseline_output(
-    job: Job,
-    settings: HybridJudgeConfig,
-    counter: TokenCounter,
-    output_tokens: int,
-    baseline: Baseline | None,
-    planned: list[PlannedCalls],
+    step: BaselineStep, output_tokens: int, counter: TokenCounter, planned: list[PlannedCalls]
 ) -> int | None:
     """Tokens of the baseline's output for the case; None when the case will be skipped.
 
-    An earlier run's output is counted; a baseline target's call is added to `planned`. With no
-    baseline loaded (the dry run) and no gate target, it is assumed as long as this target's."""
-    if baseline is not None and baseline.cases is not None:
-        side = baseline.cases.get(job.case.id)
-        return None if side is None or side.output is None else counter.count(side.output)
-    label = baseline.target if baseline is not None else settings.gate.baseline
-    if label == job.target.label:
-        return None  # this target is the baseline
-    target = next((t for t in settings.targets if t.label == label), None)
-    if target is None:
-        return output_tokens
-    return _target_call(target, job.case, counter, planned)
+    An earlier run's output is counted; a baseline target's call is added to `planned`. An
+    earlier run the dry run did not read is assumed as long as this target's output."""
+    if isinstance(step, Skip):
+        return None
+    if isinstance(step, EarlierOutput):
+        return output_tokens if step.output is None else counter.count(step.output)
+    return _target_call(step, counter, planned)
 
 
 def worst_case_cost(
-    job: Job, settings: HybridJudgeConfig, counter: TokenCounter, baseline: Baseline | None = None
+    job: Job,
+    settings: HybridJudgeConfig,
+    counter: TokenCounter,
+    baseline: PairwiseBaseline | None = None,
 ) -> float:
-    """The most one case can cost: every call at its token bound, and each judge sample asked
+    """`plan_cost` of the job's plan; with no `baseline`, the one a dry run sees."""
+    plan = plan_case(job, settings, baseline, dry_run=baseline is None)
+    return plan_cost(plan, settings, counter)
+
+
+def plan_cost(plan: CasePlan, settings: HybridJudgeConfig, counter: TokenCounter) -> float:
+    """The most one case can cost: every call at its token bound, and each judge request asked
     again once after an invalid reply, with that reply and the correction in its prompt.
     Models without a price count nothing."""
     total = 0.0
-    for plan in planned_calls(job, settings, counter, baseline):
-        price = price_of(plan.model, settings.price_table)
+    for calls in plan_calls(plan, counter):
+        price = price_of(calls.model, settings.price_table)
         if price is None:
             continue
-        each = call_cost(price, plan.prompt_tokens, plan.output_tokens)
-        if plan.retry_prompt_tokens:
-            each += call_cost(price, plan.retry_prompt_tokens, plan.output_tokens)
-        total += plan.calls * each
+        each = call_cost(price, calls.prompt_tokens, calls.output_tokens)
+        if calls.retry_prompt_tokens:
+            each += call_cost(price, calls.retry_prompt_tokens, calls.output_tokens)
+        total += calls.calls * each
     return total
 
 
@@ -175,12 +172,12 @@ def estimate_run(jobs: Sequence[Job], settings: HybridJudgeConfig) -> RunEstimat
     counter = token_counter()
     per_model: dict[str, ModelEstimate] = defaultdict(lambda: ModelEstimate(""))
     for job in jobs:
-        for plan in planned_calls(job, settings, counter):
-            entry = per_model[plan.model]
-            entry.model = plan.model
-            entry.calls += plan.calls
-            entry.input_tokens += plan.prompt_tokens * plan.calls
-            entry.output_tokens += plan.output_tokens * plan.calls
+        for calls in planned_calls(job, settings, counter):
+            entry = per_model[calls.model]
+            entry.model = calls.model
+            entry.calls += calls.calls
+            entry.input_tokens += calls.prompt_tokens * calls.calls
+            entry.output_tokens += calls.output_tokens * calls.calls
     prices = settings.price_table
     for entry in per_model.values():
         price = price_of(entry.model, prices)

@@ -8,74 +8,40 @@ an outcome and a reason, so no selected case disappears. Whatever user or plugin
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from .config import CallableTarget, HybridJudgeConfig, Target, TargetSpec
+from .config import HybridJudgeConfig
 from .cost import Budget, BudgetExhausted, token_counter
 from .escalation import Decision, decide, inclusion_probability, policy_in_force, route
-from .estimate import worst_case_cost
+from .estimate import plan_cost
 from .gold import GoldCase
-from .judge import judge_prompt, run_judge
+from .jobs import Job, PairwiseBaseline, TargetFailed, new_record
+from .judge import run_judge
+from .pairwise import decide_pairwise, judge_pair
 from .panel import aggregate
+from .plan import (
+    AppCall,
+    CasePlan,
+    EarlierOutput,
+    FixedOutput,
+    ModelCall,
+    Skip,
+    TargetCall,
+    plan_case,
+)
 from .providers import ProviderConfigError, ProviderError
 from .redact import redact
 from .review.manifest import result_item_id
-from .rubric import Rubric
-from .targets import TargetError, call_app, target_request
-from .verdict import CaseResult, Outcome, PanelVerdict, Usage
+from .targets import TargetError, call_app
+from .verdict import CaseResult, Outcome, PairwiseResult, PanelVerdict, Usage
 from .verifiers import run_verifiers
 
 if TYPE_CHECKING:
     from .calls import ModelCaller
-    from .comparison import Baseline
-    from .review.resolutions import Resolution
+    from .review.decisions import ItemDecision
 
-
-@dataclass(frozen=True)
-class Job:
-    """One case against one target, with its rubric already rendered at collection."""
-
-    nodeid: str
-    case: GoldCase
-    target: Target
-    rubric: Rubric | None
-    rendered: str | None
-
-
-def new_record(
-    job: Job, outcome: Outcome = "skipped", reasons: Sequence[str] = (), error: str | None = None
-) -> CaseResult:
-    """The record of `job` before anything ran: what the case, target and rubric say."""
-    case, rubric = job.case, job.rubric
-    return CaseResult(
-        case_id=case.id,
-        nodeid=job.nodeid,
-        source=case.source,
-        target=job.target.label,
-        rubric=rubric.name if rubric else None,
-        rubric_version=rubric.version if rubric else None,
-        outcome=outcome,
-        reasons=list(reasons),
-        error=error,
-        input=case.input
-        if case.input is not None
-        else [m.model_dump() for m in case.messages or ()],
-        reference=case.reference,
-        rendered_rubric=job.rendered,
-        pass_threshold=rubric.meta.pass_threshold if rubric else None,
-        scale=rubric.scale if rubric else None,
-        tags=list(case.tags),
-    )
-
-
-class TargetFailed(Exception):
-    """The target produced no output; the message is the reason recorded for the case."""
-
-    def __init__(self, reason: str, outage: bool = False):
-        super().__init__(reason)
-        self.outage = outage  # the provider failed after its retries, not the model or the app
+__all__ = ["Evaluator", "Job", "TargetFailed", "new_record"]  # the last three live in `jobs`
 
 
 class Evaluator:
@@ -86,14 +52,14 @@ class Evaluator:
         config: HybridJudgeConfig,
         caller: ModelCaller,
         apps: Mapping[str, Callable[..., Any]],
-        resolutions: Mapping[str, Sequence[Resolution]] | None = None,
+        decisions: Mapping[str, ItemDecision] | None = None,
         calibration: Mapping[str, float | None] | None = None,
-        baseline: Baseline | None = None,
+        baseline: PairwiseBaseline | None = None,
         budget_share: float = 1.0,
     ):
         """`budget_share`: this process's part of `budget` (see `cost.budget_share`)."""
         self.config, self.caller, self.apps = config, caller, apps
-        self.resolutions = resolutions or {}
+        self.decisions = decisions or {}  # what reviewers decided, by item id
         self.calibration = calibration or {}
         self.budget = Budget(config.budget * budget_share if config.budget is not None else None)
         self._counter = token_counter() if config.budget is not None else None
@@ -106,11 +72,8 @@ class Evaluator:
         so the budget buys whole cases; a case that cannot fit is skipped and says why.
         """
         result = new_record(job)
-        worst = (
-            worst_case_cost(job, self.config, self._counter, self.baseline)
-            if self._counter
-            else 0.0
-        )
+        plan = plan_case(job, self.config, self.baseline)
+        worst = plan_cost(plan, self.config, self._counter) if self._counter else 0.0
         try:
             await self.budget.reserve(worst)
         except BudgetExhausted as exc:
@@ -118,7 +81,7 @@ class Evaluator:
             return _finish(result, Decision("skipped", [str(exc)]))
         result.reserved = self.budget.limit is not None
         try:
-            return await self._pipeline(job, result)
+            return await self._pipeline(plan, result)
         except ProviderConfigError as exc:  # the run stops on it (see `health`)
             result.target_usage.calls += exc.requests
             result.config_error = str(exc)
@@ -132,10 +95,11 @@ class Evaluator:
         finally:
             self.budget.settle(worst, result.usage.cost)
 
-    async def _pipeline(self, job: Job, result: CaseResult) -> CaseResult:
+    async def _pipeline(self, plan: CasePlan, result: CaseResult) -> CaseResult:
+        job = plan.job
         case, rubric = job.case, job.rubric
         try:
-            output = result.output = await self._produce(job, result.target_usage)
+            output = result.output = await self._produce(plan.target, case, result.target_usage)
         except TargetFailed as exc:
             if exc.outage:
                 result.outage = True
@@ -149,73 +113,99 @@ class Evaluator:
             result.tier, result.review_minutes = routing.tier, routing.review_minutes
             result.policy = policy_in_force(routing)
         verified = all(v.passed for v in result.verifiers)
-        if verified and rubric is not None and rubric.meta.kind == "pairwise":
-            from .pairwise import evaluate_pairwise
-
-            return _finish(result, await evaluate_pairwise(self, job, output, result))
-        human = self.resolutions.get(result.item_id) if verified else None
+        if verified and plan.pairwise:
+            return _finish(result, await self._pairwise(plan, output, result))
+        human = self.decisions.get(result.item_id or "") if verified else None
         if human:
             return _finish(result, self._by_review(result, human))
-        if verified and job.rubric is not None and self.config.judges:
-            result.panel = await self._judge(job, output, result)
+        if verified and plan.judges:
+            result.panel = await self._judge(plan, output, result)
             result.score = result.panel.score
             result.outage = any(v.outage for v in result.verdicts)
             if routing is not None:
                 result.inclusion_probability = inclusion_probability(result.panel, routing)
         return _finish(result, decide(result.verifiers, result.panel, routing))
 
-    async def _produce(self, job: Job, usage: Usage) -> str:
+    async def _produce(self, call: TargetCall, case: GoldCase, usage: Usage) -> str:
         """The target's output; raises TargetFailed with the reason when there is none."""
-        target = job.target
+        if isinstance(call, FixedOutput):  # judged as it is, nothing called
+            return call.output
         try:
-            if isinstance(target, CallableTarget):
-                return await call_app(self.apps[target.callable], job.case, target.label)
-            assert isinstance(target, TargetSpec)
-            provider, request = target_request(target, job.case)
-            completion = await self.caller(provider, request)
+            if isinstance(call, AppCall):
+                return await call_app(self.apps[call.callable], case, call.label)
+            if not isinstance(call, ModelCall):
+                raise TargetError(call.error)
+            completion = await self.caller(call.provider, call.request)
         except ProviderConfigError:
             raise
         except ProviderError as exc:
             usage.calls += exc.requests  # sent before it gave up, each perhaps billed
             # a model target's provider failed after its retries (an outage), or refused this
             # request (a 400: the target failing the case); an app is the user's own code
-            outage = isinstance(target, TargetSpec) and exc.kind == "outage"
+            outage = isinstance(call, ModelCall) and exc.kind == "outage"
             raise TargetFailed(f"target error: {exc}", outage=outage) from exc
         except TargetError as exc:
             raise TargetFailed(f"target error: {exc}") from exc
         except asyncio.CancelledError:
             raise
         except BaseException as exc:  # the user's app raised (even SystemExit): the case fails
-            message = f"target '{target.label}' raised {type(exc).__name__}: {exc}"
+            message = f"target '{call.label}' raised {type(exc).__name__}: {exc}"
             raise TargetFailed(redact(message)) from exc
         usage.count(completion)
         return completion.text
 
-    async def _judge(self, job: Job, output: str, result: CaseResult) -> PanelVerdict:
+    async def _judge(self, plan: CasePlan, output: str, result: CaseResult) -> PanelVerdict:
         """Every judge grades the output (one prompt for all); their verdicts aggregated."""
-        rubric = job.rubric
+        rubric = plan.job.rubric
         assert rubric is not None
-        prompt = judge_prompt(rubric, job.rendered or "", output)
-        judges = self.config.judges
+        prompts = plan.prompts(output)
         result.verdicts = list(
-            await asyncio.gather(*(run_judge(self.caller, j, rubric, prompt) for j in judges))
+            await asyncio.gather(
+                *(run_judge(self.caller, j, rubric, plan.asks(j, prompts)) for j in plan.judges)
+            )
         )
         return aggregate(
             result.verdicts, rubric.meta.pass_threshold, self.config.aggregation, rubric.scale
         )
 
-    @staticmethod
-    def _by_review(result: CaseResult, human: Sequence[Resolution]) -> Decision:
-        """Reviewers' resolutions replace the judges: no judge calls are made."""
-        from .review.resolutions import human_decision
+    async def _pairwise(self, plan: CasePlan, output: str, result: CaseResult) -> Decision:
+        """A pairwise case: the baseline's output, a reviewer's decision if any, else the judges
+        asked in both orders (see `pairwise`)."""
+        step = plan.baseline
+        if isinstance(step, Skip):
+            return Decision("skipped", [step.reason])
+        if isinstance(step, EarlierOutput):
+            assert step.output is not None  # unread only in a dry run
+            base_output = step.output
+        else:
+            assert step is not None
+            try:
+                base_output = await self._produce(step, plan.job.case, result.target_usage)
+            except TargetFailed as exc:
+                return Decision("skipped", [f"pairwise: the baseline target failed: {exc}"])
+        result.pairwise = PairwiseResult(baseline_output=base_output)
+        result.item_id = result_item_id(result)  # covers both outputs, as the reviewer sees them
+        human = self.decisions.get(result.item_id)
+        if human:
+            return self._by_review(result, human)
+        prompts = plan.prompts(output, base_output)
+        result.pairwise.judgments = list(
+            await asyncio.gather(
+                *(judge_pair(self.caller, j, plan.asks(j, prompts)) for j in plan.judges)
+            )
+        )
+        decision, result.pairwise.preferred = decide_pairwise(result.pairwise.judgments)
+        return decision
 
-        decision, score = human_decision(list(human))
-        result.resolved_by = sorted({r.reviewer for r in human})
-        if decision == "disagree":
-            verdicts = "; ".join(f"{r.reviewer}: {r.verdict}" for r in human)
+    @staticmethod
+    def _by_review(result: CaseResult, human: ItemDecision) -> Decision:
+        """Reviewers' decision replaces the judges: no judge calls are made."""
+        result.resolved_by = sorted({r.reviewer for r in human.resolutions})
+        if human.pending:
+            verdicts = "; ".join(f"{r.reviewer}: {r.verdict}" for r in human.resolutions)
             return Decision("escalated", [f"reviewers disagree ({verdicts})"])
-        result.score = score
-        outcome: Outcome = "passed" if decision == "pass" else "failed"
+        result.score = human.score
+        outcome: Outcome = "passed" if human.verdict == "pass" else "failed"
         return Decision(outcome, [f"{outcome} by review ({', '.join(result.resolved_by)})"])
 
 

@@ -13,7 +13,6 @@ compares (unresolved escalations and outages left out). A change whose interval 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .baseline import CaseSide, Pairing
@@ -21,6 +20,7 @@ from .errors import HybridJudgeError
 from .ppi import Change, PairLabels, ppi_change
 
 if TYPE_CHECKING:
+    from .review.decisions import ItemDecision
     from .runs import RunStore
 
 Side = tuple[float, float | None, float | None, tuple[str | None, int | None] | None]
@@ -77,18 +77,9 @@ def pair_labels(
     return pairs
 
 
-def _decided(resolutions: Path | None) -> dict[str, bool]:
+def _decided(decisions: Mapping[str, ItemDecision]) -> dict[str, bool]:
     """Item id -> reviewers' pass, for items they agree on."""
-    if resolutions is None or not resolutions.is_file():
-        return {}
-    from .review.resolutions import human_decision, load_resolutions, resolutions_by_item
-
-    decided = {}
-    for item, lines in resolutions_by_item(load_resolutions(resolutions)).items():
-        decision, _ = human_decision(lines)
-        if decision != "disagree":
-            decided[item] = decision == "pass"
-    return decided
+    return {item: d.passed for item, d in decisions.items() if d.passed is not None}
 
 
 def _judged(pairing: Pairing, store: RunStore) -> dict[str, CaseSide]:
@@ -101,11 +92,15 @@ def _judged(pairing: Pairing, store: RunStore) -> dict[str, CaseSide]:
 
 
 def gate_ppi(
-    pairing: Pairing, resolutions: Path | None, store: RunStore, level: float = 0.95
+    pairing: Pairing,
+    decisions: Mapping[str, ItemDecision],
+    store: RunStore,
+    level: float = 0.95,
 ) -> tuple[Change | None, str]:
-    """The prediction-powered change of `pairing`, or None, and a note saying why or on what."""
+    """The prediction-powered change of `pairing`, or None, and a note saying why or on what;
+    `decisions` are the review desk's, by item id."""
     try:
-        pairs = pair_labels(pairing, _decided(resolutions), _judged(pairing, store))
+        pairs = pair_labels(pairing, _decided(decisions), _judged(pairing, store))
     except HybridJudgeError as exc:
         return None, f"not estimated: {exc}"
     change = ppi_change(pairs, level)

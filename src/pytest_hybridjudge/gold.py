@@ -9,14 +9,14 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from .errors import HybridJudgeError, describe_validation_error
+from .errors import InputError, describe_validation_error
 from .safeload import InvalidYAML, UnsafeInput, decode_utf8, load_json_line, load_yaml
 from .terminal import first_unprintable, printable
 
 GOLD_SUFFIXES = (".yaml", ".yml", ".jsonl")
 
 
-class GoldError(HybridJudgeError):
+class GoldError(InputError):
     """A gold file cannot be used; the message names the file, line and case, and the fix."""
 
     def __init__(self, path: Path, message: str, line: int | None = None, case: str | None = None):
@@ -47,6 +47,9 @@ class GoldCase(BaseModel):
     rubric: str | None = Field(None, description="Rubric name; defaults to the file's `rubric`")
     tags: tuple[str, ...] = Field((), description="Labels; each becomes a pytest marker")
     verify: dict[str, Any] | None = Field(None, description="Deterministic checks, run first")
+    output: str | None = Field(
+        None, description="A fixed output, judged as it is: the target is not called for it"
+    )
     metadata: dict[str, Any] = Field(default_factory=dict, description="Free-form, for templates")
     source: str = Field("", exclude=True, description="File the case came from")
     line: int | None = Field(None, exclude=True, description="1-based line of the case")
@@ -119,7 +122,17 @@ def load_gold_file(path: Path, source: str | None = None) -> list[GoldCase]:
     return cases
 
 
-CASE_KEYS = ("id", "input", "messages", "reference", "rubric", "tags", "verify", "metadata")
+CASE_KEYS = (
+    "id",
+    "input",
+    "messages",
+    "reference",
+    "output",
+    "rubric",
+    "tags",
+    "verify",
+    "metadata",
+)
 
 
 def _id_problem(case_id: str) -> str | None:

@@ -55,8 +55,8 @@ def health_lines(health: ProviderHealth, max_outage_share: float) -> list[str]:
             f"provider outages: {health.outages} {cases} of {health.cases} "
             f"({health.outage_share:.1%}), not graded"
             + (
-                f"; more than max_outage_share = {max_outage_share:g}: the run does not pass "
-                f"(exit code {OUTAGES_EXIT}); try again later"
+                f"; more than max_outage_share = {max_outage_share:g}: the run cannot pass (a "
+                f"run that would exit 0 exits {OUTAGES_EXIT}); try again later"
                 if over
                 else f"; within max_outage_share = {max_outage_share:g}"
             )

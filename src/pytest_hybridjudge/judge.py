@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import json
 import statistics
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -51,6 +52,51 @@ JUDGE_SYSTEM = (
 
 class InvalidVerdict(HybridJudgeError, ValueError):
     """A judge reply that is not a valid verdict for the rubric's scale."""
+
+
+@dataclass(frozen=True)
+class Ask:
+    """One request a judge is sent about one case, and the one retry an invalid reply gets.
+
+    Pointwise and pairwise judges alike; the case's plan holds them, the pipeline sends them and
+    the budget prices them, so what is priced is what is sent.
+    """
+
+    provider: str
+    request: CompletionRequest  # the system message, then the prompt
+    correction: Callable[[str], str]  # what the judge is told of the problem with its reply
+
+    def again(self, reply: str, problem: str) -> CompletionRequest:
+        """The retry: the first request, its invalid reply and the correction."""
+        fix = ("user", self.correction(problem))
+        messages = (*self.request.messages, ("assistant", reply), fix)
+        return dataclasses.replace(self.request, messages=messages)
+
+
+def judge_asks(judge: ModelSpec, rubric: Rubric, prompt: str) -> tuple[Ask, ...]:
+    """What one judge is sent about one case: `prompt` once per sample."""
+    provider, model = split_model(judge.model)
+    messages = (("system", judge.system or JUDGE_SYSTEM), ("user", prompt))
+
+    def fix(problem: str) -> str:
+        return correction(problem, rubric.scale)
+
+    return tuple(
+        Ask(
+            provider,
+            CompletionRequest(
+                model=model,
+                messages=messages,
+                temperature=judge.temperature,
+                max_tokens=judge.max_tokens,
+                json_schema=verdict_schema(rubric.scale),
+                logprobs=True,  # providers that cannot return them ignore this
+                sample=sample,
+            ),
+            fix,
+        )
+        for sample in range(judge.samples)
+    )
 
 
 def output_markers(output: str) -> tuple[str, str]:
@@ -112,28 +158,16 @@ class _Reply:
     outage: bool = False  # the error was a provider outage, not the judge's answer
 
 
-async def _ask(
-    call: Call, judge: ModelSpec, rubric: Rubric, prompt: str, sample: int, usage: Usage
-) -> _Reply:
+async def _ask(call: Call, ask: Ask, scale: tuple[int, int], usage: Usage) -> _Reply:
     """One verdict from one judge call, retried once with the validation error."""
-    provider, model = split_model(judge.model)
-    messages: list[tuple[str, str]] = [("system", judge.system or JUDGE_SYSTEM), ("user", prompt)]
+    request = ask.request
 
     def check(text: str) -> object:
-        return parse_verdict(text, rubric.scale)
+        return parse_verdict(text, scale)
 
     for attempt in (1, 2):
-        request = CompletionRequest(
-            model=model,
-            messages=tuple(messages),
-            temperature=judge.temperature,
-            max_tokens=judge.max_tokens,
-            json_schema=verdict_schema(rubric.scale),
-            logprobs=True,  # providers that cannot return them ignore this
-            sample=sample,
-        )
         try:
-            completion = await call(provider, request, validate=check)
+            completion = await call(ask.provider, request, validate=check)
         except ProviderConfigError:
             raise  # the run stops: no judge error, no escalation for people
         except ProviderError as exc:  # a 400 or an outage: this judge's error on this case
@@ -141,25 +175,23 @@ async def _ask(
             return _Reply(None, redact(str(exc)), attempt, None, outage=exc.kind == "outage")
         usage.count(completion)
         try:
-            verdict = parse_verdict(completion.text, rubric.scale)
+            verdict = parse_verdict(completion.text, scale)
         except InvalidVerdict as exc:
             if attempt == 2:
                 reply = _clip(completion.text)
                 error = redact(f"invalid verdict after retry: {exc}; reply was {reply}")
                 return _Reply(None, error, 2, None)
-            messages += [
-                ("assistant", completion.text),
-                ("user", correction(str(exc), rubric.scale)),
-            ]
+            request = ask.again(completion.text, str(exc))
             continue
         return _Reply(verdict, None, attempt, completion.logprobs, verdict.model_extra or {})
     raise AssertionError("unreachable")
 
 
-async def run_judge(call: Call, judge: ModelSpec, rubric: Rubric, prompt: str) -> JudgeVerdict:
-    """Ask one judge (`samples` times); an error verdict if no valid reply came back.
-
-    `prompt` is the case's `judge_prompt`, built once and shared by the panel.
+async def run_judge(
+    call: Call, judge: ModelSpec, rubric: Rubric, asks: Sequence[Ask]
+) -> JudgeVerdict:
+    """Send one judge its `asks` (one per sample, see `judge_asks`); an error verdict if no
+    valid reply came back.
 
     Confidence estimates P(the judge's pass/fail decision is right), from the best signal
     available (see `confidence`): the score token's log-probabilities when the provider returns
@@ -167,9 +199,7 @@ async def run_judge(call: Call, judge: ModelSpec, rubric: Rubric, prompt: str) -
     agreeing), else the judge's own `confidence` field.
     """
     usage = Usage()
-    replies = await asyncio.gather(
-        *(_ask(call, judge, rubric, prompt, i, usage) for i in range(judge.samples))
-    )
+    replies = await asyncio.gather(*(_ask(call, ask, rubric.scale, usage) for ask in asks))
     valid = [r for r in replies if r.verdict is not None]
     base = JudgeVerdict(judge=judge.label, model=judge.model, usage=usage)
     base.attempts = max(r.attempts for r in replies)

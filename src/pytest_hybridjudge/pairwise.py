@@ -17,16 +17,14 @@ from pydantic import BaseModel, Field, ValidationError
 
 from .errors import describe_validation_error
 from .escalation import Decision
-from .judge import output_markers
+from .judge import Ask, Call, output_markers
 from .providers import CompletionRequest, ProviderConfigError, ProviderError, split_model
 from .redact import redact
 from .structured import extract_json
-from .verdict import PairwiseJudgment, PairwiseResult, Preference, Usage
+from .verdict import PairwiseJudgment, Preference, Usage
 
 if TYPE_CHECKING:
     from .config import ModelSpec
-    from .evaluate import Evaluator, Job
-    from .verdict import CaseResult
 
 PAIRWISE_SYSTEM = (
     "You are an exacting evaluator comparing two answers to the same request against the "
@@ -83,26 +81,43 @@ def pairwise_correction(problem: str) -> str:
     )
 
 
-async def _ask(
-    evaluator: Evaluator, judge: ModelSpec, prompt: str, usage: Usage
-) -> tuple[Literal["A", "B", "tie"] | None, str, str | None]:
-    """One order's answer: (winner, rationale, error); an invalid reply is asked again once,
-    with the validation error, as a pointwise verdict is."""
+def pairwise_prompts(
+    rendered: str, description: str, candidate: str, baseline: str
+) -> tuple[str, str]:
+    """The two prompts of a comparison: the candidate's answer first, then the baseline's."""
+    return (
+        pairwise_prompt(rendered, description, candidate, baseline),
+        pairwise_prompt(rendered, description, baseline, candidate),
+    )
+
+
+def pairwise_asks(judge: ModelSpec, prompts: tuple[str, str]) -> tuple[Ask, Ask]:
+    """What one judge is sent about one case: both orders (`pairwise_prompts`)."""
     provider, model = split_model(judge.model)
-    messages: list[tuple[str, str]] = [
-        ("system", judge.system or PAIRWISE_SYSTEM),
-        ("user", prompt),
-    ]
-    for attempt in (1, 2):
+
+    def ask(prompt: str) -> Ask:
         request = CompletionRequest(
             model=model,
-            messages=tuple(messages),
+            messages=(("system", judge.system or PAIRWISE_SYSTEM), ("user", prompt)),
             temperature=judge.temperature,
             max_tokens=judge.max_tokens,
             json_schema=CHOICE_SCHEMA,
         )
+        return Ask(provider, request, pairwise_correction)
+
+    candidate_first, baseline_first = prompts
+    return ask(candidate_first), ask(baseline_first)
+
+
+async def _ask(
+    call: Call, ask: Ask, usage: Usage
+) -> tuple[Literal["A", "B", "tie"] | None, str, str | None]:
+    """One order's answer: (winner, rationale, error); an invalid reply is asked again once,
+    with the validation error, as a pointwise verdict is."""
+    request = ask.request
+    for attempt in (1, 2):
         try:
-            completion = await evaluator.caller(provider, request, validate=parse_choice)
+            completion = await call(ask.provider, request, validate=parse_choice)
         except ProviderConfigError:
             raise  # the run stops
         except ProviderError as exc:
@@ -114,20 +129,18 @@ async def _ask(
         except ValueError as exc:
             if attempt == 2:
                 return None, "", redact(f"{exc} (after one retry)")
-            messages += [("assistant", completion.text), ("user", pairwise_correction(str(exc)))]
+            request = ask.again(completion.text, str(exc))
             continue
         return choice.winner, choice.rationale, None
     raise AssertionError("unreachable")
 
 
-async def judge_pair(
-    evaluator: Evaluator, judge: ModelSpec, rendered: str, description: str, cand: str, base: str
-) -> PairwiseJudgment:
-    """One judge, both orders; a flip is a tie."""
+async def judge_pair(call: Call, judge: ModelSpec, asks: Sequence[Ask]) -> PairwiseJudgment:
+    """One judge, both orders (`pairwise_asks`); a flip is a tie."""
     usage = Usage()
+    candidate_first, baseline_first = asks
     (w1, why, e1), (w2, _, e2) = await asyncio.gather(
-        _ask(evaluator, judge, pairwise_prompt(rendered, description, cand, base), usage),
-        _ask(evaluator, judge, pairwise_prompt(rendered, description, base, cand), usage),
+        _ask(call, candidate_first, usage), _ask(call, baseline_first, usage)
     )
     to_pref: dict[str | None, Preference | None] = {"tie": "tie", None: None}
     first = {**to_pref, "A": "candidate", "B": "baseline"}[w1]
@@ -170,48 +183,3 @@ def decide_pairwise(judgments: Sequence[PairwiseJudgment]) -> tuple[Decision, Pr
     if preferred == "baseline":
         return Decision("failed", [f"judges preferred the baseline ({shown})"]), preferred
     return Decision("passed", [f"judges preferred the {preferred} ({shown})"]), preferred
-
-
-async def evaluate_pairwise(
-    evaluator: Evaluator, job: Job, output: str, result: CaseResult
-) -> Decision:
-    """A pairwise case: the baseline's output, a reviewer's decision if any, else the judges."""
-    from .evaluate import Job, TargetFailed
-    from .review.manifest import result_item_id
-
-    baseline, case = evaluator.baseline, job.case
-    if baseline is None:
-        return Decision(
-            "skipped", ["pairwise rubric needs a baseline: --judge-baseline or gate targets"]
-        )
-    if baseline.cases is not None:
-        side = baseline.cases.get(case.id)
-        if side is None or side.output is None:
-            return Decision("skipped", ["pairwise: the baseline run has no output for this case"])
-        base_output = side.output
-    else:
-        if job.target.label == baseline.target:
-            return Decision("skipped", ["pairwise: this target is the baseline"])
-        target = next(t for t in evaluator.config.targets if t.label == baseline.target)
-        try:
-            base_output = await evaluator._produce(
-                Job(job.nodeid, case, target, job.rubric, job.rendered), result.target_usage
-            )
-        except TargetFailed as exc:
-            return Decision("skipped", [f"pairwise: the baseline target failed: {exc}"])
-    rubric = job.rubric
-    assert rubric is not None
-    result.pairwise = PairwiseResult(baseline_output=base_output)
-    result.item_id = result_item_id(result)  # covers both outputs, as the reviewer sees them
-    human = evaluator.resolutions.get(result.item_id)
-    if human:
-        return evaluator._by_review(result, human)
-    judges = evaluator.config.judges
-    rendered, description = job.rendered or "", rubric.meta.description
-    result.pairwise.judgments = list(
-        await asyncio.gather(
-            *(judge_pair(evaluator, j, rendered, description, output, base_output) for j in judges)
-        )
-    )
-    decision, result.pairwise.preferred = decide_pairwise(result.pairwise.judgments)
-    return decision

@@ -12,9 +12,10 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from .verdict import result_review_probability
+
 if TYPE_CHECKING:
     from .ppi import PassRate
-    from .review.resolutions import Resolution
     from .runs import RunStore
     from .verdict import CaseResult
 
@@ -39,23 +40,6 @@ def row_of(result: CaseResult) -> Row | None:
     return None
 
 
-def review_probability(record: CaseResult) -> float | None:
-    """The probability that a judged case was sent to people: its audit rate for an audit,
-    1 for any other escalation; None when unknown (an older run recorded no policy)."""
-    if record.audit:
-        return record.policy.audit_rate if record.policy and record.policy.audit_rate else None
-    return 1.0 if record.outcome == "escalated" else None
-
-
-def decided_items(resolutions: Mapping[str, Sequence[Resolution]]) -> frozenset[str]:
-    """Items whose reviewers reached a decision (not "disagree"), from resolutions by item."""
-    from .review.resolutions import human_decision
-
-    return frozenset(
-        item for item, rs in resolutions.items() if rs and human_decision(list(rs))[0] != "disagree"
-    )
-
-
 def pass_rates(
     rows: Mapping[str, Sequence[Row]],
     store: RunStore | None,
@@ -66,7 +50,7 @@ def pass_rates(
     (summary's `PassRate`).
 
     A reviewed case's inclusion probability is two-phase: the chance its run sent it to
-    people (`review_probability`) times the share of its run's items of the same rubric and
+    people (`verdict.review_probability`) times the share of its run's items of the same rubric and
     kind that reviewers resolved (`resolved_shares`), out of `resolved` (every item with a
     reviewers' decision; default: the items this run found decided by review).
     """
@@ -74,7 +58,7 @@ def pass_rates(
     reviewed = {r.item_id for rs in rows.values() for r in rs if r.human_pass is not None}
     if reviewed and store is not None and store.folder.is_dir():
         from .errors import RecordError
-        from .review.calibration_report import resolved_shares
+        from .review.labelled import resolved_shares
         from .runs import stratum_of
 
         try:
@@ -88,7 +72,7 @@ def pass_rates(
             found = judged.get(item or "")
             if found is None or found[1].panel is None or found[1].panel.passed is None:
                 continue
-            probability = review_probability(found[1])
+            probability = result_review_probability(found[1])
             share = shares.get(stratum_of(*found))
             if probability and share:
                 stored[item or ""] = (found[1].panel.passed, probability * share)

@@ -6,12 +6,12 @@ import os
 import tempfile
 from pathlib import Path
 
-from .errors import HybridJudgeError
+from .errors import InputError
 
 SQLITE_HEADER = b"SQLite format 3\x00"
 
 
-class UnwritablePath(HybridJudgeError):
+class UnwritablePath(InputError):
     """A path the run must write cannot be written; the message names the setting and the fix."""
 
 

@@ -17,10 +17,11 @@ if TYPE_CHECKING:
     from .calls import ModelCaller
     from .comparison import Baseline
     from .config import HybridJudgeConfig
-    from .evaluate import Job
     from .gate import GateReport
     from .health import ProviderHealth
+    from .jobs import Job
     from .report import RunReport
+    from .review.decisions import ReviewDesk
     from .runs import RunStore
     from .scheduler import Scheduler
     from .verdict import CaseResult, Outcome
@@ -30,7 +31,7 @@ PAYLOAD = "hybridjudge_result"  # the report attribute a case's result travels o
 
 class RunView(Protocol):
     """What the recorder sees of the session: the settings and places, the cases selected and
-    the calls made, the baseline, and the run store. `JudgeSession` is one."""
+    the calls made, the baseline, the review desk and the run store. `JudgeSession` is one."""
 
     config: pytest.Config
     settings: HybridJudgeConfig
@@ -42,6 +43,7 @@ class RunView(Protocol):
     caller: ModelCaller | None
     ran_cases: bool
     baseline: Baseline | None
+    desk: ReviewDesk | None
 
     def is_gold(self, file_path: Path) -> bool:
         """Whether `file_path` is one of the project's gold files."""
@@ -83,7 +85,7 @@ class Recorder:
 
     def _unfinished(self, report: pytest.TestReport) -> None:
         """A gold item that ended without a result still gets a record, with why."""
-        from .evaluate import new_record
+        from .jobs import new_record
 
         job = self.session.jobs.get(report.nodeid)
         reason = _longrepr_text(report)
@@ -133,7 +135,7 @@ class Recorder:
     def finish(self, exitstatus: int) -> None:
         """Stop the cases still running; record every selected case not recorded yet (a result
         that finished but no item took, else skipped with why); write the files."""
-        from .evaluate import new_record
+        from .jobs import new_record
         from .runs import RecordWriteError
 
         scheduler = self.session.scheduler
@@ -200,14 +202,13 @@ class Recorder:
         from .ci_summary import write_ci_summary
         from .comparison import gate_run
         from .errors import HybridJudgeError
-        from .paths import configured
 
-        paths, baseline = self.report.paths, self.session.baseline
+        paths, baseline, desk = self.report.paths, self.session.baseline, self.session.desk
         settings = self.session.settings
-        resolutions = configured(self.session.rootdir, settings.resolutions)  # the PPI's labels
+        decisions = desk.decisions if desk is not None else {}  # read once, at the start
         if baseline is not None:
             try:
-                self.gate = gate_run(baseline, settings, self.store, paths, resolutions)
+                self.gate = gate_run(baseline, settings, self.store, paths, decisions)
             except HybridJudgeError as exc:
                 self.gate_error = f"gate not decided: {exc}"
         try:

@@ -20,13 +20,13 @@ from collections.abc import Mapping
 from importlib.metadata import EntryPoint
 from typing import Any
 
-from .errors import HybridJudgeError
+from .errors import InputError
 
 PROVIDERS_GROUP = "pytest_hybridjudge.providers"
 VERIFIERS_GROUP = "pytest_hybridjudge.verifiers"
 
 
-class RegistryError(HybridJudgeError):
+class RegistryError(InputError):
     """A name no built-in or installed package provides, or a plugin that cannot be loaded."""
 
 
@@ -103,6 +103,9 @@ VERIFIERS = Registry(
     "verifier",
     {
         name: f"pytest_hybridjudge.verifiers:{name}_verifier"
-        for name in ("exact", "contains", "regex", "json_schema", "numeric", "python")
+        for name in (
+            *("exact", "contains", "regex", "json_schema", "numeric", "python"),
+            *("contains_case", "starts_with", "is_json", "contains_json", "not", "all"),
+        )
     },
 )

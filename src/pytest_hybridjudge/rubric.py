@@ -14,7 +14,7 @@ import jinja2
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from .config import TIERS, Tier
-from .errors import HybridJudgeError, describe_validation_error
+from .errors import InputError, describe_validation_error
 from .safeload import InvalidYAML, UnsafeInput, decode_utf8, load_yaml
 from .sandbox import BoundedEnvironment, RenderLimit, render_bounded
 from .terminal import printable
@@ -22,7 +22,7 @@ from .terminal import printable
 BUILTIN_DIR = Path(__file__).parent / "rubrics"
 
 
-class RubricError(HybridJudgeError):
+class RubricError(InputError):
     """A rubric cannot be loaded or rendered; the message names the file, line and fix."""
 
     def __init__(self, message: str):

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .errors import HybridJudgeError, RecordError
+from .errors import InputError, RecordError
 from .files import write_json_atomic, write_jsonl_atomic, write_text_atomic
 from .paths import configured
 from .review.manifest import ReviewItem
@@ -49,7 +49,7 @@ Stratum = tuple[str, str, bool]
 """(run id, rubric, audit): the items one run sent to people for one reason."""
 
 
-class RunReferenceError(HybridJudgeError):
+class RunReferenceError(InputError):
     """A run reference (`latest`, a run id, a run folder, a results file) names no run; the
     message names the option and the fix."""
 

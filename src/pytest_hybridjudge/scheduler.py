@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable, Coroutine, Iterator, Sequence
 from typing import Any, TypeVar
 
 from . import heap
-from .evaluate import Job
+from .jobs import Job
 from .verdict import CaseResult
 
 T = TypeVar("T")

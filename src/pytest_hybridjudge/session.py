@@ -27,9 +27,11 @@ if TYPE_CHECKING:
     from .calls import ModelCaller
     from .comparison import Baseline
     from .config import HybridJudgeConfig
-    from .evaluate import Evaluator, Job
+    from .evaluate import Evaluator
+    from .jobs import Job
     from .recorder import Recorder
     from .report import RunReport
+    from .review.decisions import ReviewDesk
     from .rubric import RubricLibrary
     from .runs import RunStore
     from .scheduler import Scheduler
@@ -61,6 +63,7 @@ class JudgeSession:
     ran_cases: bool = False  # this process ran the cases (not an xdist controller)
     baseline: Baseline | None = None  # what the gate compares this run with, if anything
     store: RunStore | None = None  # the runs folder, once a run starts
+    desk: ReviewDesk | None = None  # the reviewers' decisions, read once for the run and gate
 
     @classmethod
     def configure(cls, config: pytest.Config) -> JudgeSession | None:
@@ -130,15 +133,17 @@ class JudgeSession:
         _check_paths(self.settings, self.rootdir, store, self.config, records=not self.is_worker)
         self.baseline = _load_baseline(self.settings, store, self.config)
         share = budget_share(getattr(self.config, "workerinput", None))  # xdist: limit / workers
-        evaluator = _build_evaluator(self.settings, self.rootdir, store, self.baseline, share)
+        from .review.decisions import ReviewDesk
+
+        self.desk = ReviewDesk.for_project(self.rootdir, self.settings, store)
+        evaluator = _build_evaluator(self.settings, self.rootdir, self.desk, self.baseline, share)
         self.caller, self.cache = evaluator.caller, evaluator.caller.cache
         self.scheduler = Scheduler(evaluator.evaluate, window=self._window(), freeze_when_warm=True)
         if not self.is_worker:
-            from .passrates import decided_items
             from .recorder import Recorder
 
             self.recorder = Recorder(self, _build_report(self.settings, store, self.config))
-            self.recorder.report.resolved = decided_items(evaluator.resolutions)
+            self.recorder.report.resolved = self.desk.decided_items()
 
     def is_gold(self, file_path: Path) -> bool:
         """Whether `file_path` is one of this project's gold files (`goldset.is_gold`)."""
@@ -313,11 +318,12 @@ def _load_baseline(
 def _build_evaluator(
     settings: HybridJudgeConfig,
     rootdir: Path,
-    store: RunStore,
+    desk: ReviewDesk,
     baseline: Baseline | None = None,
     share: float = 1.0,
 ) -> Evaluator:
-    """Cache, providers, app callables, resolutions and calibration, checked before any call."""
+    """Cache, providers, app callables, the reviewers' decisions (read here, once) and
+    calibration, checked before any call."""
     from .cache import CompletionCache
     from .calibration import calibration_paths, load_calibration
     from .calls import ModelCaller
@@ -325,8 +331,6 @@ def _build_evaluator(
     from .errors import HybridJudgeError
     from .evaluate import Evaluator
     from .providers import split_model
-    from .review.resolutions import load_resolutions, resolutions_by_item
-    from .review.store import upgrade_legacy
     from .targets import load_callable
 
     if not settings.targets:
@@ -345,14 +349,12 @@ def _build_evaluator(
                 caller.provider(split_model(target.model)[0])
         for judge in settings.judges:
             caller.provider(split_model(judge.model)[0])
-        resolutions_path = configured(rootdir, settings.resolutions)
-        recorded = upgrade_legacy(load_resolutions(resolutions_path, root=rootdir), store)
-        resolutions = resolutions_by_item(recorded)
-        calibration = load_calibration(calibration_paths(resolutions_path)[0])
+        decisions = desk.decisions
+        calibration = load_calibration(calibration_paths(desk.path)[0])
     except HybridJudgeError as exc:
         cache.close()
         raise pytest.UsageError(f"hybridjudge: {exc}") from None
-    return Evaluator(settings, caller, apps, resolutions, calibration, baseline, budget_share=share)
+    return Evaluator(settings, caller, apps, decisions, calibration, baseline, budget_share=share)
 
 
 def _build_report(settings: HybridJudgeConfig, store: RunStore, config: pytest.Config) -> RunReport:

@@ -14,13 +14,13 @@ from typing import Any, cast
 import jinja2
 
 from .config import CallableTarget, TargetSpec
-from .errors import HybridJudgeError
+from .errors import InputError
 from .gold import GoldCase
 from .providers import CompletionRequest, split_model
 from .sandbox import BoundedEnvironment, RenderLimit, render_bounded
 
 
-class TargetError(HybridJudgeError):
+class TargetError(InputError):
     """The target cannot be built or produced no usable output; the message says why."""
 
 

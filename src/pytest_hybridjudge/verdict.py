@@ -232,6 +232,23 @@ class CaseResult(BaseModel):
     )
 
 
+def review_probability(outcome: str, audit: bool, audit_rate: float | None) -> float | None:
+    """The probability that a judged case was sent to people: its audit rate for an audit, 1 for
+    any other escalation; None when unknown (an older run recorded no policy) or not sent.
+
+    Takes the record's fields, so a result read as JSON and a `CaseResult` count alike (see
+    `result_review_probability`)."""
+    if audit:
+        return audit_rate or None
+    return 1.0 if outcome == "escalated" else None
+
+
+def result_review_probability(result: CaseResult) -> float | None:
+    """`review_probability` of a case's result."""
+    rate = result.policy.audit_rate if result.policy else None
+    return review_probability(result.outcome, result.audit, rate)
+
+
 DecidedBy = Literal["review", "judges", "verifiers", "target", "none"]
 
 

@@ -16,16 +16,31 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .errors import HybridJudgeError
+from .errors import InputError
 from .gold import GoldCase
 from .registry import VERIFIERS
 from .verdict import VerifierResult
 from .verifier_policy import approve, check_python_function, check_python_module
 
-KINDS = ("exact", "contains", "regex", "json_schema", "numeric", "python")
+KINDS = (
+    "exact",
+    "contains",
+    "contains_case",
+    "starts_with",
+    "regex",
+    "is_json",
+    "contains_json",
+    "json_schema",
+    "numeric",
+    "python",
+    "not",
+    "all",
+)
+NESTED = ("not", "all")
+"""Kinds whose argument is more checks: a mapping `{kind: arg}` or a list of such mappings."""
 
 
-class VerifierError(HybridJudgeError):
+class VerifierError(InputError):
     """A `verify` block is malformed; the message names the key and the fix."""
 
 
@@ -38,6 +53,12 @@ def check_spec(
     `allowed` (the `python_verifiers` setting): a gold file that names one runs it.
     """
     for kind, arg in verify.items():
+        if kind in NESTED:
+            for inner in _nested(kind, arg):
+                check_spec(inner, root, allowed)
+            continue
+        if kind in ("is_json", "contains_json") and arg not in (None, True):
+            _check_schema(arg)
         if kind not in KINDS:  # a plugin's: its name is checked, its module loads when it runs
             if kind not in VERIFIERS:
                 raise VerifierError(VERIFIERS.unknown(kind))
@@ -69,6 +90,16 @@ def check_spec(
             approve(str(arg), root, allowed)
         if kind == "json_schema":
             _check_schema(arg)
+
+
+def _nested(kind: str, arg: Any) -> list[dict[str, Any]]:
+    """The checks inside `not`/`all`: a mapping, or a list of mappings; else VerifierError."""
+    items = arg if isinstance(arg, list) else [arg]
+    if not items or not all(isinstance(i, dict) and i for i in items):
+        raise VerifierError(
+            f"verify.{kind} needs checks: a mapping such as {{contains: 'x'}}, or a list of them"
+        )
+    return items
 
 
 def _is_number(value: Any) -> bool:
@@ -165,3 +196,73 @@ def python_verifier(path: Any, output: str, case: GoldCase) -> VerifierResult:
         return VerifierResult(name="python", passed=False, detail=detail)
     ok, detail = result if isinstance(result, tuple) else (bool(result), "")
     return VerifierResult(name="python", passed=bool(ok), detail=str(detail) or str(path))
+
+
+def contains_case_verifier(expected: Any, output: str, case: GoldCase) -> VerifierResult:
+    """Like `contains`, but case-sensitive: every listed text appears exactly as written."""
+    needles = expected if isinstance(expected, list) else [expected]
+    missing = [n for n in needles if str(n) not in output]
+    detail = f"missing {missing!r}" if missing else f"contains {needles!r}"
+    return VerifierResult(name="contains_case", passed=not missing, detail=detail)
+
+
+def starts_with_verifier(expected: Any, output: str, case: GoldCase) -> VerifierResult:
+    """The output (leading whitespace ignored) starts with the text, case-sensitive."""
+    ok = output.lstrip().startswith(str(expected))
+    return VerifierResult(name="starts_with", passed=ok, detail=f"starts with {expected!r}")
+
+
+def is_json_verifier(schema: Any, output: str, case: GoldCase) -> VerifierResult:
+    """The whole output is JSON (and valid against `schema` when one is given)."""
+    try:
+        value = json.loads(output)
+    except json.JSONDecodeError as exc:
+        return VerifierResult(name="is_json", passed=False, detail=f"not JSON: {exc.msg}")
+    return _against_schema("is_json", value, schema)
+
+
+def contains_json_verifier(schema: Any, output: str, case: GoldCase) -> VerifierResult:
+    """Some JSON object or array inside the output parses (and fits `schema` if given)."""
+    decoder = json.JSONDecoder()
+    found = None
+    for start, char in enumerate(output):
+        if char in "{[":
+            try:
+                found = [decoder.raw_decode(output, start)[0]]
+            except json.JSONDecodeError:
+                continue
+            result = _against_schema("contains_json", found[0], schema)
+            if result.passed:
+                return result
+    if found is None:
+        return VerifierResult(name="contains_json", passed=False, detail="no JSON in the output")
+    return _against_schema("contains_json", found[0], schema)
+
+
+def _against_schema(name: str, value: Any, schema: Any) -> VerifierResult:
+    if schema in (None, True):
+        return VerifierResult(name=name, passed=True, detail="valid JSON")
+    import jsonschema
+
+    error = jsonschema.exceptions.best_match(
+        jsonschema.Draft202012Validator(schema).iter_errors(value)
+    )
+    if error is None:
+        return VerifierResult(name=name, passed=True, detail="valid JSON, fits the schema")
+    return VerifierResult(name=name, passed=False, detail=f"{error.json_path}: {error.message}")
+
+
+def not_verifier(checks: Any, output: str, case: GoldCase) -> VerifierResult:
+    """Passes when none of the listed checks passes (`not: {contains: x}` = not contains x)."""
+    results = [_run(k, a, output, case) for c in _nested("not", checks) for k, a in c.items()]
+    held = [r for r in results if r.passed]
+    detail = "; ".join(f"{r.name} held ({r.detail})" for r in held) or "none of the checks held"
+    return VerifierResult(name="not", passed=not held, detail=detail)
+
+
+def all_verifier(checks: Any, output: str, case: GoldCase) -> VerifierResult:
+    """Passes when every listed check passes: several checks of one kind (two regexes)."""
+    results = [_run(k, a, output, case) for c in _nested("all", checks) for k, a in c.items()]
+    failed = [r for r in results if not r.passed]
+    detail = "; ".join(f"{r.name}: {r.detail}" for r in failed) or f"{len(results)} checks held"
+    return VerifierResult(name="all", passed=not failed, detail=detail)

@@ -1,4 +1,5 @@
-"""The `hybridjudge` command: review items, calibrate judges, list runs, export, print schemas."""
+"""The `hybridjudge` command: review items, calibrate judges, list runs, export, import, print
+schemas."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from collections.abc import Sequence
 
 from .calibrate import add_calibrate_parser, run_calibrate
 from .export import add_export_parser, run_export
+from .imports import add_import_parser, run_import
 from .migrate import add_migrate_parser, run_migrate
 from .review import add_review_parser, run_review
 from .runs import add_runs_parser, run_runs
@@ -28,6 +30,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     add_calibrate_parser(commands)
     add_migrate_parser(commands)
     add_export_parser(commands)
+    add_import_parser(commands)
     args = parser.parse_args(argv)
     if args.version:
         from importlib.metadata import version
@@ -41,6 +44,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "calibrate": run_calibrate,
         "migrate": run_migrate,
         "export": run_export,
+        "import": run_import,
     }
     if args.command not in commands_run:
         parser.print_help()

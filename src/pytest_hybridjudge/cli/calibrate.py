@@ -220,14 +220,12 @@ def _calibrate(args: argparse.Namespace) -> int:
     from ..calibration import CalibrationError, calibration_paths
     from ..files import append_jsonl
     from ..review.calibration_report import (
-        LabelledCase,
         history_record,
-        labelled_cases,
         report_json,
         rubric_report,
         write_thresholds,
     )
-    from ..review.resolutions import load_resolutions
+    from ..review.labelled import LabelledCase, labelled_cases
 
     _check_args(args)
     project = Project.from_args(args)
@@ -235,7 +233,7 @@ def _calibrate(args: argparse.Namespace) -> int:
     calibration_file, history_file = calibration_paths(resolutions_file)
     shown = project.shown
 
-    resolutions = load_resolutions(resolutions_file)
+    resolutions = project.desk.recorded
     if not resolutions:
         say(
             f"nothing to calibrate: no resolutions in {shown(resolutions_file)}; "

@@ -8,23 +8,35 @@ terminal as control characters.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+from collections.abc import Callable, Sequence
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from .. import terminal
-from ..errors import HybridJudgeError
+from ..errors import InputError
 from ..paths import configured, find_project_root
 
 if TYPE_CHECKING:
     from ..config import HybridJudgeConfig
+    from ..review.decisions import ReviewDesk
+    from ..review.manifest import ReviewItem
     from ..runs import RunStore
 
 EXIT_ERROR = 2
 """Exit code of a usage error (argparse's), printed as one line without a traceback."""
+REVIEWER_ENV = "HYBRIDJUDGE_REVIEWER"
+"""Who is reviewing, when `--reviewer` is not given."""
+ID_WIDTH = 12
+"""Characters of an item id the review commands show."""
+
+Reader = Callable[[str], str]
+"""Prompts for and returns one line of input (`input`), raising `EOFError` at its end."""
 
 
-class CommandError(HybridJudgeError):
+class CommandError(InputError):
     """A command-line argument is wrong; the message names the option and the fix."""
 
 
@@ -85,9 +97,56 @@ class Project:
             root = find_project_root(Path.cwd())
         return cls(root, load_config(root))
 
+    @cached_property
+    def desk(self) -> ReviewDesk:
+        """The project's review desk: its reviewers' decisions, read once per command."""
+        from ..review.decisions import ReviewDesk
+
+        return ReviewDesk.for_project(self.root, self.config, self.store)
+
     def shown(self, path: Path) -> str:
         """`path` relative to the project folder when it is inside it."""
         try:
             return str(path.relative_to(self.root))
         except ValueError:
             return str(path)
+
+
+# --- reviewing -----------------------------------------------------------------------------
+
+
+def where(run: str) -> str:
+    """`--run` in words: "all runs", "the latest run" or "run ID"."""
+    return "all runs" if run == "all" else "the latest run" if run == "latest" else f"run {run}"
+
+
+def _check_tier(tier: str | None, known: Sequence[str]) -> None:
+    if tier is not None and tier not in known:
+        raise CommandError(
+            f"unknown tier {tier!r}; use one of: {', '.join(known)} (a team's own tiers are "
+            "defined under [tool.hybridjudge.review.tier.<name>])"
+        )
+
+
+def filtered(
+    items: list[ReviewItem], args: argparse.Namespace, project: Project
+) -> list[ReviewItem]:
+    """The items matching `--tier` and `--rubric` (a tier neither built in nor configured, nor
+    on any item, is an error)."""
+    _check_tier(args.tier, [*project.config.review.tier_names, *{i.tier for i in items}])
+    return [
+        i
+        for i in items
+        if (args.tier is None or i.tier == args.tier)
+        and (args.rubric is None or i.rubric == args.rubric)
+    ]
+
+
+def reviewer_name(args: argparse.Namespace) -> str:
+    """Who is reviewing: `--reviewer`, else $HYBRIDJUDGE_REVIEWER; an error when neither."""
+    name = args.reviewer if args.reviewer is not None else os.environ.get(REVIEWER_ENV)
+    if name is None:
+        raise CommandError(f"who is reviewing? Pass --reviewer NAME or set {REVIEWER_ENV}")
+    if not name.strip():
+        raise CommandError("the reviewer name is empty; pass --reviewer NAME")
+    return name.strip()

@@ -121,19 +121,16 @@ def preference(
 
 
 def _preferences(records: list[CaseResult], project: Project, out: TextIO) -> int:
-    from ..review.resolutions import human_decision, load_resolutions, resolutions_by_item
-
-    by_item = resolutions_by_item(load_resolutions(project.resolutions))
+    desk = project.desk
     count = 0
     for record in records:
         human, reviewer = None, None
         if record.resolved_by and record.outcome in ("passed", "failed"):
             human = "pass" if record.outcome == "passed" else "fail"
             reviewer = ",".join(record.resolved_by)
-        elif record.item_id in by_item:  # resolved after the run
-            found = by_item[record.item_id]
-            human = human_decision(found)[0]
-            reviewer = ",".join(sorted({r.reviewer for r in found}))
+        elif (found := desk.decision(record.item_id or "")) is not None:  # since the run
+            human = found.verdict
+            reviewer = ",".join(sorted({r.reviewer for r in found.resolutions}))
         pair = preference(record, human, reviewer)
         if pair is not None:
             out.write(safe_json(json.dumps(pair, ensure_ascii=False)) + "\n")

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from .common import printable
 
 if TYPE_CHECKING:
+    from ..review.decisions import ItemDecision
     from ..review.manifest import ReviewItem
     from ..review.resolutions import Resolution
 
@@ -16,6 +17,19 @@ if TYPE_CHECKING:
 def cell(text: str) -> str:
     """`text` escaped and on one line, for a table cell or a fact."""
     return printable(text).replace("\n", " ").replace("\t", " ")
+
+
+def who_said(decision: ItemDecision) -> str:
+    """Each counted reviewer's verdict: "ann: pass, bo: fail"."""
+    return ", ".join(f"{r.reviewer}: {r.verdict}" for r in decision.counted)
+
+
+def decision_status(decision: ItemDecision) -> str:
+    """What people now decide about an item, in words."""
+    if decision.pending:
+        return f"reviewers disagree ({who_said(decision)}): the item stays pending"
+    score = "" if decision.score is None else f", score {decision.score}"
+    return f"decision now: {decision.verdict}{score}"
 
 
 def _block(text: str, indent: str = "  ") -> list[str]:

@@ -7,25 +7,23 @@ nothing for the other sub-commands.
 from __future__ import annotations
 
 import argparse
-import os
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Literal
 
 from ..terminal import safe_json
 from ..words import counted
-from .common import Project, add_root_option, fail, say
+from .common import (
+    ID_WIDTH,
+    REVIEWER_ENV,
+    Project,
+    Reader,
+    add_root_option,
+    fail,
+    filtered,
+    reviewer_name,
+    say,
+    where,
+)
 from .render import cell as _cell
-from .render import render_item
-
-if TYPE_CHECKING:
-    from ..config import Tier
-    from ..review.manifest import ReviewItem
-    from ..review.resolutions import Resolution
-
-REVIEWER_ENV = "HYBRIDJUDGE_REVIEWER"
-ID_WIDTH = 12
-
-Reader = Callable[[str], str]
+from .render import decision_status, render_item, who_said
 
 
 def add_review_parser(
@@ -122,66 +120,14 @@ def run_review(args: argparse.Namespace, read: Reader = input) -> int:
         return fail("review", exc)
 
 
-def where(run: str) -> str:
-    """`--run` in words: "all runs", "the latest run" or "run ID"."""
-    return "all runs" if run == "all" else "the latest run" if run == "latest" else f"run {run}"
-
-
-def _check_tier(tier: str | None, known: Sequence[str]) -> None:
-    from ..review.resolutions import ReviewError
-
-    if tier is not None and tier not in known:
-        raise ReviewError(
-            f"unknown tier {tier!r}; use one of: {', '.join(known)} (a team's own tiers are "
-            "defined under [tool.hybridjudge.review.tier.<name>])"
-        )
-
-
-def filtered(
-    items: list[ReviewItem], args: argparse.Namespace, project: Project
-) -> list[ReviewItem]:
-    """The items matching `--tier` and `--rubric` (a tier neither built in nor configured, nor
-    on any item, is an error)."""
-    _check_tier(args.tier, [*project.config.review.tier_names, *{i.tier for i in items}])
-    return [
-        i
-        for i in items
-        if (args.tier is None or i.tier == args.tier)
-        and (args.rubric is None or i.rubric == args.rubric)
-    ]
-
-
-def _reviewer_tier(project: Project, reviewer: str) -> Tier | None:
-    """The reviewer's tier from `[tool.hybridjudge.review] reviewers` (names case-insensitive)."""
-    tiers = {
-        name.strip().casefold(): tier for name, tier in project.config.review.reviewers.items()
-    }
-    return tiers.get(reviewer.strip().casefold())
-
-
-def reviewer_name(args: argparse.Namespace) -> str:
-    """Who is reviewing: `--reviewer`, else $HYBRIDJUDGE_REVIEWER; an error when neither."""
-    from ..review.resolutions import ReviewError
-
-    name = args.reviewer if args.reviewer is not None else os.environ.get(REVIEWER_ENV)
-    if name is None:
-        raise ReviewError(f"who is reviewing? Pass --reviewer NAME or set {REVIEWER_ENV}")
-    if not name.strip():
-        raise ReviewError("the reviewer name is empty; pass --reviewer NAME")
-    return name.strip()
-
-
 # --- list ----------------------------------------------------------------------------------
 
 
 def _list(project: Project, args: argparse.Namespace) -> int:
-    from ..review.resolutions import human_decision, load_resolutions, resolutions_by_item
-    from ..review.store import load_items, pending, upgrade_legacy
-
     run = args.run or "all"
-    items = load_items(project.store, run)
-    resolutions = upgrade_legacy(load_resolutions(project.resolutions), project.store)
-    todo = filtered(pending(items, resolutions), args, project)
+    desk = project.desk
+    items = desk.items(run)
+    todo = filtered(desk.pending(items), args, project)
     if args.json:
         for item in todo:
             print(safe_json(item.model_dump_json()))
@@ -189,15 +135,14 @@ def _list(project: Project, args: argparse.Namespace) -> int:
     if not todo:
         say(f"no pending review items in {where(run)} ({counted(len(items), 'item')} in all)")
         return 0
-    by_item = resolutions_by_item(resolutions)
     rows = [("ID", "TIER", "RUBRIC", "CASE", "REASONS")]
     for item in todo:
         reasons = [*item.reasons]
         if item.audit:
             reasons.insert(0, "audit")
-        earlier = by_item.get(item.item_id)
-        if earlier and human_decision(earlier)[0] == "disagree":
-            reasons.insert(0, "reviewers disagree (" + _who_said(earlier) + ")")
+        earlier = desk.decision(item.item_id)
+        if earlier is not None and earlier.pending:
+            reasons.insert(0, "reviewers disagree (" + who_said(earlier) + ")")
         rows.append(
             (
                 item.item_id[:ID_WIDTH],
@@ -218,106 +163,41 @@ def _list(project: Project, args: argparse.Namespace) -> int:
     return 0
 
 
-def _who_said(resolutions: list[Resolution]) -> str:
-    from ..review.resolutions import latest_per_reviewer
-
-    return ", ".join(f"{r.reviewer}: {r.verdict}" for r in latest_per_reviewer(resolutions))
-
-
 # --- show ----------------------------------------------------------------------------------
 
 
 def _show(project: Project, args: argparse.Namespace) -> int:
-    from ..review.resolutions import load_resolutions, resolutions_by_item
-    from ..review.store import find_item, load_items
-
-    item = find_item(load_items(project.store, args.run or "all"), args.item)
+    desk = project.desk
+    item = desk.find(args.item, args.run or "all")
     if args.json:
         print(safe_json(item.model_dump_json(indent=2)))
         return 0
-    earlier = resolutions_by_item(load_resolutions(project.resolutions)).get(item.item_id, [])
-    say(render_item(item, earlier))
+    earlier = desk.decision(item.item_id)
+    say(render_item(item, earlier.resolutions if earlier else ()))
     return 0
 
 
 # --- resolve -------------------------------------------------------------------------------
 
 
-def make_resolution(
-    item: ReviewItem,
-    verdict: Literal["pass", "fail"],
-    reviewer: str,
-    score: int | None,
-    note: str | None,
-    project: Project,
-    *,
-    amend: bool = False,
-    adjudicate: bool = False,
-) -> Resolution:
-    """The reviewer's resolution of `item`, with their tier from the config; a field pydantic
-    rejects (a blank reviewer) raises `ResolutionError`."""
-    from pydantic import ValidationError
-
-    from ..errors import describe_validation_error
-    from ..review.resolutions import Resolution, ResolutionError
-
-    try:
-        return Resolution.for_item(
-            item,
-            verdict=verdict,
-            reviewer=reviewer,
-            score=score,
-            note=note,
-            amend=amend,
-            adjudicate=adjudicate,
-            reviewer_tier=_reviewer_tier(project, reviewer),
-        )
-    except ValidationError as exc:
-        raise ResolutionError(describe_validation_error(exc)) from None
-
-
-def record(project: Project, item: ReviewItem, resolution: Resolution) -> str:
-    """Validate against the file under its lock, append; return what people now decided."""
-    from ..review.resolutions import (
-        append_resolution,
-        human_decision,
-        load_resolutions,
-        resolutions_by_item,
-        validate_resolution,
-    )
-
-    def check(existing: list[Resolution]) -> None:
-        validate_resolution(item, resolution, existing, project.config.review)
-
-    check(load_resolutions(project.resolutions))  # before the file is even opened for append
-    append_resolution(project.resolutions, resolution, validate=check)
-    mine = resolutions_by_item(load_resolutions(project.resolutions)).get(item.item_id, [])
-    decision, score = human_decision(mine)
-    if decision == "disagree":
-        return f"reviewers disagree ({_who_said(mine)}): the item stays pending"
-    return f"decision now: {decision}" + ("" if score is None else f", score {score}")
-
-
 def _resolve(project: Project, args: argparse.Namespace) -> int:
-    from ..review.store import find_item, load_items
-
     reviewer = reviewer_name(args)
-    item = find_item(load_items(project.store, args.run or "all"), args.item)
-    resolution = make_resolution(
+    item = project.desk.find(args.item, args.run or "all")
+    done = project.desk.resolve(
         item,
         args.verdict,
         reviewer,
-        args.score,
-        args.note,
-        project,
+        score=args.score,
+        note=args.note,
         amend=args.amend,
         adjudicate=args.adjudicate,
     )
-    status = record(project, item, resolution)
+    resolution = done.resolution
     score = "" if resolution.score is None else f", score {resolution.score}"
     how = "adjudicated" if resolution.adjudicate else "amended" if resolution.amend else "resolved"
     say(
         f"{how} {item.item_id[:ID_WIDTH]} ({_cell(item.case_id)}) as {resolution.verdict}"
-        f"{score} by {resolution.reviewer} -> {project.shown(project.resolutions)}; {status}"
+        f"{score} by {resolution.reviewer} -> {project.shown(project.desk.path)}; "
+        f"{decision_status(done.decision)}"
     )
     return 0

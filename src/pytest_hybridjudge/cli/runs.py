@@ -105,14 +105,13 @@ def _list(store: RunStore) -> int:
 
 def _prune(store: RunStore, keep: int, force: bool, project: Project) -> int:
     """Remove every run folder but the newest `keep`, and those the store keeps; say which."""
-    from ..review.resolutions import load_resolutions
     from ..review.store import pending
 
     if keep < 1:
         raise CommandError(f"--keep {keep}: keep at least the newest run (--keep 1)")
     if not store.folder.is_dir():
         raise CommandError(f"--dir {store.folder}: no such folder")
-    decisions = [] if force else load_resolutions(project.resolutions)
+    decisions = [] if force else project.desk.recorded
     plan = store.prune(
         keep,
         force,

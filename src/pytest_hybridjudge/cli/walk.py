@@ -6,9 +6,8 @@ import argparse
 from typing import TYPE_CHECKING, Literal
 
 from ..words import counted
-from .common import Project, say
-from .render import render_item
-from .review import ID_WIDTH, Reader, filtered, make_resolution, record, reviewer_name, where
+from .common import ID_WIDTH, Project, Reader, filtered, reviewer_name, say, where
+from .render import decision_status, render_item
 
 if TYPE_CHECKING:
     from ..review.manifest import ReviewItem
@@ -67,20 +66,11 @@ def _ask_score(read: Reader, item: ReviewItem, verdict: str) -> int | None:
 
 
 def walk(project: Project, args: argparse.Namespace, read: Reader) -> int:
-    from ..review.resolutions import load_resolutions, resolutions_by_item
-    from ..review.store import load_items, pending, upgrade_legacy
-
+    """Show each pending item this reviewer has not resolved, ask for a decision, record it."""
     reviewer = reviewer_name(args)
     run = args.run or "all"
-    items = load_items(project.store, run)
-    existing = upgrade_legacy(load_resolutions(project.resolutions), project.store)
-    by_item = resolutions_by_item(existing)
-    me = reviewer.casefold()
-    queue = [
-        item
-        for item in filtered(pending(items, existing), args, project)
-        if not any(r.reviewer.casefold() == me for r in by_item.get(item.item_id, []))
-    ]
+    desk = project.desk
+    queue = desk.queue(filtered(desk.pending(desk.items(run)), args, project), reviewer)
     if not queue:
         say(f"nothing left for {reviewer} to review in {where(run)}")
         return 0
@@ -90,7 +80,8 @@ def walk(project: Project, args: argparse.Namespace, read: Reader) -> int:
     try:
         for number, item in enumerate(queue, start=1):
             say(f"\n=== item {number} of {len(queue)} " + "=" * 50)
-            say(render_item(item, by_item.get(item.item_id, [])))
+            earlier = desk.decision(item.item_id)
+            say(render_item(item, earlier.resolutions if earlier else ()))
             say()
             answer = _ask_verdict(read)
             if answer == "quit":
@@ -101,12 +92,11 @@ def walk(project: Project, args: argparse.Namespace, read: Reader) -> int:
             verdict: Literal["pass", "fail"] = "pass" if answer == "pass" else "fail"
             score = _ask_score(read, item, verdict)
             note = read("note (enter for none): ").strip() or None
-            resolution = make_resolution(item, verdict, reviewer, score, note, project)
-            status = record(project, item, resolution)
+            done = desk.resolve(item, verdict, reviewer, score=score, note=note)
             resolved += 1
             say(
                 f"recorded {verdict} for {item.item_id[:ID_WIDTH]} in "
-                f"{project.shown(project.resolutions)}; {status}"
+                f"{project.shown(desk.path)}; {decision_status(done.decision)}"
             )
     except EOFError:
         say("\nend of input: stopping")

@@ -10,31 +10,12 @@ from datetime import UTC
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
-from ..errors import HybridJudgeError
+from ..errors import FailureKind as FailureKind  # re-exported: providers name them from here
+from ..errors import ProviderConfigError as ProviderConfigError
+from ..errors import ProviderError as ProviderError
 
 StructuredMode = Literal["json_schema", "json_object", "prompt"]
 STRUCTURED_MODES: tuple[StructuredMode, ...] = ("json_schema", "json_object", "prompt")
-# outage: transient (timeouts, connection errors, 429, 5xx after retries), says nothing about
-# the model; config: key, permission, model name or base URL, every call would fail alike;
-# rejected: the server refused this request (a 400: context length, content policy)
-FailureKind = Literal["outage", "config", "rejected"]
-
-
-class ProviderError(HybridJudgeError):
-    """A provider call failed for good (after retries); the message says why and what to do."""
-
-    def __init__(self, message: str, requests: int = 0, kind: FailureKind = "rejected"):
-        super().__init__(message)
-        self.requests = requests  # requests sent before giving up (each may have been billed)
-        self.kind: FailureKind = kind
-
-
-class ProviderConfigError(ProviderError):
-    """The provider's configuration is wrong (401/403/404, unknown model, a structured-output
-    mode the server refuses): every call would fail the same way, so the run stops."""
-
-    def __init__(self, message: str, requests: int = 0):
-        super().__init__(message, requests, kind="config")
 
 
 class MalformedResponse(ProviderError):

@@ -1,182 +1,27 @@
-"""Calibration data and its report: the judges' stored verdicts against reviewers' decisions.
+"""The calibration report: the judges' stored verdicts against reviewers' decisions.
 
-Takes the reviewers' resolutions and the verdicts the runs stored (the run store's judged
-history, `runs.RunStore.judged_history`), pairs them (`labelled_cases`), and computes per
-rubric and per judge: accuracy, Cohen's kappa, Krippendorff's alpha with a bootstrap
-interval, confusion counts, the panel's agreement on the cases it decided versus those it
-escalated, and with a target the panel-confidence threshold with a guarantee
+Takes the verdicts the runs stored (the run store's judged history,
+`runs.RunStore.judged_history`); `labelled.labelled_cases` pairs them with the reviewers'
+decisions. Computes per rubric and per judge: accuracy, Cohen's kappa, Krippendorff's alpha with
+a bootstrap interval, confusion counts, the panel's agreement on the cases it decided versus those
+it escalated, and with a target the panel-confidence threshold with a guarantee
 (`stats.fit_threshold`). `write_thresholds` stores thresholds in `calibration.json`;
-`history_record` is one line of `calibration-history.jsonl`.
-`hybridjudge calibrate` (`cli/calibrate.py`) is the command around it.
+`history_record` is one line of `calibration-history.jsonl`. `hybridjudge calibrate`
+(`cli/calibrate.py`) is the command around it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Collection, Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..runs import Stratum, sent_to_people, stratum_of
+from .labelled import LabelledCase, PanelKey
 
 if TYPE_CHECKING:
     from ..stats import Agreement, Fit
-    from ..verdict import CaseResult
-    from .resolutions import Resolution
-
-
-# --- gathering the data --------------------------------------------------------------------
-
-
-PanelKey = tuple[str | None, tuple[str, ...]]
-"""(rubric version, judges): what must match for runs' labelled cases to be pooled in a fit."""
-
-
-def panel_key(record: CaseResult) -> PanelKey:
-    """The rubric version and the judges (sorted labels) behind a record's verdicts."""
-    return (record.rubric_version, tuple(sorted({v.judge for v in record.verdicts})))
-
-
-@dataclass(frozen=True)
-class LabelledCase:
-    """One reviewed item with the judges' verdicts on it, as the newest judged run stored it."""
-
-    item_id: str
-    rubric: str
-    rubric_version: str | None
-    run_id: str
-    human_pass: bool
-    panel_pass: bool | None
-    panel_confidence: float | None
-    decided: bool
-    """The panel decided it itself (outcome passed/failed, or a confident case audited)."""
-    judges: dict[str, bool]
-    """Judge label -> its pass/fail, for judges that returned a valid verdict."""
-    inclusion: float | None = None
-    """Probability it went to people by confidence and the audit draw alone (the run's record);
-    None when another rule sent it (split, errors, borderline, always_review) or an older run
-    did not record it: such cases are reported, never fitted on."""
-    audit: bool = False
-    """Drawn as an audit of a confident case."""
-    legacy: bool = False
-    """Its run predates recorded sampling (no policy in the record)."""
-    panel_key: PanelKey = (None, ())
-    """Rubric version and judges that produced its verdicts: runs with the same key are pooled."""
-    audit_rate: float | None = None
-    """The audit rate its run drew audits at."""
-
-    @property
-    def weight(self) -> float | None:
-        """Inverse inclusion probability: how many cases this one stands for in the fit."""
-        return 1.0 / self.inclusion if self.inclusion else None
-
-
-@dataclass
-class Dataset:
-    """The labelled cases, and what could not be used."""
-
-    cases: list[LabelledCase] = field(default_factory=list)
-    disagree: dict[str, int] = field(default_factory=dict)
-    """Rubric -> items left out because reviewers disagree."""
-    unjudged: dict[str, int] = field(default_factory=dict)
-    """Rubric -> resolved items with no stored judge verdicts (decided by review only, or
-    their runs were deleted)."""
-    judged: dict[str, list[float | None]] = field(default_factory=dict)
-    """Rubric -> panel confidence of every judged case (labelled or not) the panel could decide
-    (None for one another rule escalated): the denominator of coverage."""
-    judged_groups: dict[str, list[PanelKey]] = field(default_factory=dict)
-    """Rubric -> the rubric version and judges of each entry of `judged`, in the same order."""
-
-
-def resolved_shares(
-    sent: Mapping[Stratum, Collection[str]], resolved: Collection[str]
-) -> dict[Stratum, float]:
-    """Share of each stratum's items that reviewers resolved: the second phase of the sample.
-
-    A run sends cases to people (phase one: escalations with probability 1, audits with the
-    audit rate); reviewers then resolve some of them (phase two). Within a run, rubric and kind
-    (audit or escalation), the resolved items are taken as a random share of those sent, so
-    each stands for 1 / share of them: its inclusion probability is the phase-one probability
-    times the share. Strata with nothing resolved are absent. Pure.
-    """
-    shares = {}
-    for key, items in sent.items():
-        done = sum(1 for item in items if item in resolved)
-        if done:
-            shares[key] = done / len(items)
-    return shares
-
-
-def labelled_cases(
-    judged: Mapping[str, tuple[str, CaseResult]],
-    resolutions: Iterable[Resolution],
-    sent: Mapping[Stratum, Collection[str]] | None = None,
-) -> Dataset:
-    """Pair each resolved item's human decision with the judges' stored verdicts. Pure.
-
-    A case's inclusion probability is two-phase: its record's (1 for a low-confidence
-    escalation, the audit rate for an audit) times the share of its run's items of the same
-    rubric and kind that reviewers resolved (`resolved_shares`, over `sent`, the items each run
-    sent to people: `RunStore.judged_history`; default: what `judged` holds).
-    """
-    from .resolutions import human_decision, resolutions_by_item
-
-    dataset = Dataset()
-    for _, record in judged.values():
-        decidable = record.panel is not None and (
-            record.inclusion_probability is not None or record.policy is None
-        )
-        confidence = record.panel.confidence if record.panel and decidable else None
-        dataset.judged.setdefault(record.rubric or "(none)", []).append(confidence)
-        dataset.judged_groups.setdefault(record.rubric or "(none)", []).append(panel_key(record))
-    by_item = resolutions_by_item(resolutions)
-    decisions = {item: human_decision(decided)[0] for item, decided in by_item.items()}
-    if sent is None:
-        built: dict[Stratum, set[str]] = {}
-        for item, (run_id, record) in judged.items():
-            if sent_to_people(record):
-                built.setdefault(stratum_of(run_id, record), set()).add(item)
-        sent = built
-    shares = resolved_shares(sent, {i for i, d in decisions.items() if d != "disagree"})
-    for item, decided in by_item.items():
-        stored = judged.get(item)
-        rubric = (stored[1].rubric if stored else None) or decided[-1].rubric or "(none)"
-        decision = decisions[item]
-        if decision == "disagree":
-            dataset.disagree[rubric] = dataset.disagree.get(rubric, 0) + 1
-            continue
-        if stored is None:
-            dataset.unjudged[rubric] = dataset.unjudged.get(rubric, 0) + 1
-            continue
-        run_id, record = stored
-        panel = record.panel
-        dataset.cases.append(
-            LabelledCase(
-                item_id=item,
-                rubric=rubric,
-                rubric_version=record.rubric_version,
-                run_id=run_id,
-                human_pass=decision == "pass",
-                panel_pass=panel.passed if panel else None,
-                panel_confidence=panel.confidence if panel else None,
-                decided=record.outcome in ("passed", "failed") or record.audit,
-                judges={
-                    v.judge: v.passed
-                    for v in record.verdicts
-                    if v.passed is not None and v.error is None
-                },
-                inclusion=record.inclusion_probability * share
-                if record.inclusion_probability is not None
-                and (share := shares.get(stratum_of(run_id, record)))
-                else None,
-                audit=record.audit,
-                legacy=record.policy is None,
-                panel_key=panel_key(record),
-                audit_rate=record.policy.audit_rate if record.policy else None,
-            )
-        )
-    return dataset
 
 
 # --- the report ----------------------------------------------------------------------------

@@ -77,6 +77,18 @@ class Resolution(BaseModel):
     reviewer_tier: Tier | None = Field(
         None, description="The reviewer's own tier, from `[tool.hybridjudge.review] reviewers`"
     )
+    blind: bool = Field(
+        False,
+        description="The reviewer decided without seeing the judges' scores, rationales, "
+        "confidence or escalation reasons (a blind audit); such labels are not anchored on the "
+        "judges",
+    )
+    lead_time_s: float | None = Field(
+        None,
+        ge=0,
+        description="Seconds the reviewer had the item open before deciding; null when not "
+        "measured (the command line does not)",
+    )
 
     @field_validator("reviewer")
     @classmethod
@@ -106,6 +118,8 @@ class Resolution(BaseModel):
         amend: bool = False,
         adjudicate: bool = False,
         reviewer_tier: Tier | None = None,
+        blind: bool = False,
+        lead_time_s: float | None = None,
     ) -> Resolution:
         """A resolution of `item`, copying its identity (case, run, rubric, tier) from the item."""
         return cls(
@@ -125,6 +139,8 @@ class Resolution(BaseModel):
             amend=amend,
             adjudicate=adjudicate,
             reviewer_tier=reviewer_tier,
+            blind=blind,
+            lead_time_s=lead_time_s,
         )
 
 
@@ -210,11 +226,21 @@ def append_resolution(
         if validate is not None:
             validate(parse_resolutions(_decode(existing, path), path))
 
-    append_jsonl(path, [resolution.model_dump(mode="json")], check=check)
+    # Left out when unset, so a line the command line writes reads in older versions too.
+    unset = {"blind"} if not resolution.blind else set()
+    unset |= {"lead_time_s"} if resolution.lead_time_s is None else set()
+    record = resolution.model_dump(mode="json", exclude=unset)
+    append_jsonl(path, [record], check=check)
 
 
-def _same_reviewer(a: str, b: str) -> bool:
-    return a.strip().casefold() == b.strip().casefold()
+def reviewer_key(name: str) -> str:
+    """A reviewer's identity: the name without surrounding blanks, case folded ("Ann " is "ann")."""
+    return name.strip().casefold()
+
+
+def same_reviewer(a: str, b: str) -> bool:
+    """Whether two names are the same reviewer (`reviewer_key`)."""
+    return reviewer_key(a) == reviewer_key(b)
 
 
 def validate_resolution(
@@ -274,7 +300,7 @@ def may_adjudicate(
     """Who settles a dispute: a reviewer named in `adjudicators`; a reviewer whose tier ranks
     above the item's; or one of the item's own rank who has not taken part in the dispute (so a
     red_team or domain_expert item, which no built-in tier ranks above, can be settled too)."""
-    if any(_same_reviewer(reviewer, name) for name in review.adjudicators):
+    if any(same_reviewer(reviewer, name) for name in review.adjudicators):
         return True
     if reviewer_tier is None:
         return False
@@ -288,7 +314,7 @@ def _check_reviewer(
     """Once per reviewer unless amending; adjudication only of a dispute, by one who may."""
     short = item.item_id[:12]
     on_item = [r for r in existing if r.item_id == item.item_id]
-    mine = [r for r in on_item if _same_reviewer(r.reviewer, resolution.reviewer)]
+    mine = [r for r in on_item if same_reviewer(r.reviewer, resolution.reviewer)]
     if mine and not resolution.amend:
         earlier = latest_per_reviewer(mine)[-1]
         when = earlier.resolved_at.strftime("%Y-%m-%d %H:%M UTC")
@@ -305,7 +331,7 @@ def _check_reviewer(
         )
     if not resolution.adjudicate:
         return
-    others = [r for r in on_item if not _same_reviewer(r.reviewer, resolution.reviewer)]
+    others = [r for r in on_item if not same_reviewer(r.reviewer, resolution.reviewer)]
     if not others or human_decision(others)[0] != "disagree":
         raise ResolutionError(
             f"item {short} ({item.case_id}) has no disagreement to settle; resolve it without "
@@ -336,7 +362,7 @@ def latest_per_reviewer(resolutions: Iterable[Resolution]) -> list[Resolution]:
     case-insensitively; in order of `resolved_at`."""
     latest: dict[str, Resolution] = {}
     for resolution in sorted(resolutions, key=lambda r: r.resolved_at):  # stable: file order ties
-        latest[resolution.reviewer.strip().casefold()] = resolution
+        latest[reviewer_key(resolution.reviewer)] = resolution
     return sorted(latest.values(), key=lambda r: r.resolved_at)
 
 

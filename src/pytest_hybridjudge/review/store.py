@@ -24,6 +24,10 @@ class ItemLookupError(ReviewError):
     """An item id (or prefix) matches no item, or more than one."""
 
 
+SHOWN_ID = 12
+"""Characters of an item id that `hybridjudge review` shows; a prefix this long names one item."""
+
+
 def load_items(store: RunStore, run: str | None = "latest") -> list[ReviewItem]:
     """Review items from the runs' manifests.
 
@@ -124,3 +128,27 @@ def find_item(items: Iterable[ReviewItem], prefix: str) -> ReviewItem:
         f"item id {prefix!r} is ambiguous: it starts {len(matches)} ids; give more characters "
         f"of one of:\n{shown}{more}"
     )
+
+
+def find_in_runs(store: RunStore, prefix: str, run: str | None = "all") -> ReviewItem:
+    """The one item of `run` (`latest`, `all` or a run id) whose id is `prefix` or starts with it.
+
+    For `all`, an id of at least `SHOWN_ID` characters (as `hybridjudge review` shows them) is
+    looked for in the runs newest first, and reading stops at the first run holding it; a shorter
+    prefix is matched against every run's items, so it cannot pick one of two items silently.
+    Raises `ItemLookupError` (see `find_item`), `RunReferenceError` or `RecordError`.
+    """
+    wanted = prefix.strip().lower()
+    runs = store.run_ids() if run == "all" else []
+    if run != "all" or len(wanted) < SHOWN_ID or not runs:
+        return find_item(load_items(store, run), prefix)
+    seen: dict[str, ReviewItem] = {}
+    for run_id in reversed(runs):
+        if not store.has_manifest(run_id):  # an interrupted run: nothing to review there
+            continue
+        items = store.manifest(run_id)
+        if any(item.item_id.startswith(wanted) for item in items):
+            return find_item(items, prefix)
+        for item in items:
+            seen.setdefault(item.item_id, item)
+    return find_item(seen.values(), prefix)  # not found: says among how many items
