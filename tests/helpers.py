@@ -1,6 +1,7 @@
 """Helpers the test modules share: review items and runs on disk, the command line, a judge.
 
-One home for them, so no test module imports another.
+One home for them, so no test module imports another; run folders are written by the run
+store itself (`write_run`), the one writer of the runs folder.
 """
 
 from __future__ import annotations
@@ -17,8 +18,10 @@ from typing import Any
 import pytest
 
 from pytest_hybridjudge.cli import main
+from pytest_hybridjudge.report import RunReport
 from pytest_hybridjudge.review.manifest import ReviewItem, item_id
-from pytest_hybridjudge.verdict import JudgeVerdict, PanelVerdict
+from pytest_hybridjudge.runs import RunStore
+from pytest_hybridjudge.verdict import CaseResult, JudgeVerdict, PanelVerdict
 
 RUN_OLD = "20260101T090000Z-aaaaaa"
 RUN_NEW = "20260102T090000Z-bbbbbb"
@@ -77,15 +80,35 @@ def make_item(
     )
 
 
-def write_run(root: Path, run_id: str, items: Sequence[ReviewItem], latest: bool = True) -> Path:
-    """Write `items` as run `run_id`'s manifest, as `pytest --judge` does."""
-    runs = root / ".hybridjudge" / "runs"
-    manifest = runs / run_id / "manifest.jsonl"
-    manifest.parent.mkdir(parents=True, exist_ok=True)
-    manifest.write_text("".join(i.model_dump_json() + "\n" for i in items), encoding="utf-8")
-    if latest:
-        (runs / "LATEST").write_text(run_id + "\n", encoding="utf-8")
-    return manifest
+def runs_folder(project: Path) -> Path:
+    """The default runs folder of the project at `project`."""
+    return project / ".hybridjudge" / "runs"
+
+
+def write_run(
+    project: Path,
+    run_id: str,
+    items: Sequence[ReviewItem] | None = None,
+    *,
+    results: Sequence[CaseResult] = (),
+    incomplete: Sequence[str] = (),
+    runs: Path | None = None,
+) -> dict[str, Any]:
+    """A finished run of the project at `project` (or in the folder `runs`), written through the
+    run store, the one writer of run folders, as `pytest --judge` uses it: `results`, a summary,
+    and as manifest `items` when given. A complete run becomes `LATEST`; one `incomplete` for a
+    reason (stopped early, a subset) never does, so an older run written after a newer one gives
+    a reason. Returns the summary as written."""
+    store = RunStore(runs if runs is not None else runs_folder(project))
+    run_id, paths = store.new_run(run_id)
+    report = RunReport(run_id, paths, store=store)
+    for result in results:
+        report.add(result)
+    report.incomplete = list(incomplete)
+    summary = report.write()
+    if items is not None:
+        store.write_manifest(paths, items)
+    return summary
 
 
 def write_project(root: Path, table: str = "") -> None:

@@ -13,9 +13,10 @@ from typing import Any
 
 from starlette.testclient import TestClient
 
+import helpers
 from pytest_hybridjudge.config import load_config
 from pytest_hybridjudge.review.manifest import ReviewItem, item_id
-from pytest_hybridjudge.verdict import JudgeVerdict, PanelVerdict
+from pytest_hybridjudge.verdict import CaseResult, JudgeVerdict, PanelVerdict
 from pytest_hybridjudge.web.app import create_app
 from pytest_hybridjudge.web.records import Records
 from pytest_hybridjudge.web.security import Guard
@@ -71,20 +72,21 @@ def review_item(
     )
 
 
-def write_project(root: Path, items: Sequence[ReviewItem], table: str = "") -> Path:
-    """A project folder whose one run escalated `items`."""
-    (root / "pyproject.toml").write_text(
-        f"[project]\nname = 'demo'\n\n[tool.hybridjudge]\n{table}\n", encoding="utf-8"
-    )
-    runs = root / ".hybridjudge" / "runs"
+def write_project(
+    root: Path,
+    items: Sequence[ReviewItem],
+    table: str = "",
+    results: Sequence[CaseResult] = (),
+) -> Path:
+    """A project folder whose runs escalated `items` (and recorded `results`, in the newest),
+    written through the run store as `pytest --judge` writes them."""
+    helpers.write_project(root, table)
     by_run: dict[str, list[ReviewItem]] = {}
     for item in items:
         by_run.setdefault(item.run_id, []).append(item)
-    for run_id, run_items in by_run.items():
-        manifest = runs / run_id / "manifest.jsonl"
-        manifest.parent.mkdir(parents=True, exist_ok=True)
-        manifest.write_text("".join(i.model_dump_json() + "\n" for i in run_items), "utf-8")
-    (runs / "LATEST").write_text(max(by_run) + "\n", encoding="utf-8")
+    for run_id in sorted(by_run):
+        newest = run_id == max(by_run)
+        helpers.write_run(root, run_id, by_run[run_id], results=results if newest else ())
     return root
 
 
@@ -131,7 +133,7 @@ def judged_project(root: Path, cases: int = 80, seed: int = 7) -> tuple[Path, li
 
     from pytest_hybridjudge.calibration import CalibrationFile, RubricCalibration
     from pytest_hybridjudge.review.resolutions import Resolution
-    from pytest_hybridjudge.verdict import CaseResult, PolicyInForce
+    from pytest_hybridjudge.verdict import PolicyInForce
 
     rng = random.Random(seed)
     results, items, resolutions = [], [], []
@@ -182,11 +184,7 @@ def judged_project(root: Path, cases: int = 80, seed: int = 7) -> tuple[Path, li
                     + dt.timedelta(minutes=n, seconds=k),
                 ).model_copy(update={"lead_time_s": rng.uniform(40, 200), "blind": audit})
             )  # fmt: skip
-    write_project(root, items, "[tool.hybridjudge.review]\nreviews_per_item = 2")
-    run = root / ".hybridjudge" / "runs" / RUN
-    (run / "results.jsonl").write_text(
-        "".join(r.model_dump_json() + "\n" for r in results), "utf-8"
-    )
+    write_project(root, items, "[tool.hybridjudge.review]\nreviews_per_item = 2", results)
     path = root / "review" / "resolutions.jsonl"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("".join(r.model_dump_json() + "\n" for r in resolutions), "utf-8")

@@ -18,7 +18,6 @@ from helpers import (
     write_run,
 )
 from pytest_hybridjudge.cli import main
-from pytest_hybridjudge.report import RunPaths, RunReport
 from pytest_hybridjudge.summary import RunSummary
 
 HOSTILE = "evil\x1b]0;pwned\x07\x1b[2J\u202eid\u2066"
@@ -30,11 +29,6 @@ def _cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]
     return code, out, err
 
 
-def _summary(root: Path, run_id: str) -> None:
-    report = RunReport(run_id, RunPaths.for_run(root / ".hybridjudge" / "runs", run_id))
-    report.write()
-
-
 # --- runs ----------------------------------------------------------------------------------
 
 
@@ -42,7 +36,7 @@ def test_runs_from_a_subfolder_finds_the_project_and_reads_summaries(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     write_project(tmp_path)
-    _summary(tmp_path, RUN_OLD)
+    write_run(tmp_path, RUN_OLD)
     (tmp_path / "gold" / "deep").mkdir(parents=True)
     monkeypatch.chdir(tmp_path / "gold" / "deep")
     code, out, err = _cli(capsys, "runs")
@@ -54,7 +48,7 @@ def test_runs_names_a_summary_that_is_not_one(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     write_project(tmp_path)
-    _summary(tmp_path, RUN_OLD)
+    write_run(tmp_path, RUN_OLD)
     broken = tmp_path / ".hybridjudge" / "runs" / RUN_NEW / "summary.json"
     broken.parent.mkdir()
     broken.write_text('{"run_id": "x"}')
@@ -71,7 +65,7 @@ def test_runs_prune_keeps_the_newest_and_says_what_it_removed(
     write_project(tmp_path)
     ids = [f"2026010{n}T090000Z-aaaaaa" for n in range(1, 5)]
     for run_id in ids:
-        _summary(tmp_path, run_id)
+        write_run(tmp_path, run_id)
     runs = tmp_path / ".hybridjudge" / "runs"
     (runs / "LATEST").write_text(ids[-1] + "\n")
     monkeypatch.chdir(tmp_path)
@@ -232,10 +226,7 @@ def test_decided_by_is_the_same_in_junit_and_in_export_results(
         "skipped": CaseResult(case_id="skipped", target="t", outcome="skipped"),
     }
     write_project(tmp_path)
-    report = RunReport(RUN_NEW, RunPaths.for_run(tmp_path / ".hybridjudge" / "runs", RUN_NEW))
-    for case in cases.values():
-        report.add(case)
-    report.write()
+    write_run(tmp_path, RUN_NEW, results=list(cases.values()))
     monkeypatch.chdir(tmp_path)
     code, out, err = _cli(capsys, "export", "results", "--format", "jsonl")
     assert code == 0, err

@@ -344,7 +344,7 @@ def test_a_baseline_field_of_the_wrong_type_stops_before_any_call(
     project.config()
     gold_set(project, 3)
     bad = project.path / "base.jsonl"
-    bad.write_text('{"case_id": "q000", "outcome": "passed", "tags": 5}\n')
+    bad.write_text('{"case_id": "q000", "target": "t", "outcome": "passed", "tags": 5}\n')
     result = project.run("--judge", f"--judge-baseline={bad}")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines([f"*{bad}:1: not a case result a run wrote ('tags': *"])
@@ -364,7 +364,10 @@ def test_baseline_path_after_a_space_never_switches_to_another_project(
     (other / "gold" / "x.yaml").write_text("cases:\n  - {id: x, input: other}\n")
     results = other / "results.jsonl"
     results.write_text(
-        "".join(json.dumps({"case_id": f"q{i:03d}", "outcome": "passed"}) + "\n" for i in range(3))
+        "".join(
+            json.dumps({"case_id": f"q{i:03d}", "target": "t", "outcome": "passed"}) + "\n"
+            for i in range(3)
+        )
     )
     result = project.run("--judge", "--judge-baseline", str(results))
     assert result.ret == pytest.ExitCode.USAGE_ERROR

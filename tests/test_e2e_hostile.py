@@ -266,10 +266,15 @@ def _hostile_markdown(tmp_path: Path) -> str:
     from pytest_hybridjudge.ci_summary import ci_markdown
     from pytest_hybridjudge.config import GateSpec
     from pytest_hybridjudge.gate import compare
-    from pytest_hybridjudge.report import RunPaths, RunReport
+    from pytest_hybridjudge.report import RunReport
+    from pytest_hybridjudge.runs import RunPaths
+    from pytest_hybridjudge.verdict import CaseResult
 
-    def records(outcome: str) -> list[dict[str, object]]:
-        return [{"case_id": i, "target": "t", "outcome": outcome, "tags": []} for i in HOSTILE_IDS]
+    def records(outcome: str) -> list[CaseResult]:
+        return [
+            CaseResult.model_validate({"case_id": i, "target": "t", "outcome": outcome})
+            for i in HOSTILE_IDS
+        ]
 
     pairing = pair(sides(records("passed")), sides(records("failed")))
     policy = GateSpec(critical=[HOSTILE_IDS[0]])

@@ -214,7 +214,8 @@ def test_a_report_without_a_result_is_recorded_from_its_node_id(tmp_path: Path) 
     from types import SimpleNamespace
 
     from pytest_hybridjudge.recorder import Recorder
-    from pytest_hybridjudge.report import RunPaths, RunReport
+    from pytest_hybridjudge.report import RunReport
+    from pytest_hybridjudge.runs import RunPaths
 
     session = SimpleNamespace(jobs={}, selected=[], scheduler=None, caller=None)
     report = RunReport("r", RunPaths.for_run(tmp_path, "r"))

@@ -51,3 +51,13 @@ def test_a_provider_failure_is_one_family_that_keeps_its_kind_and_requests() -> 
     assert (stopped.kind, stopped.requests, str(stopped)) == ("config", 2, "bad key")
     with pytest.raises(InputError):
         raise stopped
+
+
+def test_a_record_the_tool_wrote_is_its_own_family() -> None:
+    from pytest_hybridjudge.errors import RecordError
+    from pytest_hybridjudge.runs import RunReferenceError
+
+    # the user does not fix a run's records by hand: a separate family from their input
+    assert issubclass(RecordError, HybridJudgeError) and not issubclass(RecordError, InputError)
+    assert not issubclass(RecordError, ProviderError)
+    assert issubclass(RunReferenceError, InputError)  # `--run`, `--judge-baseline`: a flag

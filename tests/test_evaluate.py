@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from helpers import write_run
 from loopback import Call, LoopbackLLM, verdict
 from pytest_hybridjudge.cache import CompletionCache
 from pytest_hybridjudge.calls import ModelCaller
@@ -21,6 +22,7 @@ from pytest_hybridjudge.review.decisions import decisions_of
 from pytest_hybridjudge.review.manifest import item_id
 from pytest_hybridjudge.review.resolutions import Resolution
 from pytest_hybridjudge.rubric import RubricLibrary
+from pytest_hybridjudge.runs import RunStore
 from pytest_hybridjudge.verdict import CaseResult
 
 RUBRIC = RubricLibrary(None).get("correctness")
@@ -240,10 +242,9 @@ def test_a_decision_does_not_outlive_an_edit_of_the_input_or_reference(
         update={"item_id": old_id, "schema_version": 1}
     )
     runs = tmp_path / "runs"
-    (runs / item.run_id).mkdir(parents=True)
-    (runs / item.run_id / "manifest.jsonl").write_text(item.model_dump_json() + "\n")
+    write_run(tmp_path, item.run_id, [item], runs=runs)
     legacy = passed.model_copy(update={"item_id": old_id, "schema_version": 1})
-    upgraded = upgrade_legacy([legacy], runs)
+    upgraded = upgrade_legacy([legacy], RunStore(runs))
     assert [r.item_id for r in upgraded] == [old_id, seen.item_id]
     by_item: dict[str, list[Resolution]] = {}
     for r in upgraded:
@@ -252,4 +253,4 @@ def test_a_decision_does_not_outlive_an_edit_of_the_input_or_reference(
     assert run(evaluator, job(before, settings)).resolved_by == ["ann"]
     evaluator, settings = make(resolutions=by_item)
     assert not run(evaluator, job(after, settings)).resolved_by
-    assert upgrade_legacy([legacy], tmp_path / "no-runs") == [legacy]  # cannot be checked
+    assert upgrade_legacy([legacy], RunStore(tmp_path / "no-runs")) == [legacy]  # cannot be checked

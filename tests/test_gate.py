@@ -6,14 +6,24 @@ import json
 import math
 import tracemalloc
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
 from pytest_hybridjudge.baseline import BaselineError, CaseSide, pair, sides
 from pytest_hybridjudge.config import GateSpec
+from pytest_hybridjudge.errors import RecordError
 from pytest_hybridjudge.gate import PairedCounts, compare, gate_verdict
+from pytest_hybridjudge.runs import RunPaths, RunStore
 from pytest_hybridjudge.stats import mcnemar_exact, paired_bootstrap, paired_sample_size
+from pytest_hybridjudge.verdict import CaseResult
+
+
+def results(*records: dict[str, Any]) -> list[CaseResult]:
+    """Records as a run writes them; a test names only the fields it is about (the target is
+    `t` and the outcome `passed` unless it says otherwise)."""
+    return [CaseResult.model_validate({"target": "t", "outcome": "passed", **r}) for r in records]
 
 
 def test_mcnemar_exact_matches_the_binomial_sum() -> None:
@@ -83,22 +93,22 @@ def test_gate_rules_in_order() -> None:
 
 def test_pairing_lists_every_case_once() -> None:
     base = sides(
-        [
+        results(
             {"case_id": "a", "outcome": "passed"},
             {"case_id": "b", "outcome": "passed"},
             {"case_id": "c", "outcome": "skipped", "outage": True},
             {"case_id": "d", "outcome": "skipped"},
             {"case_id": "only-base", "outcome": "passed"},
-        ]
+        )
     )
     cand = sides(
-        [
+        results(
             {"case_id": "a", "outcome": "passed", "resolved_by": ["ann"]},
             {"case_id": "b", "outcome": "escalated", "tags": ["safety"]},
             {"case_id": "c", "outcome": "passed"},
             {"case_id": "d", "outcome": "passed"},
             {"case_id": "only-cand", "outcome": "failed"},
-        ]
+        )
     )
     pairing = pair(base, cand)
     assert [c.case_id for _, c in pairing.pairs] == ["a"]
@@ -113,7 +123,7 @@ def test_pairing_lists_every_case_once() -> None:
 
 
 def test_several_targets_need_a_choice() -> None:
-    records = [{"case_id": "a", "target": "x"}, {"case_id": "a", "target": "y"}]
+    records = results({"case_id": "a", "target": "x"}, {"case_id": "a", "target": "y"})
     with pytest.raises(Exception, match="several targets"):
         sides(records)
     assert list(sides(records, "y")) == ["a"]
@@ -136,11 +146,14 @@ def test_an_audit_sample_counts_as_the_confident_panels_decision() -> None:
     audited = {"case_id": "a", "outcome": "escalated", "audit": True, "panel": {"passed": True}}
     failed = {**audited, "panel": {"passed": False}}
     doubted = {"case_id": "d", "outcome": "escalated", "panel": {"passed": True}}
-    assert CaseSide.from_record(audited).status == "passed"
-    assert not CaseSide.from_record(audited).escalated
-    assert CaseSide.from_record(failed).status == "not_passed"
-    assert CaseSide.from_record(doubted).status == "not_passed"  # a real doubt stays not passed
-    assert CaseSide.from_record(doubted).escalated
+    audited_side, failed_side, doubted_side = map(
+        CaseSide.from_result, results(audited, failed, doubted)
+    )
+    assert audited_side.status == "passed"
+    assert not audited_side.escalated
+    assert failed_side.status == "not_passed"
+    assert doubted_side.status == "not_passed"  # a real doubt stays not passed
+    assert doubted_side.escalated
 
 
 def _two_target_run(path: Path) -> Path:
@@ -161,31 +174,34 @@ def test_a_baseline_run_of_several_targets_uses_the_one_the_gate_names(tmp_path:
     both = HybridJudgeConfig.model_validate(
         {"target": targets, "gate": {"baseline": "old", "candidate": "new"}}
     )
-    baseline = load_baseline(str(results), both, tmp_path)
+    baseline = load_baseline(str(results), both, RunStore(tmp_path))
     assert baseline is not None and baseline.cases is not None
     assert baseline.cases["a"].output == "old answer"  # the gate's baseline target's records
     alone = HybridJudgeConfig.model_validate({"target": targets[1:], "gate": {"candidate": "new"}})
-    baseline = load_baseline(str(results), alone, tmp_path)
+    baseline = load_baseline(str(results), alone, RunStore(tmp_path))
     assert baseline is not None and baseline.cases is not None
     assert baseline.cases["a"].output == "new answer"  # the candidate's earlier results
     neither = HybridJudgeConfig.model_validate({"target": {"model": "openai/x"}})
     with pytest.raises(BaselineError, match=r"several targets \(new, old\); name the one"):
-        load_baseline(str(results), neither, tmp_path)
+        load_baseline(str(results), neither, RunStore(tmp_path))
 
 
 def test_unreadable_own_results_do_not_blame_the_baseline_option(tmp_path: Path) -> None:
     from pytest_hybridjudge.comparison import Baseline, gate_run
     from pytest_hybridjudge.config import HybridJudgeConfig
 
-    results = tmp_path / "results.jsonl"
-    results.write_text('{"case_id": "a"}\nnot json\n')
+    paths = RunPaths.for_run(tmp_path, "run")
+    paths.results.parent.mkdir()
+    paths.results.write_text('{"case_id": "a", "target": "t", "outcome": "passed"}\nnot json\n')
     settings = HybridJudgeConfig.model_validate({"target": {"model": "openai/x"}})
-    with pytest.raises(BaselineError) as info:
-        gate_run(Baseline("base", cases={}), settings, results, tmp_path)
-    assert f"{results}:2" in str(info.value) and "this run's own results" in str(info.value)
+    store = RunStore(tmp_path)
+    with pytest.raises(RecordError) as info:
+        gate_run(Baseline("base", cases={}), settings, store, paths)
+    assert f"{paths.results}:2" in str(info.value) and "this run's own results" in str(info.value)
     assert "--judge-baseline" not in str(info.value)
-    with pytest.raises(BaselineError, match="cannot read this run's results"):
-        gate_run(Baseline("base", cases={}), settings, tmp_path / "gone.jsonl", tmp_path)
+    gone = RunPaths.for_run(tmp_path, "gone")
+    with pytest.raises(RecordError, match="cannot read this run's results"):
+        gate_run(Baseline("base", cases={}), settings, store, gone)
 
 
 def test_current_resolutions_count_on_both_sides_so_a_a_has_no_false_losses(
@@ -216,8 +232,9 @@ def test_current_resolutions_count_on_both_sides_so_a_a_has_no_false_losses(
     disagree = {"outcome": "escalated", "resolved_by": ["ann", "bo"]}
     now = [record("a", **by_review), record("b", **by_review), record("c", **unverified)]
     now += [record("d", **disagree), record("e", outcome="passed")]
-    results = tmp_path / "results.jsonl"
-    results.write_text("".join(json.dumps(r) + "\n" for r in now))
+    paths = RunPaths.for_run(tmp_path / "runs", "now")
+    paths.run_dir.mkdir(parents=True)
+    paths.results.write_text("".join(json.dumps(r) + "\n" for r in now))
     when = dt.datetime.now(dt.UTC)
     decisions = [("a", "fail", "ann"), ("b", "fail", "ann"), ("c", "pass", "ann")]
     decisions += [("d", "pass", "ann"), ("d", "fail", "bo")]
@@ -228,10 +245,9 @@ def test_current_resolutions_count_on_both_sides_so_a_a_has_no_false_losses(
     resolutions = tmp_path / "resolutions.jsonl"
     resolutions.write_text("".join(r.model_dump_json() + "\n" for r in lines))
     settings = HybridJudgeConfig.model_validate({"target": {"model": "openai/t"}})
-    run_dir = tmp_path / "runs" / "now"
-    run_dir.mkdir(parents=True)
-    base = Baseline("earlier", cases=sides(earlier))
-    report = gate_run(base, settings, results, run_dir, ReviewDesk(resolutions).decisions)
+    base = Baseline("earlier", cases=sides(results(*earlier)))
+    decided = ReviewDesk(resolutions).decisions
+    report = gate_run(base, settings, RunStore(tmp_path / "runs"), paths, decided)
     # a, b: the reviewers' fail on both sides; c: a failed verifier decides, not a review; d:
     # the reviewers disagree, so it is escalated on both sides and left out; e: a real win
     assert (report.wins, report.losses, report.ties) == (1, 0, 3)
@@ -303,12 +319,12 @@ def _results_file(path: Path, *records: object) -> Path:
 def test_a_baseline_field_of_the_wrong_type_names_its_line(
     tmp_path: Path, field: str, value: object, named: str
 ) -> None:
-    from pytest_hybridjudge.baseline import read_records
+    from pytest_hybridjudge.runs import read_results
 
-    good = {"case_id": "a", "outcome": "passed", "output": "x", "tags": ["t"]}
+    good = {"case_id": "a", "target": "t", "outcome": "passed", "output": "x", "tags": ["t"]}
     path = _results_file(tmp_path / "results.jsonl", good, {**good, "case_id": "b", field: value})
-    with pytest.raises(BaselineError) as info:
-        read_records(path)
+    with pytest.raises(RecordError) as info:
+        read_results(path)
     message = str(info.value)
     assert message.startswith(f"{path}:2: not a case result a run wrote (")
     assert named in message and message.endswith("a results.jsonl that pytest --judge wrote")
@@ -316,17 +332,19 @@ def test_a_baseline_field_of_the_wrong_type_names_its_line(
 
 def test_a_baseline_line_is_read_with_a_bound(tmp_path: Path) -> None:
     """A line longer than the bound is refused after reading at most the bound, never whole."""
-    from pytest_hybridjudge.baseline import MAX_LINE_BYTES, read_records
+    from pytest_hybridjudge.runs import read_results
+    from pytest_hybridjudge.runstore import MAX_LINE_BYTES
 
     path = tmp_path / "results.jsonl"
     with path.open("w") as handle:
-        handle.write('{"case_id": "a", "outcome": "passed"}\n{"case_id": "b", "output": "')
+        handle.write('{"case_id": "a", "target": "t", "outcome": "passed"}\n')
+        handle.write('{"case_id": "b", "output": "')
         handle.write("x" * (3 * MAX_LINE_BYTES))
         handle.write('"}\n')
     tracemalloc.start()
     try:
-        with pytest.raises(BaselineError, match=rf"{path}:2: line longer than 16 MB"):
-            read_records(path)
+        with pytest.raises(RecordError, match=rf"{path}:2: line longer than 16 MB"):
+            read_results(path)
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()

@@ -16,7 +16,9 @@ from pytest_hybridjudge.gate import compare, gate_lines
 from pytest_hybridjudge.gate_ppi import NO_AUDITS, gate_ppi, pair_labels
 from pytest_hybridjudge.review.decisions import ReviewDesk
 from pytest_hybridjudge.review.resolutions import Resolution
+from pytest_hybridjudge.runs import RunStore
 from pytest_hybridjudge.stats import PairLabels, ppi_change
+from pytest_hybridjudge.verdict import CaseResult
 
 
 def _direct(
@@ -145,17 +147,19 @@ def test_labels_come_from_resolutions_and_from_runs_that_judged_a_reviewed_case(
     assert labels["e"] == PairLabels(1, 1)  # the reviewer's label stands, uncorrected
 
 
-def _record(case: str, outcome: str, output: str, **kw: object) -> dict[str, object]:
-    return {
-        "case_id": case,
-        "target": "t",
-        "outcome": outcome,
-        "output": output,
-        "item_id": f"{case}:{output}",
-        "panel": {"passed": outcome == "passed" or kw.get("audit_pass", False)},
-        "policy": {"min_confidence": 0.7, "audit_rate": 0.25, "seed": 0},
-        **{k: v for k, v in kw.items() if k != "audit_pass"},
-    }
+def _record(case: str, outcome: str, output: str, **kw: object) -> CaseResult:
+    return CaseResult.model_validate(
+        {
+            "case_id": case,
+            "target": "t",
+            "outcome": outcome,
+            "output": output,
+            "item_id": f"{case}:{output}",
+            "panel": {"passed": outcome == "passed" or kw.get("audit_pass", False)},
+            "policy": {"min_confidence": 0.7, "audit_rate": 0.25, "seed": 0},
+            **{k: v for k, v in kw.items() if k != "audit_pass"},
+        }
+    )
 
 
 def test_the_gate_report_carries_the_ppi_change_in_every_output(tmp_path: Path) -> None:
@@ -168,7 +172,7 @@ def test_the_gate_report_carries_the_ppi_change_in_every_output(tmp_path: Path) 
     cand = [_record(f"q{i}", "passed", "new") for i in range(8)]
     pairing = pair(sides(base), sides(cand))
     resolutions = tmp_path / "resolutions.jsonl"
-    none, note = gate_ppi(pairing, ReviewDesk(resolutions).decisions, tmp_path)
+    none, note = gate_ppi(pairing, ReviewDesk(resolutions).decisions, RunStore(tmp_path))
     assert none is None and note == NO_AUDITS
     resolution = Resolution(
         item_id="q0:right",
@@ -178,7 +182,7 @@ def test_the_gate_report_carries_the_ppi_change_in_every_output(tmp_path: Path) 
         resolved_at=dt.datetime.now(dt.UTC),
     )
     resolutions.write_text(resolution.model_dump_json() + "\n")
-    change, note = gate_ppi(pairing, ReviewDesk(resolutions).decisions, tmp_path)
+    change, note = gate_ppi(pairing, ReviewDesk(resolutions).decisions, RunStore(tmp_path))
     assert change is not None and change.labelled == 1
     # the judges see no change; the reviewed audit says the baseline missed 1/0.25 cases of 8
     assert change.estimate == pytest.approx(0 + 4 / 8)
@@ -212,7 +216,7 @@ def test_a_zero_width_ppi_change_is_not_reported(tmp_path: Path) -> None:
     resolutions = tmp_path / "resolutions.jsonl"
     resolutions.write_text(resolution.model_dump_json() + "\n")
     change, note = gate_ppi(
-        pair(sides(base), sides(cand)), ReviewDesk(resolutions).decisions, tmp_path
+        pair(sides(base), sides(cand)), ReviewDesk(resolutions).decisions, RunStore(tmp_path)
     )
     assert change is None
     assert note.startswith("not estimated: the 1 reviewer label on compared cases shows")
@@ -238,5 +242,5 @@ def test_unresolved_escalations_give_the_ppi_change_no_labels(tmp_path: Path) ->
     resolutions.write_text(resolution.model_dump_json() + "\n")
     pairing = pair(sides(base), sides(cand))
     assert pairing.unresolved == ["q0"]
-    change, note = gate_ppi(pairing, ReviewDesk(resolutions).decisions, tmp_path)
+    change, note = gate_ppi(pairing, ReviewDesk(resolutions).decisions, RunStore(tmp_path))
     assert change is None and note == NO_AUDITS

@@ -9,7 +9,10 @@ from typing import Any
 import numpy as np
 import pytest
 
+from helpers import write_run
 from pytest_hybridjudge.stats import ppi_mean
+
+RUN_1, RUN_2 = "20260101T090000Z-aaaaaa", "20260102T090000Z-bbbbbb"  # run ids, as runs get
 
 
 def test_no_disagreement_in_the_audits_is_not_a_zero_width_interval() -> None:
@@ -109,23 +112,18 @@ def _record(case: str, *, outcome: str, audit: bool = False, resolved: bool = Fa
 
 
 def _summary(tmp_path: Path, run_id: str, records: list[Any]) -> dict[str, Any]:
-    from pytest_hybridjudge.report import RunPaths, RunReport
-
-    report = RunReport(run_id, RunPaths.for_run(tmp_path / "runs", run_id))
-    for r in records:
-        report.add(r)
-    return report.write()
+    return write_run(tmp_path, run_id, results=records, runs=tmp_path / "runs")
 
 
 def test_resolved_escalations_stand_for_the_unresolved_ones_of_their_run(tmp_path: Path) -> None:
     # run 1: 20 of 100 cases escalated (judges pass them all); reviewers resolved 10, all failed
     first = [_record(f"c{i}", outcome="escalated" if i < 20 else "passed") for i in range(100)]
-    _summary(tmp_path, "run-1", first)
+    _summary(tmp_path, RUN_1, first)
     second = [_record(f"c{i}", outcome="failed", resolved=True) for i in range(10)]
     second += [
         _record(f"c{i}", outcome="escalated" if i < 20 else "passed") for i in range(10, 100)
     ]
-    rate = _summary(tmp_path, "run-2", second)["pass_rate"]
+    rate = _summary(tmp_path, RUN_2, second)["pass_rate"]
     # each resolved escalation stands for 1 / (10 of 20 resolved) = 2 escalations
     expected = ppi_mean([1.0] * 100, [1.0] * 10, [0.0] * 10, [0.5] * 10)
     assert expected.estimate == pytest.approx(0.8)
@@ -160,12 +158,12 @@ def test_one_headline_pass_rate_in_terminal_json_and_markdown(tmp_path: Path) ->
 
     # run 1: 200 confident passes, 10 of them audited; reviewers fail 5 of the audits
     first = [_record(f"c{i}", outcome="passed", audit=i < 10) for i in range(200)]
-    _summary(tmp_path, "run-1", first)
+    _summary(tmp_path, RUN_1, first)
     second = [_record(f"c{i}", outcome="failed", resolved=True) for i in range(5)]
     second += [_record(f"c{i}", outcome="passed", resolved=True) for i in range(5, 10)]
     second += [_record(f"c{i}", outcome="passed") for i in range(10, 190)]
     second += [_record(f"c{i}", outcome="escalated") for i in range(190, 200)]
-    summary = _summary(tmp_path, "run-2", second)
+    summary = _summary(tmp_path, RUN_2, second)
     assert "judge_pass_rate" not in summary
     assert "judge_pass_rate" not in summary["rubrics"]["r"]
     rate = summary["pass_rate"]
@@ -188,7 +186,7 @@ def test_one_headline_pass_rate_in_terminal_json_and_markdown(tmp_path: Path) ->
 def test_a_rate_without_labels_says_it_is_the_judges_alone(tmp_path: Path) -> None:
     from pytest_hybridjudge.summary_text import summary_lines
 
-    summary = _summary(tmp_path, "run-1", [_record(f"c{i}", outcome="passed") for i in range(3)])
+    summary = _summary(tmp_path, RUN_1, [_record(f"c{i}", outcome="passed") for i in range(3)])
     headline = next(x for x in summary_lines(summary) if x.startswith("pass rate"))
     assert headline == (
         "pass rate: 100.0% (the judges' labels on 3 cases, uncorrected: no reviewer labels; "

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from pytest_hybridjudge.report import RunPaths, RunReport
+from pytest_hybridjudge.report import RunReport
+from pytest_hybridjudge.runs import RunPaths
 from pytest_hybridjudge.verdict import CaseResult, JudgeVerdict, PanelVerdict, Usage
 
 

@@ -19,6 +19,7 @@ from helpers import (
     resolutions_file,
     run_cli,
     run_script,
+    runs_folder,
     write_project,
     write_run,
 )
@@ -34,18 +35,20 @@ from pytest_hybridjudge.review.resolutions import (
 )
 from pytest_hybridjudge.review.store import (
     ItemLookupError,
-    ManifestError,
     find_item,
     load_items,
     pending,
 )
+from pytest_hybridjudge.runs import RunReferenceError, RunStore
 
 
 @pytest.fixture
 def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A project with one older run and a latest run of three items; cwd is the project."""
     write_project(tmp_path)
-    write_run(tmp_path, RUN_OLD, [make_item("old-case", run_id=RUN_OLD)], latest=False)
+    write_run(
+        tmp_path, RUN_OLD, [make_item("old-case", run_id=RUN_OLD)], incomplete=["interrupted"]
+    )
     write_run(
         tmp_path,
         RUN_NEW,
@@ -61,7 +64,7 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def items_of(root: Path, run: str = RUN_NEW) -> dict[str, ReviewItem]:
-    return {i.case_id: i for i in load_items(root / ".hybridjudge" / "runs", run)}
+    return {i.case_id: i for i in load_items(RunStore(runs_folder(root)), run)}
 
 
 # --- list ---------------------------------------------------------------------------------------
@@ -95,7 +98,7 @@ def test_an_item_pending_in_several_runs_is_listed_once_as_its_newest_run_has_it
     project: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     again = make_item("capital-france", run_id=RUN_OLD, reasons=["an older reason"])
-    write_run(project, RUN_OLD, [again], latest=False)
+    write_run(project, RUN_OLD, [again], incomplete=["interrupted"])
     code, out, _ = run_cli(capsys)
     assert code == 0
     assert out.count("capital-france") == 1
@@ -658,21 +661,29 @@ def test_appends_from_many_threads_stay_whole_lines(tmp_path: Path) -> None:
 
 def test_store_all_runs_newest_occurrence_wins_and_pending(tmp_path: Path) -> None:
     shared = make_item("shared", run_id=RUN_OLD)
-    write_run(tmp_path, RUN_OLD, [shared, make_item("only-old", run_id=RUN_OLD)], latest=False)
+    write_run(
+        tmp_path,
+        RUN_OLD,
+        [shared, make_item("only-old", run_id=RUN_OLD)],
+        incomplete=["interrupted"],
+    )
     write_run(tmp_path, RUN_NEW, [make_item("shared", run_id=RUN_NEW)])
-    runs = tmp_path / ".hybridjudge" / "runs"
-    everything = load_items(runs, "all")
+    runs = runs_folder(tmp_path)
+    store = RunStore(runs)
+    everything = load_items(store, "all")
     assert [(i.case_id, i.run_id) for i in everything] == [
         ("shared", RUN_NEW),
         ("only-old", RUN_OLD),
     ]
-    assert [i.case_id for i in load_items(runs)] == ["shared"]
-    assert [i.case_id for i in load_items(runs, None)] == ["shared"]
+    assert [i.case_id for i in load_items(store)] == ["shared"]
+    assert [i.case_id for i in load_items(store, None)] == ["shared"]
     assert find_item(everything, shared.item_id[:5]).run_id == RUN_NEW
     with pytest.raises(ItemLookupError):
         find_item(everything, "zzz")
     decided = Resolution.for_item(shared, verdict="pass", reviewer="ann", resolved_at=T0)
     assert [i.case_id for i in pending(everything, [decided])] == ["only-old"]
+    with pytest.raises(RunReferenceError, match="--run 20300101T000000Z-000000: no results file"):
+        load_items(store, "20300101T000000Z-000000")
+    # `LATEST` naming a run that is gone: `latest` is the newest complete run, as for a baseline
     (runs / "LATEST").write_text("20300101T000000Z-000000\n")
-    with pytest.raises(ManifestError, match="no run '20300101T000000Z-000000'"):
-        load_items(runs)
+    assert [i.run_id for i in load_items(store)] == [RUN_NEW]

@@ -10,9 +10,9 @@ import pytest
 
 from helpers import RUN_NEW, RUN_OLD, make_item, resolutions_file, write_project, write_run
 from pytest_hybridjudge.config import HybridJudgeConfig, ReviewSpec
+from pytest_hybridjudge.errors import RecordError
 from pytest_hybridjudge.review.decisions import ReviewDesk
 from pytest_hybridjudge.review.resolutions import ResolutionError, load_resolutions
-from pytest_hybridjudge.review.store import ManifestError
 
 ITEM = make_item("capital-france")
 OTHER = make_item("refund-policy", rubric="policy-faithfulness")
@@ -134,7 +134,7 @@ def test_the_desk_of_a_project_and_finding_items_newest_run_first(
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     write_project(tmp_path, 'resolutions = "~/decisions.jsonl"')
     old = make_item("old-case", run_id=RUN_OLD)
-    write_run(tmp_path, RUN_OLD, [old], latest=False)
+    write_run(tmp_path, RUN_OLD, [old])
     write_run(tmp_path, RUN_NEW, [ITEM])
     from pytest_hybridjudge.config import load_config
 
@@ -145,7 +145,7 @@ def test_the_desk_of_a_project_and_finding_items_newest_run_first(
     # a shorter prefix is matched against every run, so it reads (and reports) that one.
     (tmp_path / ".hybridjudge" / "runs" / RUN_OLD / "manifest.jsonl").write_text("{oops\n")
     assert desk.find(ITEM.item_id[:12]) == ITEM
-    with pytest.raises(ManifestError, match=r"manifest\.jsonl:1"):
+    with pytest.raises(RecordError, match=r"manifest\.jsonl:1"):
         desk.find(ITEM.item_id[:6])
     desk.resolve(ITEM, "pass", "ann")
     assert not resolutions_file(tmp_path).exists()

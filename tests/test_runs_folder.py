@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import tempfile
 from pathlib import Path
@@ -16,8 +15,9 @@ from helpers import (
     write_run,
 )
 from pytest_hybridjudge.cli import main
-from pytest_hybridjudge.report import RunPaths, RunReport
 from pytest_hybridjudge.review.resolutions import Resolution, append_resolution, load_resolutions
+from pytest_hybridjudge.runs import RunPaths, RunStore
+from pytest_hybridjudge.verdict import CaseResult
 
 IDS = [f"2026010{n}T090000Z-aaaaaa" for n in range(1, 6)]
 
@@ -26,14 +26,6 @@ def _cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]
     code = main(list(argv))
     out, err = capsys.readouterr()
     return code, out, err
-
-
-def _run(root: Path, run_id: str, *, incomplete: list[str] | None = None) -> Path:
-    """A finished run, as `pytest --judge` leaves it."""
-    report = RunReport(run_id, RunPaths.for_run(root / ".hybridjudge" / "runs", run_id))
-    report.incomplete = [] if incomplete is None else incomplete
-    report.write()
-    return report.paths.run_dir
 
 
 @pytest.fixture
@@ -54,7 +46,7 @@ def test_prune_in_the_project_folder_removes_no_folder_that_is_not_a_run(
         (root / name / "keep.txt").write_text(name)
     runs = root / ".hybridjudge" / "runs"
     for run_id in IDS[:3]:
-        _run(root, run_id)
+        write_run(root, run_id)
     (runs / "coverage-html").mkdir()  # another tool's folder in a shared runs_dir
     (runs / "coverage-html" / "index.html").write_text("<html>")
     (runs / IDS[3]).mkdir()  # named like a run, but holds nothing of one
@@ -76,9 +68,9 @@ def test_prune_leaves_a_linked_run_folder_alone_without_a_traceback(
     root: Path, capsys: pytest.CaptureFixture[str], tmp_path_factory: pytest.TempPathFactory
 ) -> None:
     elsewhere = tmp_path_factory.mktemp("elsewhere")
-    _run(elsewhere, IDS[0])
+    write_run(elsewhere, IDS[0])
     for run_id in IDS[1:3]:
-        _run(root, run_id)
+        write_run(root, run_id)
     runs = root / ".hybridjudge" / "runs"
     (runs / IDS[0]).symlink_to(elsewhere / ".hybridjudge" / "runs" / IDS[0])
     code, out, err = _cli(capsys, "runs", "prune", "--keep", "1")
@@ -94,16 +86,14 @@ def test_prune_leaves_a_linked_run_folder_alone_without_a_traceback(
 def test_prune_never_removes_a_run_being_written_even_with_force(
     root: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from pytest_hybridjudge.runstore import RunLease, running_pid
-
     runs = root / ".hybridjudge" / "runs"
-    lease = RunLease(runs / IDS[0])
-    lease.acquire()  # a session is writing this run: .running is locked
+    store = RunStore(runs)
+    lease = store.lease(RunPaths.for_run(runs, IDS[0]))  # a session writes it: .running is locked
     (runs / IDS[0] / "results.jsonl.partial").write_text('{"case_id": "a"}\n')
     for run_id in IDS[1:3]:
-        _run(root, run_id)
+        write_run(root, run_id)
     try:
-        assert running_pid(runs / IDS[0]) == os.getpid()
+        assert store.running_pid(IDS[0]) == os.getpid()
         code, out, _ = _cli(capsys, "runs", "prune", "--keep", "1", "--force")
         assert code == 0
         assert f"kept {IDS[0]}: still being written (pid {os.getpid()})" in out
@@ -113,7 +103,7 @@ def test_prune_never_removes_a_run_being_written_even_with_force(
         assert f"{IDS[0]}  in progress (pid {os.getpid()})" in out
     finally:
         lease.release()
-    assert running_pid(runs / IDS[0]) is None
+    assert store.running_pid(IDS[0]) is None
     code, out, _ = _cli(capsys, "runs", "prune", "--keep", "1")
     assert not (runs / IDS[0]).exists()
 
@@ -122,9 +112,11 @@ def test_prune_keeps_runs_with_pending_items_unless_forced(
     root: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     runs = root / ".hybridjudge" / "runs"
-    write_run(root, IDS[0], [make_item("capital-france", run_id=IDS[0])], latest=False)
+    write_run(
+        root, IDS[0], [make_item("capital-france", run_id=IDS[0])], incomplete=["interrupted"]
+    )
     for run_id in IDS[1:3]:
-        _run(root, run_id)
+        write_run(root, run_id)
     code, out, _ = _cli(capsys, "runs", "prune", "--keep", "1")
     assert code == 0
     assert f"kept {IDS[0]}: 1 review item still pending" in out
@@ -139,31 +131,28 @@ def test_prune_keeps_runs_with_pending_items_unless_forced(
 def test_prune_keeps_the_only_judge_verdicts_behind_reviewers_decisions(
     root: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from pytest_hybridjudge.review.calibration_report import judged_results
-
     runs = root / ".hybridjudge" / "runs"
     item = make_item("capital-france", run_id=IDS[0])
-    write_run(root, IDS[0], [item], latest=False)
-    record = {
-        "case_id": "capital-france",
-        "target": "t",
-        "outcome": "escalated",
-        "item_id": item.item_id,
-        "verdicts": [v.model_dump(mode="json") for v in item.verdicts],
-    }
-    (runs / IDS[0] / "results.jsonl").write_text(json.dumps(record) + "\n")
+    record = CaseResult(
+        case_id="capital-france",
+        target="t",
+        outcome="escalated",
+        item_id=item.item_id,
+        verdicts=item.verdicts,
+    )
+    write_run(root, IDS[0], [item], results=[record], incomplete=["interrupted"])
     resolution = Resolution.for_item(item, verdict="pass", reviewer="ana")
     append_resolution(root / "review" / "resolutions.jsonl", resolution)
     for run_id in IDS[1:3]:
-        _run(root, run_id)
+        write_run(root, run_id)
     code, out, _ = _cli(capsys, "runs", "prune", "--keep", "1")
     assert code == 0
     assert (
         f"kept {IDS[0]}: holds the only judge verdicts behind reviewers' decisions on 1 item" in out
     )
-    assert item.item_id in judged_results(runs)
+    assert item.item_id in RunStore(runs).judged_history().judged
     _cli(capsys, "runs", "prune", "--keep", "1", "--force")
-    assert judged_results(runs) == {}
+    assert RunStore(runs).judged_history().judged == {}
 
 
 # --- runs: target, size, completeness --------------------------------------------------------
@@ -172,8 +161,8 @@ def test_prune_keeps_the_only_judge_verdicts_behind_reviewers_decisions(
 def test_runs_shows_each_runs_target_size_and_completeness(
     root: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    _run(root, IDS[0])
-    _run(root, IDS[1], incomplete=["a subset: 2 cases deselected (-k, -m or --lf)"])
+    write_run(root, IDS[0])
+    write_run(root, IDS[1], incomplete=["a subset: 2 cases deselected (-k, -m or --lf)"])
     (root / ".hybridjudge" / "runs" / IDS[2]).mkdir()
     (root / ".hybridjudge" / "runs" / IDS[2] / "results.jsonl.partial").write_text("")
     code, out, _ = _cli(capsys, "runs")

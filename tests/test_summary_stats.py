@@ -6,17 +6,20 @@ from __future__ import annotations
 import json
 import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
+from helpers import write_run
 from pytest_hybridjudge.config import EscalationSpec
-from pytest_hybridjudge.report import RunPaths, RunReport
 from pytest_hybridjudge.stats import judge_alpha, krippendorff_alpha, ppi_mean
 from pytest_hybridjudge.summary_text import summary_lines
 from pytest_hybridjudge.verdict import CaseResult, JudgeVerdict, PanelVerdict, PolicyInForce
 
 POLICY = PolicyInForce(min_confidence=0.7, audit_rate=0.05, seed=0)
+
+RUN_1, RUN_2 = "20260101T090000Z-aaaaaa", "20260102T090000Z-bbbbbb"  # run ids, as runs get
 
 
 def result(
@@ -55,11 +58,8 @@ def result(
     )
 
 
-def report_for(tmp_path: Path, run_id: str, results: list[CaseResult]) -> dict[str, object]:
-    report = RunReport(run_id, RunPaths.for_run(tmp_path / "runs", run_id))
-    for r in results:
-        report.add(r)
-    return report.write()
+def report_for(tmp_path: Path, run_id: str, results: list[CaseResult]) -> dict[str, Any]:
+    return write_run(tmp_path, run_id, results=results, runs=tmp_path / "runs")
 
 
 def test_alpha_is_per_rubric_never_pooled(tmp_path: Path) -> None:
@@ -70,7 +70,7 @@ def test_alpha_is_per_rubric_never_pooled(tmp_path: Path) -> None:
             truth = base + int(rng.integers(0, 4))
             a, b = truth + int(rng.integers(-1, 2)), truth + int(rng.integers(-1, 2))
             results.append(result(f"{rubric}-{i}", rubric, {"a": a, "b": b}))
-    summary = report_for(tmp_path, "run-1", results)
+    summary = report_for(tmp_path, RUN_1, results)
     rubrics = summary["rubrics"]
     assert isinstance(rubrics, dict)
     pooled = judge_alpha(
@@ -97,7 +97,7 @@ def test_judge_alpha_sparse_input_warns_nothing() -> None:
 
 def test_pass_rate_is_judge_only_without_reviewed_audits(tmp_path: Path) -> None:
     results = [result(f"c{i}", "r", {"a": 5 if i % 4 else 2}) for i in range(20)]
-    summary = report_for(tmp_path, "run-1", results)
+    summary = report_for(tmp_path, RUN_1, results)
     rate = summary["rubrics"]["r"]["pass_rate"]  # type: ignore[index]
     assert rate == {
         "estimate": 0.75,
@@ -120,14 +120,14 @@ def test_pass_rate_uses_reviewed_audits_of_an_earlier_run(tmp_path: Path) -> Non
         result(f"c{i}", "r", {"a": 5}, outcome="escalated" if i < 10 else "passed", audit=i < 10)
         for i in range(200)
     ]
-    report_for(tmp_path, "run-1", first)
+    report_for(tmp_path, RUN_1, first)
     # run 2: the reviewed items are decided by review; the rest judged again
     second = [
         result(f"c{i}", "r", {}, outcome="failed" if i < 5 else "passed", resolved=True)
         for i in range(10)
     ]
     second += [result(f"c{i}", "r", {"a": 5}) for i in range(10, 200)]
-    summary = report_for(tmp_path, "run-2", second)
+    summary = report_for(tmp_path, RUN_2, second)
     rate = summary["rubrics"]["r"]["pass_rate"]  # type: ignore[index]
     expected = ppi_mean([1.0] * 200, [1.0] * 10, [0.0] * 5 + [1.0] * 5, [0.05] * 10)
     assert expected.estimate == pytest.approx(1 - 5 * 20 / 200)
@@ -141,7 +141,7 @@ def test_audit_rate_and_its_cost_are_in_the_summary(tmp_path: Path) -> None:
     assert EscalationSpec().audit_rate == 0.05
     results = [result("a", "r", {"a": 5}, outcome="escalated", audit=True)]
     results += [result(f"c{i}", "r", {"a": 5}) for i in range(5)]
-    summary = report_for(tmp_path, "run-1", results)
+    summary = report_for(tmp_path, RUN_1, results)
     assert summary["audit"] == {
         "rate": 0.05,
         "seed": 0,

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from pytest_hybridjudge.report import RunPaths, RunReport
+from pytest_hybridjudge.report import RunReport
+from pytest_hybridjudge.runs import RunPaths
 from pytest_hybridjudge.summary_text import summary_lines
 from pytest_hybridjudge.terminal import first_unprintable, printable
 from pytest_hybridjudge.verdict import CaseResult, JudgeVerdict

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from pytest_hybridjudge.review.calibration_report import judged_and_sent
 from pytest_hybridjudge.review.labelled import labelled_cases
 from pytest_hybridjudge.review.resolutions import Resolution, load_resolutions
+from pytest_hybridjudge.runs import RunStore
 from pytest_hybridjudge.web import chartdata as cd
 from pytest_hybridjudge.web.charts import CHARTS
 from reviewpage import csrf, judged_project, page_client, review_item, sign_in
@@ -39,7 +39,8 @@ def test_every_chart_has_a_table_and_the_same_numbers_as_json(root: Path) -> Non
 
 
 def test_reliability_bins_count_every_labelled_case_with_a_wilson_interval(root: Path) -> None:
-    judged, sent = judged_and_sent(root / ".hybridjudge" / "runs")
+    history = RunStore(root / ".hybridjudge" / "runs").judged_history()
+    judged, sent = history.judged, history.sent
     dataset = labelled_cases(judged, load_resolutions(root / "review" / "resolutions.jsonl"), sent)
     table = cd.reliability(dataset)
     assert sum(row[3] for row in table.rows) == len(dataset.cases)  # type: ignore[misc]
@@ -50,7 +51,8 @@ def test_reliability_bins_count_every_labelled_case_with_a_wilson_interval(root:
 
 
 def test_judges_against_reviewers_counts_match_the_labelled_cases(root: Path) -> None:
-    judged, sent = judged_and_sent(root / ".hybridjudge" / "runs")
+    history = RunStore(root / ".hybridjudge" / "runs").judged_history()
+    judged, sent = history.judged, history.sent
     dataset = labelled_cases(judged, load_resolutions(root / "review" / "resolutions.jsonl"), sent)
     table = cd.judge_confusion(dataset)
     for row in table.rows:

@@ -25,48 +25,6 @@ CONTINUE_HINT = (
 )
 
 
-def tool_owned(session: JudgeSession, path: Path) -> bool:
-    """Whether the tool writes the file `path`: resolutions, calibration, history, the cache and
-    its side files, or a file in a run folder. Only files: never a whole folder, so a cache or
-    runs folder in the project root hides no gold file."""
-    from .calibration import calibration_paths
-    from .paths import configured
-    from .review.resolutions import legacy_files
-    from .runstore import RUN_FILES, is_run_id
-
-    settings, root = session.settings, session.rootdir
-    resolutions = configured(root, settings.resolutions).resolve()
-    owned = [resolutions, *calibration_paths(resolutions)]
-    owned += [old for old, _ in legacy_files(resolutions, root=root)]  # older versions' place
-    cache = configured(root, settings.cache_path).resolve()
-    owned += [cache, *(cache.with_name(cache.name + end) for end in ("-wal", "-shm", "-journal"))]
-    if path in (p.resolve() for p in owned):
-        return True
-    try:
-        inner = path.relative_to(configured(root, settings.runs_dir).resolve()).parts
-    except ValueError:
-        return False
-    # a file inside a run folder, or one named as a run's files are (a copied or renamed run)
-    return len(inner) > 1 and (is_run_id(inner[0]) or inner[-1] in RUN_FILES)
-
-
-def is_gold(session: JudgeSession, file_path: Path) -> bool:
-    """Whether `file_path` is a gold file: a gold suffix, under a `gold` entry, not the tool's."""
-    from .gold import GOLD_SUFFIXES
-    from .paths import configured
-
-    if file_path.suffix not in GOLD_SUFFIXES or not session.collects:
-        return False
-    path = file_path.resolve()
-    if tool_owned(session, path):
-        return False  # files the tool writes are never read back as cases
-    for entry in session.settings.gold:
-        root = configured(session.rootdir, entry).resolve()
-        if path == root or root in path.parents:
-            return True
-    return False
-
-
 def _compares_itself(session: JudgeSession, target: Target | None, rubric: Rubric) -> bool:
     """The gate's baseline target on a pairwise rubric: its output is the reference the
     candidate's item compares with, so it gets no item of its own (it would only be skipped)."""

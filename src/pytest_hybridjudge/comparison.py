@@ -7,26 +7,22 @@ results.jsonl once it is written, so the run never holds every result in memory.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from .baseline import (
-    BaselineError,
-    CaseSide,
-    pair,
-    read_records,
-    resolve_results,
-    sides,
-    with_resolutions,
-)
+from .baseline import BaselineError, CaseSide, pair, sides, with_resolutions
 from .config import GateSpec, HybridJudgeConfig
 from .files import write_json_atomic
 from .gate import GateReport, compare
+from .runs import RESULTS_FIX
 
 if TYPE_CHECKING:
     from .review.decisions import ItemDecision
+    from .runs import RunPaths, RunStore
+    from .verdict import CaseResult
 
 GATE_NAME = "gate.json"
 OWN_RESULTS_FIX = (
@@ -44,10 +40,11 @@ class Baseline:
 
 
 def load_baseline(
-    option: str | None, settings: HybridJudgeConfig, runs_dir: Path
+    option: str | None, settings: HybridJudgeConfig, store: RunStore
 ) -> Baseline | None:
     """The baseline the command line or `[tool.hybridjudge.gate]` names, checked; None when the
-    run has none. Problems raise `BaselineError` naming the option or key and the fix."""
+    run has none. Problems raise `BaselineError` naming the option or key and the fix (a run
+    that cannot be found `RunReferenceError`, a results line that cannot be read `RecordError`)."""
     gate = settings.gate
     labels = [t.label for t in settings.targets]
     for key in ("baseline", "candidate"):
@@ -62,8 +59,9 @@ def load_baseline(
             "several targets run: name the one to gate with `candidate` in [tool.hybridjudge.gate]"
         )
     if option:
-        path = resolve_results(option, runs_dir)
-        records = read_records(path)
+        path = store.resolve(option, "--judge-baseline").results
+        fix = RESULTS_FIX.format(option="--judge-baseline")
+        records = store.results(path, fix, "the baseline's")
         label = f"{path} (the latest complete run)" if option == "latest" else str(path)
         return Baseline(label=label, cases=sides(records, _earlier_target(records, gate, path)))
     if gate.baseline is not None:
@@ -75,10 +73,10 @@ def load_baseline(
     return None
 
 
-def _earlier_target(records: list[dict[str, Any]], gate: GateSpec, path: Path) -> str | None:
+def _earlier_target(records: Sequence[CaseResult], gate: GateSpec, path: Path) -> str | None:
     """Which of an earlier run's targets is the baseline, when it ran several: the gate's
     `baseline`, else its `candidate` (the same target's earlier results)."""
-    labels = sorted({str(r.get("target", "")) for r in records})
+    labels = sorted({r.target for r in records})
     if len(labels) <= 1:
         return None
     for name in (gate.baseline, gate.candidate):
@@ -93,20 +91,20 @@ def _earlier_target(records: list[dict[str, Any]], gate: GateSpec, path: Path) -
 def gate_run(
     baseline: Baseline,
     settings: HybridJudgeConfig,
-    results: Path,
-    run_dir: Path,
+    store: RunStore,
+    paths: RunPaths,
     decisions: Mapping[str, ItemDecision] | None = None,
 ) -> GateReport:
-    """Compare this run's results with `baseline`; write and return the gate report.
+    """Compare this run's results (read back from `paths.results`) with `baseline`; write and
+    return the gate report in the run's folder.
 
     `decisions` (the review desk's, by item id) apply to both sides alike, as they are now,
     and give the prediction-powered change its labels."""
     from .gate import PPIChange
     from .gate_ppi import gate_ppi
-    from .pairwise import position_consistency
 
     gate = settings.gate
-    records = read_records(results, "this run's", OWN_RESULTS_FIX)
+    records = store.results(paths.results, OWN_RESULTS_FIX, "this run's")
     reviewed = decisions or {}
     candidate = with_resolutions(sides(records, gate.candidate), reviewed)
     earlier = baseline.cases if baseline.cases is not None else sides(records, baseline.target)
@@ -115,7 +113,7 @@ def gate_run(
     pairing = pair(base, candidate)
     report = compare(pairing, gate, base_label, cand_label)
     report.position_consistency = position_consistency(records)
-    change, report.ppi_note = gate_ppi(pairing, reviewed, run_dir.parent)
+    change, report.ppi_note = gate_ppi(pairing, reviewed, store)
     if change is not None:
         report.ppi = PPIChange(
             estimate=round(change.estimate, 4),
@@ -123,8 +121,20 @@ def gate_run(
             high=round(change.high, 4),
             labelled=change.labelled,
         )
-    write_json_atomic(run_dir / GATE_NAME, report.model_dump(mode="json"))
+    write_json_atomic(paths.run_dir / GATE_NAME, report.model_dump(mode="json"))
     return report
+
+
+def position_consistency(records: Iterable[CaseResult]) -> dict[str, float]:
+    """Per judge, the share of its pairwise verdicts that did not flip when the order did."""
+    stable: Counter[str] = Counter()
+    judged: Counter[str] = Counter()
+    for record in records:
+        for j in record.pairwise.judgments if record.pairwise is not None else ():
+            if j.consistent is not None:
+                judged[j.judge] += 1
+                stable[j.judge] += j.consistent
+    return {judge: stable[judge] / judged[judge] for judge in sorted(judged)}
 
 
 __all__ = ["GATE_NAME", "Baseline", "BaselineError", "gate_run", "load_baseline"]

@@ -13,6 +13,7 @@ file, line, key or case and the fix. Below it, by what the user does about it:
     │   ├── RegistryError     a provider or verifier name, or a plugin package (registry.py)
     │   ├── BaselineError     `--judge-baseline` or the gate's targets (baseline.py)
     │   ├── UnwritablePath    a path the run writes (preflight.py)
+    │   ├── RunReferenceError `--run` or `--judge-baseline` names no run (runs.py)
     │   └── CommandError      a `hybridjudge` command's arguments (cli/common.py)
     ├── RecordError           a file the tool wrote cannot be read (the run store's)
     └── ProviderError         a provider call failed for good, after its retries (`kind` says how)
@@ -48,6 +49,11 @@ class HybridJudgeError(Exception):
 class InputError(HybridJudgeError):
     """Something the user fixes in a file or a flag: the configuration, a gold file, a rubric,
     a command's arguments. The message names where, and the fix."""
+
+
+class RecordError(HybridJudgeError):
+    """A record the tool wrote (a run's results, manifest or summary) cannot be read; the
+    message names `path:line` and the fix."""
 
 
 class ProviderError(HybridJudgeError):

@@ -13,7 +13,6 @@ compares (unresolved escalations and outages left out). A change whose interval 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .baseline import CaseSide, Pairing
@@ -22,6 +21,7 @@ from .ppi import Change, PairLabels, ppi_change
 
 if TYPE_CHECKING:
     from .review.decisions import ItemDecision
+    from .runs import RunStore
 
 Side = tuple[float, float | None, float | None, tuple[str | None, int | None] | None]
 NO_AUDITS = (
@@ -82,31 +82,25 @@ def _decided(decisions: Mapping[str, ItemDecision]) -> dict[str, bool]:
     return {item: d.passed for item, d in decisions.items() if d.passed is not None}
 
 
-def _judged(pairing: Pairing, runs_dir: Path) -> dict[str, CaseSide]:
+def _judged(pairing: Pairing, store: RunStore) -> dict[str, CaseSide]:
     """The newest judged record of each item decided by review in a run (read only then)."""
     wanted = {s.item_id for pair in pairing.pairs for s in pair if s.by_review and s.item_id}
-    if not wanted or not runs_dir.is_dir():
+    if not wanted or not store.folder.is_dir():
         return {}
-    from .review.calibration_report import judged_results
-
-    found = judged_results(runs_dir)
-    return {
-        item: CaseSide.from_record(found[item][1].model_dump(mode="json"))
-        for item in wanted
-        if item in found
-    }
+    found = store.judged_history().judged
+    return {item: CaseSide.from_result(found[item][1]) for item in wanted if item in found}
 
 
 def gate_ppi(
     pairing: Pairing,
     decisions: Mapping[str, ItemDecision],
-    runs_dir: Path,
+    store: RunStore,
     level: float = 0.95,
 ) -> tuple[Change | None, str]:
     """The prediction-powered change of `pairing`, or None, and a note saying why or on what;
     `decisions` are the review desk's, by item id."""
     try:
-        pairs = pair_labels(pairing, _decided(decisions), _judged(pairing, runs_dir))
+        pairs = pair_labels(pairing, _decided(decisions), _judged(pairing, store))
     except HybridJudgeError as exc:
         return None, f"not estimated: {exc}"
     change = ppi_change(pairs, level)

@@ -2,15 +2,15 @@
 
 Judges prefer whichever answer they read first surprisingly often, so every comparison is asked
 twice, with the order swapped. A judge whose preference flips with the order counts as a tie,
-and the case is escalated with reason "position-inconsistent"; `position_consistency` reports
-how often each judge kept its preference.
+and the case is escalated with reason "position-inconsistent"; the gate's
+`comparison.position_consistency` reports how often each judge kept its preference.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError
@@ -183,15 +183,3 @@ def decide_pairwise(judgments: Sequence[PairwiseJudgment]) -> tuple[Decision, Pr
     if preferred == "baseline":
         return Decision("failed", [f"judges preferred the baseline ({shown})"]), preferred
     return Decision("passed", [f"judges preferred the {preferred} ({shown})"]), preferred
-
-
-def position_consistency(records: Iterable[Mapping[str, Any]]) -> dict[str, float]:
-    """Per judge, the share of its pairwise verdicts that did not flip when the order did."""
-    stable: Counter[str] = Counter()
-    judged: Counter[str] = Counter()
-    for record in records:
-        for j in (record.get("pairwise") or {}).get("judgments", ()):
-            if j.get("consistent") is not None:
-                judged[j["judge"]] += 1
-                stable[j["judge"]] += bool(j["consistent"])
-    return {judge: stable[judge] / judged[judge] for judge in sorted(judged)}

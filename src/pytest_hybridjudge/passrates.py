@@ -2,7 +2,7 @@
 
 The run holds the judges' pass/fail of every case it judged; cases decided by earlier reviews
 carry the reviewers' label instead. Their judges' label and inclusion probability come from the
-newest run that judged them (`review.calibration_report.judged_results`), read only when the
+newest run that judged them (the run store's `judged_history`), read only when the
 run has such cases. `stats.ppi_mean` combines the two per rubric and overall.
 """
 
@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .verdict import result_review_probability
 
 if TYPE_CHECKING:
     from .ppi import PassRate
+    from .runs import RunStore
     from .verdict import CaseResult
 
 
@@ -42,7 +42,7 @@ def row_of(result: CaseResult) -> Row | None:
 
 def pass_rates(
     rows: Mapping[str, Sequence[Row]],
-    runs_dir: Path | None,
+    store: RunStore | None,
     level: float = 0.95,
     resolved: Collection[str] | None = None,
 ) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
@@ -56,14 +56,15 @@ def pass_rates(
     """
     stored: dict[str, tuple[bool, float]] = {}
     reviewed = {r.item_id for rs in rows.values() for r in rs if r.human_pass is not None}
-    if reviewed and runs_dir is not None and runs_dir.is_dir():
-        from .errors import HybridJudgeError
-        from .review.calibration_report import judged_and_sent
-        from .review.labelled import resolved_shares, stratum_of
+    if reviewed and store is not None and store.folder.is_dir():
+        from .errors import RecordError
+        from .review.labelled import resolved_shares
+        from .runs import stratum_of
 
         try:
-            judged, sent = judged_and_sent(runs_dir)
-        except HybridJudgeError:
+            history = store.judged_history()
+            judged, sent = history.judged, history.sent
+        except RecordError:
             judged, sent = {}, {}  # a damaged older run: the rates rest on this run alone
         done = {i or "" for i in reviewed} if resolved is None else set(resolved)
         shares = resolved_shares(sent, done | {i or "" for i in reviewed})

@@ -109,10 +109,10 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Col
     session = parent.config.stash.get(SESSION, None)
     if session is None:
         return None
-    from .collect import GoldFile, is_gold
-
-    if not is_gold(session, file_path):
+    if not session.is_gold(file_path):
         return None
+    from .collect import GoldFile
+
     collector: GoldFile = GoldFile.from_parent(parent, path=file_path)
     return collector
 

@@ -6,27 +6,55 @@ Only the process that records the run (the xdist controller, or a plain pytest p
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
 
 import pytest
-
-from .runstore import RunLease
-from .session import PAYLOAD, JudgeSession
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    from .calls import ModelCaller
+    from .comparison import Baseline
+    from .config import HybridJudgeConfig
     from .gate import GateReport
     from .health import ProviderHealth
+    from .jobs import Job
     from .report import RunReport
+    from .review.decisions import ReviewDesk
+    from .runs import RunStore
+    from .scheduler import Scheduler
     from .verdict import CaseResult, Outcome
+
+PAYLOAD = "hybridjudge_result"  # the report attribute a case's result travels on
+
+
+class RunView(Protocol):
+    """What the recorder sees of the session: the settings and places, the cases selected and
+    the calls made, the baseline, the review desk and the run store. `JudgeSession` is one."""
+
+    config: pytest.Config
+    settings: HybridJudgeConfig
+    rootdir: Path
+    store: RunStore | None
+    jobs: dict[str, Job]
+    selected: list[Job]
+    scheduler: Scheduler | None
+    caller: ModelCaller | None
+    ran_cases: bool
+    baseline: Baseline | None
+    desk: ReviewDesk | None
+
+    def is_gold(self, file_path: Path) -> bool:
+        """Whether `file_path` is one of the project's gold files."""
 
 
 class Recorder:
     """On the controller: turns test reports into the run's records, and writes them."""
 
-    def __init__(self, session: JudgeSession, report: RunReport):
-        self.session, self.report = session, report
+    def __init__(self, session: RunView, report: RunReport):
+        assert report.store is not None
+        self.session, self.report, self.store = session, report, report.store
         self.summary: Any = None
         self.gate: GateReport | None = None
         self.gate_error: str | None = None
@@ -35,8 +63,7 @@ class Recorder:
         self.remote: dict[str, None] = {}  # gold node ids xdist workers selected, in order
         self.collection_errors = 0  # gold files that failed to collect
         self.deselected = 0  # gold items -k, -m or --lf deselected
-        self.lease = RunLease(report.paths.run_dir)
-        self.lease.acquire()  # `runs prune` never removes a run while this session holds it
+        self.lease = self.store.lease(report.paths)  # `runs prune` never removes it meanwhile
 
     def record(self, report: pytest.TestReport) -> None:
         """Record a gold item's result, or why it ended without one."""
@@ -73,7 +100,7 @@ class Recorder:
 
     def _add(self, result: CaseResult) -> None:
         """Record a result; if the disk refuses it, stop the run (nothing more is paid for)."""
-        from .report import RecordWriteError
+        from .runs import RecordWriteError
 
         try:
             self.report.add(result)
@@ -89,10 +116,8 @@ class Recorder:
 
     def collected(self, report: pytest.CollectReport) -> None:
         """Count a gold file that failed to collect (the run then cannot be complete)."""
-        from .collect import is_gold
-
         path = report.nodeid.partition("::")[0]
-        if report.failed and path and is_gold(self.session, self.session.rootdir / path):
+        if report.failed and path and self.session.is_gold(self.session.rootdir / path):
             self.collection_errors += 1
 
     def deselect(self, items: Sequence[pytest.Item]) -> None:
@@ -101,19 +126,17 @@ class Recorder:
 
     def selected_elsewhere(self, nodeids: Sequence[str]) -> None:
         """Gold node ids an xdist worker collected and selected (every worker sends them all)."""
-        from .collect import is_gold
-
         root = self.session.rootdir
         for nodeid in nodeids:
             path = nodeid.partition("::")[0]
-            if "::" in nodeid and is_gold(self.session, root / path):
+            if "::" in nodeid and self.session.is_gold(root / path):
                 self.remote.setdefault(nodeid)
 
     def finish(self, exitstatus: int) -> None:
         """Stop the cases still running; record every selected case not recorded yet (a result
         that finished but no item took, else skipped with why); write the files."""
         from .jobs import new_record
-        from .report import RecordWriteError
+        from .runs import RecordWriteError
 
         scheduler = self.session.scheduler
         if scheduler is not None:
@@ -185,7 +208,7 @@ class Recorder:
         decisions = desk.decisions if desk is not None else {}  # read once, at the start
         if baseline is not None:
             try:
-                self.gate = gate_run(baseline, settings, paths.results, paths.run_dir, decisions)
+                self.gate = gate_run(baseline, settings, self.store, paths, decisions)
             except HybridJudgeError as exc:
                 self.gate_error = f"gate not decided: {exc}"
         try:
@@ -233,7 +256,7 @@ class Recorder:
         return lines
 
 
-def _names_a_subset(session: JudgeSession) -> bool:
+def _names_a_subset(session: RunView) -> bool:
     """Whether the command line named only some of the gold set: a gold file or case below a
     gold entry, while some gold entry is named by no path at or above it."""
     from .paths import configured

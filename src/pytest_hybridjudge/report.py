@@ -1,10 +1,9 @@
-"""The run's record: results.jsonl, manifest.jsonl, summary.json and the terminal summary."""
+"""The run's record as it grows: each result spooled, counted, and summed up in the summary;
+the run store (`runs.RunStore`) writes its files."""
 
 from __future__ import annotations
 
 import datetime as dt
-import os
-import secrets
 from collections import Counter, defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -13,11 +12,11 @@ from typing import TYPE_CHECKING, Any
 
 from .config import DEFAULT_RATES
 from .cost import review_cost
-from .errors import HybridJudgeError
 from .escalation import reason_group
-from .files import LineSpool, atomic_writer, write_json_atomic, write_text_atomic
+from .files import LineSpool, atomic_writer
 from .passrates import Row, row_of
-from .review.manifest import ReviewItem, write_manifest
+from .review.manifest import ReviewItem
+from .runs import RecordWriteError, RunPaths, RunStore
 from .stats import panel_scores
 from .summary import (
     BudgetUse,
@@ -32,35 +31,6 @@ from .verdict import CaseResult, PolicyInForce, Usage
 
 if TYPE_CHECKING:
     from .calls import CallStats
-
-
-def new_run_id(now: dt.datetime | None = None) -> str:
-    """Sortable, unique: `20261129T223700Z-3fa2c1`."""
-    now = now or dt.datetime.now(dt.UTC)
-    return f"{now:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
-
-
-@dataclass
-class RunPaths:
-    """Where this run's files go."""
-
-    run_dir: Path
-    results: Path
-    manifest: Path
-    summary: Path
-
-    @classmethod
-    def for_run(
-        cls, runs_dir: Path, run_id: str, results: Path | None = None, manifest: Path | None = None
-    ) -> RunPaths:
-        """Default paths under `runs_dir/run_id`, with the command line's overrides."""
-        run_dir = runs_dir / run_id
-        return cls(
-            run_dir=run_dir,
-            results=results or run_dir / "results.jsonl",
-            manifest=manifest or run_dir / "manifest.jsonl",
-            summary=run_dir / "summary.json",
-        )
 
 
 @dataclass
@@ -148,6 +118,7 @@ class RunReport:
 
     run_id: str
     paths: RunPaths
+    store: RunStore | None = None  # default: the store of the runs folder `paths` lie in
     started: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
     rates: Mapping[str, float] = field(default_factory=lambda: tier_rates(DEFAULT_RATES))
     tally: Tally = field(default_factory=Tally)
@@ -159,10 +130,14 @@ class RunReport:
     _spool: LineSpool | None = None
     write_error: RecordWriteError | None = None  # set when a record could not be written
 
+    def __post_init__(self) -> None:
+        if self.store is None:
+            self.store = RunStore(self.paths.run_dir.parent)
+
     @property
     def partial(self) -> Path:
         """Where results go while the run is going on."""
-        return self.paths.results.with_name(self.paths.results.name + ".partial")
+        return self.paths.partial
 
     def add(self, result: CaseResult) -> None:
         """Record a case's result (the last record for a node id wins)."""
@@ -173,7 +148,8 @@ class RunReport:
                 self._spool = LineSpool(self.partial)  # a killed run keeps every record made
             self._spool.write(result.model_dump_json() + "\n")
         except OSError as exc:
-            self.write_error = RecordWriteError.of(exc, self.partial, self._spool)
+            kept = self._spool.lines if self._spool is not None else 0
+            self.write_error = RecordWriteError.of(exc, self.partial, kept)
             raise self.write_error from None
         key = _key(result)
         self._times[key] += 1
@@ -198,9 +174,7 @@ class RunReport:
 
         t = self.tally
         alphas = {name: judge_alpha(panels) for name, panels in t.panels.items()}
-        rubric_rates, overall = pass_rates(
-            t.rows, self.paths.run_dir.parent, resolved=self.resolved
-        )
+        rubric_rates, overall = pass_rates(t.rows, self.store, resolved=self.resolved)
         judge_only = {"estimate": None, "low": None, "high": None, "method": "judge-only"}
         return RunSummary.model_validate(
             {
@@ -314,25 +288,25 @@ class RunReport:
                 self._spool.close(sync=False)
                 self._spool = None
             raise self.write_error
+        assert self.store is not None
         self._finish_results()
-        write_manifest(self.paths.manifest, self.review_items())
-        summary = self.summary().model_dump(mode="json")
-        write_json_atomic(self.paths.summary, summary)
-        if not self.incomplete:  # only a complete run may be the next baseline
-            write_text_atomic(self.paths.run_dir.parent / "LATEST", self.run_id + "\n")
-        return summary
+        self.store.write_manifest(self.paths, self.review_items())
+        summary = self.summary()
+        self.store.write_summary(self.paths, summary, complete=not self.incomplete)
+        return summary.model_dump(mode="json")
 
     def _finish_results(self) -> None:
         """Turn the partial file into results.jsonl: renamed, or rewritten with last records."""
+        assert self.store is not None
         spool, self._spool = self._spool, None
         if spool is None:
             if not self._times:  # no case at all: still an (empty) results file
-                write_text_atomic(self.paths.results, "")
+                self.store.publish_results(self.paths, written=False)
             return
         spool.close()
         if max(self._times.values()) > 1:
             self._keep_last_records()
-        os.replace(self.partial, self.paths.results)
+        self.store.publish_results(self.paths, written=True)
 
     def _keep_last_records(self) -> None:
         """Rewrite the partial file with each case's last record, and count those afresh."""
@@ -346,28 +320,6 @@ class RunReport:
                 if seen[key] == self._times[key]:  # this case's last record
                     out.write(line)
                     self.tally.add(result)
-
-
-class RecordWriteError(HybridJudgeError):
-    """A run's record could not be written (disk full, a quota, a file size limit)."""
-
-    @classmethod
-    def of(cls, exc: OSError, path: Path, spool: LineSpool | None) -> RecordWriteError:
-        """The error for `exc` raised writing `path`, saying what was kept and what to free."""
-        import shutil
-
-        try:
-            free = f"{shutil.disk_usage(path.parent).free / 1e6:,.1f} MB free there now"
-        except OSError:
-            free = "free space unknown"
-        kept = spool.lines if spool is not None else 0
-        records = f"{kept} record{'s' if kept != 1 else ''}"
-        return cls(
-            f"cannot write {path} ({exc.strerror or exc}); the {records} written before are "
-            f"whole in it. Free disk space in {path.parent} ({free}): remove old runs with "
-            "`hybridjudge runs prune --keep N`, or point `runs_dir` or `cache_path` at a disk "
-            "with room, then run again"
-        )
 
 
 def _call_counts(stats: CallStats) -> CallCounts:

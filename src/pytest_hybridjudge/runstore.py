@@ -1,4 +1,6 @@
-"""The runs folder: which folders are runs, which run is still being written, which is complete.
+"""The runs folder's ground rules: which folders are runs, which is still being written, which
+is complete; and how each file of a run is read, in one typed shape. Only the run store
+(`runs.py`) uses them; nothing else reads the folder.
 
 A run folder is named by its run id (`20261129T223700Z-3fa2c1`) and holds the run's files; any
 other folder in `runs_dir` belongs to someone else and is never touched. A run being written
@@ -10,20 +12,89 @@ kind that may be a baseline.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
+import json
 import os
 import re
+import secrets
+import shutil
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Literal, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from .errors import HybridJudgeError, RecordError, describe_validation_error
+from .review.manifest import ReviewItem
+from .summary import RunSummary
+from .verdict import CaseResult
 
 if sys.platform != "win32":
     import fcntl
 
+M = TypeVar("M", bound=BaseModel)
+MAX_LINE_BYTES = 16 * 2**20  # one JSONL record; a longer line is not one a run wrote
+SUMMARY_NAME = "summary.json"
+RESULTS_FIX = "point {option} at a results.jsonl that pytest --judge wrote"
 RUN_ID = re.compile(r"\d{8}T\d{6}Z-[0-9a-f]{6}")
 RUN_FILES = ("summary.json", "results.jsonl", "results.jsonl.partial", "manifest.jsonl")
 RUNNING_NAME = ".running"
 LATEST_NAME = "LATEST"
+
+
+class RecordWriteError(HybridJudgeError):
+    """A run's record could not be written (disk full, a quota, a file size limit)."""
+
+    @classmethod
+    def of(cls, exc: OSError, path: Path, kept: int) -> RecordWriteError:
+        """The error for `exc` raised writing `path`, saying what was kept and what to free."""
+        try:
+            free = f"{shutil.disk_usage(path.parent).free / 1e6:,.1f} MB free there now"
+        except OSError:
+            free = "free space unknown"
+        records = f"{kept} record{'s' if kept != 1 else ''}"
+        return cls(
+            f"cannot write {path} ({exc.strerror or exc}); the {records} written before are "
+            f"whole in it. Free disk space in {path.parent} ({free}): remove old runs with "
+            "`hybridjudge runs prune --keep N`, or point `runs_dir` or `cache_path` at a disk "
+            "with room, then run again"
+        )
+
+
+def new_run_id(now: dt.datetime | None = None) -> str:
+    """Sortable, unique: `20261129T223700Z-3fa2c1`."""
+    now = now or dt.datetime.now(dt.UTC)
+    return f"{now:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
+
+
+@dataclass
+class RunPaths:
+    """Where one run's files go."""
+
+    run_dir: Path
+    results: Path
+    manifest: Path
+    summary: Path
+
+    @classmethod
+    def for_run(
+        cls, runs_dir: Path, run_id: str, results: Path | None = None, manifest: Path | None = None
+    ) -> RunPaths:
+        """Default paths under `runs_dir/run_id`, with the command line's overrides."""
+        run_dir = runs_dir / run_id
+        return cls(
+            run_dir=run_dir,
+            results=results or run_dir / "results.jsonl",
+            manifest=manifest or run_dir / "manifest.jsonl",
+            summary=run_dir / SUMMARY_NAME,
+        )
+
+    @property
+    def partial(self) -> Path:
+        """Where results go while the run is going on."""
+        return self.results.with_name(self.results.name + ".partial")
 
 
 def is_run_id(name: str) -> bool:
@@ -146,22 +217,89 @@ def incomplete_because(shape: RunShape) -> list[str]:
     return reasons
 
 
-def latest_complete(runs_dir: Path) -> str | None:
-    """The run `LATEST` names, if it is complete; else the newest run whose summary says it is
-    complete (a `LATEST` written before completeness was recorded may name any run)."""
-    from .summary import SUMMARY_NAME, SummaryError, read_summary
+# --- reading a run's files: one typed reader each ------------------------------------------
 
-    def complete(run_id: str) -> bool | None:
-        try:
-            return read_summary(runs_dir / run_id / SUMMARY_NAME).complete
-        except SummaryError:
-            return False
 
-    with contextlib.suppress(OSError, UnicodeDecodeError):
-        named = (runs_dir / LATEST_NAME).read_text(encoding="utf-8").strip()
-        if is_run_id(named) and complete(named) is not False:
-            return named
-    for folder in reversed(run_folders(runs_dir)):
-        if complete(folder.name):
-            return folder.name
-    return None
+def recorded(run_dir: Path, kind: Literal["results", "manifest"]) -> Path:
+    """Where the run in `run_dir` wrote its results or manifest: `<kind>.jsonl` in its folder,
+    or the path its summary recorded (a run started with `--judge-report` / `--judge-manifest`)."""
+    default = run_dir / f"{kind}.jsonl"
+    if default.is_file():
+        return default
+    try:
+        paths = read_summary(run_dir / SUMMARY_NAME).paths
+    except RecordError:
+        return default
+    return Path(paths.results if kind == "results" else paths.manifest)
+
+
+def read_summary(path: Path) -> RunSummary:
+    """The summary at `path`; an unreadable or invalid one raises `RecordError` naming it."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RecordError(f"{path}: cannot read ({exc})") from None
+    try:
+        return RunSummary.model_validate_json(text)
+    except ValidationError as exc:
+        raise RecordError(f"{path}: not a run summary: {describe_validation_error(exc)}") from None
+
+
+def read_results(path: Path, fix: str = "", whose: str = "the run's") -> list[CaseResult]:
+    """The case results of a results.jsonl, each line checked as a `CaseResult` with strict
+    types; a bad line (not JSON, not an object, a field of the wrong type, longer than
+    `MAX_LINE_BYTES`) raises `RecordError` naming `path:line`, `whose` results they are and the
+    `fix`. Lines are read one at a time, never more than `MAX_LINE_BYTES` + 1 bytes of one."""
+    fix = fix or RESULTS_FIX.format(option="--run")
+    return _read_jsonl(path, CaseResult, "a case result a run wrote", fix, whose + " results")
+
+
+def read_manifest(path: Path) -> list[ReviewItem]:
+    """The review items of one manifest file; a missing file or a bad line raises `RecordError`."""
+    if not path.is_file():
+        raise RecordError(
+            f"{path} is missing; the run did not finish writing its files. "
+            "Run `pytest --judge` again, or pick another run with --run RUN_ID"
+        )
+    fix = "the manifest is written by `pytest --judge`: run it again, or fix that line"
+    return _read_jsonl(path, ReviewItem, "a review item", fix, "", strict=False)
+
+
+def _read_jsonl(
+    path: Path, model: type[M], what: str, fix: str, whose: str, strict: bool = True
+) -> list[M]:
+    records = []
+    try:
+        with path.open("rb") as handle:
+            for number, raw in _bounded_lines(handle, path, what, fix):
+                try:
+                    data = json.loads(raw)
+                except json.JSONDecodeError as exc:
+                    raise RecordError(
+                        f"{path}:{number}: not valid JSON ({exc.msg}); {fix}"
+                    ) from None
+                if not isinstance(data, dict):
+                    raise RecordError(f"{path}:{number}: expected a JSON object; {fix}")
+                try:  # JSON mode: strict types, with arrays read as tuples
+                    records.append(model.model_validate_json(raw, strict=strict))
+                except ValidationError as exc:
+                    problems = describe_validation_error(exc)
+                    raise RecordError(f"{path}:{number}: not {what} ({problems}); {fix}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        whose = f"{whose} " if whose else ""
+        raise RecordError(f"{path}: cannot read {whose}({exc}); {fix}") from None
+    return records
+
+
+def _bounded_lines(handle: IO[bytes], path: Path, what: str, fix: str) -> Iterator[tuple[int, str]]:
+    """(line number, text) per non-blank line, each line read with a size bound."""
+    number = 0
+    while raw := handle.readline(MAX_LINE_BYTES + 1):
+        number += 1
+        if len(raw) > MAX_LINE_BYTES:
+            raise RecordError(
+                f"{path}:{number}: line longer than {MAX_LINE_BYTES // 2**20} MB, not {what}; {fix}"
+            )
+        line = raw.decode("utf-8").strip()
+        if line:
+            yield number, line

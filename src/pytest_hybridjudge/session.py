@@ -20,6 +20,7 @@ import pytest
 
 from .configfile import ConfigError, find_config_table
 from .paths import configured
+from .recorder import PAYLOAD
 
 if TYPE_CHECKING:
     from .cache import CompletionCache
@@ -32,10 +33,10 @@ if TYPE_CHECKING:
     from .report import RunReport
     from .review.decisions import ReviewDesk
     from .rubric import RubricLibrary
+    from .runs import RunStore
     from .scheduler import Scheduler
     from .verdict import CaseResult
 
-PAYLOAD = "hybridjudge_result"  # the report attribute a case's result travels on
 PROGRESS_EVERY = 30.0  # seconds an item may wait before a progress line is printed
 
 
@@ -61,6 +62,7 @@ class JudgeSession:
     recorder: Recorder | None = None
     ran_cases: bool = False  # this process ran the cases (not an xdist controller)
     baseline: Baseline | None = None  # what the gate compares this run with, if anything
+    store: RunStore | None = None  # the runs folder, once a run starts
     desk: ReviewDesk | None = None  # the reviewers' decisions, read once for the run and gate
 
     @classmethod
@@ -124,22 +126,30 @@ class JudgeSession:
     def _start(self) -> None:
         """Build cache, providers, app callables and the loop; problems stop with one line."""
         from .cost import budget_share
+        from .runs import RunStore
         from .scheduler import Scheduler
 
-        _check_paths(self.settings, self.rootdir, self.config, records=not self.is_worker)
-        self.baseline = _load_baseline(self.settings, self.rootdir, self.config)
+        store = self.store = RunStore.configured(self.rootdir, self.settings)
+        _check_paths(self.settings, self.rootdir, store, self.config, records=not self.is_worker)
+        self.baseline = _load_baseline(self.settings, store, self.config)
         share = budget_share(getattr(self.config, "workerinput", None))  # xdist: limit / workers
         from .review.decisions import ReviewDesk
 
-        self.desk = ReviewDesk.for_project(self.rootdir, self.settings)
+        self.desk = ReviewDesk.for_project(self.rootdir, self.settings, store)
         evaluator = _build_evaluator(self.settings, self.rootdir, self.desk, self.baseline, share)
         self.caller, self.cache = evaluator.caller, evaluator.caller.cache
         self.scheduler = Scheduler(evaluator.evaluate, window=self._window(), freeze_when_warm=True)
         if not self.is_worker:
             from .recorder import Recorder
 
-            self.recorder = Recorder(self, _build_report(self.settings, self.rootdir, self.config))
+            self.recorder = Recorder(self, _build_report(self.settings, store, self.config))
             self.recorder.report.resolved = self.desk.decided_items()
+
+    def is_gold(self, file_path: Path) -> bool:
+        """Whether `file_path` is one of this project's gold files (`goldset.is_gold`)."""
+        from .goldset import is_gold
+
+        return self.collects and is_gold(self.settings, self.rootdir, file_path)
 
     def _window(self) -> int:
         """Cases in progress at once: enough to keep every provider busy."""
@@ -269,7 +279,11 @@ def _refuse_space_separated_paths(config: pytest.Config) -> None:
 
 
 def _check_paths(
-    settings: HybridJudgeConfig, rootdir: Path, config: pytest.Config, records: bool
+    settings: HybridJudgeConfig,
+    rootdir: Path,
+    store: RunStore,
+    config: pytest.Config,
+    records: bool,
 ) -> None:
     """Every path the run writes, before the first call is paid for."""
     from .preflight import UnwritablePath, check_cache, check_file, check_folder
@@ -278,7 +292,7 @@ def _check_paths(
         if settings.cache != "off":
             check_cache(configured(rootdir, settings.cache_path))
         if records:
-            check_folder(configured(rootdir, settings.runs_dir), "runs_dir")
+            check_folder(store.folder, "runs_dir")
             for option in ("judge_report", "judge_manifest"):
                 if value := config.getoption(option):
                     check_file(Path(value).resolve(), "--" + option.replace("_", "-"))
@@ -289,16 +303,15 @@ def _check_paths(
 
 
 def _load_baseline(
-    settings: HybridJudgeConfig, rootdir: Path, config: pytest.Config
+    settings: HybridJudgeConfig, store: RunStore, config: pytest.Config
 ) -> Baseline | None:
     """The gate's baseline (`--judge-baseline` or the gate's targets), checked before any call."""
-    from .comparison import BaselineError, load_baseline
+    from .comparison import load_baseline
+    from .errors import HybridJudgeError
 
     try:
-        return load_baseline(
-            config.getoption("judge_baseline"), settings, configured(rootdir, settings.runs_dir)
-        )
-    except BaselineError as exc:
+        return load_baseline(config.getoption("judge_baseline"), settings, store)
+    except HybridJudgeError as exc:  # the option, the run it names, or a line of its results
         raise pytest.UsageError(f"hybridjudge: {exc}") from None
 
 
@@ -344,19 +357,18 @@ def _build_evaluator(
     return Evaluator(settings, caller, apps, decisions, calibration, baseline, budget_share=share)
 
 
-def _build_report(settings: HybridJudgeConfig, rootdir: Path, config: pytest.Config) -> RunReport:
+def _build_report(settings: HybridJudgeConfig, store: RunStore, config: pytest.Config) -> RunReport:
     """The run's record, at its run folder or the paths the command line names."""
-    from .report import RunPaths, RunReport, new_run_id
+    from .report import RunReport
 
-    run_id = new_run_id()
     results, manifest = config.getoption("judge_report"), config.getoption("judge_manifest")
-    paths = RunPaths.for_run(
-        configured(rootdir, settings.runs_dir),
-        run_id,
-        Path(results).resolve() if results else None,
-        Path(manifest).resolve() if manifest else None,
+    run_id, paths = store.new_run(
+        results=Path(results).resolve() if results else None,
+        manifest=Path(manifest).resolve() if manifest else None,
     )
-    return RunReport(run_id, paths, rates=settings.review.all_rates, budget=settings.budget)
+    return RunReport(
+        run_id, paths, store=store, rates=settings.review.all_rates, budget=settings.budget
+    )
 
 
 SESSION = pytest.StashKey[JudgeSession]()

@@ -1,19 +1,17 @@
 """`summary.json`: one run's counts, agreement, cost and paths, as a documented pydantic model.
 
-`RunReport.summary` builds it; `summary_text.summary_lines`, `hybridjudge runs` and the review
-commands read it back through `RunSummary`, never by string keys. `hybridjudge schema summary`
+`RunReport.summary` builds it; the run store (`runs.RunStore.summary`) reads it back as a
+`RunSummary`, never by string keys. `hybridjudge schema summary`
 prints its JSON Schema.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field
 
-from .errors import HybridJudgeError, describe_validation_error
 from .verdict import Usage
 
 SUMMARY_NAME = "summary.json"
@@ -216,33 +214,3 @@ class RunSummary(BaseModel):
         description="Why the run is not complete: interrupted, collection errors, no case, a "
         "-k/-m/--lf subset, cases never finished or skipped by the budget, too many outages",
     )
-
-
-class SummaryError(HybridJudgeError):
-    """A summary.json cannot be read; the message names the file."""
-
-
-def read_summary(path: Path) -> RunSummary:
-    """The summary at `path`; an unreadable or invalid one raises `SummaryError` naming it."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SummaryError(f"{path}: cannot read ({exc})") from None
-    try:
-        return RunSummary.model_validate_json(text)
-    except ValidationError as exc:
-        raise SummaryError(f"{path}: not a run summary: {describe_validation_error(exc)}") from None
-
-
-def recorded_path(runs_dir: Path, run_id: str, kind: Literal["results", "manifest"]) -> Path:
-    """Where run `run_id` wrote its results or manifest: `<kind>.jsonl` in its folder, or the
-    path its summary recorded (a run started with `--judge-report` / `--judge-manifest`)."""
-    run_dir = runs_dir / run_id
-    default = run_dir / f"{kind}.jsonl"
-    if default.is_file():
-        return default
-    try:
-        paths = read_summary(run_dir / SUMMARY_NAME).paths
-    except SummaryError:
-        return default
-    return Path(paths.results if kind == "results" else paths.manifest)

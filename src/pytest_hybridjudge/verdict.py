@@ -177,6 +177,7 @@ class PolicyInForce(BaseModel):
 class CaseResult(BaseModel):
     """Everything one case produced: the record written to results.jsonl."""
 
+    schema_version: Literal[1] = Field(1, description="Result record version")
     case_id: str
     nodeid: str = ""
     source: str = Field("", description="Gold file")

@@ -221,7 +221,6 @@ def _calibrate(args: argparse.Namespace) -> int:
     from ..files import append_jsonl
     from ..review.calibration_report import (
         history_record,
-        judged_and_sent,
         report_json,
         rubric_report,
         write_thresholds,
@@ -230,7 +229,7 @@ def _calibrate(args: argparse.Namespace) -> int:
 
     _check_args(args)
     project = Project.from_args(args)
-    runs_dir, resolutions_file = project.runs_dir, project.resolutions
+    store, resolutions_file = project.store, project.resolutions
     calibration_file, history_file = calibration_paths(resolutions_file)
     shown = project.shown
 
@@ -242,8 +241,8 @@ def _calibrate(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 1
-    judged, sent = judged_and_sent(runs_dir)
-    dataset = labelled_cases(judged, resolutions, sent)
+    history = store.judged_history()
+    dataset = labelled_cases(history.judged, resolutions, history.sent)
     by_rubric: dict[str, list[LabelledCase]] = {}
     for case in dataset.cases:
         by_rubric.setdefault(case.rubric, []).append(case)
@@ -277,7 +276,7 @@ def _calibrate(args: argparse.Namespace) -> int:
                 {
                     "calibrated_at": now.isoformat(),
                     "resolutions": str(resolutions_file),
-                    "runs_dir": str(runs_dir),
+                    "runs_dir": str(store.folder),
                     "rubrics": {r.rubric: report_json(r) for r in reports},
                     "calibration": str(calibration_file) if args.write else None,
                     "written": written,

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from ..config import HybridJudgeConfig
     from ..review.decisions import ReviewDesk
     from ..review.manifest import ReviewItem
+    from ..runs import RunStore
 
 EXIT_ERROR = 2
 """Exit code of a usage error (argparse's), printed as one line without a traceback."""
@@ -66,13 +67,22 @@ def add_root_option(parser: argparse.ArgumentParser, *, default: str | None = No
 
 
 class Project:
-    """The project a command works on: its folder, config, runs and resolutions file."""
+    """The project a command works on: its folder, config, run store and resolutions file."""
 
     def __init__(self, root: Path, config: HybridJudgeConfig) -> None:
         self.root = root
         self.config = config
-        self.runs_dir = configured(root, config.runs_dir)
         self.resolutions = configured(root, config.resolutions)
+        self._store: RunStore | None = None
+
+    @property
+    def store(self) -> RunStore:
+        """The project's run store (`runs_dir`), built on first use."""
+        if self._store is None:
+            from ..runs import RunStore
+
+            self._store = RunStore.configured(self.root, self.config)
+        return self._store
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> Project:
@@ -92,7 +102,7 @@ class Project:
         """The project's review desk: its reviewers' decisions, read once per command."""
         from ..review.decisions import ReviewDesk
 
-        return ReviewDesk.for_project(self.root, self.config)
+        return ReviewDesk.for_project(self.root, self.config, self.store)
 
     def shown(self, path: Path) -> str:
         """`path` relative to the project folder when it is inside it."""

@@ -6,12 +6,15 @@ import argparse
 import csv
 import json
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from ..terminal import printable, safe_json
 from .common import Project, add_root_option, fail, say
+
+if TYPE_CHECKING:
+    from ..verdict import CaseResult
 
 CSV_COLUMNS = (
     "case_id",
@@ -53,16 +56,16 @@ def add_export_parser(
 
 def run_export(args: argparse.Namespace) -> int:
     """Run `hybridjudge export`; clear errors go to stderr with exit code 2."""
-    from ..baseline import read_records, resolve_results
     from ..errors import HybridJudgeError
+    from ..runs import RESULTS_FIX
 
     if args.export_kind not in ("preferences", "results"):
         return fail("export", "name what to export: `preferences` or `results`")
     try:
         project = Project.from_args(args)
-        path = resolve_results(args.run, project.runs_dir, "--run")
-        records = read_records(
-            path, "the run's", "point --run at a results.jsonl that pytest --judge wrote"
+        store = project.store
+        records = store.results(
+            store.resolve(args.run, "--run"), RESULTS_FIX.format(option="--run")
         )
         with _output(args.out) as out:
             if args.export_kind == "preferences":
@@ -86,7 +89,7 @@ def _output(path: str | None) -> Iterator[TextIO]:
 
 
 def preference(
-    record: Mapping[str, Any], human: str | None, reviewer: str | None = None
+    record: CaseResult, human: str | None, reviewer: str | None = None
 ) -> dict[str, Any] | None:
     """A pairwise record as a preference pair, or None when it is not decided both ways.
 
@@ -94,38 +97,38 @@ def preference(
     `fail`: the baseline is better); it takes precedence over the judges. The judges' decision
     counts only if every judge kept its preference when the order was swapped.
     """
-    pairwise = record.get("pairwise")
-    if not pairwise or record.get("output") is None:
+    pairwise = record.pairwise
+    if pairwise is None or record.output is None:
         return None
-    candidate, baseline = record["output"], pairwise["baseline_output"]
+    candidate, baseline = record.output, pairwise.baseline_output
     if human in ("pass", "fail"):
         chosen_is_candidate, source = human == "pass", f"review:{reviewer or 'reviewers'}"
     else:
-        judgments = pairwise.get("judgments") or []
-        if not judgments or not all(j.get("consistent") for j in judgments):
+        judgments = pairwise.judgments
+        if not judgments or not all(j.consistent for j in judgments):
             return None  # a flip, or a missing verdict: not a preference anyone stands by
-        if pairwise.get("preferred") not in ("candidate", "baseline"):
+        if pairwise.preferred not in ("candidate", "baseline"):
             return None  # a tie says nothing about which is better
-        chosen_is_candidate, source = pairwise["preferred"] == "candidate", "judges"
+        chosen_is_candidate, source = pairwise.preferred == "candidate", "judges"
     chosen, rejected = (candidate, baseline) if chosen_is_candidate else (baseline, candidate)
     return {
-        "prompt": record.get("input"),
+        "prompt": record.input,
         "chosen": chosen,
         "rejected": rejected,
         "source": source,
-        "case_id": record["case_id"],
+        "case_id": record.case_id,
     }
 
 
-def _preferences(records: list[dict[str, Any]], project: Project, out: TextIO) -> int:
+def _preferences(records: list[CaseResult], project: Project, out: TextIO) -> int:
     desk = project.desk
     count = 0
     for record in records:
         human, reviewer = None, None
-        if record.get("resolved_by") and record.get("outcome") in ("passed", "failed"):
-            human = "pass" if record["outcome"] == "passed" else "fail"
-            reviewer = ",".join(record["resolved_by"])
-        elif (found := desk.decision(record.get("item_id") or "")) is not None:  # since the run
+        if record.resolved_by and record.outcome in ("passed", "failed"):
+            human = "pass" if record.outcome == "passed" else "fail"
+            reviewer = ",".join(record.resolved_by)
+        elif (found := desk.decision(record.item_id or "")) is not None:  # since the run
             human = found.verdict
             reviewer = ",".join(sorted({r.reviewer for r in found.resolutions}))
         pair = preference(record, human, reviewer)
@@ -135,32 +138,17 @@ def _preferences(records: list[dict[str, Any]], project: Project, out: TextIO) -
     return count
 
 
-def _decided_by(record: Mapping[str, Any], number: int) -> str:
-    """`verdict.decided_by` of the record, the rule junit's property follows too."""
-    from pydantic import ValidationError
+def _results(records: list[CaseResult], fmt: str, out: TextIO) -> int:
+    from ..verdict import decided_by
 
-    from ..errors import HybridJudgeError, describe_validation_error
-    from ..verdict import CaseResult, decided_by
-
-    try:
-        return decided_by(CaseResult.model_validate(record))
-    except ValidationError as exc:
-        raise HybridJudgeError(
-            f"record {number} ({record.get('case_id')!r}) is not a case result: "
-            f"{describe_validation_error(exc)}; export a results.jsonl that pytest --judge wrote"
-        ) from None
-
-
-def _results(records: list[dict[str, Any]], fmt: str, out: TextIO) -> int:
     rows = [
         {
-            **{key: record.get(key) for key in CSV_COLUMNS},
-            "tags": " ".join(record.get("tags") or ()),
-            "reasons": "; ".join(record.get("reasons") or ()),
-            "decided_by": _decided_by(record, number),
-            "outage": bool(record.get("outage")),
+            **{key: getattr(record, key, None) for key in CSV_COLUMNS},
+            "tags": " ".join(record.tags),
+            "reasons": "; ".join(record.reasons),
+            "decided_by": decided_by(record),
         }
-        for number, record in enumerate(records, 1)
+        for record in records
     ]
     if fmt == "jsonl":
         out.writelines(safe_json(json.dumps(row, ensure_ascii=False)) + "\n" for row in rows)

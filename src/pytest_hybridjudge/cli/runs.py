@@ -1,6 +1,7 @@
 """`hybridjudge runs`: list the runs of the project, or prune old ones.
 
-Only run folders (`runstore.is_run_folder`) are listed or ever removed. `prune` never removes a
+Only run folders (`runstore.is_run_folder`) are listed or ever removed, by the run store
+(`runs.RunStore.prune`); this module only formats. `prune` never removes a
 run still being written, the newest complete run (`LATEST`), and, unless `--force`, runs holding
 review items still pending or the only judge verdicts behind reviewers' decisions.
 """
@@ -12,11 +13,10 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..runstore import is_run_id, latest_complete, run_folders, running_pid
 from .common import CommandError, Project, add_root_option, fail, say
 
 if TYPE_CHECKING:
-    from ..review.resolutions import Resolution
+    from ..runs import RunStore
 
 
 def add_runs_parser(
@@ -49,13 +49,14 @@ def add_runs_parser(
 def run_runs(args: argparse.Namespace) -> int:
     """Run `hybridjudge runs`; clear errors go to stderr with exit code 2, no traceback."""
     from ..errors import HybridJudgeError
+    from ..runs import RunStore
 
     try:
         project = Project.from_args(args)
-        folder = Path(args.dir).expanduser() if args.dir else project.runs_dir
+        store = RunStore(Path(args.dir).expanduser()) if args.dir else project.store
         if args.runs_command == "prune":
-            return _prune(folder, args.keep, args.force, project.resolutions)
-        return _list(folder)
+            return _prune(store, args.keep, args.force, project)
+        return _list(store)
     except HybridJudgeError as exc:
         return fail("runs", exc)
 
@@ -64,25 +65,26 @@ def _n(count: int, one: str, many: str | None = None) -> str:
     return f"{count} {one if count == 1 else (many or one + 's')}"
 
 
-def _list(folder: Path) -> int:
-    from ..summary import SUMMARY_NAME, SummaryError, read_summary
+def _list(store: RunStore) -> int:
+    from ..errors import RecordError
+    from ..runs import SUMMARY_NAME
 
-    folders = run_folders(folder)
-    if not folders:
-        say(f"no runs under {folder}; run `pytest --judge` first", file=sys.stderr)
+    run_ids = store.run_ids()
+    if not run_ids:
+        say(f"no runs under {store.folder}; run `pytest --judge` first", file=sys.stderr)
         return 1
-    latest = latest_complete(folder)
-    for run in folders:
-        pid = running_pid(run)
+    latest = store.latest()
+    for run_id in run_ids:
+        pid = store.running_pid(run_id)
         if pid is not None:
-            say(f"{run.name}  in progress (pid {pid})")
+            say(f"{run_id}  in progress (pid {pid})")
             continue
-        if not (run / SUMMARY_NAME).is_file():
-            say(f"{run.name}  incomplete: no summary (stopped before its files were written)")
+        if not (store.folder / run_id / SUMMARY_NAME).is_file():
+            say(f"{run_id}  incomplete: no summary (stopped before its files were written)")
             continue
         try:
-            s = read_summary(run / SUMMARY_NAME)
-        except SummaryError as exc:
+            s = store.summary(run_id)
+        except RecordError as exc:
             say(f"{exc}", file=sys.stderr)
             continue
         o = s.outcomes
@@ -90,7 +92,7 @@ def _list(folder: Path) -> int:
         if s.complete is None:
             state = "completeness not recorded"
         elif s.complete:
-            state = "complete" + ("  (LATEST: the baseline `latest` names)" * (run.name == latest))
+            state = "complete" + ("  (LATEST: the baseline `latest` names)" * (run_id == latest))
         else:
             state = "incomplete: " + "; ".join(s.incomplete_because)
         say(
@@ -101,112 +103,30 @@ def _list(folder: Path) -> int:
     return 0
 
 
-def _prune(folder: Path, keep: int, force: bool, resolutions: Path) -> int:
-    """Remove every run folder but the newest `keep`, and those `_kept` keeps; say which."""
-    import shutil
+def _prune(store: RunStore, keep: int, force: bool, project: Project) -> int:
+    """Remove every run folder but the newest `keep`, and those the store keeps; say which."""
+    from ..review.store import pending
 
     if keep < 1:
         raise CommandError(f"--keep {keep}: keep at least the newest run (--keep 1)")
-    if not folder.is_dir():
-        raise CommandError(f"--dir {folder}: no such folder")
-    for entry in sorted(folder.iterdir()):
-        if is_run_id(entry.name) and entry.is_symlink():
-            say(f"left {entry} alone: a link, not a run folder (remove the link by hand)")
-    runs = run_folders(folder)
-    old = runs[: max(0, len(runs) - keep)]
-    kept = _kept(folder, runs, old, force, resolutions)
-    removed, failed = 0, 0
-    for run in old:
-        if run.name in kept:
-            say(f"kept {run.name}: {kept[run.name]}")
-            continue
-        try:
-            shutil.rmtree(run)
-        except OSError as exc:
-            failed += 1
-            say(f"could not remove {run} ({exc.strerror or exc})", file=sys.stderr)
-            continue
-        removed += 1
-        say(f"removed {run}")
-    say(f"{_n(removed, 'run')} removed, {_n(len(runs) - removed, 'run')} kept in {folder}")
-    return 1 if failed else 0
-
-
-def _kept(
-    folder: Path, runs: list[Path], old: list[Path], force: bool, resolutions: Path
-) -> dict[str, str]:
-    """Run id -> why an old run is kept."""
-    latest = latest_complete(folder)
-    kept: dict[str, str] = {}
-    for run in old:
-        pid = running_pid(run)
-        if pid is not None:
-            kept[run.name] = f"still being written (pid {pid}); never removed while it runs"
-        elif run.name == latest:
-            kept[run.name] = "the newest complete run (LATEST, the next `latest` baseline)"
-    if force:
-        return kept
-    from ..review.resolutions import load_resolutions
-
-    decisions = load_resolutions(resolutions)
-    for run in old:
-        if run.name not in kept and (why := _pending_items(folder, run.name, decisions)):
-            kept[run.name] = why
-    resolved = {r.item_id for r in decisions}
-    leaving = [run for run in old if run.name not in kept]
-    for run_id, items in _verdict_holders(folder, runs, leaving, resolved).items():
-        kept[run_id] = (
-            f"holds the only judge verdicts behind reviewers' decisions on "
-            f"{_n(items, 'item')} (calibrate reads them); --force removes it anyway"
-        )
-    return kept
-
-
-def _pending_items(folder: Path, run_id: str, decisions: list[Resolution]) -> str | None:
-    from ..review.store import ManifestError, manifest_path, pending, read_manifest
-
-    path = manifest_path(folder, run_id)
-    if not path.is_file():
-        return None
-    try:
-        items = read_manifest(path)
-    except ManifestError as exc:
-        return f"its manifest cannot be read ({exc}); --force removes it anyway"
-    waiting = pending(items, decisions)
-    if not waiting:
-        return None
-    return (
-        f"{_n(len(waiting), 'review item')} still pending (resolve them with "
-        "`hybridjudge review`); --force removes it anyway"
+    if not store.folder.is_dir():
+        raise CommandError(f"--dir {store.folder}: no such folder")
+    decisions = [] if force else project.desk.recorded
+    plan = store.prune(
+        keep,
+        force,
+        resolved={r.item_id for r in decisions},
+        waiting=lambda items: len(pending(items, decisions)),
     )
-
-
-def _verdict_holders(
-    folder: Path, runs: list[Path], leaving: list[Path], resolved: set[str]
-) -> dict[str, int]:
-    """Runs about to be removed that hold the last judge verdicts of resolved items: for each
-    resolved item whose every judged record would go, the newest of those runs is kept."""
-    from ..files import jsonl_objects
-    from ..summary import recorded_path
-
-    if not resolved or not leaving:
-        return {}
-    holders: dict[str, list[str]] = {}  # item id -> runs with its judge verdicts, oldest first
-    for run in runs:
-        path = recorded_path(folder, run.name, "results")
-        try:
-            text = path.read_text(encoding="utf-8")
-            records = [r for _, r in jsonl_objects(text, path, ValueError, "")]
-        except (OSError, UnicodeDecodeError, ValueError):
-            continue
-        for record in records:
-            item = record.get("item_id")
-            if item in resolved and record.get("verdicts"):
-                holders.setdefault(str(item), []).append(run.name)
-    going = {run.name for run in leaving}
-    keep: dict[str, int] = {}
-    for runs_of_item in holders.values():
-        if all(name in going for name in runs_of_item):
-            newest = runs_of_item[-1]
-            keep[newest] = keep.get(newest, 0) + 1
-    return keep
+    for link in plan.links:
+        say(f"left {link} alone: a link, not a run folder (remove the link by hand)")
+    for run, what, why in plan.done:
+        if what == "kept":
+            say(f"kept {run.name}: {why}")
+        elif what == "failed":
+            say(f"could not remove {run} ({why})", file=sys.stderr)
+        else:
+            say(f"removed {run}")
+    kept = plan.runs - plan.removed
+    say(f"{_n(plan.removed, 'run')} removed, {_n(kept, 'run')} kept in {store.folder}")
+    return 1 if plan.failed else 0

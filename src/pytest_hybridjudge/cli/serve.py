@@ -67,7 +67,7 @@ def serve(project: Project, args: argparse.Namespace) -> int:
     records = Records(project.root, project.config)
     items = records.items()  # read the manifests once now, so the first page paints fast
     app = create_app(records, guard)
-    say(f"{len(items)} review items in {project.shown(records.runs_dir)}")
+    say(f"{len(items)} review items in {project.shown(records.store.folder)}")
     say(f"review page: {guard.url()}")
     say("open it once in your browser (the link signs that browser in); Ctrl+C stops the server")
     sys.stdout.flush()

@@ -1,13 +1,13 @@
 """The calibration report: the judges' stored verdicts against reviewers' decisions.
 
-Reads the verdicts the runs stored (every `results.jsonl` under `runs_dir`, `judged_and_sent`);
-`labelled.labelled_cases` pairs them with the reviewers' decisions. Computes per rubric and per
-judge: accuracy, Cohen's kappa, Krippendorff's alpha with a bootstrap interval, confusion
-counts, the panel's agreement on the cases it decided versus those it escalated, and with a
-target the panel-confidence threshold with a guarantee (`stats.fit_threshold`).
-`write_thresholds` stores thresholds in `calibration.json`; `history_record` is one line of
-`calibration-history.jsonl`. `hybridjudge calibrate` (`cli/calibrate.py`) is the command around
-it.
+Takes the verdicts the runs stored (the run store's judged history,
+`runs.RunStore.judged_history`); `labelled.labelled_cases` pairs them with the reviewers'
+decisions. Computes per rubric and per judge: accuracy, Cohen's kappa, Krippendorff's alpha with
+a bootstrap interval, confusion counts, the panel's agreement on the cases it decided versus those
+it escalated, and with a target the panel-confidence threshold with a guarantee
+(`stats.fit_threshold`). `write_thresholds` stores thresholds in `calibration.json`;
+`history_record` is one line of `calibration-history.jsonl`. `hybridjudge calibrate`
+(`cli/calibrate.py`) is the command around it.
 """
 
 from __future__ import annotations
@@ -18,64 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .labelled import LabelledCase, PanelKey, Stratum, sent_to_people, stratum_of
+from .labelled import LabelledCase, PanelKey
 
 if TYPE_CHECKING:
     from ..stats import Agreement, Fit
-    from ..verdict import CaseResult
-
-
-# --- reading the runs' verdicts ------------------------------------------------------------
-
-
-def results_path(runs_dir: Path, run_id: str) -> Path:
-    """Where run `run_id` wrote its results: `results.jsonl`, or what its summary recorded."""
-    from ..summary import recorded_path
-
-    return recorded_path(runs_dir, run_id, "results")
-
-
-def read_results(path: Path) -> list[CaseResult]:
-    """The case results in one `results.jsonl`; a bad line raises `CalibrationError` naming it."""
-    from ..calibration import CalibrationError
-    from ..files import parse_jsonl
-    from ..verdict import CaseResult
-
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise CalibrationError(f"{path}: cannot read ({exc})") from None
-    fix = "results are written by `pytest --judge`: run it again, or fix or delete that line"
-    return parse_jsonl(text, path, CaseResult, CalibrationError, "a case result", fix)
-
-
-def judged_results(runs_dir: Path) -> dict[str, tuple[str, CaseResult]]:
-    """Item id -> (run id, record) for the newest record of each item that has judge verdicts.
-
-    Runs are read oldest first; records decided by review (no verdicts) never replace one that
-    has them. Runs without a results file (interrupted) are passed over.
-    """
-    return judged_and_sent(runs_dir)[0]
-
-
-def judged_and_sent(
-    runs_dir: Path,
-) -> tuple[dict[str, tuple[str, CaseResult]], dict[Stratum, set[str]]]:
-    """`judged_results`, and the item ids each run sent to people, by stratum (one pass)."""
-    from .store import run_ids
-
-    found: dict[str, tuple[str, CaseResult]] = {}
-    sent: dict[Stratum, set[str]] = {}
-    for run_id in run_ids(runs_dir):
-        path = results_path(runs_dir, run_id)
-        if not path.is_file():
-            continue
-        for record in read_results(path):
-            if record.item_id and record.verdicts:
-                found[record.item_id] = (run_id, record)
-            if record.item_id and sent_to_people(record):
-                sent.setdefault(stratum_of(run_id, record), set()).add(record.item_id)
-    return found, sent
 
 
 # --- the report ----------------------------------------------------------------------------

@@ -43,6 +43,7 @@ from .store import find_in_runs, load_items, upgrade_legacy
 
 if TYPE_CHECKING:
     from ..config import HybridJudgeConfig
+    from ..runs import RunStore
 
 
 @dataclass(frozen=True)
@@ -107,27 +108,32 @@ class ReviewDesk:
     """A project's reviewers' decisions: read once, asked per item, added to by `resolve`.
 
     `path` is the resolutions file; `review` the tiers, reviewers and adjudicators configured;
-    `root` the project folder; `runs_dir`, when given, lets a resolution of an older item id
-    apply to the item under its id today (`store.upgrade_legacy`) and lets the desk find items.
+    `root` the project folder; `store` (the run store), when given, lets a resolution of an
+    older item id apply to the item under its id today (`store.upgrade_legacy`) and lets the
+    desk find items.
     """
 
     path: Path
     review: ReviewSpec = field(default_factory=ReviewSpec)
     root: Path | None = None
-    runs_dir: Path | None = None
+    store: RunStore | None = None
     _recorded: list[Resolution] | None = field(default=None, init=False, repr=False)
     _resolutions: list[Resolution] | None = field(default=None, init=False, repr=False)
     _decisions: dict[str, ItemDecision] | None = field(default=None, init=False, repr=False)
 
     @classmethod
-    def for_project(cls, root: Path, settings: HybridJudgeConfig) -> ReviewDesk:
+    def for_project(
+        cls, root: Path, settings: HybridJudgeConfig, store: RunStore | None = None
+    ) -> ReviewDesk:
         """The desk of the project at `root` with its settings (`resolutions`, `runs_dir`,
-        `[tool.hybridjudge.review]`)."""
+        `[tool.hybridjudge.review]`); `store` is the project's run store when one is open."""
+        from ..runs import RunStore
+
         return cls(
             configured(root, settings.resolutions),
             settings.review,
             root=root,
-            runs_dir=configured(root, settings.runs_dir),
+            store=store or RunStore.configured(root, settings),
         )
 
     # --- reading ---------------------------------------------------------------------------
@@ -146,9 +152,9 @@ class ReviewDesk:
         """The recorded resolutions, each of an older item id also under the item's id today."""
         if self._resolutions is None:
             recorded = self.recorded
-            legacy = self.runs_dir is not None and any(r.schema_version == 1 for r in recorded)
+            legacy = self.store is not None and any(r.schema_version == 1 for r in recorded)
             self._resolutions = (
-                upgrade_legacy(recorded, self.runs_dir) if legacy and self.runs_dir else recorded
+                upgrade_legacy(recorded, self.store) if legacy and self.store else recorded
             )
         return self._resolutions
 
@@ -209,10 +215,10 @@ class ReviewDesk:
         """The item whose id is `item_id` or starts with it (see `store.find_in_runs`)."""
         return find_in_runs(self._runs(), item_id, run)
 
-    def _runs(self) -> Path:
-        if self.runs_dir is None:
+    def _runs(self) -> RunStore:
+        if self.store is None:
             raise ResolutionError("this review desk was built without a runs folder")
-        return self.runs_dir
+        return self.store
 
     # --- writing ---------------------------------------------------------------------------
 

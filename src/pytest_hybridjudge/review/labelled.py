@@ -4,7 +4,7 @@
 stored, and gives each case its two-phase inclusion probability (the run's chance of sending it
 to people times the share of what was sent that reviewers resolved, `resolved_shares`), so the
 calibration report and the pass rates can weight a sample that was not drawn at random. Pure:
-the runs' results are read by `calibration_report.judged_and_sent`.
+the runs' results are read by the run store (`RunStore.judged_history`).
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from ..runs import Stratum, sent_to_people, stratum_of
 from .decisions import decisions_of
 
 if TYPE_CHECKING:
@@ -80,20 +81,6 @@ class Dataset:
     """Rubric -> the rubric version and judges of each entry of `judged`, in the same order."""
 
 
-Stratum = tuple[str, str, bool]
-"""(run id, rubric, audit): the items one run sent to people for one reason."""
-
-
-def sent_to_people(record: CaseResult) -> bool:
-    """Whether the run sent the case to people: escalated, or drawn as an audit."""
-    return bool(record.item_id) and (record.audit or record.outcome == "escalated")
-
-
-def stratum_of(run_id: str, record: CaseResult) -> Stratum:
-    """The stratum (`resolved_shares`) a run's record belongs to."""
-    return (run_id, record.rubric or "(none)", record.audit)
-
-
 def resolved_shares(
     sent: Mapping[Stratum, Collection[str]], resolved: Collection[str]
 ) -> dict[Stratum, float]:
@@ -123,7 +110,7 @@ def labelled_cases(
     A case's inclusion probability is two-phase: its record's (1 for a low-confidence
     escalation, the audit rate for an audit) times the share of its run's items of the same
     rubric and kind that reviewers resolved (`resolved_shares`, over `sent`, the items each run
-    sent to people: `judged_and_sent`; default: what `judged` holds).
+    sent to people: `RunStore.judged_history`; default: what `judged` holds).
     """
     dataset = Dataset()
     for _, record in judged.values():

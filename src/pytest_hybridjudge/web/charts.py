@@ -14,8 +14,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from ..calibration import calibration_paths, read_calibration
-from ..review.calibration_report import judged_and_sent
 from ..review.labelled import labelled_cases
+from ..runs import RunStore
 from . import chartdata as cd
 from . import queue as q
 from .context import site_of
@@ -46,7 +46,8 @@ def compute(records: Records) -> dict[str, cd.Table]:
     """Every chart's table."""
     by_item = records.resolutions()
     review = records.config.review
-    judged, sent = judged_and_sent(records.runs_dir)
+    history = RunStore(records.store.folder).judged_history()  # afresh: runs come and go
+    judged, sent = history.judged, history.sent
     dataset = labelled_cases(judged, [r for rs in by_item.values() for r in rs], sent)
     calibrated = read_calibration(calibration_paths(records.resolutions_path)[0]).rubrics
     open_items = q.open_items(records.items(), by_item, review)

@@ -20,6 +20,7 @@ from ..review.leases import LeaseBook
 from ..review.manifest import ReviewItem
 from ..review.resolutions import Resolution
 from ..review.store import load_items
+from ..runs import RunStore
 
 Clock = Callable[[], dt.datetime]
 
@@ -35,21 +36,21 @@ class Records:
     root: Path
     config: HybridJudgeConfig
     clock: Clock = utc_now
-    runs_dir: Path = field(init=False)
+    store: RunStore = field(init=False)
     resolutions_path: Path = field(init=False)
     leases: LeaseBook = field(init=False)
     _items: tuple[tuple[object, ...], list[ReviewItem]] | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
-        self.runs_dir = configured(self.root, self.config.runs_dir)
+        self.store = RunStore.configured(self.root, self.config)
         self.resolutions_path = configured(self.root, self.config.resolutions)
         self.leases = LeaseBook.beside(self.resolutions_path, self.config.review.lease_minutes)
 
     def fingerprint(self) -> tuple[object, ...]:
         """What changes when a run or a decision is added: file sizes and times."""
-        paths = [self.resolutions_path, self.runs_dir]
-        if self.runs_dir.is_dir():
-            for run in sorted(self.runs_dir.iterdir()):
+        paths = [self.resolutions_path, self.store.folder]
+        if self.store.folder.is_dir():
+            for run in sorted(self.store.folder.iterdir()):
                 paths += [run / "manifest.jsonl", run / "results.jsonl"]
         stamps: list[object] = []
         for path in paths:
@@ -66,7 +67,7 @@ class Records:
         manifest changed)."""
         key = self.fingerprint()[1:]
         if self._items is None or self._items[0] != key:
-            self._items = (key, load_items(self.runs_dir, "all"))
+            self._items = (key, load_items(RunStore(self.store.folder), "all"))
         return self._items[1]
 
     def desk(self) -> ReviewDesk:
