@@ -31,6 +31,7 @@ from .resolutions import (
     Resolution,
     ResolutionError,
     append_resolution,
+    append_resolutions,
     human_decision,
     latest_per_reviewer,
     load_resolutions,
@@ -100,6 +101,23 @@ class Resolved:
 
     resolution: Resolution
     decision: ItemDecision
+
+
+@dataclass(frozen=True)
+class Decision:
+    """One reviewer's decision on one item, as `ReviewDesk.resolve_many` takes it (the
+    arguments of `ReviewDesk.resolve`)."""
+
+    item: ReviewItem
+    verdict: Literal["pass", "fail"]
+    reviewer: str
+    score: int | None = None
+    note: str | None = ""
+    amend: bool = False
+    adjudicate: bool = False
+    blind: bool = False
+    lead_time_s: float | None = None
+    resolved_at: dt.datetime | None = None
 
 
 @dataclass
@@ -239,22 +257,19 @@ class ReviewDesk:
         nothing. `blind`: the reviewer saw no judge's output before deciding; `lead_time_s`:
         seconds they had the item open.
         """
-        try:
-            resolution = Resolution.for_item(
-                item,
-                verdict=verdict,
-                reviewer=reviewer,
-                score=score,
-                note=note,
-                resolved_at=resolved_at,
-                amend=amend,
-                adjudicate=adjudicate,
-                reviewer_tier=self.reviewer_tier(reviewer),
-                blind=blind,
-                lead_time_s=lead_time_s,
-            )
-        except ValidationError as exc:
-            raise ResolutionError(describe_validation_error(exc)) from None
+        decision = Decision(
+            item,
+            verdict,
+            reviewer,
+            score=score,
+            note=note,
+            amend=amend,
+            adjudicate=adjudicate,
+            blind=blind,
+            lead_time_s=lead_time_s,
+            resolved_at=resolved_at,
+        )
+        resolution = self._resolution(decision)
         seen: list[list[Resolution]] = []
 
         def check(existing: list[Resolution]) -> None:
@@ -266,9 +281,81 @@ class ReviewDesk:
         validate_resolution(item, resolution, self.recorded, self.review)
         append_resolution(self.path, resolution, validate=check)
         self._refresh([*seen[-1], resolution])
-        decision = self.decision(item.item_id)
-        assert decision is not None  # it holds the resolution just written
-        return Resolved(resolution, decision)
+        found = self.decision(item.item_id)
+        assert found is not None  # it holds the resolution just written
+        return Resolved(resolution, found)
+
+    def resolve_many(self, decisions: Sequence[Decision]) -> list[Resolved | ResolutionError]:
+        """Record many decisions under ONE acquisition of the file's lock (an import).
+
+        Each is validated exactly as `resolve` validates one, in the order given, against the
+        file as the lock shows it plus the decisions of this batch accepted before it; the
+        valid ones are appended together. Returns, per decision and in order, what was
+        recorded (`Resolved`) or why it was refused (the `ResolutionError`, nothing written).
+        """
+        built: list[Resolution | ResolutionError] = []
+        for decision in decisions:
+            try:
+                built.append(self._resolution(decision))
+            except ResolutionError as exc:
+                built.append(exc)
+        outcome: list[Resolution | ResolutionError] = []
+        seen: list[list[Resolution]] = []
+
+        def batch(existing: list[Resolution]) -> list[Resolution]:
+            outcome.clear()
+            seen[:] = [existing]
+            by_item = resolutions_by_item(existing)
+            accepted: list[Resolution] = []
+            for decision, resolution in zip(decisions, built, strict=True):
+                if isinstance(resolution, ResolutionError):
+                    outcome.append(resolution)
+                    continue
+                on_item = by_item.setdefault(decision.item.item_id, [])
+                try:
+                    validate_resolution(decision.item, resolution, on_item, self.review)
+                except ResolutionError as exc:
+                    outcome.append(exc)
+                    continue
+                on_item.append(resolution)
+                accepted.append(resolution)
+                outcome.append(resolution)
+            return accepted
+
+        # As `resolve`: a batch where nothing is valid against what this desk holds creates no
+        # file; the decisions are validated again under the lock.
+        if batch(list(self.recorded)):
+            written = append_resolutions(self.path, batch)
+            self._refresh([*seen[-1], *written])
+        results: list[Resolved | ResolutionError] = []
+        for item_outcome in outcome:
+            if isinstance(item_outcome, ResolutionError):
+                results.append(item_outcome)
+                continue
+            found = self.decision(item_outcome.item_id)
+            assert found is not None  # it holds the resolution just written
+            results.append(Resolved(item_outcome, found))
+        return results
+
+    def _resolution(self, decision: Decision) -> Resolution:
+        """The resolution `decision` would record (the reviewer's tier from the settings);
+        `ResolutionError` when it is not a valid record at all (e.g. no reviewer named)."""
+        try:
+            return Resolution.for_item(
+                decision.item,
+                verdict=decision.verdict,
+                reviewer=decision.reviewer,
+                score=decision.score,
+                note=decision.note,
+                resolved_at=decision.resolved_at,
+                amend=decision.amend,
+                adjudicate=decision.adjudicate,
+                reviewer_tier=self.reviewer_tier(decision.reviewer),
+                blind=decision.blind,
+                lead_time_s=decision.lead_time_s,
+            )
+        except ValidationError as exc:
+            raise ResolutionError(describe_validation_error(exc)) from None
 
     def _refresh(self, recorded: list[Resolution]) -> None:
         """Hold `recorded` as the file's lines (what the lock showed, plus this desk's write)."""

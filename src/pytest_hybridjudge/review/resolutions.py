@@ -14,13 +14,13 @@ import datetime as dt
 import statistics
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ..config import ReviewSpec, Tier
 from ..errors import HybridJudgeError
-from ..files import append_jsonl, parse_jsonl, read_locked
+from ..files import append_jsonl, append_jsonl_built, parse_jsonl, read_locked
 from .manifest import ReviewItem
 
 HumanDecision = Literal["pass", "fail", "disagree"]
@@ -226,11 +226,29 @@ def append_resolution(
         if validate is not None:
             validate(parse_resolutions(_decode(existing, path), path))
 
+    append_jsonl(path, [_record(resolution)], check=check)
+
+
+def append_resolutions(
+    path: Path, batch: Callable[[list[Resolution]], list[Resolution]]
+) -> list[Resolution]:
+    """Append the resolutions `batch` returns, `batch` being called once under the file's lock
+    (`files.append_jsonl_built`) with the resolutions already in the file; returns them."""
+    written: list[Resolution] = []
+
+    def build(existing: bytes) -> list[dict[str, Any]]:
+        written[:] = batch(parse_resolutions(_decode(existing, path), path))
+        return [_record(resolution) for resolution in written]
+
+    append_jsonl_built(path, build)
+    return written
+
+
+def _record(resolution: Resolution) -> dict[str, Any]:
     # Left out when unset, so a line the command line writes reads in older versions too.
     unset = {"blind"} if not resolution.blind else set()
     unset |= {"lead_time_s"} if resolution.lead_time_s is None else set()
-    record = resolution.model_dump(mode="json", exclude=unset)
-    append_jsonl(path, [record], check=check)
+    return resolution.model_dump(mode="json", exclude=unset)
 
 
 def reviewer_key(name: str) -> str:
