@@ -176,8 +176,8 @@ def append_jsonl_built(
 ) -> None:
     """Append the lines `build` returns, `build` being called under the exclusive lock with the
     file's current bytes (see `append_jsonl`): it decides what to write from what is there, in
-    one lock for the whole batch. It may return records or ready `json_line`s; nothing (and no
-    file) is written when it returns none, and it may raise to abandon the append."""
+    one lock for the whole batch. It may return records or ready `json_line`s; nothing is written
+    when it returns none (a missing file is created empty); it may raise to abandon the append."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("a+b") as handle:
         _lock(handle, exclusive=True)
