@@ -58,7 +58,8 @@ def add_review_import_parser(
 def run_review_import(project: Project, args: argparse.Namespace) -> int:
     """Import, then print each decision imported, unchanged, skipped or refused, with where in
     the file it came from. Exit code 1 when the desk refused any, else 0."""
-    from ..importers.decisions import import_decisions, read_decisions, role_map
+    from ..importers.decision_sources import role_map
+    from ..importers.decisions import import_decisions, read_decisions
 
     users: dict[str, str] = {}
     for spec in args.user:

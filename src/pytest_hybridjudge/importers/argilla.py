@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from .decisions import ReadDecisions, Skipped, SourceDecision, note_of, score_of, verdict_of
+from .decision_sources import ReadDecisions, Skipped, SourceDecision, note_of, score_of, verdict_of
 from .records import Record, read_text, records
 from .report import SourceError
 

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from .decisions import (
+from .decision_sources import (
     ReadDecisions,
     Skipped,
     SourceDecision,

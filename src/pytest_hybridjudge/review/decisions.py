@@ -15,15 +15,16 @@ two reviewers resolving at once both land and neither slips past the other's che
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import ValidationError
 
 from ..config import ReviewSpec, Tier
 from ..errors import describe_validation_error
+from ..files import append_jsonl_built
 from ..paths import configured
 from .manifest import ReviewItem
 from .resolutions import (
@@ -31,10 +32,11 @@ from .resolutions import (
     Resolution,
     ResolutionError,
     append_resolution,
-    append_resolutions,
     human_decision,
     latest_per_reviewer,
     load_resolutions,
+    parse_resolution_bytes,
+    resolution_record,
     resolutions_by_item,
     reviewer_key,
     same_reviewer,
@@ -325,7 +327,7 @@ class ReviewDesk:
         # As `resolve`: a batch where nothing is valid against what this desk holds creates no
         # file; the decisions are validated again under the lock.
         if batch(list(self.recorded)):
-            written = append_resolutions(self.path, batch)
+            written = _append_batch(self.path, batch)
             self._refresh([*seen[-1], *written])
         results: list[Resolved | ResolutionError] = []
         for item_outcome in outcome:
@@ -360,3 +362,18 @@ class ReviewDesk:
     def _refresh(self, recorded: list[Resolution]) -> None:
         """Hold `recorded` as the file's lines (what the lock showed, plus this desk's write)."""
         self._recorded, self._resolutions, self._decisions = recorded, None, None
+
+
+def _append_batch(
+    path: Path, batch: Callable[[list[Resolution]], list[Resolution]]
+) -> list[Resolution]:
+    """Append the resolutions `batch` returns, `batch` being called once under the file's lock
+    (`files.append_jsonl_built`) with the resolutions already in the file; returns them."""
+    written: list[Resolution] = []
+
+    def build(existing: bytes) -> list[dict[str, Any]]:
+        written[:] = batch(parse_resolution_bytes(existing, path))
+        return [resolution_record(resolution) for resolution in written]
+
+    append_jsonl_built(path, build)
+    return written

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ..config import ReviewSpec, Tier
 from ..errors import HybridJudgeError
-from ..files import append_jsonl, append_jsonl_built, parse_jsonl, read_locked
+from ..files import append_jsonl, parse_jsonl, read_locked
 from .manifest import ReviewItem
 
 HumanDecision = Literal["pass", "fail", "disagree"]
@@ -224,28 +224,18 @@ def append_resolution(
 
     def check(existing: bytes) -> None:
         if validate is not None:
-            validate(parse_resolutions(_decode(existing, path), path))
+            validate(parse_resolution_bytes(existing, path))
 
-    append_jsonl(path, [_record(resolution)], check=check)
-
-
-def append_resolutions(
-    path: Path, batch: Callable[[list[Resolution]], list[Resolution]]
-) -> list[Resolution]:
-    """Append the resolutions `batch` returns, `batch` being called once under the file's lock
-    (`files.append_jsonl_built`) with the resolutions already in the file; returns them."""
-    written: list[Resolution] = []
-
-    def build(existing: bytes) -> list[dict[str, Any]]:
-        written[:] = batch(parse_resolutions(_decode(existing, path), path))
-        return [_record(resolution) for resolution in written]
-
-    append_jsonl_built(path, build)
-    return written
+    append_jsonl(path, [resolution_record(resolution)], check=check)
 
 
-def _record(resolution: Resolution) -> dict[str, Any]:
-    # Left out when unset, so a line the command line writes reads in older versions too.
+def parse_resolution_bytes(data: bytes, path: Path) -> list[Resolution]:
+    """`parse_resolutions` of the file's bytes (not UTF-8: `ResolutionError` naming the line)."""
+    return parse_resolutions(_decode(data, path), path)
+
+
+def resolution_record(resolution: Resolution) -> dict[str, Any]:
+    """The line's JSON object, unset `blind`, `lead_time_s` left out (older versions read it)."""
     unset = {"blind"} if not resolution.blind else set()
     unset |= {"lead_time_s"} if resolution.lead_time_s is None else set()
     return resolution.model_dump(mode="json", exclude=unset)
