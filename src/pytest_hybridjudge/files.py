@@ -159,22 +159,39 @@ def append_jsonl(
     file's current bytes and may raise to abandon the append (so two writers appending at once
     cannot slip past a check such as a duplicate test).
     """
-    data = "".join(json_line(r) for r in records).encode("utf-8")
-    if not data:
+    lines = [json_line(r) for r in records]
+    if not lines:
         return
+
+    def build(existing: bytes) -> list[dict[str, Any]] | list[str]:
+        if check is not None:
+            check(existing)
+        return lines
+
+    append_jsonl_built(path, build)
+
+
+def append_jsonl_built(
+    path: Path, build: Callable[[bytes], list[dict[str, Any]] | list[str]]
+) -> None:
+    """Append the lines `build` returns, `build` being called under the exclusive lock with the
+    file's current bytes (see `append_jsonl`): it decides what to write from what is there, in
+    one lock for the whole batch. It may return records or ready `json_line`s; nothing is written
+    when it returns none (a missing file is created empty); it may raise to abandon the append."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("a+b") as handle:
         _lock(handle, exclusive=True)
         try:
             handle.seek(0)
             existing = handle.read()
-            if check is not None:
-                check(existing)
-            if existing and not existing.endswith(b"\n"):
-                data = b"\n" + data
-            handle.write(data)  # "a" mode: always at the end, whatever the position
-            handle.flush()
-            os.fsync(handle.fileno())
+            lines = build(existing)
+            data = "".join(r if isinstance(r, str) else json_line(r) for r in lines)
+            if data:
+                if existing and not existing.endswith(b"\n"):
+                    data = "\n" + data
+                handle.write(data.encode("utf-8"))  # "a" mode: always at the end
+                handle.flush()
+                os.fsync(handle.fileno())
         finally:
             _unlock(handle)
 

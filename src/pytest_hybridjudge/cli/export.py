@@ -1,4 +1,5 @@
-"""`hybridjudge export`: a run's decided preferences as DPO-style JSONL, its results as CSV."""
+"""`hybridjudge export`: a run's decided preferences (TRL, OpenAI or KTO JSONL), its results as
+CSV, pending review items as Label Studio tasks."""
 
 from __future__ import annotations
 
@@ -10,8 +11,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TextIO
 
+from ..exports.preferences import PreferenceFormat, PreferencePair, reviewed_output, rows
 from ..terminal import printable, safe_json
 from .common import Project, add_root_option, fail, say
+from .export_labelstudio import add_labelstudio_parser, export_labelstudio
 
 if TYPE_CHECKING:
     from ..verdict import CaseResult
@@ -38,13 +41,26 @@ full-width forms some spreadsheets also read as `=`, `+`, `-`, `@`)."""
 def add_export_parser(
     subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
 ) -> argparse.ArgumentParser:
-    """Register `export preferences` and `export results` on `subparsers`."""
-    export = subparsers.add_parser("export", help="Export a run's preferences or results")
-    kinds = export.add_subparsers(dest="export_kind", metavar="{preferences,results}")
+    """Register `export preferences`, `export results` and `export labelstudio`."""
+    export = subparsers.add_parser(
+        "export", help="Export a run's preferences or results, or review items for Label Studio"
+    )
+    kinds = export.add_subparsers(dest="export_kind", metavar="{preferences,results,labelstudio}")
     prefs = kinds.add_parser(
         "preferences",
-        help="Decided pairwise comparisons as JSONL {prompt, chosen, rejected, source, case_id}",
+        help="Decided pairwise comparisons as JSONL for TRL (DPO), OpenAI or KTO",
     )
+    prefs.add_argument(
+        "--format",
+        choices=("trl", "openai", "kto"),
+        default="trl",
+        help="trl: {prompt, chosen, rejected}; openai: {input.messages, preferred_output, "
+        "non_preferred_output}; kto: {prompt, completion, label} (default: trl)",
+    )
+    prefs.add_argument(
+        "--conversational", action="store_true", help="trl, kto: prompts and replies as messages"
+    )
+    add_labelstudio_parser(kinds)
     results = kinds.add_parser("results", help="One row per case")
     results.add_argument("--format", choices=("csv", "jsonl"), default="csv", help="Output format")
     for sub in (prefs, results):
@@ -59,17 +75,19 @@ def run_export(args: argparse.Namespace) -> int:
     from ..errors import HybridJudgeError
     from ..runs import RESULTS_FIX
 
-    if args.export_kind not in ("preferences", "results"):
-        return fail("export", "name what to export: `preferences` or `results`")
+    if args.export_kind not in ("preferences", "results", "labelstudio"):
+        return fail("export", "name what to export: `preferences`, `results` or `labelstudio`")
     try:
         project = Project.from_args(args)
+        if args.export_kind == "labelstudio":
+            return export_labelstudio(project, args)
         store = project.store
         records = store.results(
             store.resolve(args.run, "--run"), RESULTS_FIX.format(option="--run")
         )
         with _output(args.out) as out:
             if args.export_kind == "preferences":
-                count = _preferences(records, project, out)
+                count = _preferences(records, project, out, args.format, args.conversational)
             else:
                 count = _results(records, args.format, out)
     except HybridJudgeError as exc:
@@ -120,7 +138,13 @@ def preference(
     }
 
 
-def _preferences(records: list[CaseResult], project: Project, out: TextIO) -> int:
+def _preferences(
+    records: list[CaseResult],
+    project: Project,
+    out: TextIO,
+    fmt: PreferenceFormat = "trl",
+    conversational: bool = False,
+) -> int:
     desk = project.desk
     count = 0
     for record in records:
@@ -132,9 +156,16 @@ def _preferences(records: list[CaseResult], project: Project, out: TextIO) -> in
             human = found.verdict
             reviewer = ",".join(sorted({r.reviewer for r in found.resolutions}))
         pair = preference(record, human, reviewer)
-        if pair is not None:
-            out.write(safe_json(json.dumps(pair, ensure_ascii=False)) + "\n")
-            count += 1
+        if pair is None and fmt == "kto":
+            single = reviewed_output(record, human, reviewer, conversational)
+            lines = [single] if single is not None else []
+        else:
+            lines = (
+                [] if pair is None else rows(PreferencePair.from_mapping(pair), fmt, conversational)
+            )
+        for line in lines:
+            out.write(safe_json(json.dumps(line, ensure_ascii=False)) + "\n")
+        count += len(lines)
     return count
 
 

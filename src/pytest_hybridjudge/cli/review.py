@@ -1,4 +1,5 @@
-"""`hybridjudge review`: list, show and resolve escalated items, or walk through them.
+"""`hybridjudge review`: list, show and resolve escalated items, walk through them, or import
+decisions made elsewhere.
 
 Heavy imports (pydantic models, config) happen inside `run_review`, so building the parser costs
 nothing for the other sub-commands.
@@ -24,6 +25,7 @@ from .common import (
 )
 from .render import cell as _cell
 from .render import decision_status, render_item, who_said
+from .review_import import add_review_import_parser, run_review_import
 
 
 def add_review_parser(
@@ -39,7 +41,9 @@ def add_review_parser(
     _common_options(review, top=True)
     _filter_options(review, top=True)
     review.add_argument("--json", action="store_true", help="Print the items as JSON lines")
-    commands = review.add_subparsers(dest="review_command", metavar="{show,resolve,walk,serve}")
+    commands = review.add_subparsers(
+        dest="review_command", metavar="{show,resolve,walk,serve,import}"
+    )
 
     show = commands.add_parser("show", help="Show everything a reviewer needs about one item")
     show.add_argument("item", metavar="ID", help="Item id, or a unique prefix of it")
@@ -72,6 +76,7 @@ def add_review_parser(
     from .serve import add_serve_parser
 
     add_serve_parser(commands)
+    _common_options(add_review_import_parser(commands), top=False)
     return review
 
 
@@ -115,6 +120,8 @@ def run_review(args: argparse.Namespace, read: Reader = input) -> int:
             return _show(project, args)
         if command == "resolve":
             return _resolve(project, args)
+        if command == "import":
+            return run_review_import(project, args)
         if command == "walk":
             from .walk import walk
 

@@ -15,15 +15,16 @@ two reviewers resolving at once both land and neither slips past the other's che
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import ValidationError
 
 from ..config import ReviewSpec, Tier
 from ..errors import describe_validation_error
+from ..files import append_jsonl_built
 from ..paths import configured
 from .manifest import ReviewItem
 from .resolutions import (
@@ -34,6 +35,8 @@ from .resolutions import (
     human_decision,
     latest_per_reviewer,
     load_resolutions,
+    parse_resolution_bytes,
+    resolution_record,
     resolutions_by_item,
     reviewer_key,
     same_reviewer,
@@ -101,6 +104,23 @@ class Resolved:
 
     resolution: Resolution
     decision: ItemDecision
+
+
+@dataclass(frozen=True)
+class Decision:
+    """One reviewer's decision on one item, as `ReviewDesk.resolve_many` takes it (the
+    arguments of `ReviewDesk.resolve`)."""
+
+    item: ReviewItem
+    verdict: Literal["pass", "fail"]
+    reviewer: str
+    score: int | None = None
+    note: str | None = ""
+    amend: bool = False
+    adjudicate: bool = False
+    blind: bool = False
+    lead_time_s: float | None = None
+    resolved_at: dt.datetime | None = None
 
 
 @dataclass
@@ -245,22 +265,19 @@ class ReviewDesk:
         nothing. `blind`: the reviewer saw no judge's output before deciding; `lead_time_s`:
         seconds they had the item open.
         """
-        try:
-            resolution = Resolution.for_item(
-                item,
-                verdict=verdict,
-                reviewer=reviewer,
-                score=score,
-                note=note,
-                resolved_at=resolved_at,
-                amend=amend,
-                adjudicate=adjudicate,
-                reviewer_tier=self.reviewer_tier(reviewer),
-                blind=blind,
-                lead_time_s=lead_time_s,
-            )
-        except ValidationError as exc:
-            raise ResolutionError(describe_validation_error(exc)) from None
+        decision = Decision(
+            item,
+            verdict,
+            reviewer,
+            score=score,
+            note=note,
+            amend=amend,
+            adjudicate=adjudicate,
+            blind=blind,
+            lead_time_s=lead_time_s,
+            resolved_at=resolved_at,
+        )
+        resolution = self._resolution(decision)
         seen: list[list[Resolution]] = []
 
         def check(existing: list[Resolution]) -> None:
@@ -272,10 +289,97 @@ class ReviewDesk:
         validate_resolution(item, resolution, self.recorded, self.review)
         append_resolution(self.path, resolution, validate=check)
         self._refresh([*seen[-1], resolution])
-        decision = self.decision(item.item_id)
-        assert decision is not None  # it holds the resolution just written
-        return Resolved(resolution, decision)
+        found = self.decision(item.item_id)
+        assert found is not None  # it holds the resolution just written
+        return Resolved(resolution, found)
+
+    def resolve_many(self, decisions: Sequence[Decision]) -> list[Resolved | ResolutionError]:
+        """Record many decisions under ONE acquisition of the file's lock (an import).
+
+        Each is validated exactly as `resolve` validates one, in the order given, against the
+        file as the lock shows it plus the decisions of this batch accepted before it; the
+        valid ones are appended together. Returns, per decision and in order, what was
+        recorded (`Resolved`) or why it was refused (the `ResolutionError`, nothing written).
+        """
+        built: list[Resolution | ResolutionError] = []
+        for decision in decisions:
+            try:
+                built.append(self._resolution(decision))
+            except ResolutionError as exc:
+                built.append(exc)
+        outcome: list[Resolution | ResolutionError] = []
+        seen: list[list[Resolution]] = []
+
+        def batch(existing: list[Resolution]) -> list[Resolution]:
+            outcome.clear()
+            seen[:] = [existing]
+            by_item = resolutions_by_item(existing)
+            accepted: list[Resolution] = []
+            for decision, resolution in zip(decisions, built, strict=True):
+                if isinstance(resolution, ResolutionError):
+                    outcome.append(resolution)
+                    continue
+                on_item = by_item.setdefault(decision.item.item_id, [])
+                try:
+                    validate_resolution(decision.item, resolution, on_item, self.review)
+                except ResolutionError as exc:
+                    outcome.append(exc)
+                    continue
+                on_item.append(resolution)
+                accepted.append(resolution)
+                outcome.append(resolution)
+            return accepted
+
+        # As `resolve`: a batch where nothing is valid against what this desk holds creates no
+        # file; the decisions are validated again under the lock.
+        if batch(list(self.recorded)):
+            written = _append_batch(self.path, batch)
+            self._refresh([*seen[-1], *written])
+        results: list[Resolved | ResolutionError] = []
+        for item_outcome in outcome:
+            if isinstance(item_outcome, ResolutionError):
+                results.append(item_outcome)
+                continue
+            found = self.decision(item_outcome.item_id)
+            assert found is not None  # it holds the resolution just written
+            results.append(Resolved(item_outcome, found))
+        return results
+
+    def _resolution(self, decision: Decision) -> Resolution:
+        """The resolution `decision` would record (the reviewer's tier from the settings);
+        `ResolutionError` when it is not a valid record at all (e.g. no reviewer named)."""
+        try:
+            return Resolution.for_item(
+                decision.item,
+                verdict=decision.verdict,
+                reviewer=decision.reviewer,
+                score=decision.score,
+                note=decision.note,
+                resolved_at=decision.resolved_at,
+                amend=decision.amend,
+                adjudicate=decision.adjudicate,
+                reviewer_tier=self.reviewer_tier(decision.reviewer),
+                blind=decision.blind,
+                lead_time_s=decision.lead_time_s,
+            )
+        except ValidationError as exc:
+            raise ResolutionError(describe_validation_error(exc)) from None
 
     def _refresh(self, recorded: list[Resolution]) -> None:
         """Hold `recorded` as the file's lines (what the lock showed, plus this desk's write)."""
         self._recorded, self._resolutions, self._decisions = recorded, None, None
+
+
+def _append_batch(
+    path: Path, batch: Callable[[list[Resolution]], list[Resolution]]
+) -> list[Resolution]:
+    """Append the resolutions `batch` returns, `batch` being called once under the file's lock
+    (`files.append_jsonl_built`) with the resolutions already in the file; returns them."""
+    written: list[Resolution] = []
+
+    def build(existing: bytes) -> list[dict[str, Any]]:
+        written[:] = batch(parse_resolution_bytes(existing, path))
+        return [resolution_record(resolution) for resolution in written]
+
+    append_jsonl_built(path, build)
+    return written

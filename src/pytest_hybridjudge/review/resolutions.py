@@ -14,7 +14,7 @@ import datetime as dt
 import statistics
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -224,13 +224,21 @@ def append_resolution(
 
     def check(existing: bytes) -> None:
         if validate is not None:
-            validate(parse_resolutions(_decode(existing, path), path))
+            validate(parse_resolution_bytes(existing, path))
 
-    # Left out when unset, so a line the command line writes reads in older versions too.
+    append_jsonl(path, [resolution_record(resolution)], check=check)
+
+
+def parse_resolution_bytes(data: bytes, path: Path) -> list[Resolution]:
+    """`parse_resolutions` of the file's bytes (not UTF-8: `ResolutionError` naming the line)."""
+    return parse_resolutions(_decode(data, path), path)
+
+
+def resolution_record(resolution: Resolution) -> dict[str, Any]:
+    """The line's JSON object, unset `blind`, `lead_time_s` left out (older versions read it)."""
     unset = {"blind"} if not resolution.blind else set()
     unset |= {"lead_time_s"} if resolution.lead_time_s is None else set()
-    record = resolution.model_dump(mode="json", exclude=unset)
-    append_jsonl(path, [record], check=check)
+    return resolution.model_dump(mode="json", exclude=unset)
 
 
 def reviewer_key(name: str) -> str:

@@ -1,0 +1,1 @@
+"""Exports: what trainers and labelling tools read (preference data, Label Studio tasks)."""
