@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -128,3 +129,29 @@ def test_stop_cancels_what_runs_and_keeps_what_finished() -> None:
     finally:
         release.set()
         s.close()
+
+
+def test_close_closes_the_loop_and_a_case_left_pending_is_collected_quietly() -> None:
+    """An unclosed loop, or a pending case turned into a crash when collected, surfaced as
+    "Exception ignored" tracebacks in whatever test the garbage collector ran next."""
+    never = threading.Event()
+
+    async def hangs(job: Any) -> str:
+        await asyncio.get_running_loop().run_in_executor(None, never.wait, 5)
+        return "never"
+
+    s = Scheduler(hangs)  # type: ignore[arg-type]
+    s.submit_all([_Job("g.yaml::hangs")])  # type: ignore[list-item]
+    time.sleep(0.05)  # let the case start on the loop
+    unraisable: list[Any] = []
+    hook = sys.unraisablehook
+    sys.unraisablehook = unraisable.append
+    try:
+        s.close()
+        assert s.loop.is_closed()
+        del s
+        gc.collect()
+    finally:
+        sys.unraisablehook = hook
+        never.set()
+    assert unraisable == [], [str(u.exc_value) for u in unraisable]

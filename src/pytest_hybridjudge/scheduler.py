@@ -111,8 +111,8 @@ class Scheduler:
     async def _run_job(self, job: Job) -> CaseResult:
         try:
             return await self.evaluate(job)
-        except (asyncio.CancelledError, Exception):
-            raise
+        except (asyncio.CancelledError, GeneratorExit, Exception):
+            raise  # GeneratorExit: the closed loop's pending case is collected, nothing to fail
         except BaseException as exc:
             # SystemExit or KeyboardInterrupt raised on this thread by user or plugin code would
             # stop the loop, and every item would wait on it forever: fail this job instead
@@ -125,7 +125,8 @@ class Scheduler:
                 warm = self.finished == 1 and self.freeze_when_warm
             if warm:
                 heap.freeze()
-            self._feed()
+            if not self.loop.is_closed():
+                self._feed()
 
     def is_done(self, nodeid: str) -> bool:
         """Whether the job's result is ready (an item running now would not wait)."""
@@ -180,3 +181,5 @@ class Scheduler:
             future.cancel()
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(timeout=10)
+        if not self._thread.is_alive():
+            self.loop.close()  # else the garbage collector closes it, at some later test's time
