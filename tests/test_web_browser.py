@@ -173,3 +173,46 @@ def test_no_cookie_or_a_foreign_host_is_refused(browser: Any, serve: Any) -> Non
     rebound = f"http://attacker.example:{served.port}/review?token={served.guard.token}"
     assert page.goto(rebound).status == 421
     assert not served.guard.spent
+
+
+def test_the_example_projects_escalations_resolved_in_the_browser(
+    browser: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The example project (its config, tiers and reviewers) with the run the README shows: a
+    domain expert who never opens a terminal resolves its three escalations with the keyboard,
+    and `hybridjudge review` then has nothing pending."""
+    import shutil
+
+    from helpers import write_run
+    from pytest_hybridjudge.cli import main as hybridjudge
+    from pytest_hybridjudge.review.manifest import ReviewItem
+
+    examples = Path(__file__).parent.parent / "examples"
+    root = tmp_path / "examples"
+    shutil.copytree(examples, root, ignore=shutil.ignore_patterns(".hybridjudge", "resolutions*"))
+    lines = (examples / "review" / "manifest.example.jsonl").read_text("utf-8").splitlines()
+    items = [ReviewItem.model_validate_json(line) for line in lines]
+    write_run(root, items[0].run_id, items)
+    served = Served(root)
+    try:
+        page = browser.new_page()
+        page.goto(served.url("/review") + f"?token={served.guard.token}")
+        page.wait_for_url("**/name", timeout=WAIT_MS)
+        page.keyboard.type("dr-lee")
+        page.keyboard.press("Enter")
+        page.wait_for_url("**/item/**", timeout=WAIT_MS)
+        for n in range(len(items)):
+            shown = page.url
+            assert f"{n + 1} of {len(items)}" in page.text_content("#progress")
+            page.keyboard.press("p" if "capital" in page.text_content("h1") else "f")
+            page.keyboard.press("Control+Enter")
+            page.wait_for_url(lambda url, shown=shown: url != shown, timeout=WAIT_MS)
+        assert page.url.endswith("/?done=1")
+        decided = served.resolutions()
+    finally:
+        served.stop()
+    assert sorted(r["item_id"] for r in decided) == sorted(i.item_id for i in items)
+    assert {r["reviewer"] for r in decided} == {"dr-lee"}
+    capsys.readouterr()
+    assert hybridjudge(["review", "--root", str(root), "--run", "all"]) == 0
+    assert "no pending review items" in capsys.readouterr().out
