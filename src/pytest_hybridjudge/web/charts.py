@@ -15,6 +15,7 @@ from starlette.routing import BaseRoute, Route
 
 from ..calibration import calibration_paths, read_calibration
 from ..review.labelled import labelled_cases
+from ..review.lead_times import lead_times
 from ..runs import RunStore
 from . import chartdata as cd
 from . import queue as q
@@ -51,9 +52,7 @@ def compute(records: Records) -> dict[str, cd.Table]:
     dataset = labelled_cases(judged, [r for rs in by_item.values() for r in rs], sent)
     calibrated = read_calibration(calibration_paths(records.resolutions_path)[0]).rubrics
     open_items = q.open_items(records.items(), by_item, review)
-    loads = q.tier_loads(
-        open_items, review, q.median_seconds(r for rs in by_item.values() for r in rs)
-    )
+    loads = q.tier_loads(open_items, review, lead_times(r for rs in by_item.values() for r in rs))
     return {
         "outcomes": cd.outcome_mix(judged),
         "load": cd.review_load(loads),
