@@ -198,7 +198,8 @@ def draw_reviewers_over_time(ax: Any, table: cd.Table) -> None:
     series = sorted({(str(r[1]), str(r[2]), str(r[3])) for r in table.rows})
     for k, (rubric, reviewer, against) in enumerate(series):
         rows = [r for r in table.rows if (r[1], r[2], r[3]) == (rubric, reviewer, against)]
-        x = [weeks.index(str(r[0])) for r in rows]
+        dodge = (k - (len(series) - 1) / 2) * min(0.08, 0.6 / len(series))  # points apart
+        x = [weeks.index(str(r[0])) + dodge for r in rows]
         share = [float(r[5]) for r in rows]  # type: ignore[arg-type]
         low = [s - float(r[6]) for s, r in zip(share, rows, strict=True)]  # type: ignore[arg-type]
         high = [float(r[7]) - s for s, r in zip(share, rows, strict=True)]  # type: ignore[arg-type]
