@@ -124,10 +124,15 @@ def csrf(guard: Guard) -> dict[str, str]:
     return {"X-CSRF-Token": guard.csrf}
 
 
+START = dt.datetime(2026, 1, 2, 10, tzinfo=dt.UTC)
+"""When the demo project's reviewers began; they decide one item every six hours or so."""
+
+
 def judged_project(root: Path, cases: int = 80, seed: int = 7) -> tuple[Path, list[ReviewItem]]:
     """A project whose run judged `cases` cases on two rubrics with two judges, escalated the
     unsure ones and audited some sure ones, and whose reviewers (two per item on the first
-    half, disagreeing now and then) resolved most of them. Returns the root and the items
+    half, disagreeing now and then, every other dispute adjudicated) resolved most of them over
+    some weeks. Returns the root and the items
     still open."""
     import random
 
@@ -180,9 +185,16 @@ def judged_project(root: Path, cases: int = 80, seed: int = 7) -> tuple[Path, li
             resolutions.append(
                 Resolution.for_item(
                     item, verdict="pass" if verdict else "fail", reviewer=who,
-                    resolved_at=dt.datetime(2026, 1, 2, 10, tzinfo=dt.UTC)
-                    + dt.timedelta(minutes=n, seconds=k),
+                    resolved_at=START + dt.timedelta(hours=6 * n, seconds=k),
                 ).model_copy(update={"lead_time_s": rng.uniform(40, 200), "blind": audit})
+            )  # fmt: skip
+        split = len({r.verdict for r in resolutions[-len(reviewers) :]}) > 1
+        if split and n % 2:  # every other dispute settled by the senior reviewer, dee
+            resolutions.append(
+                Resolution.for_item(
+                    item, verdict="pass" if truth else "fail", reviewer="dee", adjudicate=True,
+                    resolved_at=START + dt.timedelta(hours=6 * n + 1),
+                )
             )  # fmt: skip
     write_project(root, items, "[tool.hybridjudge.review]\nreviews_per_item = 2", results)
     path = root / "review" / "resolutions.jsonl"

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from conftest import Project
+from helpers import make_item, resolutions_file
 from loopback import Call, LoopbackLLM, Reply, verdict
 from pytest_hybridjudge.baseline import CaseSide
 from pytest_hybridjudge.comparison import Baseline
@@ -19,6 +20,13 @@ from pytest_hybridjudge.gold import GoldCase
 from pytest_hybridjudge.jobs import Job
 from pytest_hybridjudge.judge import JUDGE_SYSTEM, correction, judge_prompt
 from pytest_hybridjudge.pairwise import PAIRWISE_SYSTEM, pairwise_correction, pairwise_prompt
+from pytest_hybridjudge.review.lead_times import (
+    MEASURED_AFTER,
+    LeadTime,
+    expected_minutes,
+    lead_times,
+)
+from pytest_hybridjudge.review.resolutions import Resolution, append_resolution
 from pytest_hybridjudge.rubric import RubricLibrary
 
 CASES = "cases:\n" + "".join(
@@ -154,6 +162,9 @@ def test_summary_shows_inference_and_review_cost(project: Project, llm: Loopback
     assert cost["review"]["annotator"] == {
         "items": 6,
         "minutes": 12.0,
+        "minutes_from": "configured",
+        "median_seconds": None,
+        "timed_reviews": 0,
         "rate_per_hour": 30.0,
         "usd": 6.0,
     }
@@ -168,6 +179,56 @@ def test_summary_shows_inference_and_review_cost(project: Project, llm: Loopback
         ]
     )
     assert "$0.0000" not in result.stdout.str()
+
+
+def test_review_cost_uses_the_measured_median_once_a_tier_has_enough_timed_reviews(
+    project: Project, llm: LoopbackLLM
+) -> None:
+    llm.responder = lambda c: Reply(
+        text="A" if not c.is_judge else verdict(2 if c.model == "judge-b" else 5)
+    )
+    project.config(
+        judges=["openai/judge-a", "openai/judge-b"], review={"rates": {"annotator": 30.0}}
+    )
+    project.gold("g.yaml", CASES)
+    # twelve earlier annotator reviews, timed by the review page: median 84 s = 1.4 min
+    seconds = [60.0] * 5 + [84.0, 84.0] + [120.0] * 5
+    for n, lead_time in enumerate(seconds):
+        append_resolution(
+            resolutions_file(project.path),
+            Resolution.for_item(
+                make_item(f"earlier-{n}"), verdict="pass", reviewer="ana", lead_time_s=lead_time
+            ),
+        )
+    result = project.run("--judge")
+    summary = project.summary()
+    annotator = summary["cost"]["review"]["annotator"]
+    assert annotator["items"] == 6 and annotator["minutes"] == pytest.approx(6 * 1.4)
+    assert annotator["minutes_from"] == "measured"
+    assert annotator["median_seconds"] == 84.0 and annotator["timed_reviews"] == 12
+    assert annotator["usd"] == pytest.approx(6 * 1.4 / 60 * 30)
+    assert summary["review"]["annotator"]["minutes_from"] == "measured"
+    result.stdout.fnmatch_lines(
+        [
+            "*to review by tier: annotator 6 (8.4 min measured)*",
+            "*expected review $4.20 (annotator 6 x 1.4 min measured (median of 12 timed "
+            "reviews) at $30/h = $4.20)*",
+        ]
+    )
+
+
+def test_too_few_timed_reviews_leave_the_configured_minutes() -> None:
+    few = lead_times(
+        Resolution.for_item(make_item(f"c{n}"), verdict="pass", reviewer="ana", lead_time_s=30)
+        for n in range(MEASURED_AFTER - 1)
+    )["annotator"]
+    assert few == LeadTime(30.0, MEASURED_AFTER - 1)
+    kept = expected_minutes(3, 6.0, few)
+    assert kept.minutes == 6.0 and kept.source == "configured"
+    enough = expected_minutes(3, 6.0, LeadTime(30.0, MEASURED_AFTER))
+    assert enough.minutes == 1.5 and enough.source == "measured" and enough.per_item == 0.5
+    untimed = Resolution.for_item(make_item("u"), verdict="pass", reviewer="ana")
+    assert lead_times([untimed]) == {}
 
 
 def test_interrupted_run_counts_every_request_and_what_it_cost(

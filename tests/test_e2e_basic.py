@@ -86,7 +86,15 @@ def test_split_panel_escalates(project: Project, llm: LoopbackLLM) -> None:
     assert strict.ret == 1
     summary = json.loads((project.run_dir() / "summary.json").read_text())
     assert summary["outcomes"]["escalated"] == 1
-    assert summary["review"] == {"annotator": {"items": 1, "minutes": 2.0}}
+    assert summary["review"] == {
+        "annotator": {
+            "items": 1,
+            "minutes": 2.0,
+            "minutes_from": "configured",
+            "median_seconds": None,
+            "timed_reviews": 0,
+        }
+    }
     assert summary["agreement"]["split_cases"] == 1
 
 

@@ -32,6 +32,17 @@ def _result(case: str, outcome: str, score: int = 5, judges: str = "ab") -> Case
     )
 
 
+def configured(items: int, minutes: float) -> dict[str, object]:
+    """A tier's review load whose minutes come from the settings (no timed reviews yet)."""
+    return {
+        "items": items,
+        "minutes": minutes,
+        "minutes_from": "configured",
+        "median_seconds": None,
+        "timed_reviews": 0,
+    }
+
+
 def _report(tmp_path: Path) -> RunReport:
     return RunReport("run-1", RunPaths.for_run(tmp_path / "runs", "run-1"))
 
@@ -56,7 +67,7 @@ def test_results_stream_to_a_partial_file_and_become_results_at_the_end(tmp_path
     assert summary["cases"] == 2
     assert summary["usage"]["calls"] == 6
     assert summary["models"]["a"]["calls"] == 2 and summary["models"]["openai/t"]["calls"] == 2
-    assert summary["review"] == {"annotator": {"items": 1, "minutes": 2.0}}
+    assert summary["review"] == {"annotator": configured(1, 2.0)}
     assert summary["agreement"]["cases_judged"] == 2
     assert summary["agreement"]["krippendorff_alpha_ordinal"] == 1.0
     assert [i["case_id"] for i in _lines(report.paths.manifest)] == ["b"]
@@ -149,7 +160,7 @@ def test_an_audit_keeps_its_outcome_and_is_a_review_item_counted_apart(tmp_path:
     assert summary["audits"] == 1 and summary["audit"]["samples"] == 1
     manifest = _lines(report.paths.manifest)
     assert [(i["case_id"], i["audit"]) for i in manifest] == [("a", True), ("c", False)]
-    assert summary["review"] == {"annotator": {"items": 2, "minutes": 4.0}}
+    assert summary["review"] == {"annotator": configured(2, 4.0)}
     lines = summary_lines(summary)
     assert any("1 audit sample;" in line for line in lines), lines
     assert any(

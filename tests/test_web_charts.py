@@ -83,6 +83,62 @@ def test_reviewer_pairs_get_kappa_and_each_reviewer_their_agreement_with_adjudic
     assert rows[("bo", "adjudicated outcome")][4] == 0.0
 
 
+def test_reviewers_agreement_over_time_counts_each_iso_week_apart() -> None:
+    week_1, week_2 = T0, T0 + dt.timedelta(days=7)  # 2026-W01 and 2026-W02
+    plan = [  # (ana, bo, adjudicated outcome or None, when)
+        ("pass", "pass", None, week_1),
+        ("fail", "fail", None, week_1),
+        ("pass", "fail", "pass", week_1),
+        ("pass", "pass", None, week_2),
+        ("pass", "fail", "fail", week_2),
+        ("fail", "pass", "pass", week_2),
+    ]
+    by_item = {}
+    for n, (ana, bo, outcome, when) in enumerate(plan):
+        item = review_item(f"case-{n}")
+        lines = [
+            Resolution.for_item(item, verdict=ana, reviewer="ana", resolved_at=when),  # type: ignore[arg-type]
+            Resolution.for_item(item, verdict=bo, reviewer="bo", resolved_at=when),  # type: ignore[arg-type]
+        ]
+        if outcome is not None:
+            lines.append(
+                Resolution.for_item(
+                    item, verdict=outcome, reviewer="cy", adjudicate=True,  # type: ignore[arg-type]
+                    resolved_at=when + dt.timedelta(days=1),
+                )
+            )  # fmt: skip
+        by_item[item.item_id] = lines
+    table = cd.reviewer_agreement_by_week(by_item)
+    rows = {(r[0], r[2], r[3]): r[4:] for r in table.rows}
+    assert rows[("2026-W01", "ana", "bo")][:2] == [3, round(2 / 3, 3)]
+    assert rows[("2026-W01", "ana", "bo")][4] == pytest.approx(0.4)  # kappa of 2x2 [1 1; 0 1]
+    assert rows[("2026-W02", "ana", "bo")][:2] == [3, round(1 / 3, 3)]
+    assert rows[("2026-W01", "ana", "adjudicated outcome")][:2] == [1, 1.0]
+    assert rows[("2026-W01", "bo", "adjudicated outcome")][:2] == [1, 0.0]
+    assert rows[("2026-W02", "ana", "adjudicated outcome")][:2] == [2, 0.0]
+    assert rows[("2026-W02", "bo", "adjudicated outcome")][:2] == [2, 1.0]
+    for row in table.rows:
+        items, share, low, high = row[4:8]
+        assert low <= share <= high  # type: ignore[operator]
+        assert (low, high) == tuple(round(x, 3) for x in cd.wilson(round(share * items), items))  # type: ignore[operator, arg-type]
+        assert row[8] is None if row[3] == "adjudicated outcome" else True
+    # the weeks together are the whole table of reviewers against each other
+    whole = {(r[1], r[2]): r for r in cd.reviewer_agreement(by_item).rows}
+    assert whole[("ana", "bo")][3] == 6 and whole[("ana", "adjudicated outcome")][3] == 3
+    assert cd.iso_week(dt.datetime(2026, 1, 1, tzinfo=dt.UTC)) == "2026-W01"
+    assert cd.iso_week(dt.datetime(2025, 12, 29, tzinfo=dt.UTC)) == "2026-W01"
+
+
+def test_the_demo_reviewers_agreement_over_time_has_a_chart_table_and_json(root: Path) -> None:
+    client, guard = page_client(root)
+    sign_in(client, guard)
+    data = client.get("/api/charts/reviewers-over-time.json").json()
+    weeks = {row[0] for row in data["rows"]}
+    assert len(weeks) >= 2  # the demo's decisions span weeks
+    assert {row[3] for row in data["rows"]} >= {"bo", "adjudicated outcome"}
+    assert "Reviewers&#39; agreement over time" in client.get("/charts").text
+
+
 def test_the_load_chart_uses_the_measured_median_once_there_are_enough(root: Path) -> None:
     client, guard = page_client(root)
     sign_in(client, guard)
@@ -97,7 +153,11 @@ def test_an_adjudicated_item_counts_for_each_reviewers_agreement(root: Path) -> 
     by_item = {}
     for r in load_resolutions(root / "review" / "resolutions.jsonl"):
         by_item.setdefault(r.item_id, []).append(r)
-    disputed = next(i for i, rs in by_item.items() if len({r.verdict for r in rs}) > 1)
+    disputed = next(
+        i
+        for i, rs in by_item.items()
+        if len({r.verdict for r in rs}) > 1 and not any(r.adjudicate for r in rs)
+    )
     assert disputed in client.get("/adjudicate").text
     response = client.post(
         "/api/resolve",

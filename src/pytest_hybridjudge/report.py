@@ -15,6 +15,7 @@ from .cost import review_cost
 from .escalation import reason_group
 from .files import LineSpool, atomic_writer
 from .passrates import Row, row_of
+from .review.lead_times import ExpectedMinutes, LeadTime, expected_minutes
 from .review.manifest import ReviewItem
 from .runs import RecordWriteError, RunPaths, RunStore
 from .stats import panel_scores
@@ -24,6 +25,7 @@ from .summary import (
     Cost,
     ModeSwitch,
     ProviderCalls,
+    ReviewLoad,
     RunSummary,
     TierCost,
 )
@@ -53,6 +55,7 @@ class Tally:
     splits: Counter[str] = field(default_factory=Counter)
     rows: dict[str, list[Row]] = field(default_factory=lambda: defaultdict(list))
     audit_minutes: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+    audit_items: Counter[str] = field(default_factory=Counter)
     policy: PolicyInForce | None = None
     split: int = 0
     audits: int = 0
@@ -94,6 +97,7 @@ class Tally:
         self.policy = self.policy or r.policy
         if r.audit:
             self.audit_minutes[r.tier or "annotator"] += r.review_minutes or 0.0
+            self.audit_items[r.tier or "annotator"] += 1
         if r.resolved_by:
             self.by_review += 1
         if r.outcome == "escalated":
@@ -125,6 +129,7 @@ class RunReport:
     budget: float | None = None  # USD, when the run has one
     calls: CallStats | None = None  # the caller's counters, when it ran in this process
     resolved: frozenset[str] | None = None  # items reviewers decided (for pass rates)
+    lead_times: Mapping[str, LeadTime] = field(default_factory=dict)  # measured, per tier
     incomplete: list[str] | None = None  # why the run is not complete; None: not judged
     _times: Counter[str] = field(default_factory=Counter)  # records per node id
     _spool: LineSpool | None = None
@@ -206,8 +211,8 @@ class RunReport:
                     "split_cases": t.split,
                 },
                 "audit": self._audit(t),
-                "review": dict(sorted(t.review.items())),
-                "cost": self._cost(t.per_model, t.review),
+                "review": {tier: _load(e) for tier, e in self._expected(t.review).items()},
+                "cost": self._cost(t.per_model, self._expected(t.review)),
                 "audits": t.audits,
                 "by_review": t.by_review,
                 "usage": t.usage,
@@ -240,31 +245,39 @@ class RunReport:
             cases_skipped=t.over_budget,
         )
 
+    def _expected(self, work: Mapping[str, Mapping[str, float]]) -> dict[str, ExpectedMinutes]:
+        """Per tier, the expected minutes of `work` (items and configured minutes): measured
+        once the tier has enough timed resolutions (`lead_times.expected_minutes`)."""
+        return {
+            tier: expected_minutes(int(v["items"]), v["minutes"], self.lead_times.get(tier))
+            for tier, v in sorted(work.items())
+        }
+
     def _audit(self, t: Tally) -> dict[str, Any]:
         """The audit sample in force and the expected cost of reviewing it."""
+        audits = self._expected(
+            {k: {"items": t.audit_items[k], "minutes": m} for k, m in t.audit_minutes.items()}
+        )
         return {
             "rate": t.policy.audit_rate if t.policy else None,
             "seed": t.policy.seed if t.policy else None,
             "samples": t.audits,
-            "minutes": sum(t.audit_minutes.values()),
+            "minutes": round(sum(e.minutes for e in audits.values()), 2),
             "usd": round(
-                sum(review_cost(m, self.rates.get(k, 0.0)) for k, m in t.audit_minutes.items()), 4
+                sum(review_cost(e.minutes, self.rates.get(k, 0.0)) for k, e in audits.items()), 4
             ),
         }
 
-    def _cost(
-        self, per_model: Mapping[str, Usage], review: Mapping[str, Mapping[str, float]]
-    ) -> Cost:
+    def _cost(self, per_model: Mapping[str, Usage], review: Mapping[str, ExpectedMinutes]) -> Cost:
         """Inference per model and expected human review per tier, with totals, in USD."""
         inference = {name: round(u.cost, 6) for name, u in sorted(per_model.items())}
         people = {
             tier: TierCost(
-                items=int(v["items"]),
-                minutes=v["minutes"],
+                **_load(e).model_dump(),
                 rate_per_hour=self.rates.get(tier, 0.0),
-                usd=round(review_cost(v["minutes"], self.rates.get(tier, 0.0)), 4),
+                usd=round(review_cost(e.minutes, self.rates.get(tier, 0.0)), 4),
             )
-            for tier, v in sorted(review.items())
+            for tier, e in review.items()
         }
         inference_total = sum(inference.values())
         review_total = sum(p.usd for p in people.values())
@@ -320,6 +333,18 @@ class RunReport:
                 if seen[key] == self._times[key]:  # this case's last record
                     out.write(line)
                     self.tally.add(result)
+
+
+def _load(expected: ExpectedMinutes) -> ReviewLoad:
+    """A tier's review work as `summary.json` records it, saying where its minutes come from."""
+    lead_time = expected.lead_time
+    return ReviewLoad(
+        items=expected.items,
+        minutes=round(expected.minutes, 4),
+        minutes_from="measured" if expected.measured else "configured",
+        median_seconds=None if lead_time is None else lead_time.median_seconds,
+        timed_reviews=0 if lead_time is None else lead_time.timed,
+    )
 
 
 def _call_counts(stats: CallStats) -> CallCounts:

@@ -144,6 +144,7 @@ class JudgeSession:
 
             self.recorder = Recorder(self, _build_report(self.settings, store, self.config))
             self.recorder.report.resolved = self.desk.decided_items()
+            self.recorder.report.lead_times = self.desk.lead_times()  # measured review minutes
 
     def is_gold(self, file_path: Path) -> bool:
         """Whether `file_path` is one of this project's gold files (`goldset.is_gold`)."""

@@ -77,7 +77,19 @@ class ReviewLoad(BaseModel):
     """The review work a tier was given."""
 
     items: int = Field(description="Escalated cases routed to the tier")
-    minutes: float = Field(description="Expected minutes of review, summed")
+    minutes: float = Field(
+        description="Expected minutes of review, summed: the configured minutes, or the measured "
+        "median lead time per item (see `minutes_from`)"
+    )
+    minutes_from: Literal["configured", "measured"] = Field(
+        "configured",
+        description="`measured` once the tier has enough timed resolutions (5) for their median "
+        "`lead_time_s` to replace the configured minutes",
+    )
+    median_seconds: float | None = Field(
+        None, description="Median seconds reviewers had an item of the tier open (None: untimed)"
+    )
+    timed_reviews: int = Field(0, description="Timed resolutions `median_seconds` rests on")
 
 
 class TierCost(ReviewLoad):

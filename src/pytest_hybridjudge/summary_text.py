@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .summary import PassRate, RunSummary
+from .summary import PassRate, ReviewLoad, RunSummary
 from .terminal import printable
 from .words import counted
 
@@ -35,6 +35,18 @@ def _to_review(escalated: int, audits: int) -> str:
     return (
         f"{escalated + audits} to review: {escalated} escalated, {counted(audits, 'audit sample')}"
     )
+
+
+def minutes_text(load: ReviewLoad, per_item: bool = False) -> str:
+    """`6 min`, or `4.2 min measured` when reviewers' measured median lead time replaced the
+    configured minutes; with `per_item`, per item and saying what the median rests on."""
+    minutes = load.minutes / max(load.items, 1) if per_item else load.minutes
+    if load.minutes_from != "measured":
+        return f"{minutes:g} min"
+    text = f"{round(minutes, 1):g} min measured"
+    if per_item:
+        text += f" (median of {counted(load.timed_reviews, 'timed review')})"
+    return text
 
 
 def _calls(n: int) -> str:
@@ -102,7 +114,7 @@ def summary_lines(summary: RunSummary | Mapping[str, Any]) -> list[str]:
             + ("" if s.audit.rate else "; without audits no pass rate or threshold can be trusted")
         )
     if s.review:
-        tiers = ", ".join(f"{tier} {v.items} ({v.minutes:g} min)" for tier, v in s.review.items())
+        tiers = ", ".join(f"{tier} {v.items} ({minutes_text(v)})" for tier, v in s.review.items())
         lines.append(
             f"to review by tier: {tiers}; {counted(s.audits, 'audit sample')}; "
             f"{counted(s.by_review, 'case')} decided by earlier reviews"
@@ -127,7 +139,7 @@ def summary_lines(summary: RunSummary | Mapping[str, Any]) -> list[str]:
     lines += cost_lines(s)
     if cost.review:
         people = ", ".join(
-            f"{tier} {p.items} x {p.minutes / max(p.items, 1):g} min at "
+            f"{tier} {p.items} x {minutes_text(p, per_item=True)} at "
             f"${p.rate_per_hour:g}/h = ${p.usd:.2f}"
             for tier, p in cost.review.items()
         )

@@ -26,6 +26,7 @@ from ..config import ReviewSpec, Tier
 from ..errors import describe_validation_error
 from ..files import append_jsonl_built
 from ..paths import configured
+from .lead_times import LeadTime, lead_times
 from .manifest import ReviewItem
 from .resolutions import (
     HumanDecision,
@@ -219,6 +220,11 @@ class ReviewDesk:
     def decided_items(self) -> frozenset[str]:
         """Items people reached a decision on (not "disagree")."""
         return decided_items(self.decisions)
+
+    def lead_times(self) -> dict[str, LeadTime]:
+        """Per tier, the median seconds reviewers had an item open and how many timed
+        resolutions it rests on (`lead_times.lead_times`, over each line of the file once)."""
+        return lead_times(self.recorded)
 
     def reviewer_tier(self, reviewer: str) -> Tier | None:
         """The reviewer's tier from `[tool.hybridjudge.review] reviewers` (`reviewer_key`)."""

@@ -23,6 +23,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from ..errors import HybridJudgeError
+from ..review.lead_times import lead_times
 from ..review.leases import Leases
 from ..review.manifest import ReviewItem
 from ..review.resolutions import Resolution, reviewer_key, same_reviewer
@@ -57,9 +58,7 @@ def read_state(request: Request, reviewer: str | None) -> State:
     by_item = site.records.resolutions()
     leases = site.records.leases.state(now_of(request))
     open_items = q.open_items(items, by_item, review)
-    loads = q.tier_loads(
-        open_items, review, q.median_seconds(r for rs in by_item.values() for r in rs)
-    )
+    loads = q.tier_loads(open_items, review, lead_times(r for rs in by_item.values() for r in rs))
     if reviewer is None:
         return State(items, by_item, leases, open_items, 0, loads, None)
     queue = q.reviewer_queue(items, by_item, reviewer, review, leases)

@@ -4,6 +4,7 @@ the calibration file); this module only gathers and bins them. Pure, apart from 
 
 from __future__ import annotations
 
+import datetime as dt
 import itertools
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -15,7 +16,7 @@ from ..review.calibration_report import rubric_report
 from ..review.decisions import decide
 from ..review.labelled import Dataset, LabelledCase
 from ..review.resolutions import Resolution, latest_per_reviewer
-from ..stats import agreement
+from ..stats import agreement, cohen_kappa, confusion
 from ..verdict import CaseResult
 from .queue import TierLoad
 
@@ -178,6 +179,45 @@ def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 3)
 
 
+@dataclass(frozen=True)
+class Comparison:
+    """One reviewer's verdict on one item against another reviewer's, or against the item's
+    adjudicated outcome: what the reviewer-agreement tables count."""
+
+    rubric: str
+    reviewer: str
+    against: str
+    """The other reviewer, or `ADJUDICATED`."""
+    verdicts: tuple[bool, bool]
+    """(the reviewer passed it, the other side passed it)."""
+    when: dt.datetime
+    """When the comparison became possible: the later of the two reviewers' resolutions; the
+    reviewer's own resolution against an adjudicated outcome."""
+
+
+ADJUDICATED = "adjudicated outcome"
+
+
+def comparisons(by_item: Mapping[str, list[Resolution]]) -> list[Comparison]:
+    """Per item, each pair of its reviewers (the adjudicator left out), and each reviewer
+    against the outcome when the item was adjudicated."""
+    found = []
+    for resolutions in by_item.values():
+        counted = latest_per_reviewer(resolutions)
+        rubric = (counted[-1].rubric if counted else None) or "(none)"
+        people = [r for r in counted if not r.adjudicate]
+        for a, b in itertools.combinations(sorted(people, key=lambda r: r.reviewer), 2):
+            verdicts = (a.verdict == "pass", b.verdict == "pass")
+            when = max(a.resolved_at, b.resolved_at)
+            found.append(Comparison(rubric, a.reviewer, b.reviewer, verdicts, when))
+        if any(r.adjudicate for r in counted):
+            final = decide(resolutions).verdict == "pass"
+            for r in people:
+                verdicts = (r.verdict == "pass", final)
+                found.append(Comparison(rubric, r.reviewer, ADJUDICATED, verdicts, r.resolved_at))
+    return found
+
+
 def reviewer_agreement(by_item: Mapping[str, list[Resolution]]) -> Table:
     """Per rubric and pair of reviewers who decided the same items: Cohen's kappa and
     Krippendorff's alpha with its 95% interval (`stats.agreement`); and each reviewer's
@@ -187,19 +227,11 @@ def reviewer_agreement(by_item: Mapping[str, list[Resolution]]) -> Table:
         ["rubric", "reviewer", "against", "items", "agreement", "kappa", "alpha", "alpha low",
          "alpha high"],
     )  # fmt: skip
-    pairs: dict[tuple[str, str, str], list[tuple[bool, bool]]] = {}
-    settled: dict[tuple[str, str], list[bool]] = {}
-    for resolutions in by_item.values():
-        counted = latest_per_reviewer(resolutions)
-        rubric = (counted[-1].rubric if counted else None) or "(none)"
-        people = [r for r in counted if not r.adjudicate]
-        for a, b in itertools.combinations(sorted(people, key=lambda r: r.reviewer), 2):
-            key = (rubric, a.reviewer, b.reviewer)
-            pairs.setdefault(key, []).append((a.verdict == "pass", b.verdict == "pass"))
-        if any(r.adjudicate for r in counted):
-            final = decide(resolutions).verdict
-            for r in people:
-                settled.setdefault((rubric, r.reviewer), []).append(r.verdict == final)
+    grouped: dict[tuple[str, str, str], list[tuple[bool, bool]]] = {}
+    for c in comparisons(by_item):
+        grouped.setdefault((c.rubric, c.reviewer, c.against), []).append(c.verdicts)
+    pairs = {k: v for k, v in grouped.items() if k[2] != ADJUDICATED}
+    settled = {k: v for k, v in grouped.items() if k[2] == ADJUDICATED}
     for (rubric, first, second), votes in sorted(pairs.items()):
         result = agreement([x for x, _ in votes], [y for _, y in votes], resamples=RESAMPLES)
         ci = result.alpha_ci or (None, None)
@@ -207,9 +239,42 @@ def reviewer_agreement(by_item: Mapping[str, list[Resolution]]) -> Table:
             [rubric, first, second, result.n, _round(result.accuracy), _round(result.kappa),
              _round(result.alpha), _round(ci[0]), _round(ci[1])]
         )  # fmt: skip
-    for (rubric, reviewer), agreed in sorted(settled.items()):
+    for (rubric, reviewer, against), votes in sorted(settled.items()):
+        agreed = [x == y for x, y in votes]
         table.rows.append(
-            [rubric, reviewer, "adjudicated outcome", len(agreed),
-             round(sum(agreed) / len(agreed), 3), None, None, None, None]
+            [rubric, reviewer, against, len(agreed), round(sum(agreed) / len(agreed), 3),
+             None, None, None, None]
+        )  # fmt: skip
+    return table
+
+
+def iso_week(when: dt.datetime) -> str:
+    """`2026-W01`: the ISO week of `when` (in UTC)."""
+    year, week, _ = when.astimezone(dt.UTC).isocalendar()
+    return f"{year}-W{week:02d}"
+
+
+def reviewer_agreement_by_week(by_item: Mapping[str, list[Resolution]]) -> Table:
+    """Per ISO week, rubric and reviewer: their agreement with each other reviewer (with
+    Cohen's kappa, `stats.cohen_kappa`) and with adjudicated outcomes, each share with its
+    Wilson 95% interval; the week is when the comparison became possible (`Comparison.when`)."""
+    table = Table(
+        "Reviewers' agreement over time",
+        ["week", "rubric", "reviewer", "against", "items", "agreement", "low", "high", "kappa"],
+        note="by ISO week of the later resolution of each pair, and of the reviewer's own "
+        "resolution against an adjudicated outcome",
+    )
+    grouped: dict[tuple[str, str, str, str], list[tuple[bool, bool]]] = {}
+    for c in comparisons(by_item):
+        key = (iso_week(c.when), c.rubric, c.reviewer, c.against)
+        grouped.setdefault(key, []).append(c.verdicts)
+    for (week, rubric, reviewer, against), votes in sorted(grouped.items()):
+        counts = confusion([x for x, _ in votes], [y for _, y in votes])
+        agreed = counts.tp + counts.tn
+        low, high = wilson(agreed, counts.n)
+        kappa = None if against == ADJUDICATED else _round(cohen_kappa(counts))
+        table.rows.append(
+            [week, rubric, reviewer, against, counts.n, round(agreed / counts.n, 3),
+             round(low, 3), round(high, 3), kappa]
         )  # fmt: skip
     return table

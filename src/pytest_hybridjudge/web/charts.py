@@ -15,6 +15,7 @@ from starlette.routing import BaseRoute, Route
 
 from ..calibration import calibration_paths, read_calibration
 from ..review.labelled import labelled_cases
+from ..review.lead_times import lead_times
 from ..runs import RunStore
 from . import chartdata as cd
 from . import queue as q
@@ -51,9 +52,7 @@ def compute(records: Records) -> dict[str, cd.Table]:
     dataset = labelled_cases(judged, [r for rs in by_item.values() for r in rs], sent)
     calibrated = read_calibration(calibration_paths(records.resolutions_path)[0]).rubrics
     open_items = q.open_items(records.items(), by_item, review)
-    loads = q.tier_loads(
-        open_items, review, q.median_seconds(r for rs in by_item.values() for r in rs)
-    )
+    loads = q.tier_loads(open_items, review, lead_times(r for rs in by_item.values() for r in rs))
     return {
         "outcomes": cd.outcome_mix(judged),
         "load": cd.review_load(loads),
@@ -62,6 +61,7 @@ def compute(records: Records) -> dict[str, cd.Table]:
         "coverage": cd.coverage_curve(dataset, calibrated),
         "confusion": cd.judge_confusion(dataset),
         "reviewers": cd.reviewer_agreement(by_item),
+        "reviewers-over-time": cd.reviewer_agreement_by_week(by_item),
     }
 
 
@@ -190,6 +190,31 @@ def draw_reviewers(ax: Any, table: cd.Table) -> None:
     ax.invert_yaxis()
 
 
+def draw_reviewers_over_time(ax: Any, table: cd.Table) -> None:
+    if _empty(ax, table):
+        return
+    weeks = sorted({str(r[0]) for r in table.rows})
+    several = len({r[1] for r in table.rows}) > 1
+    series = sorted({(str(r[1]), str(r[2]), str(r[3])) for r in table.rows})
+    for k, (rubric, reviewer, against) in enumerate(series):
+        rows = [r for r in table.rows if (r[1], r[2], r[3]) == (rubric, reviewer, against)]
+        dodge = (k - (len(series) - 1) / 2) * min(0.08, 0.6 / len(series))  # points apart
+        x = [weeks.index(str(r[0])) + dodge for r in rows]
+        share = [float(r[5]) for r in rows]  # type: ignore[arg-type]
+        low = [s - float(r[6]) for s, r in zip(share, rows, strict=True)]  # type: ignore[arg-type]
+        high = [float(r[7]) - s for s, r in zip(share, rows, strict=True)]  # type: ignore[arg-type]
+        label = f"{reviewer} vs {against}" + (f" ({rubric})" if several else "")
+        ls = "--" if against == cd.ADJUDICATED else "-"
+        ax.errorbar(x, share, yerr=[low, high], fmt="o", ls=ls, capsize=3,
+                    color=COLORS[k % len(COLORS)], label=label)  # fmt: skip
+    ax.set_xticks(range(len(weeks)), weeks, fontsize=8)
+    ax.set_xlim(-0.5, len(weeks) - 0.5)
+    ax.set_ylim(0, 1.05)
+    ax.set_xlabel("ISO week")
+    ax.set_ylabel("agreement (Wilson 95%)")
+    ax.legend(fontsize=7)
+
+
 CHARTS = {
     c.name: c
     for c in (
@@ -200,6 +225,7 @@ CHARTS = {
         Chart("coverage", draw_coverage),
         Chart("confusion", draw_confusion),
         Chart("reviewers", draw_reviewers),
+        Chart("reviewers-over-time", draw_reviewers_over_time),
     )
 }
 

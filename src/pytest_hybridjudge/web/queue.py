@@ -3,20 +3,18 @@ order, filtered and paged, with counts, minutes and dollars per tier. Pure funct
 
 from __future__ import annotations
 
-import statistics
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from ..config import ReviewSpec
 from ..cost import review_cost
 from ..review.decisions import decide
+from ..review.lead_times import LeadTime, expected_minutes
 from ..review.leases import Lease, Leases
 from ..review.manifest import ReviewItem
 from ..review.resolutions import Resolution, latest_per_reviewer, same_reviewer
 
 PAGE_SIZE = 50
-MEASURED_AFTER = 5
-"""Resolutions with a lead time a tier needs before its measured median replaces the setting."""
 
 
 def reviewed_by(resolutions: Sequence[Resolution], reviewer: str) -> bool:
@@ -110,38 +108,25 @@ class TierLoad:
     measured: bool
 
 
-def median_seconds(resolutions: Iterable[Resolution]) -> dict[str, tuple[float, int]]:
-    """Median `lead_time_s` per tier and how many resolutions it rests on."""
-    times: dict[str, list[float]] = {}
-    for r in resolutions:
-        if r.lead_time_s is not None and r.tier is not None:
-            times.setdefault(r.tier, []).append(r.lead_time_s)
-    return {tier: (statistics.median(ts), len(ts)) for tier, ts in times.items()}
-
-
 def tier_loads(
-    items: Sequence[ReviewItem],
-    review: ReviewSpec,
-    measured: Mapping[str, tuple[float, int]],
+    items: Sequence[ReviewItem], review: ReviewSpec, measured: Mapping[str, LeadTime]
 ) -> list[TierLoad]:
-    """Per tier: open items, minutes and dollars. Minutes come from the measured median once a
-    tier has `MEASURED_AFTER` timed resolutions, else from each item's configured minutes."""
+    """Per tier: open items, minutes and dollars (`lead_times.expected_minutes`: the measured
+    median once a tier has enough timed resolutions, else each item's configured minutes)."""
     loads = []
     for tier in sorted({i.tier for i in items}, key=review.rank):
         mine = [i for i in items if i.tier == tier]
-        median, count = measured.get(tier, (None, 0))
-        use = median is not None and count >= MEASURED_AFTER
-        configured = sum(i.review_minutes for i in mine)
-        minutes = len(mine) * median / 60 if use and median is not None else configured
+        lead_time = measured.get(tier)
+        expected = expected_minutes(len(mine), sum(i.review_minutes for i in mine), lead_time)
         loads.append(
             TierLoad(
                 tier=tier,
                 items=len(mine),
-                minutes=minutes,
-                dollars=review_cost(minutes, review.rate(tier)),
+                minutes=expected.minutes,
+                dollars=review_cost(expected.minutes, review.rate(tier)),
                 configured_minutes=review.minutes_for(tier),
-                median_seconds=median,
-                measured=use,
+                median_seconds=None if lead_time is None else lead_time.median_seconds,
+                measured=expected.measured,
             )
         )
     return loads
