@@ -8,6 +8,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from .base import (
     STRUCTURED_MODES,
@@ -88,7 +89,9 @@ class OpenAIProvider(ProviderBase):
             import openai
 
             aiohttp_client = getattr(openai, "DefaultAioHttpClient", None)  # openai >= 1.88
-            http_client = aiohttp_client() if HAVE_AIOHTTP and aiohttp_client else None
+            # only httpx sends a URL's `user:pass` (as basic auth): keep it for such URLs
+            fast = HAVE_AIOHTTP and not urlsplit(self.base_url).username
+            http_client = aiohttp_client() if fast and aiohttp_client else None
             self._client = openai.AsyncOpenAI(
                 api_key=self._key, base_url=self.base_url, max_retries=0, http_client=http_client
             )
