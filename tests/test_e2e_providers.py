@@ -15,6 +15,18 @@ ONE_CASE = """
 """
 
 
+@pytest.fixture(autouse=True, params=["aiohttp", "httpx"])
+def transport(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every provider test on both of the OpenAI SDK's transports: aiohttp where it is installed
+    (the default then), httpx where it is not (a plain install)."""
+    from pytest_hybridjudge.providers import openai as provider
+
+    if request.param == "aiohttp" and not provider.HAVE_AIOHTTP:
+        pytest.skip("aiohttp is not installed (pip install 'openai[aiohttp]')")
+    monkeypatch.setattr(provider, "HAVE_AIOHTTP", request.param == "aiohttp")
+    return str(request.param)
+
+
 def _target_or(judge_reply):  # type: ignore[no-untyped-def]
     def responder(call: Call) -> Reply | str:
         return "Paris" if not call.is_judge else judge_reply(call)
