@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 from scipy.stats import norm
 
-from pytest_hybridjudge.baseline import CaseSide, pair
 from pytest_hybridjudge.config import GateSpec
-from pytest_hybridjudge.gate import compare, gate_lines
-from pytest_hybridjudge.gate_ppi import NO_AUDITS, gate_ppi, pair_labels
+from pytest_hybridjudge.gate.baseline import CaseSide, pair
+from pytest_hybridjudge.gate.decide import compare, gate_lines
+from pytest_hybridjudge.gate.ppi import NO_AUDITS, gate_ppi, pair_labels
 from pytest_hybridjudge.review.decisions import ReviewDesk
 from pytest_hybridjudge.review.resolutions import Resolution
 from pytest_hybridjudge.runs import RunStore
@@ -163,9 +163,9 @@ def _record(case: str, outcome: str, output: str, **kw: object) -> CaseResult:
 
 
 def test_the_gate_report_carries_the_ppi_change_in_every_output(tmp_path: Path) -> None:
-    from pytest_hybridjudge.baseline import sides
     from pytest_hybridjudge.ci_summary import gate_markdown
-    from pytest_hybridjudge.gate import GateReport, PPIChange
+    from pytest_hybridjudge.gate.baseline import sides
+    from pytest_hybridjudge.gate.decide import GateReport, PPIChange
 
     base = [_record(f"q{i}", "passed", "right") for i in range(8)]
     base[0] = _record("q0", "escalated", "right", audit=True, audit_pass=True)
@@ -201,7 +201,7 @@ def test_the_gate_report_carries_the_ppi_change_in_every_output(tmp_path: Path) 
 def test_a_zero_width_ppi_change_is_not_reported(tmp_path: Path) -> None:
     """Issue 15, item 1: the reviewed audit agrees with the judges, so the correction has no
     sampled variance; a change of [x, x] would claim certainty, so none is given, and why."""
-    from pytest_hybridjudge.baseline import sides
+    from pytest_hybridjudge.gate.baseline import sides
 
     base = [_record(f"q{i}", "passed", "right") for i in range(8)]
     base[0] = _record("q0", "escalated", "right", audit=True, audit_pass=True)
@@ -225,7 +225,7 @@ def test_a_zero_width_ppi_change_is_not_reported(tmp_path: Path) -> None:
 def test_unresolved_escalations_give_the_ppi_change_no_labels(tmp_path: Path) -> None:
     """The baseline's escalation was resolved, the candidate's is fresh: the pair is left out
     of the gate, so of the PPI change too (it printed -10.0% [-10.0%, -10.0%] before)."""
-    from pytest_hybridjudge.baseline import sides
+    from pytest_hybridjudge.gate.baseline import sides
 
     base = [_record(f"q{i}", "passed", "right") for i in range(10)]
     base[0] = _record("q0", "escalated", "right")

@@ -15,13 +15,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
+from ..errors import HybridJudgeError
+from ..ppi import Change, PairLabels, ppi_change
 from .baseline import CaseSide, Pairing
-from .errors import HybridJudgeError
-from .ppi import Change, PairLabels, ppi_change
 
 if TYPE_CHECKING:
-    from .review.decisions import ItemDecision
-    from .runs import RunStore
+    from ..review.decisions import ItemDecision
+    from ..runs import RunStore
 
 Side = tuple[float, float | None, float | None, tuple[str | None, int | None] | None]
 NO_AUDITS = (
