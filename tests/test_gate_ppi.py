@@ -244,3 +244,43 @@ def test_unresolved_escalations_give_the_ppi_change_no_labels(tmp_path: Path) ->
     assert pairing.unresolved == ["q0"]
     change, note = gate_ppi(pairing, ReviewDesk(resolutions).decisions, RunStore(tmp_path))
     assert change is None and note == NO_AUDITS
+
+
+def test_resolved_escalations_are_weighted_by_the_share_of_their_run_resolved(
+    tmp_path: Path,
+) -> None:
+    """Issue 15, item 3: half the baseline run's escalations are resolved, so each resolved one
+    stands for two; its label's review probability is 1 x 0.5, not 1."""
+    from helpers import write_run
+    from pytest_hybridjudge.gate.baseline import sides, with_resolutions
+    from pytest_hybridjudge.gate.ppi import ppi_labels
+    from pytest_hybridjudge.verdict import JudgeVerdict
+
+    judged = [JudgeVerdict(judge="a", model="a", score=2, passed=False)]
+    base = [_record(f"q{i}", "passed", "right", rubric="r") for i in range(8)]
+    for i in range(4):
+        base[i] = _record(f"q{i}", "escalated", "right", rubric="r", verdicts=judged)
+    write_run(tmp_path, "20260101T000000Z-aaaaaa", results=base, runs=tmp_path / "runs")
+    cand = [_record(f"q{i}", "passed", "new", rubric="r") for i in range(8)]
+    resolutions = tmp_path / "resolutions.jsonl"
+    resolutions.write_text(
+        "".join(
+            Resolution(
+                item_id=f"q{i}:right",
+                case_id=f"q{i}",
+                verdict="pass",
+                reviewer="ann",
+                resolved_at=dt.datetime.now(dt.UTC),
+            ).model_dump_json()
+            + "\n"
+            for i in (0, 1)
+        )
+    )
+    decisions = ReviewDesk(resolutions).decisions
+    pairing = pair(with_resolutions(sides(base), decisions), sides(cand))
+    assert pairing.unresolved == ["q2", "q3"]
+    found = ppi_labels(pairing, decisions, RunStore(tmp_path / "runs"))
+    reviewed = [p for p in found if p.human_baseline is not None]
+    assert len(reviewed) == 2
+    assert [p.pi_baseline for p in reviewed] == [0.5, 0.5]
+    assert [(p.judge_baseline, p.human_baseline) for p in reviewed] == [(0.0, 1.0)] * 2
