@@ -246,41 +246,53 @@ def test_unresolved_escalations_give_the_ppi_change_no_labels(tmp_path: Path) ->
     assert change is None and note == NO_AUDITS
 
 
-def test_resolved_escalations_are_weighted_by_the_share_of_their_run_resolved(
+def test_resolved_audits_are_weighted_by_the_share_of_their_run_resolved(
     tmp_path: Path,
 ) -> None:
-    """Issue 15, item 3: half the baseline run's escalations are resolved, so each resolved one
-    stands for two; its label's review probability is 1 x 0.5, not 1."""
+    """Issue 15, item 3: half the baseline run's audits and half its escalations are resolved.
+    The gate compares the unresolved audits too, so each resolved audit stands for two: its
+    probability is the audit rate x 0.5. The unresolved escalations are left out of the pairs,
+    so every compared escalation was resolved: probability 1."""
     from helpers import write_run
     from pytest_hybridjudge.gate.baseline import sides, with_resolutions
     from pytest_hybridjudge.gate.ppi import ppi_labels
     from pytest_hybridjudge.verdict import JudgeVerdict
 
-    judged = [JudgeVerdict(judge="a", model="a", score=2, passed=False)]
-    base = [_record(f"q{i}", "passed", "right", rubric="r") for i in range(8)]
-    for i in range(4):
-        base[i] = _record(f"q{i}", "escalated", "right", rubric="r", verdicts=judged)
+    said_fail = [JudgeVerdict(judge="a", model="a", score=2, passed=False)]
+    said_pass = [JudgeVerdict(judge="a", model="a", score=5, passed=True)]
+    base = [_record(f"q{i}", "passed", "right", rubric="r") for i in range(12)]
+    for i in range(4):  # q0-q3 escalated, q4-q7 audited
+        base[i] = _record(f"q{i}", "escalated", "right", rubric="r", verdicts=said_fail)
+        base[i + 4] = _record(
+            f"q{i + 4}", "passed", "right", rubric="r", audit=True, verdicts=said_pass
+        )
     write_run(tmp_path, "20260101T000000Z-aaaaaa", results=base, runs=tmp_path / "runs")
-    cand = [_record(f"q{i}", "passed", "new", rubric="r") for i in range(8)]
+    cand = [_record(f"q{i}", "passed", "new", rubric="r") for i in range(12)]
     resolutions = tmp_path / "resolutions.jsonl"
     resolutions.write_text(
         "".join(
             Resolution(
                 item_id=f"q{i}:right",
                 case_id=f"q{i}",
-                verdict="pass",
+                verdict="pass" if i < 4 else "fail",
                 reviewer="ann",
                 resolved_at=dt.datetime.now(dt.UTC),
             ).model_dump_json()
             + "\n"
-            for i in (0, 1)
+            for i in (0, 1, 4, 5)
         )
     )
     decisions = ReviewDesk(resolutions).decisions
     pairing = pair(with_resolutions(sides(base), decisions), sides(cand))
     assert pairing.unresolved == ["q2", "q3"]
     found = ppi_labels(pairing, decisions, RunStore(tmp_path / "runs"))
-    reviewed = [p for p in found if p.human_baseline is not None]
-    assert len(reviewed) == 2
-    assert [p.pi_baseline for p in reviewed] == [0.5, 0.5]
-    assert [(p.judge_baseline, p.human_baseline) for p in reviewed] == [(0.0, 1.0)] * 2
+    reviewed = {
+        pairing.pairs[i][0].case_id: p for i, p in enumerate(found) if p.human_baseline is not None
+    }
+    assert sorted(reviewed) == ["q0", "q1", "q4", "q5"]
+    assert [reviewed[c].pi_baseline for c in ("q4", "q5")] == [0.25 * 0.5] * 2
+    assert [reviewed[c].pi_baseline for c in ("q0", "q1")] == [1.0, 1.0]
+    assert [(reviewed[c].judge_baseline, reviewed[c].human_baseline) for c in ("q0", "q4")] == [
+        (0.0, 1.0),
+        (1.0, 0.0),
+    ]

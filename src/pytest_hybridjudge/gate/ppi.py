@@ -1,18 +1,20 @@
 """The gate's prediction-powered change: each paired side's label, and reviewers' where known.
 
-The judges' label of a side is what the gate counts without new reviews (`CaseSide.status`).
-A reviewer's label comes from the resolutions file (an audit or escalation resolved since its
+The judges' label of a side is what the gate counts without new reviews (`CaseSide.status`). A
+reviewer's label comes from the resolutions file (an audit or escalation resolved since its
 run), or from the record itself when the run took its outcome from a review: then the judges'
 label is that of the newest run that judged the same item, as for a run's pass rate
-(`passrates`). A reviewed side is a two-phase sample: its run sent it to people (escalations
-with probability 1, audits at the audit rate), and reviewers resolved a share of what its run
-sent, by rubric and kind; its inclusion probability is the product
-(`review.labelled.two_phase_probability`, over the run store's judged history). A side of a run
-the store does not hold keeps its run's probability; one whose probability is unknown is
-counted with the label the gate uses, uncorrected. `stats.ppi_change` combines them over the
-pairs the gate compares (unresolved escalations and outages left out). A change whose interval
-has zero width (no sampled label disagrees with the judges) is not reported: it would claim
-certainty.
+(`passrates`). A reviewed audit is a two-phase sample: its run drew it at the audit rate, and
+reviewers resolved a share of its run's audits of that rubric; its inclusion probability is the
+product (`review.labelled.two_phase_probability`, over the run store's judged history), since
+the gate compares unresolved audits too. A resolved escalation keeps probability 1: the gate
+leaves every unresolved escalation out of the pairs (`baseline.pair`), so among the cases it
+compares every escalation was resolved, and weighting by the run's share would count the left-
+out ones twice. A side of a run the store does not hold keeps its run's probability; one whose
+probability is unknown is counted with the label the gate uses, uncorrected. `stats.ppi_change`
+combines them over the pairs the gate compares (unresolved escalations and outages left out). A
+change whose interval has zero width (no sampled label disagrees with the judges) is not
+reported: it would claim certainty.
 """
 
 from __future__ import annotations
@@ -97,8 +99,9 @@ def _decided(decisions: Mapping[str, ItemDecision]) -> dict[str, bool]:
 def _judged(
     pairing: Pairing, decisions: Mapping[str, ItemDecision], store: RunStore
 ) -> dict[str, CaseSide]:
-    """The newest judged side of each reviewed item of the pairing, its review probability
-    two-phase (read from the run store only when reviewers labelled a compared side)."""
+    """The newest judged side of each reviewed item of the pairing with its review probability
+    (two-phase for an audit; see the module's docstring), read from the run store only when
+    reviewers labelled a compared side."""
     resolved = {item for item, d in decisions.items() if not d.pending}
     wanted = {
         s.item_id for pair in pairing.pairs for s in pair if s.item_id in resolved or s.by_review
@@ -111,7 +114,9 @@ def _judged(
     for item in sorted(i for i in wanted if i and i in history.judged):
         run_id, record = history.judged[item]
         first = result_review_probability(record)
-        probability = two_phase_probability(first, run_id, record, shares)
+        probability = (
+            two_phase_probability(first, run_id, record, shares) if record.audit else first
+        )
         found[item] = replace(CaseSide.from_result(record), review_probability=probability)
     return found
 
@@ -119,7 +124,7 @@ def _judged(
 def ppi_labels(
     pairing: Pairing, decisions: Mapping[str, ItemDecision], store: RunStore
 ) -> list[PairLabels]:
-    """Every compared pair's labels, reviewers' weighted as the two-phase sample they are;
+    """Every compared pair's labels, reviewers' weighted by their chance of review;
     `decisions` are the review desk's, by item id. A record the store cannot read raises
     `RecordError`."""
     return pair_labels(pairing, _decided(decisions), _judged(pairing, decisions, store))
