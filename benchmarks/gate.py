@@ -41,7 +41,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from pytest_hybridjudge.config import GateSpec
-from pytest_hybridjudge.gate import PairedCounts, gate_verdict, ppi_regressed
+from pytest_hybridjudge.gate.decide import PairedCounts, gate_verdict, ppi_regressed
 from pytest_hybridjudge.stats import PairLabels, ppi_change
 
 STATE: dict[str, object] = {"run": "base", "wrong": set(), "fault": 0.0, "split": 0.0, "style": ""}

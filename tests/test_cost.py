@@ -11,11 +11,11 @@ import pytest
 from conftest import Project
 from helpers import make_item, resolutions_file
 from loopback import Call, LoopbackLLM, Reply, verdict
-from pytest_hybridjudge.baseline import CaseSide
-from pytest_hybridjudge.comparison import Baseline
 from pytest_hybridjudge.config import HybridJudgeConfig, Target
 from pytest_hybridjudge.cost import Budget, BudgetExhausted, TokenCounter, call_cost, price_of
 from pytest_hybridjudge.estimate import PlannedCalls, planned_calls, worst_case_cost
+from pytest_hybridjudge.gate.baseline import CaseSide
+from pytest_hybridjudge.gate.run import Baseline
 from pytest_hybridjudge.gold import GoldCase
 from pytest_hybridjudge.jobs import Job
 from pytest_hybridjudge.judge import JUDGE_SYSTEM, correction, judge_prompt

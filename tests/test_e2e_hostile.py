@@ -262,10 +262,10 @@ HOSTILE_IDS = [
 
 
 def _hostile_markdown(tmp_path: Path) -> str:
-    from pytest_hybridjudge.baseline import pair, sides
     from pytest_hybridjudge.ci_summary import ci_markdown
     from pytest_hybridjudge.config import GateSpec
-    from pytest_hybridjudge.gate import compare
+    from pytest_hybridjudge.gate.baseline import pair, sides
+    from pytest_hybridjudge.gate.decide import compare
     from pytest_hybridjudge.report import RunReport
     from pytest_hybridjudge.runs import RunPaths
     from pytest_hybridjudge.verdict import CaseResult

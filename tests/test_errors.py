@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_hybridjudge.baseline import BaselineError
 from pytest_hybridjudge.calibration import CalibrationError
 from pytest_hybridjudge.cli.common import CommandError
 from pytest_hybridjudge.config import ConfigError
 from pytest_hybridjudge.errors import HybridJudgeError, InputError, ProviderError
+from pytest_hybridjudge.gate.baseline import BaselineError
 from pytest_hybridjudge.gold import GoldError
 from pytest_hybridjudge.preflight import UnwritablePath
 from pytest_hybridjudge.providers import MissingCredentials, ProviderConfigError

@@ -11,10 +11,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from pytest_hybridjudge.baseline import BaselineError, CaseSide, pair, sides
 from pytest_hybridjudge.config import GateSpec
 from pytest_hybridjudge.errors import RecordError
-from pytest_hybridjudge.gate import PairedCounts, compare, gate_verdict
+from pytest_hybridjudge.gate.baseline import BaselineError, CaseSide, pair, sides
+from pytest_hybridjudge.gate.decide import PairedCounts, compare, gate_verdict
 from pytest_hybridjudge.runs import RunPaths, RunStore
 from pytest_hybridjudge.stats import mcnemar_exact, paired_bootstrap, paired_sample_size
 from pytest_hybridjudge.verdict import CaseResult
@@ -166,8 +166,8 @@ def _two_target_run(path: Path) -> Path:
 
 
 def test_a_baseline_run_of_several_targets_uses_the_one_the_gate_names(tmp_path: Path) -> None:
-    from pytest_hybridjudge.comparison import load_baseline
     from pytest_hybridjudge.config import HybridJudgeConfig
+    from pytest_hybridjudge.gate.run import load_baseline
 
     results = _two_target_run(tmp_path / "results.jsonl")
     targets = [{"model": "openai/o", "name": "old"}, {"model": "openai/n", "name": "new"}]
@@ -187,8 +187,8 @@ def test_a_baseline_run_of_several_targets_uses_the_one_the_gate_names(tmp_path:
 
 
 def test_unreadable_own_results_do_not_blame_the_baseline_option(tmp_path: Path) -> None:
-    from pytest_hybridjudge.comparison import Baseline, gate_run
     from pytest_hybridjudge.config import HybridJudgeConfig
+    from pytest_hybridjudge.gate.run import Baseline, gate_run
 
     paths = RunPaths.for_run(tmp_path, "run")
     paths.results.parent.mkdir()
@@ -211,8 +211,8 @@ def test_current_resolutions_count_on_both_sides_so_a_a_has_no_false_losses(
     candidate produced the same outputs, so its run already took their verdict."""
     import datetime as dt
 
-    from pytest_hybridjudge.comparison import Baseline, gate_run
     from pytest_hybridjudge.config import HybridJudgeConfig
+    from pytest_hybridjudge.gate.run import Baseline, gate_run
     from pytest_hybridjudge.review.decisions import ReviewDesk
     from pytest_hybridjudge.review.resolutions import Resolution
 
@@ -284,7 +284,7 @@ def test_unresolved_escalations_are_left_out_never_lost() -> None:
 
 
 def test_gate_decides_the_exit_status() -> None:
-    from pytest_hybridjudge.exit_status import INCONCLUSIVE, session_exit_status
+    from pytest_hybridjudge.gate.exit_status import INCONCLUSIVE, session_exit_status
 
     ok, failed = pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED
     assert session_exit_status(failed, None) == failed  # no baseline: the cases decide

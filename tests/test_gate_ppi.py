@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 from scipy.stats import norm
 
-from pytest_hybridjudge.baseline import CaseSide, pair
 from pytest_hybridjudge.config import GateSpec
-from pytest_hybridjudge.gate import compare, gate_lines
-from pytest_hybridjudge.gate_ppi import NO_AUDITS, gate_ppi, pair_labels
+from pytest_hybridjudge.gate.baseline import CaseSide, pair
+from pytest_hybridjudge.gate.decide import compare, gate_lines
+from pytest_hybridjudge.gate.ppi import NO_AUDITS, gate_ppi, pair_labels
 from pytest_hybridjudge.review.decisions import ReviewDesk
 from pytest_hybridjudge.review.resolutions import Resolution
 from pytest_hybridjudge.runs import RunStore
@@ -163,9 +163,9 @@ def _record(case: str, outcome: str, output: str, **kw: object) -> CaseResult:
 
 
 def test_the_gate_report_carries_the_ppi_change_in_every_output(tmp_path: Path) -> None:
-    from pytest_hybridjudge.baseline import sides
     from pytest_hybridjudge.ci_summary import gate_markdown
-    from pytest_hybridjudge.gate import GateReport, PPIChange
+    from pytest_hybridjudge.gate.baseline import sides
+    from pytest_hybridjudge.gate.decide import GateReport, PPIChange
 
     base = [_record(f"q{i}", "passed", "right") for i in range(8)]
     base[0] = _record("q0", "escalated", "right", audit=True, audit_pass=True)
@@ -201,7 +201,7 @@ def test_the_gate_report_carries_the_ppi_change_in_every_output(tmp_path: Path) 
 def test_a_zero_width_ppi_change_is_not_reported(tmp_path: Path) -> None:
     """Issue 15, item 1: the reviewed audit agrees with the judges, so the correction has no
     sampled variance; a change of [x, x] would claim certainty, so none is given, and why."""
-    from pytest_hybridjudge.baseline import sides
+    from pytest_hybridjudge.gate.baseline import sides
 
     base = [_record(f"q{i}", "passed", "right") for i in range(8)]
     base[0] = _record("q0", "escalated", "right", audit=True, audit_pass=True)
@@ -225,7 +225,7 @@ def test_a_zero_width_ppi_change_is_not_reported(tmp_path: Path) -> None:
 def test_unresolved_escalations_give_the_ppi_change_no_labels(tmp_path: Path) -> None:
     """The baseline's escalation was resolved, the candidate's is fresh: the pair is left out
     of the gate, so of the PPI change too (it printed -10.0% [-10.0%, -10.0%] before)."""
-    from pytest_hybridjudge.baseline import sides
+    from pytest_hybridjudge.gate.baseline import sides
 
     base = [_record(f"q{i}", "passed", "right") for i in range(10)]
     base[0] = _record("q0", "escalated", "right")
@@ -244,3 +244,55 @@ def test_unresolved_escalations_give_the_ppi_change_no_labels(tmp_path: Path) ->
     assert pairing.unresolved == ["q0"]
     change, note = gate_ppi(pairing, ReviewDesk(resolutions).decisions, RunStore(tmp_path))
     assert change is None and note == NO_AUDITS
+
+
+def test_resolved_audits_are_weighted_by_the_share_of_their_run_resolved(
+    tmp_path: Path,
+) -> None:
+    """Issue 15, item 3: half the baseline run's audits and half its escalations are resolved.
+    The gate compares the unresolved audits too, so each resolved audit stands for two: its
+    probability is the audit rate x 0.5. The unresolved escalations are left out of the pairs,
+    so every compared escalation was resolved: probability 1."""
+    from helpers import write_run
+    from pytest_hybridjudge.gate.baseline import sides, with_resolutions
+    from pytest_hybridjudge.gate.ppi import ppi_labels
+    from pytest_hybridjudge.verdict import JudgeVerdict
+
+    said_fail = [JudgeVerdict(judge="a", model="a", score=2, passed=False)]
+    said_pass = [JudgeVerdict(judge="a", model="a", score=5, passed=True)]
+    base = [_record(f"q{i}", "passed", "right", rubric="r") for i in range(12)]
+    for i in range(4):  # q0-q3 escalated, q4-q7 audited
+        base[i] = _record(f"q{i}", "escalated", "right", rubric="r", verdicts=said_fail)
+        base[i + 4] = _record(
+            f"q{i + 4}", "passed", "right", rubric="r", audit=True, verdicts=said_pass
+        )
+    write_run(tmp_path, "20260101T000000Z-aaaaaa", results=base, runs=tmp_path / "runs")
+    cand = [_record(f"q{i}", "passed", "new", rubric="r") for i in range(12)]
+    resolutions = tmp_path / "resolutions.jsonl"
+    resolutions.write_text(
+        "".join(
+            Resolution(
+                item_id=f"q{i}:right",
+                case_id=f"q{i}",
+                verdict="pass" if i < 4 else "fail",
+                reviewer="ann",
+                resolved_at=dt.datetime.now(dt.UTC),
+            ).model_dump_json()
+            + "\n"
+            for i in (0, 1, 4, 5)
+        )
+    )
+    decisions = ReviewDesk(resolutions).decisions
+    pairing = pair(with_resolutions(sides(base), decisions), sides(cand))
+    assert pairing.unresolved == ["q2", "q3"]
+    found = ppi_labels(pairing, decisions, RunStore(tmp_path / "runs"))
+    reviewed = {
+        pairing.pairs[i][0].case_id: p for i, p in enumerate(found) if p.human_baseline is not None
+    }
+    assert sorted(reviewed) == ["q0", "q1", "q4", "q5"]
+    assert [reviewed[c].pi_baseline for c in ("q4", "q5")] == [0.25 * 0.5] * 2
+    assert [reviewed[c].pi_baseline for c in ("q0", "q1")] == [1.0, 1.0]
+    assert [(reviewed[c].judge_baseline, reviewed[c].human_baseline) for c in ("q0", "q4")] == [
+        (0.0, 1.0),
+        (1.0, 0.0),
+    ]

@@ -12,11 +12,11 @@ import pytest
 from loopback import Call, LoopbackLLM, verdict
 from pytest_hybridjudge.cache import CompletionCache
 from pytest_hybridjudge.calls import ModelCaller
-from pytest_hybridjudge.comparison import Baseline
 from pytest_hybridjudge.config import HybridJudgeConfig
 from pytest_hybridjudge.cost import TokenCounter
 from pytest_hybridjudge.estimate import plan_calls
 from pytest_hybridjudge.evaluate import Evaluator
+from pytest_hybridjudge.gate.run import Baseline
 from pytest_hybridjudge.gold import GoldCase
 from pytest_hybridjudge.jobs import Job
 from pytest_hybridjudge.plan import plan_case

@@ -16,7 +16,7 @@ import yaml
 
 from conftest import Project
 from loopback import Call, LoopbackLLM, verdict
-from pytest_hybridjudge.exit_status import INCONCLUSIVE
+from pytest_hybridjudge.gate.exit_status import INCONCLUSIVE
 
 WORKFLOW = Path(__file__).parents[1] / "examples" / "github-actions" / "gate.yml"
 

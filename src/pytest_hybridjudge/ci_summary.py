@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from .files import write_text_atomic
-from .gate import GateReport, ppi_text
+from .gate.decide import GateReport, ppi_text
 from .summary import RunSummary
 from .terminal import printable
 from .verdict import CaseResult, decided_by

@@ -11,7 +11,7 @@ file, line, key or case and the fix. Below it, by what the user does about it:
     │   ├── TargetError       a target's prompt or callable (targets.py)
     │   ├── VerifierError     a case's `verify` (verifiers.py)
     │   ├── RegistryError     a provider or verifier name, or a plugin package (registry.py)
-    │   ├── BaselineError     `--judge-baseline` or the gate's targets (baseline.py)
+    │   ├── BaselineError     `--judge-baseline` or the gate's targets (gate/baseline.py)
     │   ├── UnwritablePath    a path the run writes (preflight.py)
     │   ├── RunReferenceError `--run` or `--judge-baseline` names no run (runs.py)
     │   └── CommandError      a `hybridjudge` command's arguments (cli/common.py)

@@ -47,7 +47,7 @@ class BaselineSide(Protocol):
 class PairwiseBaseline(Protocol):
     """What a pairwise rubric compares with: an earlier run's cases, or a target of this run.
 
-    The gate's `comparison.Baseline` is one; the pipeline needs no more of it than this.
+    The gate's `gate.run.Baseline` is one; the pipeline needs no more of it than this.
     """
 
     @property

@@ -3,7 +3,7 @@
 Judges prefer whichever answer they read first surprisingly often, so every comparison is asked
 twice, with the order swapped. A judge whose preference flips with the order counts as a tie,
 and the case is escalated with reason "position-inconsistent"; the gate's
-`comparison.position_consistency` reports how often each judge kept its preference.
+`gate.run.position_consistency` reports how often each judge kept its preference.
 """
 
 from __future__ import annotations

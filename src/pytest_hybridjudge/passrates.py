@@ -58,8 +58,7 @@ def pass_rates(
     reviewed = {r.item_id for rs in rows.values() for r in rs if r.human_pass is not None}
     if reviewed and store is not None and store.folder.is_dir():
         from .errors import RecordError
-        from .review.labelled import resolved_shares
-        from .runs import stratum_of
+        from .review.labelled import resolved_shares, two_phase_probability
 
         try:
             history = store.judged_history()
@@ -72,10 +71,10 @@ def pass_rates(
             found = judged.get(item or "")
             if found is None or found[1].panel is None or found[1].panel.passed is None:
                 continue
-            probability = result_review_probability(found[1])
-            share = shares.get(stratum_of(*found))
-            if probability and share:
-                stored[item or ""] = (found[1].panel.passed, probability * share)
+            first = result_review_probability(found[1])
+            probability = two_phase_probability(first, *found, shares)
+            if probability:
+                stored[item or ""] = (found[1].panel.passed, probability)
     every: list[Row] = [r for rs in rows.values() for r in rs]
     per_rubric = {name: _rate(rs, stored, level) for name, rs in sorted(rows.items())}
     return per_rubric, _rate(every, stored, level)

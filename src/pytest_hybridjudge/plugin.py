@@ -18,7 +18,7 @@ from .session import SESSION, JudgeSession
 if TYPE_CHECKING:
     from _pytest.terminal import TerminalReporter
 
-    from .exit_status import GateOutcome
+    from .gate.exit_status import GateOutcome
     from .recorder import Recorder
 
 
@@ -197,8 +197,8 @@ def _gate_outcome(recorder: Recorder) -> GateOutcome | None:
 
 
 def _gate_exit_status(recorder: Recorder, pytest_status: int) -> int:
-    """With a baseline the gate decides the session's exit status (exit_status.py)."""
-    from .exit_status import session_exit_status
+    """With a baseline the gate decides the session's exit status (`gate.exit_status`)."""
+    from .gate.exit_status import session_exit_status
 
     on_inconclusive = recorder.session.settings.gate.on_inconclusive
     return session_exit_status(pytest_status, _gate_outcome(recorder), on_inconclusive)
@@ -227,7 +227,7 @@ def pytest_terminal_summary(
         title, lines = "hybridjudge", judge.recorder.summary_lines()
         gate = _gate_outcome(judge.recorder)
         if gate is not None:
-            from .exit_status import exit_status_line
+            from .gate.exit_status import exit_status_line
 
             failed = int(judge.recorder.summary.get("outcomes", {}).get("failed", 0))
             status = _gate_exit_status(judge.recorder, int(exitstatus))

@@ -135,7 +135,8 @@ class PairLabels:
 
     `judge_*` is each side's label without new reviews (1 passed, 0 not); where a reviewer
     labelled a side, `human_*` holds that label and `pi_*` the probability the side was sent for
-    review (the audit rate for an audit, 1 for an escalation)."""
+    review (the audit rate for an audit, 1 for an escalation, times the share of its run's
+    items of the same rubric and kind that reviewers resolved)."""
 
     judge_baseline: float
     judge_candidate: float

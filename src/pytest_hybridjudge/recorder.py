@@ -15,9 +15,9 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from .calls import ModelCaller
-    from .comparison import Baseline
     from .config import HybridJudgeConfig
-    from .gate import GateReport
+    from .gate.decide import GateReport
+    from .gate.run import Baseline
     from .health import ProviderHealth
     from .jobs import Job
     from .report import RunReport
@@ -200,8 +200,8 @@ class Recorder:
     def _gate(self) -> None:
         """Compare with the baseline, if there is one; write gate.json and the CI summary."""
         from .ci_summary import write_ci_summary
-        from .comparison import gate_run
         from .errors import HybridJudgeError
+        from .gate.run import gate_run
 
         paths, baseline, desk = self.report.paths, self.session.baseline, self.session.desk
         settings = self.session.settings
@@ -239,7 +239,7 @@ class Recorder:
 
     def summary_lines(self) -> list[str]:
         """The terminal summary of the run, once its files are written."""
-        from .gate import gate_lines
+        from .gate.decide import gate_lines
         from .health import health_lines
         from .summary_text import summary_lines
         from .terminal import printable

@@ -25,9 +25,9 @@ from .recorder import PAYLOAD
 if TYPE_CHECKING:
     from .cache import CompletionCache
     from .calls import ModelCaller
-    from .comparison import Baseline
     from .config import HybridJudgeConfig
     from .evaluate import Evaluator
+    from .gate.run import Baseline
     from .jobs import Job
     from .recorder import Recorder
     from .report import RunReport
@@ -307,8 +307,8 @@ def _load_baseline(
     settings: HybridJudgeConfig, store: RunStore, config: pytest.Config
 ) -> Baseline | None:
     """The gate's baseline (`--judge-baseline` or the gate's targets), checked before any call."""
-    from .comparison import load_baseline
     from .errors import HybridJudgeError
+    from .gate.run import load_baseline
 
     try:
         return load_baseline(config.getoption("judge_baseline"), settings, store)

@@ -100,6 +100,17 @@ def resolved_shares(
     return shares
 
 
+def two_phase_probability(
+    first: float | None, run_id: str, record: CaseResult, shares: Mapping[Stratum, float]
+) -> float | None:
+    """A reviewed case's inclusion probability: `first`, the chance its run sent it to people
+    (phase one), times the share of its run's items of the same rubric and kind that reviewers
+    resolved (phase two, `resolved_shares`). None when either is unknown or zero. The one rule
+    behind calibration, the pass rates and the gate's prediction-powered change. Pure."""
+    share = shares.get(stratum_of(run_id, record))
+    return first * share if first and share else None
+
+
 def labelled_cases(
     judged: Mapping[str, tuple[str, CaseResult]],
     resolutions: Iterable[Resolution],
@@ -155,10 +166,9 @@ def labelled_cases(
                     for v in record.verdicts
                     if v.passed is not None and v.error is None
                 },
-                inclusion=record.inclusion_probability * share
-                if record.inclusion_probability is not None
-                and (share := shares.get(stratum_of(run_id, record)))
-                else None,
+                inclusion=two_phase_probability(
+                    record.inclusion_probability, run_id, record, shares
+                ),
                 audit=record.audit,
                 legacy=record.policy is None,
                 panel_key=panel_key(record),

@@ -1,27 +1,37 @@
 """The gate's prediction-powered change: each paired side's label, and reviewers' where known.
 
-The judges' label of a side is what the gate counts without new reviews (`CaseSide.status`).
-A reviewer's label comes from the resolutions file (an audit or escalation resolved since its
+The judges' label of a side is what the gate counts without new reviews (`CaseSide.status`). A
+reviewer's label comes from the resolutions file (an audit or escalation resolved since its
 run), or from the record itself when the run took its outcome from a review: then the judges'
-label and the review probability are those of the newest run that judged the same item, as
-for a run's pass rate (`passrates`). A side whose review probability is unknown is counted with
-the label the gate uses, uncorrected. `stats.ppi_change` combines them over the pairs the gate
-compares (unresolved escalations and outages left out). A change whose interval has zero width
-(no sampled label disagrees with the judges) is not reported: it would claim certainty.
+label is that of the newest run that judged the same item, as for a run's pass rate
+(`passrates`). A reviewed audit is a two-phase sample: its run drew it at the audit rate, and
+reviewers resolved a share of its run's audits of that rubric; its inclusion probability is the
+product (`review.labelled.two_phase_probability`, over the run store's judged history), since
+the gate compares unresolved audits too. A resolved escalation keeps probability 1: the gate
+leaves every unresolved escalation out of the pairs (`baseline.pair`), so among the cases it
+compares every escalation was resolved, and weighting by the run's share would count the left-
+out ones twice. A side of a run the store does not hold keeps its run's probability; one whose
+probability is unknown is counted with the label the gate uses, uncorrected. `stats.ppi_change`
+combines them over the pairs the gate compares (unresolved escalations and outages left out). A
+change whose interval has zero width (no sampled label disagrees with the judges) is not
+reported: it would claim certainty.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
+from ..errors import HybridJudgeError
+from ..ppi import Change, PairLabels, ppi_change
+from ..review.labelled import resolved_shares, two_phase_probability
+from ..verdict import result_review_probability
 from .baseline import CaseSide, Pairing
-from .errors import HybridJudgeError
-from .ppi import Change, PairLabels, ppi_change
 
 if TYPE_CHECKING:
-    from .review.decisions import ItemDecision
-    from .runs import RunStore
+    from ..review.decisions import ItemDecision
+    from ..runs import RunStore
 
 Side = tuple[float, float | None, float | None, tuple[str | None, int | None] | None]
 NO_AUDITS = (
@@ -48,7 +58,9 @@ def side_labels(
     side: CaseSide, decided: Mapping[str, bool], judged: Mapping[str, CaseSide]
 ) -> Side:
     """(judges' label, reviewer's label, review probability, draw) of one side of a pair;
-    the draw (item id, audit seed) tells when two sides were sent for review together."""
+    `judged` holds the newest judged side of each reviewed item with its two-phase review
+    probability; the draw (item id, audit seed) tells when two sides were sent for review
+    together."""
     if side.by_review:
         human = float(side.status == "passed")
         before = judged.get(side.item_id or "")
@@ -58,9 +70,11 @@ def side_labels(
         return label, human, before.review_probability, (before.item_id, before.seed)
     label = float(side.status == "passed")
     reviewed = decided.get(side.item_id or "")
-    if reviewed is None or not side.review_probability:
+    before = judged.get(side.item_id or "")
+    probability = side.review_probability if before is None else before.review_probability
+    if reviewed is None or not probability:
         return label, None, None, None
-    return label, float(reviewed), side.review_probability, (side.item_id, side.seed)
+    return label, float(reviewed), probability, (side.item_id, side.seed)
 
 
 def pair_labels(
@@ -82,13 +96,38 @@ def _decided(decisions: Mapping[str, ItemDecision]) -> dict[str, bool]:
     return {item: d.passed for item, d in decisions.items() if d.passed is not None}
 
 
-def _judged(pairing: Pairing, store: RunStore) -> dict[str, CaseSide]:
-    """The newest judged record of each item decided by review in a run (read only then)."""
-    wanted = {s.item_id for pair in pairing.pairs for s in pair if s.by_review and s.item_id}
+def _judged(
+    pairing: Pairing, decisions: Mapping[str, ItemDecision], store: RunStore
+) -> dict[str, CaseSide]:
+    """The newest judged side of each reviewed item of the pairing with its review probability
+    (two-phase for an audit; see the module's docstring), read from the run store only when
+    reviewers labelled a compared side."""
+    resolved = {item for item, d in decisions.items() if not d.pending}
+    wanted = {
+        s.item_id for pair in pairing.pairs for s in pair if s.item_id in resolved or s.by_review
+    }
     if not wanted or not store.folder.is_dir():
         return {}
-    found = store.judged_history().judged
-    return {item: CaseSide.from_result(found[item][1]) for item in wanted if item in found}
+    history = store.judged_history()
+    shares = resolved_shares(history.sent, resolved)
+    found = {}
+    for item in sorted(i for i in wanted if i and i in history.judged):
+        run_id, record = history.judged[item]
+        first = result_review_probability(record)
+        probability = (
+            two_phase_probability(first, run_id, record, shares) if record.audit else first
+        )
+        found[item] = replace(CaseSide.from_result(record), review_probability=probability)
+    return found
+
+
+def ppi_labels(
+    pairing: Pairing, decisions: Mapping[str, ItemDecision], store: RunStore
+) -> list[PairLabels]:
+    """Every compared pair's labels, reviewers' weighted by their chance of review;
+    `decisions` are the review desk's, by item id. A record the store cannot read raises
+    `RecordError`."""
+    return pair_labels(pairing, _decided(decisions), _judged(pairing, decisions, store))
 
 
 def gate_ppi(
@@ -100,7 +139,7 @@ def gate_ppi(
     """The prediction-powered change of `pairing`, or None, and a note saying why or on what;
     `decisions` are the review desk's, by item id."""
     try:
-        pairs = pair_labels(pairing, _decided(decisions), _judged(pairing, store))
+        pairs = ppi_labels(pairing, decisions, store)
     except HybridJudgeError as exc:
         return None, f"not estimated: {exc}"
     change = ppi_change(pairs, level)

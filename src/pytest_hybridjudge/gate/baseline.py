@@ -16,12 +16,12 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal
 
-from .errors import InputError
-from .verdict import result_review_probability
+from ..errors import InputError
+from ..verdict import result_review_probability
 
 if TYPE_CHECKING:
-    from .review.decisions import ItemDecision
-    from .verdict import CaseResult
+    from ..review.decisions import ItemDecision
+    from ..verdict import CaseResult
 
 Status = Literal["passed", "not_passed", "outage", "skipped"]
 

@@ -17,7 +17,7 @@ baseline's run has been reviewed and the candidate's is fresh, and counting the 
 unresolved escalations as not passed failed an equally good model.
 
 Where reviewers labelled paired cases (audits, resolved escalations), the report also carries
-the prediction-powered change (`GateReport.ppi`, from `gate_ppi`). It is reported only and never
+the prediction-powered change (`GateReport.ppi`, from `gate.ppi`). It is reported only and never
 moves the decision: at gate time the candidate's own audits are not yet reviewed, so the
 correction mostly rests on the baseline's side; with the default 5% audits a side has a few
 dozen labels, most with zero residual, and the normal interval then covers the true change less
@@ -33,10 +33,10 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from ..config import GateSpec
+from ..ppi import Change
+from ..stats import mcnemar_exact, paired_bootstrap, paired_sample_size
 from .baseline import Pairing
-from .config import GateSpec
-from .ppi import Change
-from .stats import mcnemar_exact, paired_bootstrap, paired_sample_size
 
 GateResult = Literal["PASS", "REGRESSED", "INCONCLUSIVE"]
 Method = Literal["mcnemar", "bootstrap"]

@@ -1,6 +1,6 @@
 """The gate at the end of a run: pair this run with its baseline, decide, write `gate.json`.
 
-The I/O edge of `gate.py`: the baseline is read when the session starts (a wrong
+The I/O edge of the gate (`decide`): the baseline is read when the session starts (a wrong
 `--judge-baseline` stops the run before any call); this run's results are read back from
 results.jsonl once it is written, so the run never holds every result in memory.
 """
@@ -13,16 +13,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..config import GateSpec, HybridJudgeConfig
+from ..files import write_json_atomic
+from ..runs import RESULTS_FIX
 from .baseline import BaselineError, CaseSide, pair, sides, with_resolutions
-from .config import GateSpec, HybridJudgeConfig
-from .files import write_json_atomic
-from .gate import GateReport, compare
-from .runs import RESULTS_FIX
+from .decide import GateReport, PPIChange, compare
+from .ppi import gate_ppi
 
 if TYPE_CHECKING:
-    from .review.decisions import ItemDecision
-    from .runs import RunPaths, RunStore
-    from .verdict import CaseResult
+    from ..review.decisions import ItemDecision
+    from ..runs import RunPaths, RunStore
+    from ..verdict import CaseResult
 
 GATE_NAME = "gate.json"
 OWN_RESULTS_FIX = (
@@ -100,9 +101,6 @@ def gate_run(
 
     `decisions` (the review desk's, by item id) apply to both sides alike, as they are now,
     and give the prediction-powered change its labels."""
-    from .gate import PPIChange
-    from .gate_ppi import gate_ppi
-
     gate = settings.gate
     records = store.results(paths.results, OWN_RESULTS_FIX, "this run's")
     reviewed = decisions or {}
