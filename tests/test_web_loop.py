@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
-
 from conftest import Project
 from loopback import Call, LoopbackLLM, verdict
 from reviewpage import csrf, page_client, sign_in
@@ -44,7 +42,6 @@ def resolve(client: Any, guard: Any, item_id: str, verdict_: str) -> dict[str, A
 def test_decisions_made_in_the_page_are_taken_by_the_next_run(
     project: Project, llm: LoopbackLLM
 ) -> None:
-    pytest.importorskip("starlette")
     llm.responder = split_on_france
     project.config(
         escalation={"audit_rate": 1.0},  # every confident case is also drawn for audit
