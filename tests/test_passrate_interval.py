@@ -189,6 +189,6 @@ def test_a_rate_without_labels_says_it_is_the_judges_alone(tmp_path: Path) -> No
     summary = _summary(tmp_path, RUN_1, [_record(f"c{i}", outcome="passed") for i in range(3)])
     headline = next(x for x in summary_lines(summary) if x.startswith("pass rate"))
     assert headline == (
-        "pass rate: 100.0% (the judges' labels on 3 cases, uncorrected: no reviewer labels; "
-        "no interval without them: audits give them)"
+        "pass rate: 100.0% (the judges' labels on 3 cases, not yet checked by reviewers; "
+        "an interval once audits are reviewed)"
     )

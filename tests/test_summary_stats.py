@@ -107,7 +107,7 @@ def test_pass_rate_is_judge_only_without_reviewed_audits(tmp_path: Path) -> None
         "labelled": 0,
         "cases": 20,
         "why": "no reviewer labels: the judges' rate is uncorrected",
-        "how": "the judges' labels on 20 cases, uncorrected: no reviewer labels",
+        "how": "the judges' labels on 20 cases, not yet checked by reviewers",
     }
     assert "  rubric r: 75.0% (no interval) (20 passed, 0 failed, 0 escalated)" in "\n".join(
         summary_lines(summary)  # type: ignore[arg-type]

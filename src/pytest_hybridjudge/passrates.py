@@ -115,7 +115,7 @@ def how(rate: PassRate, level: float = 0.95) -> str:
     """How a pass rate was computed, in a phrase for people."""
     cases = f"{rate.n:,} case{'' if rate.n == 1 else 's'}"
     if rate.method == "judge-only":
-        return f"the judges' labels on {cases}, uncorrected: no reviewer labels"
+        return f"the judges' labels on {cases}, not yet checked by reviewers"
     labels = f"{rate.labelled:,} reviewer label{'' if rate.labelled == 1 else 's'}"
     interval = f"{level:.0%} interval" if rate.low is not None else f"no interval: {rate.why}"
     return (

@@ -23,7 +23,7 @@ def pass_rate_text(rate: PassRate, how: bool = False) -> str:
     if rate.low is not None and rate.high is not None:
         text += f" [{rate.low:.1%}, {rate.high:.1%}]"
     if how and rate.how:
-        tail = "; no interval without them: audits give them" if rate.method == "judge-only" else ""
+        tail = "; an interval once audits are reviewed" if rate.method == "judge-only" else ""
         return f"{text} ({rate.how}{tail})"
     return text if rate.low is not None else f"{text} (no interval)"
 
