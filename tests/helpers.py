@@ -178,3 +178,26 @@ def run_one_judge(tmp_path: Any, replies: list[Any], samples: int) -> Any:
 
     judge = ModelSpec(model="openai/j", samples=samples)
     return asyncio.run(run_judge(call, judge, rubric, judge_asks(judge, rubric, "prompt")))
+
+
+CAPITALS = """
+    cases:
+      - id: capital-france
+        input: "What is the capital of France?"
+        reference: "Paris"
+      - id: capital-spain
+        input: "What is the capital of Spain?"
+        reference: "Madrid"
+"""
+"""Two cases for the review loops: France split by the judges, Spain passed by all."""
+
+
+def split_on_france(call: Any) -> str:
+    """Targets answer right; judge-b fails France (a split: escalated), every judge passes Spain."""
+    from loopback import verdict
+
+    if not call.is_judge:
+        return "Paris" if "France" in call.last_user else "Madrid"
+    if "France" in call.prompt and call.model == "judge-b":
+        return verdict(2)
+    return verdict(5)

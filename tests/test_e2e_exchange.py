@@ -8,27 +8,10 @@ import json
 import pytest
 
 from conftest import Project
-from loopback import Call, LoopbackLLM, verdict
+from helpers import CAPITALS, split_on_france
+from loopback import LoopbackLLM
 from pytest_hybridjudge.cli import main as hybridjudge
 from pytest_hybridjudge.review.resolutions import load_resolutions
-
-CASES = """
-    cases:
-      - id: capital-france
-        input: "What is the capital of France?"
-        reference: "Paris"
-      - id: capital-spain
-        input: "What is the capital of Spain?"
-        reference: "Madrid"
-"""
-
-
-def split_on_france(call: Call) -> str:
-    if not call.is_judge:
-        return "Paris" if "France" in call.last_user else "Madrid"
-    if "France" in call.prompt and call.model == "judge-b":
-        return verdict(2)
-    return verdict(5)
 
 
 def as_label_studio_exports_it(
@@ -89,7 +72,7 @@ def test_label_studio_round_trip_leaves_resolutions_equal_to_the_changes(
 ) -> None:
     llm.responder = split_on_france
     project.config(escalation={"audit_rate": 1.0})
-    project.gold("g.yaml", CASES)
+    project.gold("g.yaml", CAPITALS)
     project.run("--judge")
     items = {item["case_id"]: item for item in project.manifest()}
     assert items["capital-spain"]["audit"] and not items["capital-france"]["audit"]

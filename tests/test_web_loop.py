@@ -6,27 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 from conftest import Project
-from loopback import Call, LoopbackLLM, verdict
+from helpers import CAPITALS, split_on_france
+from loopback import LoopbackLLM
 from reviewpage import csrf, page_client, sign_in
-
-CASES = """
-    cases:
-      - id: capital-france
-        input: "What is the capital of France?"
-        reference: "Paris"
-      - id: capital-spain
-        input: "What is the capital of Spain?"
-        reference: "Madrid"
-"""
-
-
-def split_on_france(call: Call) -> str:
-    """Judges disagree on France (escalated); both pass Spain (a confident case, audited)."""
-    if not call.is_judge:
-        return "Paris" if "France" in call.last_user else "Madrid"
-    if "France" in call.prompt and call.model == "judge-b":
-        return verdict(2)
-    return verdict(5)
 
 
 def resolve(client: Any, guard: Any, item_id: str, verdict_: str) -> dict[str, Any]:
@@ -47,7 +29,7 @@ def test_decisions_made_in_the_page_are_taken_by_the_next_run(
         escalation={"audit_rate": 1.0},  # every confident case is also drawn for audit
         review={"audit_reviews_per_item": 2},
     )
-    project.gold("g.yaml", CASES)
+    project.gold("g.yaml", CAPITALS)
     project.run("--judge").assert_outcomes(passed=1)  # France escalated, Spain passed + audit
     items = {item["case_id"]: item for item in project.manifest()}
     france, spain = items["capital-france"], items["capital-spain"]
