@@ -38,6 +38,7 @@ def test_decisions_made_in_the_page_are_taken_by_the_next_run(
     # ana resolves the escalation and, blind, the audit; bo labels the audit too.
     ana, guard = page_client(project.path)
     sign_in(ana, guard, "ana")
+    assert ana.get("/api/charts/reliability.json").json()["rows"] == []  # nothing labelled yet
     resolve(ana, guard, france["item_id"], "fail")
     blind_page = ana.get(f"/item/{spain['item_id']}").text
     assert "judge-a" not in blind_page and "judge-b" not in blind_page  # judges hidden
@@ -46,6 +47,8 @@ def test_decisions_made_in_the_page_are_taken_by_the_next_run(
     sign_in(bo, guard_b, "bo")
     resolve(bo, guard_b, spain["item_id"], "pass")
 
+    labelled = [row[3] for row in bo.get("/api/charts/reliability.json").json()["rows"]]
+    assert sum(labelled) == 2  # the audit (panel confident) and the split escalation
     agreement = bo.get("/api/charts/reviewers.json").json()
     rows = [dict(zip(agreement["columns"], row, strict=True)) for row in agreement["rows"]]
     assert [(r["reviewer"], r["against"], r["items"], r["agreement"]) for r in rows] == [
