@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import multiprocessing
 import sqlite3
 from pathlib import Path
@@ -108,3 +109,31 @@ def test_several_processes_share_one_cache(tmp_path: Path) -> None:
     cache = CompletionCache(path, "use")
     texts = [cache.get(_request(i).cache_key(P)) for i in range(600)]
     assert [t.text if t else None for t in texts] == [f"a{i}" for i in range(600)]
+
+
+def test_lookups_of_one_loop_turn_are_read_in_one_query(tmp_path: Path) -> None:
+    cache = CompletionCache(tmp_path / "c.sqlite", "use")
+    keys = [_request(i).cache_key(P) for i in range(1200)]  # more than one query's share of keys
+    for i, key in enumerate(keys[:1000]):
+        cache.put(key, "p", "m", Completion(text=f"a{i}", input_tokens=i))
+    with sqlite3.connect(tmp_path / "c.sqlite") as db:  # an unreadable row is a miss, as in get
+        db.execute("UPDATE completions SET response = '{broken' WHERE key = ?", (keys[7],))
+    selects: list[str] = []
+    assert cache._db is not None
+    cache._db.set_trace_callback(lambda sql: selects.append(sql) if "SELECT" in sql else None)
+
+    async def ask() -> list[Completion | None]:
+        return await asyncio.gather(*(cache.lookup(k) for k in [*keys, keys[0]]))
+
+    got = asyncio.run(ask())
+    assert len(selects) == 3  # 1,200 keys, 500 a query: not one query per key
+    assert [g.text if g else None for g in got] == [
+        *(None if i == 7 else f"a{i}" for i in range(1000)),
+        *([None] * 200),
+        "a0",
+    ]
+    assert got[0] is not got[-1] and got[0] is not None and got[0].cached and not got[0].requests
+    selects.clear()
+    assert asyncio.run(ask())[1] is not None and len(selects) == 3  # a new loop reads afresh
+    assert CompletionCache(tmp_path / "c.sqlite", "refresh").get(keys[1]) is None
+    assert asyncio.run(CompletionCache(tmp_path / "c.sqlite", "refresh").lookup(keys[1])) is None

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
 import threading
 import time
+from collections.abc import Collection
 from pathlib import Path
 
 from .providers.base import Completion
@@ -23,6 +25,24 @@ MIGRATIONS = [
 ]
 
 
+_KEYS_PER_QUERY = 500  # well under SQLite's limit on bound parameters (999 before 3.32)
+
+
+def _completion(response: str) -> Completion | None:
+    """A cached completion from its stored JSON; None for a row that cannot be read (a miss:
+    the next put replaces it)."""
+    try:
+        data = json.loads(response)
+        completion = Completion(**data)
+        if not isinstance(completion.text, str):
+            return None
+    except (ValueError, TypeError):
+        return None
+    completion.cached = True
+    completion.requests = 0
+    return completion
+
+
 class CompletionCache:
     """Completions by request hash. `mode` is `use`, `refresh` (write only) or `off`."""
 
@@ -30,6 +50,9 @@ class CompletionCache:
         self.path, self.mode = path, mode
         self._lock = threading.Lock()
         self._db: sqlite3.Connection | None = None
+        # look-ups asked for in this turn of the event loop, read together by `_read_pending`
+        self._pending: dict[str, asyncio.Future[str | None]] = {}
+        self._pending_loop: asyncio.AbstractEventLoop | None = None
         if mode != "off":
             path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(path, timeout=30, check_same_thread=False)
@@ -53,18 +76,50 @@ class CompletionCache:
             row = self._db.execute(
                 "SELECT response FROM completions WHERE key = ?", (key,)
             ).fetchone()
-        if row is None:
+        return None if row is None else _completion(row[0])
+
+    async def lookup(self, key: str) -> Completion | None:
+        """`get`, with every look-up of one turn of the event loop read in one query (a cached
+        run asks for the target calls of all the cases in flight at once, then their judges)."""
+        if self._db is None or self.mode != "use":
             return None
+        loop = asyncio.get_running_loop()
+        if not self._pending or self._pending_loop is not loop:  # (a closed loop's are dropped)
+            self._pending, self._pending_loop = {}, loop
+            loop.call_soon(self._read_pending)
+        if (waiting := self._pending.get(key)) is None:
+            waiting = self._pending[key] = loop.create_future()
+        response = await asyncio.shield(waiting)  # a cancelled caller leaves the others theirs
+        return None if response is None else _completion(response)
+
+    def _read_pending(self) -> None:
+        pending, self._pending = self._pending, {}
         try:
-            data = json.loads(row[0])
-            completion = Completion(**data)
-            if not isinstance(completion.text, str):
-                return None
-        except (ValueError, TypeError):
-            return None  # an unreadable row is a miss; the next put replaces it
-        completion.cached = True
-        completion.requests = 0
-        return completion
+            found = self._responses(pending)
+        except Exception as exc:  # each caller waiting gets the error `get` would raise
+            for waiting in pending.values():
+                if not waiting.done():
+                    waiting.set_exception(exc)
+            return
+        for key, waiting in pending.items():
+            if not waiting.done():
+                waiting.set_result(found.get(key))
+
+    def _responses(self, keys: Collection[str]) -> dict[str, str]:
+        """The stored responses of those of `keys` that have one, by key."""
+        assert self._db is not None
+        keys = list(keys)
+        found: dict[str, str] = {}
+        with self._lock:
+            for start in range(0, len(keys), _KEYS_PER_QUERY):
+                chunk = keys[start : start + _KEYS_PER_QUERY]
+                marks = ",".join("?" * len(chunk))
+                found.update(
+                    self._db.execute(
+                        f"SELECT key, response FROM completions WHERE key IN ({marks})", chunk
+                    ).fetchall()
+                )
+        return found
 
     def put(self, key: str, provider: str, model: str, completion: Completion) -> None:
         """Store a completion (no-op when the cache is off)."""

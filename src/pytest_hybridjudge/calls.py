@@ -164,7 +164,7 @@ class ModelCaller:
         refused = 0
         while True:
             modes = self._modes[provider_name]
-            if (cached := self._lookup(provider, request, modes)) is not None:
+            if (cached := await self._lookup(provider, request, modes)) is not None:
                 return cached
             self._check_stopped()
             shaped = shape_request(request, modes[0])
@@ -183,7 +183,7 @@ class ModelCaller:
                 self.cache.put(key, provider_name, request.model, completion)
             return completion
 
-    def _lookup(
+    async def _lookup(
         self, provider: Provider, request: CompletionRequest, modes: tuple[StructuredMode, ...]
     ) -> Completion | None:
         """A cached answer under the current mode or, for structured requests, a later one."""
@@ -191,7 +191,7 @@ class ModelCaller:
             return None
         for mode in modes if request.json_schema is not None else modes[:1]:
             key = shape_request(request, mode).cache_key(self._identities[provider.name])
-            cached = self.cache.get(key)
+            cached = await self.cache.lookup(key)
             if cached is not None:
                 cached.requests = 0
                 self.stats.cache_hits += 1

@@ -14,13 +14,15 @@ import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .files import write_text_atomic
-from .gate.decide import GateReport, ppi_text
 from .summary import RunSummary
 from .terminal import printable
 from .verdict import CaseResult, decided_by
+
+if TYPE_CHECKING:  # the gate's statistics are imported only when a run has a gate
+    from .gate.decide import GateReport
 
 MARKDOWN_NAME = "summary.md"
 ICONS = {"PASS": "✅", "REGRESSED": "❌", "INCONCLUSIVE": "⚠️"}
@@ -66,6 +68,8 @@ def _pct(value: float | None) -> str:
 
 def gate_markdown(gate: GateReport) -> list[str]:
     """The gate's section."""
+    from .gate.decide import ppi_text
+
     pct = _pct
     interval = f"[{gate.interval[0]:+.1%}, {gate.interval[1]:+.1%}]" if gate.interval else "n/a"
     change = f"{gate.change:+.1%}" if gate.change is not None else "n/a"

@@ -200,13 +200,14 @@ class Recorder:
     def _gate(self) -> None:
         """Compare with the baseline, if there is one; write gate.json and the CI summary."""
         from .ci_summary import write_ci_summary
-        from .errors import HybridJudgeError
-        from .gate.run import gate_run
 
         paths, baseline, desk = self.report.paths, self.session.baseline, self.session.desk
         settings = self.session.settings
         decisions = desk.decisions if desk is not None else {}  # read once, at the start
-        if baseline is not None:
+        if baseline is not None:  # only a gated run imports the gate's statistics
+            from .errors import HybridJudgeError
+            from .gate.run import gate_run
+
             try:
                 self.gate = gate_run(baseline, settings, self.store, paths, decisions)
             except HybridJudgeError as exc:
@@ -239,7 +240,6 @@ class Recorder:
 
     def summary_lines(self) -> list[str]:
         """The terminal summary of the run, once its files are written."""
-        from .gate.decide import gate_lines
         from .health import health_lines
         from .summary_text import summary_lines
         from .terminal import printable
@@ -250,6 +250,8 @@ class Recorder:
         if self.write_error is not None:
             lines.append(f"run not recorded: {self.write_error}")
         if self.gate is not None:
+            from .gate.decide import gate_lines
+
             lines += [printable(line) for line in gate_lines(self.gate)]  # ids from any file
         if self.gate_error is not None:
             lines.append(self.gate_error)

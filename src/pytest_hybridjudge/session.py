@@ -307,11 +307,14 @@ def _load_baseline(
     settings: HybridJudgeConfig, store: RunStore, config: pytest.Config
 ) -> Baseline | None:
     """The gate's baseline (`--judge-baseline` or the gate's targets), checked before any call."""
+    option, gate = config.getoption("judge_baseline"), settings.gate
+    if not option and gate.baseline is None and gate.candidate is None:
+        return None  # no gate: a run without one need not import the gate's statistics
     from .errors import HybridJudgeError
     from .gate.run import load_baseline
 
     try:
-        return load_baseline(config.getoption("judge_baseline"), settings, store)
+        return load_baseline(option, settings, store)
     except HybridJudgeError as exc:  # the option, the run it names, or a line of its results
         raise pytest.UsageError(f"hybridjudge: {exc}") from None
 
