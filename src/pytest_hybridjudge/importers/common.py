@@ -45,6 +45,18 @@ def missing(value: Any) -> bool:
     return value is _MISSING
 
 
+def add_dataset_case(
+    imported: Imported, case: dict[str, Any], metadata: dict[str, Any], wanted: Any, stem: str
+) -> None:
+    """Finish one dataset record's case: its metadata (when any), counted, and added with the id
+    `pick` found (else `<stem>-<n>`)."""
+    if metadata:
+        case["metadata"] = metadata
+    imported.count("cases")
+    fallback = f"{stem}-{len(imported.cases) + 1}"
+    imported.add_case(case, None if missing(wanted) else wanted, fallback)
+
+
 def to_messages(value: Any, where: str, imported: Imported) -> list[dict[str, str]] | None:
     """Chat messages as the gold format takes them ({role, content}); None, reported, when a
     message cannot be sent as it is (a tool message, an image, an unknown role)."""

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from .common import json_mapping, missing, pick, split_list
+from .common import add_dataset_case, json_mapping, missing, pick, split_list
 from .records import records
 from .report import Imported
 
@@ -55,13 +55,8 @@ def import_deepeval(source: Path, imported: Imported, stem: str, fields: Mapping
             if data.get(key):
                 metadata[key] = data[key]
         metadata.update(json_mapping(data.get("custom_column_key_values")))
-        if metadata:
-            case["metadata"] = metadata
-        imported.count("cases")
         wanted = pick(data, fields, "id", "name")
-        imported.add_case(
-            case, None if missing(wanted) else wanted, f"{stem}-{len(imported.cases) + 1}"
-        )
+        add_dataset_case(imported, case, metadata, wanted, stem)
     if multi_turn:
         imported.note(
             str(source),

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from .common import json_mapping, missing, pick, references, to_messages
+from .common import add_dataset_case, json_mapping, missing, pick, references, to_messages
 from .records import records
 from .report import Imported
 
@@ -58,10 +58,5 @@ def import_inspect(source: Path, imported: Imported, stem: str, fields: Mapping[
             metadata.update(extra)  # other CSV columns: kept for templates
         elif extra:
             imported.note(where, f"{sorted(extra)} are not Sample fields; not imported")
-        if metadata:
-            case["metadata"] = metadata
-        imported.count("cases")
         wanted = pick(data, fields, "id", "id")
-        imported.add_case(
-            case, None if missing(wanted) else wanted, f"{stem}-{len(imported.cases) + 1}"
-        )
+        add_dataset_case(imported, case, metadata, wanted, stem)

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from .common import missing, pick, references, to_messages
+from .common import add_dataset_case, missing, pick, references, to_messages
 from .records import records
 from .report import Imported
 
@@ -42,10 +42,5 @@ def import_openai_evals(
             case["reference"] = references(ideal)
             imported.count("references")
         metadata = {k: v for k, v in data.items() if k not in ("input", "ideal", *fields.values())}
-        if metadata:
-            case["metadata"] = metadata
-        imported.count("cases")
         wanted = pick(data, fields, "id", "id")
-        imported.add_case(
-            case, None if missing(wanted) else wanted, f"{stem}-{len(imported.cases) + 1}"
-        )
+        add_dataset_case(imported, case, metadata, wanted, stem)
