@@ -36,7 +36,10 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
         ),
     ),
     ("records", ("runs", "runstore", "review", "verdict", "summary", "calibration")),
-    ("providers", ("providers", "registry", "calls", "structured", "cache", "redact", "cost")),
+    (
+        "providers",
+        ("providers", "batches", "registry", "calls", "structured", "cache", "redact", "cost"),
+    ),
     (
         "foundation",
         (
