@@ -16,9 +16,9 @@ retrieves that still find it in progress. Knobs:
 - ``fail_creates``: the first K OpenAI batches fail at validation with ``token_limit_exceeded``;
 - ``list_page``: the most batches one list call returns (to exercise pagination).
 
-``created`` counts the batches created per API, ``rejected`` the refused creates; ``GET
-/_loopback/batches`` returns both as JSON, for a server run as a subprocess (``loopback.py
---batches``).
+``created`` counts the batches created per API, ``rejected`` the refused creates, ``answered``
+the batch requests the responder answered; ``GET /_loopback/batches`` returns the three as JSON,
+for a server run as a subprocess (``loopback.py --batches``).
 """
 
 from __future__ import annotations
@@ -100,6 +100,7 @@ class BatchDesk:
         )
         self.created: Counter[str] = Counter()
         self.rejected: Counter[str] = Counter()
+        self.answered: Counter[str] = Counter()  # batch requests the responder answered
         self.batches: dict[str, _Batch] = {}
         self.files: dict[str, tuple[str, str, bytes]] = {}  # id -> (filename, purpose, data)
         self._random = random.Random(seed)
@@ -118,7 +119,11 @@ class BatchDesk:
         segments = path.strip("/").split("/")
         with self._lock:
             if path == "/_loopback/batches" and method == "GET":
-                stats = {"created": dict(self.created), "rejected": dict(self.rejected)}
+                stats = {
+                    "created": dict(self.created),
+                    "rejected": dict(self.rejected),
+                    "answered": dict(self.answered),
+                }
                 return _json(200, stats)
             if segments[:2] == ["v1", "files"]:
                 return self._files(method, segments[2:], headers, raw)
@@ -379,6 +384,7 @@ class BatchDesk:
         path = ENDPOINT if api == "openai" else "/v1/messages"
         raw = json.dumps(body).encode()
         call = server._record(_make_call(api, path, {"batch-id": batch.id}, body), raw)
+        self.answered[api] += 1
         refusal = _refusal(server.structured, api, body)
         if refusal is not None:
             return refusal[0], _error_body(api, *refusal)

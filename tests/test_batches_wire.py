@@ -21,6 +21,7 @@ from loopback_batches import BatchDesk
 from pytest_hybridjudge.batches import anthropic as anthropic_batches
 from pytest_hybridjudge.batches import openai as openai_batches
 from pytest_hybridjudge.batches.transport import (
+    BatchingProvider,
     BatchResult,
     BatchTransport,
     BatchUnsupported,
@@ -28,7 +29,12 @@ from pytest_hybridjudge.batches.transport import (
     custom_id,
 )
 from pytest_hybridjudge.providers.anthropic import AnthropicProvider, completion_from_message
-from pytest_hybridjudge.providers.base import CompletionRequest, StructuredMode
+from pytest_hybridjudge.providers.base import (
+    CompletionRequest,
+    MalformedResponse,
+    ProviderBase,
+    StructuredMode,
+)
 from pytest_hybridjudge.providers.openai import OpenAIProvider, completion_from_body
 
 T = TypeVar("T")
@@ -118,9 +124,23 @@ async def collect(transport: BatchTransport, batch_id: str, polls: int = 5) -> l
 
 
 def text_of(api: str, result: BatchResult) -> str:
-    assert result.kind == "succeeded", result
+    assert result.kind == "succeeded" and result.body is not None, result
     read = completion_from_body if api == "openai" else completion_from_message
     return read(result.body).text
+
+
+def test_openai_and_anthropic_providers_batch_and_read_their_results(server: LoopbackLLM) -> None:
+    body = {"choices": [{"message": {"content": "hi"}}], "usage": {"prompt_tokens": 3}}
+    message = {"content": [{"type": "text", "text": "hi"}], "usage": {"output_tokens": 2}}
+    oai, ant = openai_provider(server), anthropic_provider(server)
+    assert isinstance(oai, BatchingProvider) and isinstance(ant, BatchingProvider)
+    assert not isinstance(ProviderBase("plugin"), BatchingProvider)
+    assert (oai.read_body(body).text, oai.read_body(body).input_tokens) == ("hi", 3)
+    assert (ant.read_body(message).text, ant.read_body(message).output_tokens) == ("hi", 2)
+    with pytest.raises(MalformedResponse):
+        oai.read_body({"choices": []})
+    with pytest.raises(MalformedResponse):
+        ant.read_body({"content": "not blocks"})
 
 
 # ---------------------------------------------------------------------- round trip
@@ -149,7 +169,7 @@ def test_round_trip_maps_shuffled_results_by_custom_id(api: str, server: Loopbac
         assert text_of(api, by_id[cid(question)]) == f"Answer: {question}"
     assert json.loads(text_of(api, by_id[cid("judge this")]))["score"] == 4
     assert [r.custom_id for r in results] != [cid(q) for q in questions]  # shuffled lines
-    assert batches.created == {api: 1}
+    assert batches.created == {api: 1} and batches.answered == {api: 7}
     assert server.count(api=api) == 7 and server.count(api=api, judge=True) == 1
     assert {c.headers["batch-id"] for c in server.calls} == {second.batch_id}
 
@@ -451,4 +471,4 @@ def test_the_loopback_script_serves_batches_with_its_knobs() -> None:
         proc.terminate()
         proc.wait(timeout=10)
     assert states == ["in_progress", "ended"] and kind == "succeeded"
-    assert stats == {"created": {"openai": 1}, "rejected": {"openai": 1}}
+    assert stats == {"created": {"openai": 1}, "rejected": {"openai": 1}, "answered": {"openai": 1}}

@@ -9,6 +9,7 @@ was never saved. Results come back as two JSONL files (output and errors) in any
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
@@ -30,6 +31,7 @@ from .transport import (
 ENDPOINT: Final = "/v1/chat/completions"
 KEY_FIELD = "hybridjudge_key"  # the metadata field that carries the idempotency key
 LIST_PAGE = 100  # the most batches one list call returns
+FIND_SECONDS = 30 * 86400  # `find` looks no further back: a batch's files are gone by then
 
 _STATES: dict[str, BatchState] = {
     "validating": "validating",
@@ -82,9 +84,13 @@ class OpenAIBatches:
         return batch.id
 
     async def find(self, key: str) -> str | None:
-        """The newest batch whose metadata carries `key` and that did not fail, if any."""
+        """The newest batch whose metadata carries `key` and that did not fail, if any; the
+        list is newest first, and read back 30 days at most."""
+        since = time.time() - FIND_SECONDS
         try:
             async for batch in self.client.batches.list(limit=LIST_PAGE):
+                if batch.created_at < since:
+                    break
                 if (batch.metadata or {}).get(KEY_FIELD) == key and batch.status != "failed":
                     return batch.id
         except openai.NotFoundError as exc:
@@ -219,7 +225,7 @@ def read_result(line: Mapping[str, Any]) -> BatchResult:
 
 def status_kind(status: Any, code: str | None, message: str) -> ResultKind:
     """A failed request's class from its HTTP status and error code."""
-    billing = code == "insufficient_quota" or "billing" in (code or "") or "billing" in message
+    billing = code == "insufficient_quota" or "billing" in f"{code} {message}".lower()
     if status == 402 or billing:
         return "billing"
     if status in (401, 403):

@@ -12,7 +12,9 @@ import hashlib
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, runtime_checkable
+
+from ..providers.base import Completion, CompletionRequest
 
 CUSTOM_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")  # what both providers accept as a custom_id
 
@@ -136,4 +138,25 @@ class BatchTransport(Protocol):
 
     async def cancel(self, batch_id: str) -> None:
         """Ask the provider to cancel the batch."""
+        ...
+
+
+@runtime_checkable
+class BatchingProvider(Protocol):
+    """A provider whose calls can go through its batch API (the built-in `openai` and
+    `anthropic` kinds): the body a direct call sends, the transport, and the reader of a
+    succeeded result's body."""
+
+    name: str
+
+    def request_body(self, request: CompletionRequest) -> dict[str, Any]:
+        """The request body a direct call sends (a batch request carries the same)."""
+        ...
+
+    def batches(self) -> BatchTransport:
+        """The provider's batch API on its own client."""
+        ...
+
+    def read_body(self, body: Mapping[str, Any]) -> Completion:
+        """A succeeded result's body as a `Completion`; MalformedResponse if it is not one."""
         ...

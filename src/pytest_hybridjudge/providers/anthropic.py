@@ -22,7 +22,7 @@ from .base import (
 from .failures import is_validation_error, names_parameter
 
 if TYPE_CHECKING:
-    from ..batches.anthropic import AnthropicBatches
+    from ..batches.transport import BatchTransport
     from ..config import ProviderSpec
 
 PLACEHOLDER_KEY = "not-needed"  # what a keyless compatible server gets (the SDK demands a key)
@@ -120,11 +120,15 @@ class AnthropicProvider(ProviderBase):
             output_tokens=response.usage.output_tokens,
         )
 
-    def batches(self) -> AnthropicBatches:
+    def batches(self) -> BatchTransport:
         """This provider's Message Batches API on the same client."""
         from ..batches.anthropic import AnthropicBatches
 
         return AnthropicBatches(self.client, self.name, self.base_url)
+
+    def read_body(self, body: Mapping[str, Any]) -> Completion:
+        """A batch result's message as a `Completion` (see `completion_from_message`)."""
+        return completion_from_message(body)
 
     def should_retry(self, exc: BaseException) -> bool:
         """Timeouts, dropped connections, 429, 529 and other 5xx."""

@@ -26,7 +26,7 @@ from .base import (
 from .failures import is_validation_error, names_parameter
 
 if TYPE_CHECKING:
-    from ..batches.openai import OpenAIBatches
+    from ..batches.transport import BatchTransport
     from ..config import ProviderSpec
 
 # The SDK's aiohttp transport costs less CPU per call than its default one (README, Performance)
@@ -143,11 +143,15 @@ class OpenAIProvider(ProviderBase):
         )
         return read_completion(raw)
 
-    def batches(self) -> OpenAIBatches:
+    def batches(self) -> BatchTransport:
         """This provider's Batch API (`/v1/files` + `/v1/batches`) on the same client."""
         from ..batches.openai import OpenAIBatches
 
         return OpenAIBatches(self.client, self.name, self.base_url)
+
+    def read_body(self, body: Mapping[str, Any]) -> Completion:
+        """A batch result's chat completion as a `Completion` (see `completion_from_body`)."""
+        return completion_from_body(body)
 
     def should_retry(self, exc: BaseException) -> bool:
         """Timeouts, dropped connections, 429 and 5xx."""
