@@ -4,6 +4,7 @@ Batches, through the official SDKs against the loopback server's batch endpoints
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import subprocess
 import sys
@@ -214,7 +215,9 @@ def test_anthropic_results_are_typed(server: LoopbackLLM) -> None:
     async def expired_batch() -> tuple[Any, list[BatchResult]]:
         transport, batch_id = await submit(provider, ["fine", "other"])
         results = await collect(transport, batch_id)
-        return await transport.progress(batch_id), results
+        progress = await transport.progress(batch_id)
+        await provider.aclose()
+        return progress, results
 
     progress, expired = run(expired_batch())
     assert {r.kind for r in expired} == {"expired"} and progress.expired == 2
@@ -419,7 +422,7 @@ def test_a_batch_carries_exactly_the_direct_request(
     provider = make_provider(api, server)
     request = ask("judge this", judge=True, mode=mode)
     if api == "openai":
-        request = CompletionRequest(**{**request.__dict__, "logprobs": True})
+        request = dataclasses.replace(request, logprobs=True)  # sent only by OpenAI
 
     async def scenario() -> list[BatchResult]:
         await provider.complete(request, timeout=5)
