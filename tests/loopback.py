@@ -404,6 +404,11 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             return
         self._send_error_json("openai", 404, f"unknown path: GET {self.path}")
 
+    def do_DELETE(self) -> None:
+        raw = self._read_body()
+        if not self._batch_api("DELETE", raw):
+            self._send_error_json("openai", 404, f"unknown path: DELETE {self.path}")
+
     def do_POST(self) -> None:
         raw = self._read_body()
         if self.server.owner.batches is not None and self._batch_api("POST", raw):

@@ -154,6 +154,9 @@ class BatchDesk:
             return 200, self.files[rest[0]][2], "application/octet-stream"
         if method == "GET" and len(rest) == 1 and rest[0] in self.files:
             return _json(200, self._file_object(rest[0]))
+        if method == "DELETE" and len(rest) == 1 and rest[0] in self.files:
+            del self.files[rest[0]]
+            return _json(200, {"id": rest[0], "object": "file", "deleted": True})
         return _openai_error(404, f"No such File object: {'/'.join(rest)}", None)
 
     def _file_object(self, file_id: str) -> dict[str, Any]:

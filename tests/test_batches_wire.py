@@ -350,6 +350,7 @@ def test_create_refused_for_the_enqueued_limit_is_enqueued_limit(
 
     assert run(scenario())
     assert batches.rejected == {api: 1} and batches.created == {api: 1}
+    assert len(batches.files) == (1 if api == "openai" else 0)  # the refused upload is deleted
 
 
 def test_openai_batch_failed_for_the_enqueued_limit_says_so(server: LoopbackLLM) -> None:

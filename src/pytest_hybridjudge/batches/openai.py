@@ -8,6 +8,7 @@ was never saved. Results come back as two JSONL files (output and errors) in any
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from collections.abc import Mapping, Sequence
@@ -69,19 +70,28 @@ class OpenAIBatches:
             upload = await self.client.files.create(
                 file=(f"hybridjudge-{key}.jsonl", data, "application/jsonl"), purpose="batch"
             )
+        except openai.NotFoundError as exc:
+            raise self._unsupported("POST /v1/files") from exc
+        try:
             batch = await self.client.batches.create(
                 input_file_id=upload.id,
                 endpoint=ENDPOINT,
                 completion_window="24h",
                 metadata={KEY_FIELD: key},
             )
-        except openai.NotFoundError as exc:
-            raise self._unsupported("POST /v1/files or /v1/batches") from exc
         except openai.APIStatusError as exc:
+            await self._forget(upload.id)  # a refused batch leaves no file behind
+            if isinstance(exc, openai.NotFoundError):
+                raise self._unsupported("POST /v1/batches") from exc
             if exc.status_code in (400, 429) and is_enqueued_limit(exc.code, exc.message):
                 raise EnqueuedLimit(f"provider '{self.provider}': {exc.message}") from exc
             raise
         return batch.id
+
+    async def _forget(self, file_id: str) -> None:
+        """Delete an uploaded input file no batch will read (best effort)."""
+        with contextlib.suppress(openai.APIError):
+            await self.client.files.delete(file_id)
 
     async def find(self, key: str) -> str | None:
         """The newest batch whose metadata carries `key` and that did not fail, if any; the
