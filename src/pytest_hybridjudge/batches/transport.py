@@ -12,7 +12,9 @@ import hashlib
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, runtime_checkable
+
+from ..providers.base import Completion, CompletionRequest
 
 CUSTOM_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")  # what both providers accept as a custom_id
 
@@ -29,6 +31,13 @@ def custom_id(case: str, role: str, judge: str, order: str, attempt: int, reques
     characters of `[0-9a-f]`."""
     text = "\x1f".join((case, role, judge, order, str(attempt), request_key))
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+def check_custom_id(value: str) -> str:
+    """`value` if both providers accept it as a custom_id, else ValueError naming it."""
+    if not CUSTOM_ID.match(value):
+        raise ValueError(f"custom_id {value!r} is not 1-64 characters of [A-Za-z0-9_-]")
+    return value
 
 
 @dataclass(frozen=True)
@@ -129,4 +138,25 @@ class BatchTransport(Protocol):
 
     async def cancel(self, batch_id: str) -> None:
         """Ask the provider to cancel the batch."""
+        ...
+
+
+@runtime_checkable
+class BatchingProvider(Protocol):
+    """A provider whose calls can go through its batch API (the built-in `openai` and
+    `anthropic` kinds): the body a direct call sends, the transport, and the reader of a
+    succeeded result's body."""
+
+    name: str
+
+    def request_body(self, request: CompletionRequest) -> dict[str, Any]:
+        """The request body a direct call sends (a batch request carries the same)."""
+        ...
+
+    def batches(self) -> BatchTransport:
+        """The provider's batch API on its own client."""
+        ...
+
+    def read_body(self, body: Mapping[str, Any]) -> Completion:
+        """A succeeded result's body as a `Completion`; MalformedResponse if it is not one."""
         ...
