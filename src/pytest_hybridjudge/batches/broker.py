@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from ..errors import ProviderConfigError, ProviderError
 from ..providers.base import Completion, MalformedResponse
-from .site import CALL_SITE, CallSite
+from .site import BATCH_EXPIRED, CALL_SITE, CallSite
 from .transport import (
     BatchProgress,
     BatchRequest,
@@ -56,8 +56,8 @@ class BatchCapable(Protocol):
         """Its batch API, on the provider's own client."""
         ...
 
-    def batch_body(self, request: Any) -> dict[str, Any]:
-        """The request body a direct call would send (no timeout, no stream)."""
+    def request_body(self, request: Any) -> dict[str, Any]:
+        """The request body a direct call sends (no timeout, no stream)."""
         ...
 
     def read_body(self, body: Mapping[str, Any]) -> Completion:
@@ -122,6 +122,11 @@ class BatchBroker:
         # (provider, request key) -> the result an earlier run's batch holds; None: not there
         self._earlier: dict[tuple[str, str], asyncio.Future[BatchResult | None]] = {}
 
+    @property
+    def unfinished(self) -> int:
+        """Batches created (or collected from an earlier run) that have not ended."""
+        return self._in_flight
+
     # -- calls ------------------------------------------------------------------------------
 
     async def call(
@@ -159,7 +164,7 @@ class BatchBroker:
                 if result.kind in RESUBMITTED:
                     if resubmits >= self.spec.resubmits:
                         raise ProviderError(
-                            f"batch expired: {provider} {result.kind} the request "
+                            f"{BATCH_EXPIRED}: {provider} {result.kind} the request "
                             f"{attempt} times ({why})",
                             requests=attempt,
                             kind="expired",
@@ -381,7 +386,12 @@ class BatchBroker:
                 if entry.batch_id is None and self.ledger is not None:
                     self.ledger.created(entry.key, batch_id, path=entry.path)
                 self.stats.adopted += 1
-                progress = await self._poll(entry.provider, transport, batch_id, 0)
+                self._in_flight += 1
+                try:
+                    progress = await self._poll(entry.provider, transport, batch_id, 0)
+                finally:
+                    self._in_flight -= 1
+                    self._room.set()
                 if progress.state == "ended":
                     results = {r.custom_id: r for r in await transport.results(batch_id)}
         except asyncio.CancelledError:

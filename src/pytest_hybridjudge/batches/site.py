@@ -13,6 +13,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Literal
 
+BATCH_EXPIRED = "batch expired"  # the reason a case is escalated for, and its error's start
 Role = Literal["target", "baseline", "judge", "pairwise", ""]
 
 
