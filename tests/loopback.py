@@ -16,9 +16,10 @@ llama.cpp's servers), in whichever form it honours, or None: ``tiny_model`` answ
 
 Run as a script to serve ``default_responder``::
 
-    python tests/loopback.py [--port 0] [--latency 0.05]
+    python tests/loopback.py [--port 0] [--latency 0.05] [--batches [--batch-hold N] ...]
 
-It prints ``http://127.0.0.1:PORT`` on one line and serves until SIGTERM/SIGINT.
+It prints ``http://127.0.0.1:PORT`` on one line and serves until SIGTERM/SIGINT. With
+``--batches`` it also serves the provider batch APIs (``loopback_batches.py``).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 __all__ = [
@@ -384,12 +386,28 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         return self.rfile.read(length) if length > 0 else b""
 
+    def _batch_api(self, method: str, raw: bytes) -> bool:
+        """Answer a batch API request when a `loopback_batches.BatchDesk` is attached."""
+        desk = self.server.owner.batches
+        answer = desk and desk.handle(
+            method, self.path, {k.lower(): v for k, v in self.headers.items()}, raw
+        )
+        if not answer:
+            return False
+        status, body, content_type = answer
+        self._send(status, body, content_type=content_type)
+        return True
+
     def do_GET(self) -> None:
-        self._read_body()
+        raw = self._read_body()
+        if self._batch_api("GET", raw):
+            return
         self._send_error_json("openai", 404, f"unknown path: GET {self.path}")
 
     def do_POST(self) -> None:
         raw = self._read_body()
+        if self.server.owner.batches is not None and self._batch_api("POST", raw):
+            return
         path = self.path.split("?", 1)[0].rstrip("/")
         api = _PATHS.get(path)
         if api is None:
@@ -507,6 +525,7 @@ class LoopbackLLM:
         # A long-lived server (benchmarks) keeps no history: with it, its heap grew by GBs and
         # its garbage collections stalled replies for seconds, which made timings noise.
         self.record = record
+        self.batches: Any = None  # a `loopback_batches.BatchDesk` serves the batch APIs when set
         self.calls: list[Call] = []
         self._lock = threading.Lock()
         self._attempts: dict[str, int] = {}
@@ -605,6 +624,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--latency", type=float, default=0.0, help="seconds per reply")
+    parser.add_argument("--batches", action="store_true", help="serve the batch APIs too")
+    parser.add_argument("--batch-hold", type=int, default=0, help="retrieves before a batch runs")
+    parser.add_argument("--batch-expire", type=float, default=0.0, help="share of expired requests")
+    parser.add_argument("--batch-reject", type=int, default=0, help="creates refused for the limit")
+    parser.add_argument("--batch-fail", type=int, default=0, help="OpenAI batches failed for it")
+    parser.add_argument("--batch-in-order", action="store_true", help="results not shuffled")
     args = parser.parse_args(argv)
 
     done = threading.Event()
@@ -614,7 +639,20 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGINT, _on_signal)
-    server = LoopbackLLM(latency=args.latency, host=args.host, port=args.port, record=False).start()
+    server = LoopbackLLM(latency=args.latency, host=args.host, port=args.port, record=False)
+    if args.batches:
+        sys.path.insert(0, str(Path(__file__).parent))
+        from loopback_batches import BatchDesk
+
+        BatchDesk(
+            server,
+            shuffle=not args.batch_in_order,
+            hold=args.batch_hold,
+            expire=args.batch_expire,
+            reject_creates=args.batch_reject,
+            fail_creates=args.batch_fail,
+        )
+    server.start()
     try:
         print(server.url, flush=True)
         while not done.wait(0.2):

@@ -31,6 +31,13 @@ def custom_id(case: str, role: str, judge: str, order: str, attempt: int, reques
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+def check_custom_id(value: str) -> str:
+    """`value` if both providers accept it as a custom_id, else ValueError naming it."""
+    if not CUSTOM_ID.match(value):
+        raise ValueError(f"custom_id {value!r} is not 1-64 characters of [A-Za-z0-9_-]")
+    return value
+
+
 @dataclass(frozen=True)
 class BatchLimits:
     """Where a provider splits batches."""

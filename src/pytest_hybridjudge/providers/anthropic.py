@@ -22,6 +22,7 @@ from .base import (
 from .failures import is_validation_error, names_parameter
 
 if TYPE_CHECKING:
+    from ..batches.anthropic import AnthropicBatches
     from ..config import ProviderSpec
 
 PLACEHOLDER_KEY = "not-needed"  # what a keyless compatible server gets (the SDK demands a key)
@@ -82,28 +83,32 @@ class AnthropicProvider(ProviderBase):
             self._takes_temperature = "temperature" in params
         return self._client
 
-    async def complete(self, request: CompletionRequest, timeout: float) -> Completion:
-        """One Messages call; structured output through `output_config.format` json_schema,
-        or (mode `prompt`) only in the messages the caller wrote."""
-        client = self.client
+    def request_body(self, request: CompletionRequest) -> dict[str, Any]:
+        """The Messages body for `request`, as a direct call sends it and a batch request
+        carries it (`params`): system messages joined into `system`; structured output through
+        `output_config.format` json_schema, or (mode `prompt`) only in the messages."""
         system = "\n\n".join(c for r, c in request.messages if r == "system")
-        kwargs: dict[str, Any] = {
+        body: dict[str, Any] = {
             "model": request.model,
             "messages": [{"role": r, "content": c} for r, c in request.messages if r != "system"],
             "max_tokens": request.max_tokens,
-            "timeout": timeout,
+            "temperature": request.temperature,
         }
-        if self._takes_temperature:
-            kwargs["temperature"] = request.temperature
-        else:  # newer SDKs dropped the parameter; the API still reads it from the body
-            kwargs["extra_body"] = {"temperature": request.temperature}
         if system:
-            kwargs["system"] = system
+            body["system"] = system
         if request.json_schema is not None and request.structured_output == "json_schema":
-            kwargs["output_config"] = {
+            body["output_config"] = {
                 "format": {"type": "json_schema", "schema": request.json_schema}
             }
-        response = await client.messages.create(**kwargs)
+        return body
+
+    async def complete(self, request: CompletionRequest, timeout: float) -> Completion:
+        """One Messages call with `request_body`."""
+        client = self.client
+        kwargs = self.request_body(request)
+        if not self._takes_temperature:  # newer SDKs dropped the parameter; the API reads it
+            kwargs["extra_body"] = {"temperature": kwargs.pop("temperature")}
+        response = await client.messages.create(**kwargs, timeout=timeout)
         if not isinstance(getattr(response, "content", None), list):
             raise MalformedResponse(f"response has no content: {str(response)[:200]}")
         text = "".join(
@@ -114,6 +119,12 @@ class AnthropicProvider(ProviderBase):
             input_tokens=response.usage.input_tokens,
             output_tokens=response.usage.output_tokens,
         )
+
+    def batches(self) -> AnthropicBatches:
+        """This provider's Message Batches API on the same client."""
+        from ..batches.anthropic import AnthropicBatches
+
+        return AnthropicBatches(self.client, self.name, self.base_url)
 
     def should_retry(self, exc: BaseException) -> bool:
         """Timeouts, dropped connections, 429, 529 and other 5xx."""
@@ -137,3 +148,21 @@ class AnthropicProvider(ProviderBase):
         """Close the HTTP client, if one was ever built."""
         if self._client is not None:
             await self._client.close()
+
+
+def completion_from_message(message: Any) -> Completion:
+    """A decoded Messages response body (a batch result's `message`) as a `Completion`;
+    MalformedResponse if it is not one."""
+    try:
+        blocks = message["content"]
+        if not isinstance(blocks, list):
+            raise TypeError("content is not a list")
+        text = "".join(block.get("text") or "" for block in blocks if block.get("type") == "text")
+        usage = message.get("usage") or {}
+        return Completion(
+            text=text,
+            input_tokens=usage.get("input_tokens") or 0,
+            output_tokens=usage.get("output_tokens") or 0,
+        )
+    except (LookupError, TypeError, AttributeError) as exc:
+        raise MalformedResponse(f"response has no content: {repr(message)[:200]}") from exc

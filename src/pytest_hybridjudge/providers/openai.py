@@ -26,6 +26,7 @@ from .base import (
 from .failures import is_validation_error, names_parameter
 
 if TYPE_CHECKING:
+    from ..batches.openai import OpenAIBatches
     from ..config import ProviderSpec
 
 # The SDK's aiohttp transport costs less CPU per call than its default one (README, Performance)
@@ -97,24 +98,24 @@ class OpenAIProvider(ProviderBase):
             )
         return self._client
 
-    async def complete(self, request: CompletionRequest, timeout: float) -> Completion:
-        """One Chat Completions call; structured output as `response_format` json_schema or
-        json_object with its `schema`, or (mode `prompt`) only in the messages the caller wrote."""
-        kwargs: dict[str, Any] = {
+    def request_body(self, request: CompletionRequest) -> dict[str, Any]:
+        """The Chat Completions body for `request`, as a direct call POSTs it and a batch line
+        carries it: structured output as `response_format` json_schema or json_object with its
+        `schema`, or (mode `prompt`) only in the messages the caller wrote."""
+        body: dict[str, Any] = {
             "model": request.model,
             "messages": [{"role": r, "content": c} for r, c in request.messages],
             "temperature": request.temperature,
             "max_tokens": request.max_tokens,
-            "timeout": timeout,
         }
         if request.json_schema is not None and request.structured_output == "json_object":
             # JSON mode carrying the schema the way llama.cpp's servers (llama-cpp-python,
             # llama-server) read it: they turn it into a grammar; without it a small model
             # writes any JSON. The schema is in the prompt too (see `structured.shape_request`).
             schema = grammar_schema(request.json_schema, string_budget(request.max_tokens))
-            kwargs["response_format"] = {"type": "json_object", "schema": schema}
+            body["response_format"] = {"type": "json_object", "schema": schema}
         elif request.json_schema is not None and request.structured_output == "json_schema":
-            kwargs["response_format"] = {
+            body["response_format"] = {
                 "type": "json_schema",
                 "json_schema": {
                     "name": request.schema_name,
@@ -123,16 +124,30 @@ class OpenAIProvider(ProviderBase):
                 },
             }
         if request.logprobs and self.logprobs:
-            kwargs["logprobs"] = True
-            kwargs["top_logprobs"] = 5
-        # The SDK's documented call for raw requests: its client, headers, timeout and typed
-        # errors, without re-walking the request against its TypedDicts and building pydantic
-        # models of the reply (a fifth of the SDK's CPU per call; see the README, Performance).
-        timeout = kwargs.pop("timeout")
+            body["logprobs"] = True
+            body["top_logprobs"] = 5
+        return body
+
+    async def complete(self, request: CompletionRequest, timeout: float) -> Completion:
+        """One Chat Completions call with `request_body`.
+
+        The SDK's documented call for raw requests: its client, headers, timeout and typed
+        errors, without re-walking the request against its TypedDicts and building pydantic
+        models of the reply (a fifth of the SDK's CPU per call; see the README, Performance).
+        """
         raw = await self.client.post(
-            "/chat/completions", body=kwargs, cast_to=bytes, options={"timeout": timeout}
+            "/chat/completions",
+            body=self.request_body(request),
+            cast_to=bytes,
+            options={"timeout": timeout},
         )
         return read_completion(raw)
+
+    def batches(self) -> OpenAIBatches:
+        """This provider's Batch API (`/v1/files` + `/v1/batches`) on the same client."""
+        from ..batches.openai import OpenAIBatches
+
+        return OpenAIBatches(self.client, self.name, self.base_url)
 
     def should_retry(self, exc: BaseException) -> bool:
         """Timeouts, dropped connections, 429 and 5xx."""
@@ -163,6 +178,15 @@ def read_completion(raw: bytes) -> Completion:
     """A Chat Completions response body as a `Completion`; MalformedResponse if it is not one."""
     try:
         response = json.loads(raw)
+    except ValueError:
+        response = None
+    return completion_from_body(response, shown=raw[:200].decode("utf-8", "replace"))
+
+
+def completion_from_body(response: Any, shown: str | None = None) -> Completion:
+    """A decoded Chat Completions body (a direct reply, or a batch line's `response.body`) as
+    a `Completion`; MalformedResponse, quoting `shown` (else the body), if it is not one."""
+    try:
         choice = response["choices"][0]
         usage = response.get("usage") or {}
         return Completion(
@@ -172,7 +196,7 @@ def read_completion(raw: bytes) -> Completion:
             logprobs=_logprobs(choice),
         )
     except (ValueError, LookupError, TypeError, AttributeError) as exc:
-        text = raw[:200].decode("utf-8", "replace")
+        text = shown if shown is not None else repr(response)[:200]
         raise MalformedResponse(f"response is not a chat completion: {text}") from exc
 
 
