@@ -291,7 +291,7 @@ class ModelCaller:
         transport = self.transport(provider)
         try:
             completion = await self.broker.call(
-                provider.name, transport, key, body, provider.read_body
+                provider.name, transport, key, body, batch_reader(provider)
             )
         except ProviderError as exc:
             self.stats.failures += 1
@@ -359,6 +359,19 @@ class ModelCaller:
         """Close every provider's client."""
         for provider in self.providers.values():
             await provider.aclose()
+
+
+def batch_reader(provider: object) -> Callable[[Mapping[str, Any]], Completion]:
+    """How a batch result's body reads as a `Completion`: the reader a direct call uses."""
+    from .providers.anthropic import AnthropicProvider, completion_from_message
+    from .providers.openai import completion_from_body
+
+    if isinstance(provider, AnthropicProvider):
+        return completion_from_message
+    reader: Callable[[Mapping[str, Any]], Completion] = getattr(
+        provider, "read_body", completion_from_body
+    )
+    return reader
 
 
 def _valid(validate: Validate | None, text: str) -> bool:

@@ -60,10 +60,6 @@ class BatchCapable(Protocol):
         """The request body a direct call sends (no timeout, no stream)."""
         ...
 
-    def read_body(self, body: Mapping[str, Any]) -> Completion:
-        """A response body as a `Completion`; MalformedResponse if it is not one."""
-        ...
-
 
 @dataclass
 class BatchStats:
