@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import RecordError
-from ..runstore import is_run_id
 
 FOLDER = "batches"
 
@@ -134,8 +133,8 @@ def uncollected(runs_dir: Path, run_id: str | None = None) -> list[LedgerEntry]:
     if not runs_dir.is_dir():
         return []
     entries = []
-    for run_dir in sorted(runs_dir.iterdir()):
-        if not is_run_id(run_dir.name) or (run_id is not None and run_dir.name != run_id):
+    for run_dir in sorted(runs_dir.iterdir()):  # run ids sort by time
+        if (run_id is not None and run_dir.name != run_id) or run_dir.is_symlink():
             continue
         for path in sorted((run_dir / FOLDER).glob("*.jsonl")):
             try:
