@@ -43,7 +43,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     (
         "foundation",
         (
-            "config", "config_models", "config_review", "config_gate", "configfile",
+            "config", "config_models", "config_review", "config_gate", "config_batch", "configfile",
             "errors", "files", "paths", "preflight", "terminal", "heap", "words",
         ),
     ),

@@ -12,6 +12,7 @@ after it: the caller sends nothing more and raises `ProviderConfigError`, and th
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import time
 from collections.abc import Callable, Coroutine, Mapping
@@ -36,6 +37,8 @@ from .redact import redact, watch_env
 from .structured import shape_request
 
 if TYPE_CHECKING:
+    from .batches.broker import BatchBroker, BatchCapable, BatchStats
+    from .batches.transport import BatchTransport
     from .config import HybridJudgeConfig
 
 MAX_RETRY_AFTER = 120.0
@@ -81,6 +84,7 @@ class CallStats:
     cost: float = 0.0  # USD of every answered call, whether or not its case was recorded
     unpriced: dict[str, int] = field(default_factory=dict)  # provider/model -> calls, no price
     config_error: str | None = None  # the first configuration error: nothing is sent after it
+    batch: BatchStats | None = None  # `--judge-batch`: waves, batches and how requests ended
 
     def count_request(self, provider: str) -> None:
         """One more request sent to `provider`."""
@@ -119,6 +123,8 @@ class ModelCaller:
         self._modes: dict[str, tuple[StructuredMode, ...]] = {}  # modes left to try, current first
         self._identities: dict[str, dict[str, Any]] = {}  # read once: they key the cache
         self._semaphores: dict[str, asyncio.Semaphore] = {}
+        self.broker: BatchBroker | None = None  # set by the run in batch mode (`--judge-batch`)
+        self._transports: dict[str, BatchTransport] = {}  # provider -> its batch API
         watch_env(*(spec.api_key_env or "" for spec in specs.values()))
 
     @classmethod
@@ -229,15 +235,39 @@ class ModelCaller:
         if self.stats.config_error is not None:
             raise ProviderConfigError(f"not sent: {self.stats.config_error}", requests)
 
+    def use_batches(self, broker: BatchBroker) -> None:
+        """Batch mode: calls to providers with a batch API go through `broker`."""
+        self.broker = broker
+        self.stats.batch = broker.stats
+
+    def batched(self, provider: Provider) -> BatchCapable | None:
+        """The provider, if this call goes through its batch API (`--judge-batch`, and a
+        provider that has one: OpenAI and Anthropic kinds; local models and apps call
+        directly)."""
+        if self.broker is None or not callable(getattr(provider, "batches", None)):
+            return None
+        return provider  # type: ignore[return-value]
+
+    def transport(self, provider: BatchCapable) -> BatchTransport:
+        """The provider's batch API, built once."""
+        if provider.name not in self._transports:
+            self._transports[provider.name] = provider.batches()
+        return self._transports[provider.name]
+
     async def _call(self, provider: Provider, request: CompletionRequest) -> Completion:
-        """One call with the concurrency slot held, priced (the budget is reserved per case)."""
+        """One call with the concurrency slot held (or through a batch), priced (the budget
+        is reserved per case; a batched call at the batch price)."""
         model = f"{provider.name}/{request.model}"
-        price = price_of(model, self.settings.prices)
-        async with self._semaphore(provider):
+        capable = self.batched(provider)
+        price = price_of(model, self.settings.prices, batch=capable is not None)
+        async with contextlib.nullcontext() if capable else self._semaphore(provider):
             self.stats.in_flight += 1
             completion = None
             try:
-                completion = await self._with_retries(provider, request)
+                if capable is not None:
+                    completion = await self._through_batch(capable, request)
+                else:
+                    completion = await self._with_retries(provider, request)
                 completion.cost = call_cost(
                     price, completion.input_tokens, completion.output_tokens
                 )
@@ -249,6 +279,32 @@ class ModelCaller:
             finally:
                 self.stats.in_flight -= 1
                 self.stats.finished += 1
+
+    async def _through_batch(
+        self, provider: BatchCapable, request: CompletionRequest
+    ) -> Completion:
+        """The call as a request of a provider batch: no per-call timeout (a batch can take
+        hours), no concurrency slot; the result body is read as a direct reply is."""
+        assert self.broker is not None
+        key = request.cache_key(self._identities[provider.name])
+        body = provider.request_body(request)
+        transport = self.transport(provider)
+        try:
+            completion = await self.broker.call(
+                provider.name, transport, key, body, batch_reader(provider)
+            )
+        except ProviderError as exc:
+            self.stats.failures += 1
+            for _ in range(exc.requests):
+                self.stats.count_request(provider.name)
+            if isinstance(exc, ProviderConfigError):  # no batch API there: the run stops
+                raise self._stop(str(exc), exc.requests) from exc
+            raise
+        for attempt in range(completion.requests):
+            self.stats.count_request(provider.name)
+            if attempt:
+                self.stats.count_retry(provider.name)
+        return completion
 
     async def _attempt(self, provider: Provider, request: CompletionRequest) -> Completion:
         """One request, bounded by the timeout (the SDKs get it too; this bounds local calls)."""
@@ -303,6 +359,19 @@ class ModelCaller:
         """Close every provider's client."""
         for provider in self.providers.values():
             await provider.aclose()
+
+
+def batch_reader(provider: object) -> Callable[[Mapping[str, Any]], Completion]:
+    """How a batch result's body reads as a `Completion`: the reader a direct call uses."""
+    from .providers.anthropic import AnthropicProvider, completion_from_message
+    from .providers.openai import completion_from_body
+
+    if isinstance(provider, AnthropicProvider):
+        return completion_from_message
+    reader: Callable[[Mapping[str, Any]], Completion] = getattr(
+        provider, "read_body", completion_from_body
+    )
+    return reader
 
 
 def _valid(validate: Validate | None, text: str) -> bool:

@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from pydantic import Field, ValidationError, field_validator
 
+from .config_batch import BatchSpec
 from .config_gate import GateSpec
 from .config_models import (
     CallableTarget,
@@ -43,6 +44,7 @@ __all__ = [
     "DEFAULT_RATES",
     "TIERS",
     "Aggregation",
+    "BatchSpec",
     "CacheMode",
     "CallableTarget",
     "ConfigError",
@@ -112,6 +114,7 @@ class HybridJudgeConfig(Strict):
     escalation: EscalationSpec = Field(default_factory=EscalationSpec)
     review: ReviewSpec = Field(default_factory=ReviewSpec)
     gate: GateSpec = Field(default_factory=GateSpec)
+    batch: BatchSpec = Field(default_factory=BatchSpec)
 
     @field_validator("gold", mode="before")
     @classmethod

@@ -32,12 +32,23 @@ PRICES: dict[str, tuple[float, float]] = {
     "anthropic/claude-3-5-haiku": (0.80, 4.00),
 }
 FREE_PROVIDERS = ("local",)
+BATCH_DISCOUNT = 0.5  # OpenAI Batch and Anthropic Message Batches: half the listed price
 
 
 def price_of(
+    model: str, overrides: Mapping[str, tuple[float, float]], batch: bool = False
+) -> tuple[float, float] | None:
+    """(input, output) USD per million tokens, or None when the price is unknown; `batch`:
+    the price of a call sent in a provider batch (`--judge-batch`)."""
+    price = _listed_price(model, overrides)
+    if price is None or not batch:
+        return price
+    return (price[0] * BATCH_DISCOUNT, price[1] * BATCH_DISCOUNT)
+
+
+def _listed_price(
     model: str, overrides: Mapping[str, tuple[float, float]]
 ) -> tuple[float, float] | None:
-    """(input, output) USD per million tokens, or None when the price is unknown."""
     if model in overrides:
         return overrides[model]
     if model.split("/", 1)[0] in FREE_PROVIDERS:

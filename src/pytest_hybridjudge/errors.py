@@ -38,8 +38,9 @@ if TYPE_CHECKING:
 
 # outage: transient (timeouts, connection errors, 429, 5xx after retries), says nothing about
 # the model; config: key, permission, model name or base URL, every call would fail alike;
-# rejected: the server refused this request (a 400: context length, content policy)
-FailureKind = Literal["outage", "config", "rejected"]
+# rejected: the server refused this request (a 400: context length, content policy);
+# expired: a provider batch expired or cancelled the request more often than it is resubmitted
+FailureKind = Literal["outage", "config", "rejected", "expired"]
 
 
 class HybridJudgeError(Exception):

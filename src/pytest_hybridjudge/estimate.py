@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from .config import HybridJudgeConfig
+from .config_batch import batches
 from .cost import TokenCounter, call_cost, price_of, token_counter
 from .plan import (
     AppCall,
@@ -157,7 +158,7 @@ def plan_cost(plan: CasePlan, settings: HybridJudgeConfig, counter: TokenCounter
     Models without a price count nothing."""
     total = 0.0
     for calls in plan_calls(plan, counter):
-        price = price_of(calls.model, settings.price_table)
+        price = _price(calls.model, settings)
         if price is None:
             continue
         each = call_cost(price, calls.prompt_tokens, calls.output_tokens)
@@ -178,9 +179,8 @@ def estimate_run(jobs: Sequence[Job], settings: HybridJudgeConfig) -> RunEstimat
             entry.calls += calls.calls
             entry.input_tokens += calls.prompt_tokens * calls.calls
             entry.output_tokens += calls.output_tokens * calls.calls
-    prices = settings.price_table
     for entry in per_model.values():
-        price = price_of(entry.model, prices)
+        price = _price(entry.model, settings)
         entry.usd = (
             call_cost(price, entry.input_tokens, entry.output_tokens) if price is not None else None
         )
@@ -192,6 +192,12 @@ def estimate_run(jobs: Sequence[Job], settings: HybridJudgeConfig) -> RunEstimat
     return RunEstimate(
         sorted(per_model.values(), key=lambda m: m.model), len(jobs), counter.approximate, note
     )
+
+
+def _price(model: str, settings: HybridJudgeConfig) -> tuple[float, float] | None:
+    """The model's price per call as this run sends it (half in a provider batch)."""
+    batch = batches(model, settings.batch.enabled, settings.providers)
+    return price_of(model, settings.price_table, batch=batch)
 
 
 def estimate_lines(estimate: RunEstimate) -> list[str]:

@@ -11,6 +11,8 @@ import asyncio
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from .batches import site
+from .batches.site import BATCH_EXPIRED
 from .config import HybridJudgeConfig
 from .cost import Budget, BudgetExhausted, token_counter
 from .escalation import Decision, decide, inclusion_probability, policy_in_force, route
@@ -34,7 +36,7 @@ from .providers import ProviderConfigError, ProviderError
 from .redact import redact
 from .review.manifest import result_item_id
 from .targets import TargetError, call_app
-from .verdict import CaseResult, Outcome, PairwiseResult, PanelVerdict, Usage
+from .verdict import CaseResult, JudgeVerdict, Outcome, PairwiseResult, PanelVerdict, Usage
 from .verifiers import run_verifiers
 
 if TYPE_CHECKING:
@@ -72,6 +74,7 @@ class Evaluator:
         so the budget buys whole cases; a case that cannot fit is skipped and says why.
         """
         result = new_record(job)
+        site.enter(case=job.nodeid)  # what a batched call's custom_id is made of
         plan = plan_case(job, self.config, self.baseline)
         worst = plan_cost(plan, self.config, self._counter) if self._counter else 0.0
         try:
@@ -99,8 +102,11 @@ class Evaluator:
         job = plan.job
         case, rubric = job.case, job.rubric
         try:
+            site.enter(role="target")
             output = result.output = await self._produce(plan.target, case, result.target_usage)
         except TargetFailed as exc:
+            if exc.expired:  # nothing was judged: people decide, or a rerun
+                return _finish(result, Decision("escalated", [str(exc)]), error=str(exc))
             if exc.outage:
                 result.outage = True
                 reason = f"provider outage (not a model failure): {exc}"
@@ -124,7 +130,8 @@ class Evaluator:
             result.outage = any(v.outage for v in result.verdicts)
             if routing is not None:
                 result.inclusion_probability = inclusion_probability(result.panel, routing)
-        return _finish(result, decide(result.verifiers, result.panel, routing))
+        decision = decide(result.verifiers, result.panel, routing)
+        return _finish(result, escalate_expired(decision, result.verdicts))
 
     async def _produce(self, call: TargetCall, case: GoldCase, usage: Usage) -> str:
         """The target's output; raises TargetFailed with the reason when there is none."""
@@ -143,6 +150,8 @@ class Evaluator:
             # a model target's provider failed after its retries (an outage), or refused this
             # request (a 400: the target failing the case); an app is the user's own code
             outage = isinstance(call, ModelCall) and exc.kind == "outage"
+            if exc.kind == "expired":
+                raise TargetFailed(f"target: {exc}", expired=True) from exc
             raise TargetFailed(f"target error: {exc}", outage=outage) from exc
         except TargetError as exc:
             raise TargetFailed(f"target error: {exc}") from exc
@@ -180,6 +189,7 @@ class Evaluator:
         else:
             assert step is not None
             try:
+                site.enter(role="baseline")
                 base_output = await self._produce(step, plan.job.case, result.target_usage)
             except TargetFailed as exc:
                 return Decision("skipped", [f"pairwise: the baseline target failed: {exc}"])
@@ -207,6 +217,18 @@ class Evaluator:
         result.score = human.score
         outcome: Outcome = "passed" if human.verdict == "pass" else "failed"
         return Decision(outcome, [f"{outcome} by review ({', '.join(result.resolved_by)})"])
+
+
+def escalate_expired(decision: Decision, verdicts: list[JudgeVerdict]) -> Decision:
+    """A judge call a provider batch expired past its resubmissions escalates the case with
+    reason `batch expired`, whatever the other judges said (`--judge-batch`)."""
+    expired = [v.judge for v in verdicts if v.error and v.error.startswith(BATCH_EXPIRED)]
+    if not expired:
+        return decision
+    reason = f"{BATCH_EXPIRED} ({', '.join(expired)})"
+    if decision.outcome == "escalated":
+        return decision._replace(reasons=[reason, *decision.reasons])
+    return Decision("escalated", [reason, *decision.reasons], decision.audit)
 
 
 def _finish(result: CaseResult, decision: Decision, error: str | None = None) -> CaseResult:

@@ -30,9 +30,10 @@ class Job:
 class TargetFailed(Exception):
     """The target produced no output; the message is the reason recorded for the case."""
 
-    def __init__(self, reason: str, outage: bool = False):
+    def __init__(self, reason: str, outage: bool = False, expired: bool = False):
         super().__init__(reason)
         self.outage = outage  # the provider failed after its retries, not the model or the app
+        self.expired = expired  # a provider batch expired the request (`--judge-batch`)
 
 
 class BaselineSide(Protocol):

@@ -13,6 +13,7 @@ from typing import Any, Protocol
 
 from pydantic import ValidationError
 
+from .batches import site
 from .confidence import from_logprobs, from_samples
 from .config import ModelSpec
 from .errors import HybridJudgeError
@@ -199,6 +200,7 @@ async def run_judge(
     agreeing), else the judge's own `confidence` field.
     """
     usage = Usage()
+    site.enter(role="judge", judge=judge.label)  # this judge's task only (see batches.site)
     replies = await asyncio.gather(*(_ask(call, ask, rubric.scale, usage) for ask in asks))
     valid = [r for r in replies if r.verdict is not None]
     base = JudgeVerdict(judge=judge.label, model=judge.model, usage=usage)

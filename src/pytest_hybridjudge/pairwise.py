@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError
 
+from .batches import site
 from .errors import describe_validation_error
 from .escalation import Decision
 from .judge import Ask, Call, output_markers
@@ -110,10 +111,11 @@ def pairwise_asks(judge: ModelSpec, prompts: tuple[str, str]) -> tuple[Ask, Ask]
 
 
 async def _ask(
-    call: Call, ask: Ask, usage: Usage
+    call: Call, ask: Ask, usage: Usage, judge: str = "", order: str = ""
 ) -> tuple[Literal["A", "B", "tie"] | None, str, str | None]:
     """One order's answer: (winner, rationale, error); an invalid reply is asked again once,
     with the validation error, as a pointwise verdict is."""
+    site.enter(role="pairwise", judge=judge, order=order)  # this order's task only
     request = ask.request
     for attempt in (1, 2):
         try:
@@ -140,7 +142,8 @@ async def judge_pair(call: Call, judge: ModelSpec, asks: Sequence[Ask]) -> Pairw
     usage = Usage()
     candidate_first, baseline_first = asks
     (w1, why, e1), (w2, _, e2) = await asyncio.gather(
-        _ask(call, candidate_first, usage), _ask(call, baseline_first, usage)
+        _ask(call, candidate_first, usage, judge.label, "AB"),
+        _ask(call, baseline_first, usage, judge.label, "BA"),
     )
     to_pref: dict[str | None, Preference | None] = {"tie": "tie", None: None}
     first = {**to_pref, "A": "candidate", "B": "baseline"}[w1]

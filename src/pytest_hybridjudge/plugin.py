@@ -64,6 +64,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="Stop scheduling provider calls once spend would exceed USD (overrides `budget`)",
     )
     group.addoption(
+        "--judge-batch",
+        action="store_true",
+        default=False,
+        help="Send OpenAI and Anthropic calls through their batch APIs, at half price; "
+        "run it again after an interruption to collect what was submitted",
+    )
+    group.addoption(
         "--judge-dry-run",
         action="store_true",
         default=False,
@@ -235,6 +242,7 @@ def pytest_terminal_summary(
                 lines.append(exit_status_line(int(exitstatus), gate, failed, status))
     else:
         return
+    lines += judge.batch_lines()
     terminalreporter.write_sep("=", title)
     for line in lines:
         terminalreporter.write_line(line)

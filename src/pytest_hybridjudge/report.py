@@ -20,6 +20,7 @@ from .review.manifest import ReviewItem
 from .runs import RecordWriteError, RunPaths, RunStore
 from .stats import panel_scores
 from .summary import (
+    BatchCounts,
     BudgetUse,
     CallCounts,
     Cost,
@@ -32,6 +33,7 @@ from .summary import (
 from .verdict import CaseResult, PolicyInForce, Usage
 
 if TYPE_CHECKING:
+    from .batches.broker import BatchStats
     from .calls import CallStats
 
 
@@ -366,6 +368,20 @@ def _call_counts(stats: CallStats) -> CallCounts:
             name: ModeSwitch(started=a, now=b, why=why)
             for name, (a, b, why) in sorted(stats.mode_switches.items())
         },
+        batches=_batch_counts(stats.batch) if stats.batch is not None else None,
+    )
+
+
+def _batch_counts(stats: BatchStats) -> BatchCounts:
+    return BatchCounts(
+        waves=stats.waves,
+        batches=stats.batches,
+        collected=stats.adopted,
+        held=stats.held,
+        requests=stats.requests,
+        deduplicated=stats.deduplicated,
+        resubmitted=stats.resubmitted,
+        results=dict(sorted(stats.results.items())),
     )
 
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .batches.ledger import uncollected
 from .errors import InputError, RecordError
 from .files import write_json_atomic, write_jsonl_atomic, write_text_atomic
 from .paths import configured
@@ -311,6 +312,13 @@ class RunStore:
                 kept[run_id] = "the newest complete run (LATEST, the next `latest` baseline)"
         if force:
             return kept
+        for run_id in old:
+            if run_id not in kept and (batches := len(uncollected(self.folder, run_id))):
+                kept[run_id] = (
+                    f"{batches} provider batch{'es' if batches > 1 else ''} never collected "
+                    "(`pytest --judge --judge-batch` collects them, `hybridjudge batch cancel "
+                    f"{run_id}` cancels them); --force removes it anyway"
+                )
         for run_id in old:
             if run_id not in kept and (why := self._pending(run_id, waiting)):
                 kept[run_id] = why

@@ -167,6 +167,11 @@ class Scheduler:
                 self._futures[nodeid] = _FORGOTTEN
 
     @property
+    def running(self) -> int:
+        """Jobs started and not finished (the batch broker's waves wait for all of them)."""
+        return self._running
+
+    @property
     def pending(self) -> int:
         """Jobs submitted and not finished yet."""
         return self.total - self.finished

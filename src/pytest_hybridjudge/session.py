@@ -23,6 +23,8 @@ from .paths import configured
 from .recorder import PAYLOAD
 
 if TYPE_CHECKING:
+    from .batches.broker import BatchBroker
+    from .batches.ledger import BatchLedger
     from .cache import CompletionCache
     from .calls import ModelCaller
     from .config import HybridJudgeConfig
@@ -64,6 +66,8 @@ class JudgeSession:
     baseline: Baseline | None = None  # what the gate compares this run with, if anything
     store: RunStore | None = None  # the runs folder, once a run starts
     desk: ReviewDesk | None = None  # the reviewers' decisions, read once for the run and gate
+    broker: BatchBroker | None = None  # `--judge-batch`: provider batches (batches/broker.py)
+    ledger: BatchLedger | None = None  # the batches' write-ahead record, in the run folder
 
     @classmethod
     def configure(cls, config: pytest.Config) -> JudgeSession | None:
@@ -100,6 +104,9 @@ class JudgeSession:
             settings = validate_config(table, source or rootdir / "pyproject.toml", overrides)
         except ConfigError as exc:
             raise pytest.UsageError(str(exc)) from None
+        if config.getoption("judge_batch"):
+            batch = settings.batch.model_copy(update={"enabled": True})
+            settings = settings.model_copy(update={"batch": batch})
         if "rubrics" in table and not (rootdir / settings.rubrics).is_dir():
             raise pytest.UsageError(
                 f"{source} [tool.hybridjudge]: rubrics = {settings.rubrics!r}: the folder "
@@ -145,6 +152,27 @@ class JudgeSession:
             self.recorder = Recorder(self, _build_report(self.settings, store, self.config))
             self.recorder.report.resolved = self.desk.decided_items()
             self.recorder.report.lead_times = self.desk.lead_times()  # measured review minutes
+        if self.settings.batch.enabled:
+            self._start_batches()
+
+    def _start_batches(self) -> None:
+        """`--judge-batch`: the broker, and the ledger in the run folder (xdist workers have
+        none: their batches are not collected by a rerun yet)."""
+        from .batches.broker import BatchBroker
+        from .batches.ledger import BatchLedger
+
+        assert self.scheduler is not None and self.caller is not None
+        if self.recorder is not None:
+            self.ledger = BatchLedger(self.recorder.report.paths.run_dir)
+        scheduler = self.scheduler
+        self.broker = BatchBroker(
+            self.settings.batch,
+            running=lambda: scheduler.running,
+            retries=self.settings.retries,
+            ledger=self.ledger,
+            write_line=self.write_line,
+        )
+        self.caller.use_batches(self.broker)
 
     def is_gold(self, file_path: Path) -> bool:
         """Whether `file_path` is one of this project's gold files (`goldset.is_gold`)."""
@@ -159,8 +187,14 @@ class JudgeSession:
         return max(256, 4 * settings.concurrency * providers)
 
     def close(self) -> None:
-        """Close provider clients on the loop, stop it, close the cache."""
+        """Stop polling batches (they run on at the provider), close provider clients on the
+        loop, stop it, close the cache."""
         if self.scheduler is not None:
+            if self.broker is not None:
+                with contextlib.suppress(Exception):
+                    self.scheduler.run(self.broker.aclose(), timeout=10)
+            if self.ledger is not None:
+                self.ledger.close()
             if self.caller is not None:
                 with contextlib.suppress(Exception):  # never mask the run's own outcome
                     self.scheduler.run(self.caller.aclose(), timeout=10)
@@ -182,6 +216,10 @@ class JudgeSession:
         if session.testsfailed and not self.config.option.continue_on_collection_errors:
             return  # pytest is about to stop: nothing may be paid for cases that will not run
         heap.freeze()  # modules, items and jobs live until the end (see heap.py)
+        if self.broker is not None:
+            # a wave goes when every case waits on it: every selected case must be in progress
+            self.scheduler.window = max(self.scheduler.window, len(self.selected))
+            self.scheduler.run(self._collect_earlier_batches(), timeout=60)
         self.scheduler.submit_all(self.selected)
         self.ran_cases = bool(self.selected)
         if self.selected and self.config.get_verbosity() >= 0:
@@ -240,6 +278,29 @@ class JudgeSession:
         capture = self.config.pluginmanager.get_plugin("capturemanager")
         with capture.global_and_fixture_disabled() if capture else contextlib.nullcontext():
             reporter.write_line(line)
+
+    async def _collect_earlier_batches(self) -> None:
+        """Calls whose requests an earlier, interrupted run submitted wait for its batches."""
+        from .batches.ledger import uncollected
+
+        assert self.broker is not None and self.caller is not None and self.store is not None
+        for entry in uncollected(self.store.folder):
+            if entry.provider not in self.caller.providers:
+                continue  # a provider this run does not use: `hybridjudge batch cancel` ends it
+            capable = self.caller.batched(self.caller.providers[entry.provider])
+            if capable is not None:
+                self.broker.adopt(entry, self.caller.transport(capable))
+
+    def batch_lines(self) -> list[str]:
+        """After an interrupted batch run: how to collect, or cancel, what is still running."""
+        if self.broker is None or not self.broker.unfinished:
+            return []
+        run = self.recorder.report.run_id if self.recorder is not None else "RUN"
+        return [
+            f"{self.broker.unfinished} provider batches are still running (not cancelled): run "
+            "`pytest --judge --judge-batch` again to collect their results without paying "
+            f"twice, or cancel them with `hybridjudge batch cancel {run}`"
+        ]
 
     # -- the result's journey to the controller ----------------------------------------------
 

@@ -142,6 +142,25 @@ class ProviderCalls(BaseModel):
     retries: int = Field(description="Requests that were retries")
 
 
+class BatchCounts(BaseModel):
+    """`--judge-batch`: the provider batches of the run and how their requests ended."""
+
+    waves: int = Field(description="Waves of batches sent (targets first, then judges, ...)")
+    batches: int = Field(description="Batches this run created")
+    collected: int = Field(
+        description="Batches of earlier, interrupted runs whose results this run collected"
+    )
+    held: int = Field(description="Times a create waited for the enqueued-token limit")
+    requests: int = Field(description="Requests sent in batches, resubmissions included")
+    deduplicated: int = Field(description="Calls answered by an identical request of a wave")
+    resubmitted: int = Field(description="Expired or cancelled requests sent again")
+    results: dict[str, int] = Field(
+        default_factory=dict,
+        description="How requests ended -> count: succeeded, expired, canceled, invalid, auth, "
+        "billing, server, malformed (a reply not in the API's shape)",
+    )
+
+
 class CallCounts(BaseModel):
     """Every request sent by the process that ran the cases (absent under xdist, where the
     workers send them and the controller records the run)."""
@@ -159,6 +178,7 @@ class CallCounts(BaseModel):
     mode_switches: dict[str, ModeSwitch] = Field(
         default_factory=dict, description="Provider name -> the structured-output mode it moved to"
     )
+    batches: BatchCounts | None = Field(None, description="`--judge-batch` runs only")
 
 
 class SummaryPaths(BaseModel):

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .summary import PassRate, ReviewLoad, RunSummary
+from .summary import BatchCounts, PassRate, ReviewLoad, RunSummary
 from .terminal import printable
 from .words import counted
 
@@ -78,6 +78,18 @@ def cost_lines(s: RunSummary) -> list[str]:
             "per million tokens"
         )
     return lines
+
+
+def batch_line(b: BatchCounts) -> str:
+    """`batches: 2 waves, 3 created, 12 requests (11 succeeded, 1 expired); 1 resubmitted`."""
+    ended = ", ".join(f"{n:,} {kind}" for kind, n in b.results.items())
+    earlier = f", {b.collected} collected from an earlier run" if b.collected else ""
+    held = f"; held {b.held} times for the enqueued-token limit" if b.held else ""
+    return (
+        f"batches: {b.waves} waves, {b.batches} created{earlier}, {b.requests:,} requests"
+        + (f" ({ended})" if ended else "")
+        + f"; {b.resubmitted} resubmitted, {b.deduplicated} identical calls sent once{held}"
+    )
 
 
 def summary_lines(summary: RunSummary | Mapping[str, Any]) -> list[str]:
@@ -168,6 +180,8 @@ def summary_lines(summary: RunSummary | Mapping[str, Any]) -> list[str]:
             f"requests: {c.requests:,} sent, {c.retries:,} retries, {c.failures:,} failed for good"
             + (f" ({per})" if per else "")
         )
+        if c.batches is not None:
+            lines.append(batch_line(c.batches))
         for name, switch in c.mode_switches.items():
             lines.append(
                 f"  provider {name}: structured output {switch.started} refused, used "

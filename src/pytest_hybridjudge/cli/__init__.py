@@ -8,6 +8,7 @@ import os
 import sys
 from collections.abc import Sequence
 
+from .batch import add_batch_parser, run_batch
 from .calibrate import add_calibrate_parser, run_calibrate
 from .export import add_export_parser, run_export
 from .imports import add_import_parser, run_import
@@ -31,6 +32,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     add_migrate_parser(commands)
     add_export_parser(commands)
     add_import_parser(commands)
+    add_batch_parser(commands)
     args = parser.parse_args(argv)
     if args.version:
         from importlib.metadata import version
@@ -45,6 +47,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "migrate": run_migrate,
         "export": run_export,
         "import": run_import,
+        "batch": run_batch,
     }
     if args.command not in commands_run:
         parser.print_help()
