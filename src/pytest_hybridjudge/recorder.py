@@ -75,8 +75,9 @@ class Recorder:
         """Record a gold item's result, or why it ended without one."""
         from .verdict import CaseResult
 
-        if "hybridjudge" not in report.keywords:
-            return
+        crash = report.failed and report.when not in ("setup", "call", "teardown")  # "???"
+        if "hybridjudge" not in report.keywords and not (crash and report.nodeid in self.remote):
+            return  # (xdist's report for the item a worker crashed on carries no keywords)
         payload = getattr(report, PAYLOAD, None)
         if payload is not None:
             # pytest's terminal reporter keeps every report until the end: drop the result, or
@@ -88,7 +89,7 @@ class Recorder:
             self._add(result)
         elif report.skipped or (report.failed and report.when in ("setup", "call", "???")):
             self._unfinished(report)  # "???": xdist's report for an item whose worker crashed
-            if report.failed and report.when not in ("setup", "call"):  # "???"
+            if crash:
                 self.crash_items.add(report.nodeid)
 
     def crashed(self, worker: str, error: str) -> None:
