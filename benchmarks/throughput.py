@@ -21,6 +21,9 @@ Every row shows the run's CPU (and per call) and the server's CPU beside the wal
    too, as context).  Goal: pytest / bare <= 1.15.
 2. **Cached run**: a second, fully cached ``pytest --judge`` run versus plain pytest running N
    trivial tests.  Goal: cached / trivial <= 1.3.
+4. **xdist**: ``pytest --judge -n 2`` versus ``-n 0`` on the same N cases (cache off, CPU-bound:
+   the fast server), alternating; goal: -n 0 / -n 2 >= 1.5.  Beside it, as context for the
+   cache's design, ``-n 2`` filling the shared SQLite (WAL) cache from both workers.
 3. **Scale and memory**: bare and ``pytest --judge`` once each on ``--memory-cases`` cases:
    pytest / bare <= 1.15 there too, and peak RSS of the pytest run <= 250 MB.
 
@@ -79,6 +82,7 @@ RUN_TIMEOUT_BASE = 120.0
 RUN_TIMEOUT_PER_CASE = 0.25
 
 RATIO_GOAL = 1.15
+XDIST_SPEEDUP_GOAL = 1.5  # pytest -n 0 / pytest -n 2, CPU-bound (fast server, cache off)
 CACHED_RATIO_GOAL = 1.3
 MEMORY_GOAL_MB = 250.0
 # A run during which other processes used more than this many CPUs on average is flagged.
@@ -531,9 +535,10 @@ class Report:
             middle = statistics.median(r.wall for r in runs)
             self.add(name, f"{middle / statistics.median(r.wall for r in bounds):8.2f}")
 
-    def goal(self, name: str, value: float, limit: float, ok: bool, unit: str = "") -> None:
+    def goal(
+        self, name: str, value: float, limit: float, ok: bool, unit: str = "", op: str = "<="
+    ) -> None:
         """A row with a goal; records a miss."""
-        op = "<="
         self.add(name, f"{value:8.2f}{unit}", f"goal {op} {limit:g}{unit}")
         if not ok:
             self.missed.append(f"{name.strip()} = {value:.2f}{unit} (goal {op} {limit:g}{unit})")
@@ -756,6 +761,39 @@ def measure_cached(
     report.median_ratio("  (ratio of the medians)", cached_runs, trivial_runs)
 
 
+def measure_xdist(
+    server: LoopbackServer, work: Path, cases: int, concurrency: int, repeat: int, report: Report
+) -> None:
+    """pytest --judge -n 2 versus -n 0 (cache off), alternating; then -n 2 filling the cache."""
+    env = child_env(server.url)
+    project = write_gold_project(work / "xdist", cases, concurrency)
+    warm_up(project, env)
+    print(f"[xdist] -n 2 versus -n 0, {cases} cases, cache off", flush=True)
+    runs: dict[str, list[RunResult]] = {"0": [], "2": []}
+    for attempt in range(1, repeat + 1):
+        suffix = f" (run {attempt}/{repeat})" if repeat > 1 else ""
+        for workers in runs:
+            command = [*judge_command("off"), "-n", workers]
+            label, what = f"pytest --judge -n {workers}{suffix}", f"pytest --judge -n {workers}"
+            result = pytest_run(command, project, env, cases, server, label, what, report)
+            if result is None:
+                return
+            runs[workers].append(result)
+    command = [*judge_command("use"), "-n", "2"]
+    label = "pytest --judge -n 2, filling the shared cache"
+    filling = pytest_run(command, project, env, cases, server, label, label, report)
+    calls = cases * (1 + len(JUDGES))
+    of = f" (best of {repeat})" if repeat > 1 else ""
+    for workers, results in runs.items():
+        report.run_row(f"pytest --judge -n {workers}, {cases} cases{of}", best(results), calls)
+    if filling is not None:
+        report.run_row("  (-n 2 filling the shared WAL cache)", filling, calls)
+    speedup = best(runs["0"]).wall / best(runs["2"]).wall
+    ok = speedup >= XDIST_SPEEDUP_GOAL
+    report.goal("  speed-up -n 0 / -n 2", speedup, XDIST_SPEEDUP_GOAL, ok, op=">=")
+    report.median_ratio("  (ratio of the medians)", runs["0"], runs["2"])
+
+
 def measure_scale(
     server: LoopbackServer, work: Path, cases: int, concurrency: int, report: Report
 ) -> None:
@@ -836,6 +874,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--memory-cases", type=int, default=10000, help="cases for peak RSS")
     parser.add_argument("--skip-memory", action="store_true", help="skip the memory run")
+    parser.add_argument("--skip-xdist", action="store_true", help="skip the -n 2 runs")
+    parser.add_argument("--only-xdist", action="store_true", help="only the -n 2 versus -n 0 runs")
     parser.add_argument(
         "--repeat",
         type=int,
@@ -869,12 +909,15 @@ def main(argv: list[str] | None = None) -> int:
                 f"{args.server} server at {server.url} (latency {args.latency * 1000:g} ms)",
                 flush=True,
             )
-            project = measure_throughput(
-                server, work, args.cases, args.concurrency, args.latency, args.repeat, report
-            )
-            if project is not None:
-                measure_cached(server, work, project, args.cases, args.repeat, report)
-            if not args.skip_memory:
+            if not args.skip_xdist:
+                measure_xdist(server, work, args.cases, args.concurrency, args.repeat, report)
+            if not args.only_xdist:
+                project = measure_throughput(
+                    server, work, args.cases, args.concurrency, args.latency, args.repeat, report
+                )
+                if project is not None:
+                    measure_cached(server, work, project, args.cases, args.repeat, report)
+            if not args.skip_memory and not args.only_xdist:
                 measure_scale(server, work, args.memory_cases, args.concurrency, report)
     except RuntimeError as exc:  # the server or the environment, not a measurement
         report.errors.append(str(exc))

@@ -249,8 +249,14 @@ def test_under_xdist_stopping_early_still_records_every_selected_case(
     records = project.results()
     assert set(records) == {f"c{i}" for i in range(6)}  # none silently disappears
     assert records["c0"]["outcome"] == "failed"
-    stopped = [r for r in records.values() if r["outcome"] == "skipped"]
-    assert stopped and all(r["source"] == "gold/g.yaml" for r in stopped)
+    # each worker started its cases ahead: one that finished is recorded (from the worker's
+    # part when no item reported it), one the stop cut short is skipped, saying where it was
+    others = [r for r in records.values() if r["case_id"] != "c0"]
+    assert all(
+        r["outcome"] == "passed" or (r["outcome"] == "skipped" and r["source"] == "gold/g.yaml")
+        for r in others
+    )
+    assert len(llm.calls) <= 6  # no case paid for twice
 
 
 def test_a_dry_run_under_xdist_is_refused_rather_than_estimating_nothing(

@@ -18,7 +18,17 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("faces", ("cli", "web", "__init__")),
     (
         "pytest glue",
-        ("plugin", "session", "recorder", "collect", "report", "summary_text", "ci_summary"),
+        (
+            "plugin",
+            "session",
+            "xdist_worker",
+            "xdist_groups",
+            "recorder",
+            "collect",
+            "report",
+            "summary_text",
+            "ci_summary",
+        ),
     ),
     (
         "analyses",

@@ -17,9 +17,12 @@ from .session import SESSION, JudgeSession
 
 if TYPE_CHECKING:
     from _pytest.terminal import TerminalReporter
+    from xdist.remote import Producer
+    from xdist.workermanage import WorkerController
 
     from .gate.exit_status import GateOutcome
     from .recorder import Recorder
+    from .xdist_groups import JudgeGroupScheduling
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -159,6 +162,24 @@ def pytest_runtest_makereport(
     return report
 
 
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(
+    config: pytest.Config, log: Producer
+) -> JudgeGroupScheduling | None:
+    """Under --judge with xdist's default `--dist load`: hand out groups of cases that each
+    worker knows in advance (xdist_groups.py); any other --dist is the user's choice."""
+    if not _hands_out_groups(config):
+        return None
+    from .xdist_groups import JudgeGroupScheduling
+
+    return JudgeGroupScheduling(config, log)
+
+
+def _hands_out_groups(config: pytest.Config) -> bool:
+    judge = config.stash.get(SESSION, None)
+    return judge is not None and judge.enabled and config.getvalue("dist") == "load"
+
+
 def pytest_report_teststatus(
     report: pytest.TestReport, config: pytest.Config
 ) -> tuple[str, str, tuple[str, dict[str, bool]]] | None:
@@ -191,6 +212,19 @@ class _RecorderHooks:
     def pytest_xdist_node_collection_finished(self, node: object, ids: Sequence[str]) -> None:
         """The xdist controller collects nothing itself: the workers say what was selected."""
         self.recorder.selected_elsewhere(ids)
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_configure_node(self, node: WorkerController) -> None:
+        """Tell each xdist worker where its part of the run goes, and whether it gets groups."""
+        from .xdist_worker import GROUPS_KEY, RUN_DIR_KEY
+
+        node.workerinput[RUN_DIR_KEY] = str(self.recorder.report.paths.run_dir)
+        node.workerinput[GROUPS_KEY] = _hands_out_groups(self.recorder.session.config)
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node: WorkerController, error: object | None) -> None:
+        if error is not None:
+            self.recorder.crashed(node.gateway.id, str(error))
 
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         self.recorder.finish(exitstatus)

@@ -64,13 +64,20 @@ class Recorder:
         self.collection_errors = 0  # gold files that failed to collect
         self.deselected = 0  # gold items -k, -m or --lf deselected
         self.lease = self.store.lease(report.paths)  # `runs prune` never removes it meanwhile
+        # under xdist: workers that crashed (id -> why), the items xdist reported they crashed
+        # on, the results merged from each worker's part, the cases no worker finished
+        self.crashed_workers: dict[str, str] = {}
+        self.crash_items: set[str] = set()
+        self.from_parts: dict[str, int] = {}
+        self.missing: list[str] = []
 
     def record(self, report: pytest.TestReport) -> None:
         """Record a gold item's result, or why it ended without one."""
         from .verdict import CaseResult
 
-        if "hybridjudge" not in report.keywords:
-            return
+        crash = report.failed and report.when not in ("setup", "call", "teardown")  # "???"
+        if "hybridjudge" not in report.keywords and not (crash and report.nodeid in self.remote):
+            return  # (xdist's report for the item a worker crashed on carries no keywords)
         payload = getattr(report, PAYLOAD, None)
         if payload is not None:
             # pytest's terminal reporter keeps every report until the end: drop the result, or
@@ -82,6 +89,12 @@ class Recorder:
             self._add(result)
         elif report.skipped or (report.failed and report.when in ("setup", "call", "???")):
             self._unfinished(report)  # "???": xdist's report for an item whose worker crashed
+            if crash:
+                self.crash_items.add(report.nodeid)
+
+    def crashed(self, worker: str, error: str) -> None:
+        """An xdist worker went down with `error` (its part is still merged at the end)."""
+        self.crashed_workers[worker] = error
 
     def _unfinished(self, report: pytest.TestReport) -> None:
         """A gold item that ended without a result still gets a record, with why."""
@@ -148,16 +161,19 @@ class Recorder:
             if exitstatus == pytest.ExitCode.INTERRUPTED
             else "the session stopped before this case ran"
         )
+        self._merge_parts()
         unfinished = 0
         for job in self.session.selected:  # no selected case silently disappears
             if not self.report.recorded(job.nodeid):
                 done = scheduler.result_if_finished(job.nodeid) if scheduler else None
                 unfinished += done is None
                 self._add(done or new_record(job, "skipped", [why]))
-        for nodeid in self.remote:  # under xdist: cases no worker reported on
+        for nodeid in self.remote:  # under xdist: cases no worker finished
             if not self.report.recorded(nodeid):
                 unfinished += 1
+                self.missing.append(nodeid)
                 self._add(_from_node_id(nodeid, "skipped", why))
+        self.missing[:0] = sorted(self.crash_items)  # crashed on, and no part holds its result
         if self.session.caller is not None and self.session.ran_cases:
             self.report.calls = self.session.caller.stats
         self.report.incomplete = self._incomplete(exitstatus, unfinished)
@@ -173,7 +189,20 @@ class Recorder:
         finally:
             self.lease.release()
         if self.write_error is None:
+            self.store.parts(self.report.paths.run_dir).drop()  # merged: the run is one folder
             self._gate()
+
+    def _merge_parts(self) -> None:
+        """Under xdist, like pytest-cov's combine: every result a worker wrote to its part and
+        no report carried (a crashed worker's finished cases, a stopped run's) is recorded; one
+        replaces the failure xdist reported for the item a worker crashed on."""
+        for worker, results in self.store.parts(self.report.paths.run_dir).read().items():
+            for result in results:
+                nodeid = result.nodeid
+                if nodeid and (not self.report.recorded(nodeid) or nodeid in self.crash_items):
+                    self.crash_items.discard(nodeid)
+                    self.from_parts[worker] = self.from_parts.get(worker, 0) + 1
+                    self._add(result)
 
     def _incomplete(self, exitstatus: int, unfinished: int) -> list[str]:
         """Why this run cannot be a baseline (see `runstore.incomplete_because`)."""
@@ -194,6 +223,7 @@ class Recorder:
                 interrupted=exitstatus == pytest.ExitCode.INTERRUPTED
                 and not self.collection_errors,
                 max_outage_share=self.session.settings.max_outage_share,
+                crashed=tuple(sorted(self.crashed_workers)),
             )
         )
 
@@ -247,6 +277,7 @@ class Recorder:
         lines = summary_lines(self.summary) if self.summary is not None else []
         share = self.session.settings.max_outage_share
         lines += [printable(line) for line in health_lines(self.health, share)]
+        lines += [printable(line) for line in self._crash_lines()]
         if self.write_error is not None:
             lines.append(f"run not recorded: {self.write_error}")
         if self.gate is not None:
@@ -255,6 +286,24 @@ class Recorder:
             lines += [printable(line) for line in gate_lines(self.gate)]  # ids from any file
         if self.gate_error is not None:
             lines.append(self.gate_error)
+        return lines
+
+    def _crash_lines(self, shown: int = 10) -> list[str]:
+        """Which xdist workers crashed, what their parts gave back, which cases are missing."""
+        lines = []
+        for worker, error in sorted(self.crashed_workers.items()):
+            merged = self.from_parts.get(worker, 0)
+            lines.append(
+                f"xdist worker {worker} crashed ({error}); {merged} finished "
+                f"case{'s' if merged != 1 else ''} recorded from its part of the run"
+            )
+        if self.crashed_workers and self.missing:
+            more = len(self.missing) - shown
+            lines.append(
+                f"{len(self.missing)} case{'s' if len(self.missing) != 1 else ''} no worker "
+                f"finished: {', '.join(self.missing[:shown])}"
+                + (f" and {more} more" if more > 0 else "")
+            )
         return lines
 
 

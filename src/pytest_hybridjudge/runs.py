@@ -30,6 +30,7 @@ from .runstore import (
     SUMMARY_NAME,
     RecordWriteError,
     RunLease,
+    RunParts,
     RunPaths,
     is_run_id,
     new_run_id,
@@ -259,6 +260,10 @@ class RunStore:
         write_json_atomic(paths.summary, summary.model_dump(mode="json"))
         if complete:
             write_text_atomic(self.folder / LATEST_NAME, paths.run_dir.name + "\n")
+
+    def parts(self, run_dir: Path) -> RunParts:
+        """Under xdist: the workers' parts of the run in `run_dir` (`runstore.RunParts`)."""
+        return RunParts(run_dir)
 
     # --- prune ---------------------------------------------------------------------------
 

@@ -27,6 +27,7 @@ from typing import IO, Literal, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from .errors import HybridJudgeError, RecordError, describe_validation_error
+from .files import LineSpool
 from .review.manifest import ReviewItem
 from .summary import RunSummary
 from .verdict import CaseResult
@@ -42,6 +43,7 @@ RUN_ID = re.compile(r"\d{8}T\d{6}Z-[0-9a-f]{6}")
 RUN_FILES = ("summary.json", "results.jsonl", "results.jsonl.partial", "manifest.jsonl")
 RUNNING_NAME = ".running"
 LATEST_NAME = "LATEST"
+PARTS_NAME = "parts"  # under xdist: each worker's finished results, until the controller merges
 
 
 class RecordWriteError(HybridJudgeError):
@@ -167,6 +169,55 @@ def running_pid(run_dir: Path) -> int | None:
         return int(text) if text.isdigit() else None
 
 
+# --- parts: each xdist worker's results, merged by the controller -------------------------
+
+
+class RunPart:
+    """One xdist worker's part of a run: each result it finishes, appended as one whole line
+    (`files.LineSpool`), so a worker that crashes or is killed leaves every finished case."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._spool = LineSpool(path)
+
+    def add(self, result: CaseResult) -> None:
+        """Append one finished case's result."""
+        self._spool.write(result.model_dump_json() + "\n")
+
+    def close(self) -> None:
+        """Close the file (no fsync: the controller reads it while this machine is up)."""
+        self._spool.close(sync=False)
+
+
+class RunParts:
+    """The xdist workers' parts of one run (`parts/gw0.jsonl`, ...), like pytest-cov's data
+    files: each worker writes its own, the controller merges them and then drops them."""
+
+    def __init__(self, run_dir: Path):
+        self.folder = run_dir / PARTS_NAME
+
+    def open(self, worker: str) -> RunPart:
+        """Worker `worker`'s part (`gw0`), opened for its results."""
+        return RunPart(self.folder / f"{worker}.jsonl")
+
+    def read(self) -> dict[str, list[CaseResult]]:
+        """Each worker's finished results (worker id -> results, in the order written), a
+        crashed worker's included; a line that is not a whole result (the worker died while
+        writing it) is passed over: that case counts as not finished."""
+        parts: dict[str, list[CaseResult]] = {}
+        for path in sorted(self.folder.glob("*.jsonl")) if self.folder.is_dir() else []:
+            results = parts[path.stem] = []
+            with contextlib.suppress(OSError), path.open("rb") as handle:
+                for raw in handle:
+                    with contextlib.suppress(ValidationError, UnicodeDecodeError):
+                        results.append(CaseResult.model_validate_json(raw))
+        return parts
+
+    def drop(self) -> None:
+        """Remove the parts once merged into the run's records."""
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
 # --- completeness: which runs may be a baseline --------------------------------------------
 
 
@@ -184,6 +235,7 @@ class RunShape:
     paths_given: bool = False  # only some gold files or cases named on the command line
     interrupted: bool = False  # Ctrl-C
     max_outage_share: float = 0.1
+    crashed: tuple[str, ...] = ()  # xdist workers that crashed (`gw0`)
 
 
 def _n(count: int, one: str, many: str | None = None) -> str:
@@ -205,6 +257,10 @@ def incomplete_because(shape: RunShape) -> list[str]:
         reasons.append("a subset: -k or -m given")
     if shape.paths_given:
         reasons.append("a subset: only some gold files or cases named on the command line")
+    if shape.crashed:
+        reasons.append(
+            f"xdist {_n(len(shape.crashed), 'worker')} crashed: {', '.join(shape.crashed)}"
+        )
     if shape.unfinished:
         reasons.append(f"{_n(shape.unfinished, 'case')} never finished (the session stopped)")
     if shape.over_budget:

@@ -1,7 +1,8 @@
 """One `pytest --judge` session: set-up, scheduling, the xdist payload, and the run's record.
 
 `JudgeSession.configure` is called once per pytest process. Whether this process is an xdist
-worker is asked there, once: a worker runs its cases and sends each result on its test report;
+worker is asked there, once: a worker runs its cases (xdist_worker.py: started ahead, written
+to its part of the run folder) and sends each result on its test report;
 the controller (or a plain process) also owns the `Recorder` (recorder.py), which writes the
 run's files.
 Heavy modules are imported when a run starts, so a plain `pytest` run costs nothing.
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
     from .runs import RunStore
     from .scheduler import Scheduler
     from .verdict import CaseResult
+    from .xdist_worker import Evaluate, WorkerShare
 
 PROGRESS_EVERY = 30.0  # seconds an item may wait before a progress line is printed
 
@@ -68,6 +70,7 @@ class JudgeSession:
     desk: ReviewDesk | None = None  # the reviewers' decisions, read once for the run and gate
     broker: BatchBroker | None = None  # `--judge-batch`: provider batches (batches/broker.py)
     ledger: BatchLedger | None = None  # the batches' write-ahead record, in the run folder
+    share: WorkerShare | None = None  # on an xdist worker: its cases and its part of the run
 
     @classmethod
     def configure(cls, config: pytest.Config) -> JudgeSession | None:
@@ -145,7 +148,13 @@ class JudgeSession:
         self.desk = ReviewDesk.for_project(self.rootdir, self.settings, store)
         evaluator = _build_evaluator(self.settings, self.rootdir, self.desk, self.baseline, share)
         self.caller, self.cache = evaluator.caller, evaluator.caller.cache
-        self.scheduler = Scheduler(evaluator.evaluate, window=self._window(), freeze_when_warm=True)
+        evaluate: Evaluate = evaluator.evaluate
+        if self.is_worker:
+            from .xdist_worker import WorkerShare
+
+            self.share = WorkerShare.open(store, getattr(self.config, "workerinput", {}))
+            evaluate = self.share.evaluating(evaluate)
+        self.scheduler = Scheduler(evaluate, window=self._window(), freeze_when_warm=True)
         if not self.is_worker:
             from .recorder import Recorder
 
@@ -188,7 +197,7 @@ class JudgeSession:
 
     def close(self) -> None:
         """Stop polling batches (they run on at the provider), close provider clients on the
-        loop, stop it, close the cache."""
+        loop, stop it, close the cache and a worker's part."""
         if self.scheduler is not None:
             if self.broker is not None:
                 with contextlib.suppress(Exception):
@@ -203,6 +212,8 @@ class JudgeSession:
         if self.cache is not None:
             self.cache.close()
             self.cache = None
+        if self.share is not None:
+            self.share.close()
 
     # -- scheduling -------------------------------------------------------------------------
 
@@ -211,7 +222,7 @@ class JudgeSession:
         from . import heap
 
         self.selected = [self.jobs[i.nodeid] for i in session.items if i.nodeid in self.jobs]
-        if self.scheduler is None or self.is_worker:
+        if self.scheduler is None:
             return
         if session.testsfailed and not self.config.option.continue_on_collection_errors:
             return  # pytest is about to stop: nothing may be paid for cases that will not run
@@ -220,6 +231,10 @@ class JudgeSession:
             # a wave goes when every case waits on it: every selected case must be in progress
             self.scheduler.window = max(self.scheduler.window, len(self.selected))
             self.scheduler.run(self._collect_earlier_batches(), timeout=60)
+        if self.share is not None:  # an xdist worker: the cases it knows it gets (xdist_worker)
+            ahead = self.share.ahead([item.nodeid for item in session.items])
+            self.scheduler.submit_all([self.jobs[n] for n in ahead if n in self.jobs])
+            return  # the controller prints the start line and records the run
         self.scheduler.submit_all(self.selected)
         self.ran_cases = bool(self.selected)
         if self.selected and self.config.get_verbosity() >= 0:
@@ -235,6 +250,8 @@ class JudgeSession:
     def result_of(self, nodeid: str) -> CaseResult:
         """Wait for one case's result, with a progress line every PROGRESS_EVERY seconds."""
         assert self.scheduler is not None
+        if self.share is not None and (group := self.share.unannounced_group(nodeid)):
+            self.scheduler.submit_all([self.jobs[n] for n in group if n in self.jobs])
         future = self.scheduler.submit(self.jobs[nodeid])
         waited, last_note = 0.0, 0.0
         while True:
