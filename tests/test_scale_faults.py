@@ -50,7 +50,7 @@ DIGEST = re.compile(r"\breq ([0-9a-f]{16})\b")
 def tagged(call: Call) -> str:
     """Answer naming the request body's digest; cases whose number ends in 3 fail both judges."""
     if call.is_judge:
-        return verdict(2 if "3 plus" in call.last_user else 4, rationale=f"req {call.digest}")
+        return verdict(2 if "3 plus" in call.prompt else 4, rationale=f"req {call.digest}")
     return f"Answer: {call.last_user} [req {call.digest}]"
 
 
@@ -110,16 +110,26 @@ def assert_no_case_lost(project: Project, result: pytest.RunResult) -> dict[str,
     records = [json.loads(line) for line in (project.run_dir() / "results.jsonl").open()]
     assert sorted(r["case_id"] for r in records) == [f"case-{i:04d}" for i in range(CASES)]
     assert {r["outcome"] for r in records} <= OUTCOMES
-    unexplained = [
-        r["case_id"]
+    # the faults changed no verdict: a case fails when its number ends in 3, else passes, or
+    # is escalated for a judge that never gave a verdict, or skipped for a target outage
+    odd = [
+        (r["case_id"], r["outcome"], r["reasons"])
         for r in records
-        if r["outcome"] in ("escalated", "skipped") and not r["reasons"]
+        if not (
+            r["outcome"] == ("failed" if r["case_id"].endswith("3") else "passed")
+            or (r["outcome"] == "escalated" and _all_say(r["reasons"], "no valid verdict"))
+            or (r["outcome"] == "skipped" and _all_say(r["reasons"], "provider outage"))
+        )
     ]
-    assert unexplained == []
+    assert odd == []
     summary = project.summary()
     assert summary["cases"] == CASES
     assert summary["complete"] is True, summary["incomplete_because"]
     return summary
+
+
+def _all_say(reasons: list[str], words: str) -> bool:
+    return bool(reasons) and all(words in reason for reason in reasons)
 
 
 def finished_calls(project: Project) -> set[str]:
