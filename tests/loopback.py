@@ -656,6 +656,11 @@ class LoopbackLLM:
             and (judge is None or c.is_judge == judge)
         )
 
+    def tally(self) -> tuple[Counter[FaultKind], Counter[str]]:
+        """Copies of `injected` and `answered`, safe to read while the server serves."""
+        with self._lock:
+            return Counter(self.injected), Counter(self.answered)
+
     def _next_id(self) -> str:
         return f"{self._id_prefix}{next(self._ids):012x}"
 
