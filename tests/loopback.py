@@ -20,12 +20,18 @@ Run as a script to serve ``default_responder``::
 
 It prints ``http://127.0.0.1:PORT`` on one line and serves until SIGTERM/SIGINT. With
 ``--batches`` it also serves the provider batch APIs (``loopback_batches.py``).
+
+``faults`` (a :class:`Faults`) injects 500s, 429s, hangs, dropped connections and malformed
+judge replies into a share of requests, drawn per request from a seed, the request body and its
+attempt number, so a run against it is reproducible; ``LoopbackLLM.injected`` counts each kind
+and ``LoopbackLLM.answered`` the replies that were not faults, per request body.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import hashlib
 import http.server
 import itertools
 import json
@@ -36,6 +42,7 @@ import sys
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,7 +50,10 @@ from typing import Any, Literal
 
 __all__ = [
     "LLAMA_CPP_REFUSAL",
+    "MALFORMED_VERDICT",
     "Call",
+    "FaultKind",
+    "Faults",
     "LoopbackLLM",
     "Reply",
     "Responder",
@@ -54,6 +64,7 @@ __all__ = [
 
 Api = Literal["openai", "anthropic"]
 Structured = Literal["json_schema", "json_object", "text"]
+FaultKind = Literal["server_error", "rate_limit", "hang", "drop", "malformed"]
 
 # llama-cpp-python 0.3's server, verbatim (FastAPI's RequestValidationError, caught by its
 # route handler and answered as an internal server error).
@@ -110,6 +121,7 @@ class Call:
     is_judge: bool
     attempt: int
     schema: dict[str, Any] | None = None  # what the reply is constrained to, if anything
+    digest: str = ""  # a short hash of the body, the same for every attempt (with faults only)
 
 
 @dataclass
@@ -129,6 +141,50 @@ class Reply:
 
 
 Responder = Callable[[Call], "Reply | str | dict[str, Any]"]
+
+# what a judge gets instead of a verdict under `Faults.malformed`
+MALFORMED_VERDICT = "I would give this answer a four out of five."
+
+
+@dataclass(frozen=True)
+class Faults:
+    """Faults to inject, each a share of requests (together at most 1).
+
+    Which request gets which fault is drawn from `seed`, the request body and its attempt number
+    (a retry of the same body draws again), so a run is reproducible. `malformed` applies to
+    judge requests only: a target drawn for it is answered normally.
+    """
+
+    server_error: float = 0.0  # HTTP 500
+    rate_limit: float = 0.0  # HTTP 429 with a short retry-after
+    hang: float = 0.0  # no reply until the client gives up (its timeout bounds it)
+    drop: float = 0.0  # the connection closed without a reply
+    malformed: float = 0.0  # a judge gets 200 with `MALFORMED_VERDICT`, not a verdict
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if sum(share for _, share in self.shares()) > 1:
+            raise ValueError(f"fault shares add up to more than 1: {self}")
+
+    def shares(self) -> tuple[tuple[FaultKind, float], ...]:
+        """Each fault kind and its share of requests."""
+        return (
+            ("server_error", self.server_error),
+            ("rate_limit", self.rate_limit),
+            ("hang", self.hang),
+            ("drop", self.drop),
+            ("malformed", self.malformed),
+        )
+
+    def draw(self, digest: str, attempt: int, is_judge: bool) -> FaultKind | None:
+        """The fault for attempt `attempt` of the request whose body hashes to `digest`."""
+        seeded = hashlib.sha256(f"{self.seed}:{attempt}:{digest}".encode()).digest()
+        point = int.from_bytes(seeded[:8], "big") / 2**64
+        for kind, share in self.shares():
+            if point < share:
+                return None if kind == "malformed" and not is_judge else kind
+            point -= share
+        return None
 
 
 def verdict(score: int, confidence: float = 0.9, rationale: str = "scripted") -> str:
@@ -434,8 +490,12 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if refusal is not None:
             self._send_refusal(api, *refusal)
             return
+        fault = owner._fault(call)
+        if fault is not None and fault != "malformed":
+            self._inject(api, fault)
+            return
         try:
-            reply = _coerce(owner.responder(call))
+            reply = Reply(text=MALFORMED_VERDICT) if fault else _coerce(owner.responder(call))
         except BaseException as exc:  # incl. pytest.fail(); must not kill the handler
             self._send_error_json(api, 500, f"responder raised {type(exc).__name__}: {exc}")
             return
@@ -455,6 +515,19 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             return
         payload = _success_body(call, reply, request_id)
         self._send(reply.status, json.dumps(payload).encode(), headers_out)
+        if fault is None:
+            owner._answered(call)
+
+    def _inject(self, api: Api, fault: FaultKind) -> None:
+        """Fail the request the way `fault` says (see `Faults`)."""
+        if fault == "hang":
+            self._hang()
+        elif fault == "drop":
+            self.close_connection = True  # the handler returns; the socket closes, no reply
+        elif fault == "rate_limit":
+            self._send_error_json(api, 429, "injected fault: rate limited", {"retry-after-ms": "5"})
+        else:
+            self._send_error_json(api, 500, "injected fault: server error")
 
     def _send_refusal(self, api: Api, status: int, message: str) -> None:
         if api == "openai" and status == 500:  # llama-cpp-python's shape for it
@@ -523,6 +596,7 @@ class LoopbackLLM:
         port: int = 0,
         record: bool = True,
         structured: Structured = "json_schema",
+        faults: Faults | None = None,
     ) -> None:
         self.responder: Responder = responder or default_responder
         self.structured: Structured = structured  # what it accepts; see the module docstring
@@ -531,6 +605,9 @@ class LoopbackLLM:
         # its garbage collections stalled replies for seconds, which made timings noise.
         self.record = record
         self.batches: Any = None  # a `loopback_batches.BatchDesk` serves the batch APIs when set
+        self.faults = faults
+        self.injected: Counter[FaultKind] = Counter()  # faults injected, by kind
+        self.answered: Counter[str] = Counter()  # replies that were no fault, by body digest
         self.calls: list[Call] = []
         self._lock = threading.Lock()
         self._attempts: dict[str, int] = {}
@@ -578,10 +655,12 @@ class LoopbackLLM:
         self.stop()
 
     def reset(self) -> None:
-        """Clear recorded calls and attempt counters."""
+        """Clear recorded calls, attempt counters and fault counts."""
         with self._lock:
             self.calls.clear()
             self._attempts.clear()
+            self.injected.clear()
+            self.answered.clear()
 
     def count(
         self,
@@ -601,23 +680,47 @@ class LoopbackLLM:
             and (judge is None or c.is_judge == judge)
         )
 
+    def tally(self) -> tuple[Counter[FaultKind], Counter[str]]:
+        """Copies of `injected` and `answered`, safe to read while the server serves."""
+        with self._lock:
+            return Counter(self.injected), Counter(self.answered)
+
     def _next_id(self) -> str:
         return f"{self._id_prefix}{next(self._ids):012x}"
 
     def _record(self, call: Call, raw: bytes) -> Call:
         """Assign the attempt number and append to ``calls`` (unless not recording)."""
-        if not self.record:
+        if not self.record and self.faults is None:
             call.attempt = 1
             return call
         try:
             key = json.dumps(call.body, sort_keys=True, separators=(",", ":"))
         except (TypeError, ValueError):
             key = raw.decode("utf-8", "replace")
+        if self.faults is not None:
+            call.digest = hashlib.sha256(key.encode()).hexdigest()[:16]
         with self._lock:
             call.attempt = self._attempts.get(key, 0) + 1
             self._attempts[key] = call.attempt
-            self.calls.append(call)
+            if self.record:
+                self.calls.append(call)
         return call
+
+    def _fault(self, call: Call) -> FaultKind | None:
+        """The fault drawn for this request, counted, or None."""
+        if self.faults is None:
+            return None
+        fault = self.faults.draw(call.digest, call.attempt, call.is_judge)
+        if fault is not None:
+            with self._lock:
+                self.injected[fault] += 1
+        return fault
+
+    def _answered(self, call: Call) -> None:
+        """Count a reply that was no fault (by body, when faults are on)."""
+        if self.faults is not None:
+            with self._lock:
+                self.answered[call.digest] += 1
 
 
 # --------------------------------------------------------------------------- CLI

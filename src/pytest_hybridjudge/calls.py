@@ -331,7 +331,10 @@ class ModelCaller:
             except BaseException as exc:  # a plugin provider's SystemExit fails the call only
                 if request.json_schema is not None and provider.rejects_structured_output(exc):
                     raise _Refused(exc, request.structured_output, attempts) from exc
-                retryable = isinstance(exc, Exception) and provider.should_retry(exc)
+                # the caller's own bound (`_attempt`) is a timeout like the SDK's: retried
+                retryable = isinstance(exc, TimeoutError) or (
+                    isinstance(exc, Exception) and provider.should_retry(exc)
+                )
                 if attempts > self.settings.retries or not retryable:
                     self.stats.failures += 1
                     message = describe(provider.name, request.model, exc, attempts)
