@@ -320,7 +320,10 @@ def test_1000_cases_under_faults_lose_none_and_pay_one_request_per_fault(
     # the run counted every request the server saw (and, under load, a first call whose SDK
     # import outlived the caller's bound, which never reached the server)
     assert summary["calls"]["requests"] >= requests
-    assert summary["calls"]["retries"] <= injected.total() - injected["malformed"]
+    # retries: one per fault the server injected, plus one per attempt that never reached it
+    # (on a loaded machine a connection can time out before the server accepts it)
+    unseen = summary["calls"]["requests"] - requests
+    assert summary["calls"]["retries"] <= injected.total() - injected["malformed"] + unseen
 
 
 @pytest.mark.parametrize("mode", sorted(RUN_MODES))
