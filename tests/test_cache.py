@@ -137,3 +137,22 @@ def test_lookups_of_one_loop_turn_are_read_in_one_query(tmp_path: Path) -> None:
     assert asyncio.run(ask())[1] is not None and len(selects) == 3  # a new loop reads afresh
     assert CompletionCache(tmp_path / "c.sqlite", "refresh").get(keys[1]) is None
     assert asyncio.run(CompletionCache(tmp_path / "c.sqlite", "refresh").lookup(keys[1])) is None
+
+
+def test_a_cancelled_lookup_leaves_the_others_asking_for_the_same_key_their_answer(
+    tmp_path: Path,
+) -> None:
+    cache = CompletionCache(tmp_path / "c.sqlite", "use")
+    key = _request(1).cache_key(P)
+    cache.put(key, "p", "m", Completion(text="a1"))
+
+    async def ask() -> tuple[bool, Completion | None]:
+        first = asyncio.ensure_future(cache.lookup(key))
+        second = asyncio.ensure_future(cache.lookup(key))
+        await asyncio.sleep(0)  # both are waiting for the turn's query
+        first.cancel()
+        answer = await second
+        return first.cancelled(), answer
+
+    cancelled, answer = asyncio.run(ask())
+    assert cancelled and answer is not None and answer.text == "a1"

@@ -254,3 +254,22 @@ def test_a_decision_does_not_outlive_an_edit_of_the_input_or_reference(
     evaluator, settings = make(resolutions=by_item)
     assert not run(evaluator, job(after, settings)).resolved_by
     assert upgrade_legacy([legacy], RunStore(tmp_path / "no-runs")) == [legacy]  # cannot be checked
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        GoldCase(id="plain", input="What is 2+2?\n"),
+        GoldCase(id="spaces", input="  {{ not a template }}  "),
+        GoldCase(id="mapping", input={"question": "q"}, reference="r"),
+    ],
+)
+def test_the_default_prompt_sends_what_its_template_renders(case: GoldCase) -> None:
+    """`{{ input }}` skips the render for a string input; the message is the same."""
+    from pytest_hybridjudge.config import TargetSpec
+    from pytest_hybridjudge.sandbox import render_bounded
+    from pytest_hybridjudge.targets import _prompt_template, target_messages
+
+    spec = TargetSpec(model="openai/m")
+    rendered = render_bounded(_prompt_template("{{ input }}"), case.variables())
+    assert target_messages(spec, case) == (("user", rendered),)

@@ -22,6 +22,12 @@ async def _evaluate(job: Any) -> str:
     return f"result of {job.nodeid}"
 
 
+async def _turns(count: int) -> None:
+    """Let the loop go round `count` times (whatever it can start meanwhile, it starts)."""
+    for _ in range(count):
+        await asyncio.sleep(0)
+
+
 class _Job:
     def __init__(self, nodeid: str):
         self.nodeid = nodeid
@@ -155,3 +161,19 @@ def test_close_closes_the_loop_and_a_case_left_pending_is_collected_quietly() ->
         sys.unraisablehook = hook
         never.set()
     assert unraisable == [], [str(u.exc_value) for u in unraisable]
+
+
+def test_the_queue_runs_at_most_lead_jobs_ahead_of_the_items() -> None:
+    s = Scheduler(_evaluate, window=2, lead=3)  # type: ignore[arg-type]
+    try:
+        jobs = [_Job(f"g.yaml::case-{i}") for i in range(10)]
+        s.submit_all(jobs)  # type: ignore[arg-type]
+        s.run(_turns(100), timeout=30)  # the loop has had many turns
+        assert [s.is_done(j.nodeid) for j in jobs] == [True] * 3 + [False] * 7
+        assert s.submit(jobs[4]).result(timeout=30) == "result of g.yaml::case-4"  # type: ignore[arg-type]
+        s.run(_turns(100), timeout=30)
+        # an item asked for case 4 (cases 0-3 were skipped, say): three more may run ahead of it
+        assert [s.is_done(j.nodeid) for j in jobs] == [True] * 8 + [False] * 2
+        assert s.finished == s.total - 2
+    finally:
+        s.close()

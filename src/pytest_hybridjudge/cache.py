@@ -51,7 +51,8 @@ class CompletionCache:
         self._lock = threading.Lock()
         self._db: sqlite3.Connection | None = None
         # look-ups asked for in this turn of the event loop, read together by `_read_pending`
-        self._pending: dict[str, asyncio.Future[str | None]] = {}
+        # (each caller waits on a future of its own: cancelling one leaves the others theirs)
+        self._pending: dict[str, list[asyncio.Future[str | None]]] = {}
         self._pending_loop: asyncio.AbstractEventLoop | None = None
         if mode != "off":
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -87,9 +88,9 @@ class CompletionCache:
         if not self._pending or self._pending_loop is not loop:  # (a closed loop's are dropped)
             self._pending, self._pending_loop = {}, loop
             loop.call_soon(self._read_pending)
-        if (waiting := self._pending.get(key)) is None:
-            waiting = self._pending[key] = loop.create_future()
-        response = await asyncio.shield(waiting)  # a cancelled caller leaves the others theirs
+        waiting: asyncio.Future[str | None] = loop.create_future()
+        self._pending.setdefault(key, []).append(waiting)
+        response = await waiting
         return None if response is None else _completion(response)
 
     def _read_pending(self) -> None:
@@ -97,13 +98,16 @@ class CompletionCache:
         try:
             found = self._responses(pending)
         except Exception as exc:  # each caller waiting gets the error `get` would raise
-            for waiting in pending.values():
-                if not waiting.done():
-                    waiting.set_exception(exc)
+            for futures in pending.values():
+                for waiting in futures:
+                    if not waiting.done():  # (a cancelled caller's is done)
+                        waiting.set_exception(exc)
             return
-        for key, waiting in pending.items():
-            if not waiting.done():
-                waiting.set_result(found.get(key))
+        for key, futures in pending.items():
+            response = found.get(key)
+            for waiting in futures:
+                if not waiting.done():
+                    waiting.set_result(response)
 
     def _responses(self, keys: Collection[str]) -> dict[str, str]:
         """The stored responses of those of `keys` that have one, by key."""

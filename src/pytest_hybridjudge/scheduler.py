@@ -33,9 +33,16 @@ class Scheduler:
         evaluate: Callable[[Job], Awaitable[CaseResult]],
         window: int = 256,
         freeze_when_warm: bool = False,
+        lead: int | None = None,
     ):
+        """`lead`: how many queued jobs may start ahead of the last one an item asked for
+        (default: twice `window`)."""
         self.evaluate = evaluate
         self.window = window  # cases in progress at once: enough to keep every provider busy
+        # Finished results wait for their items; pytest's thread shares the GIL with the loop
+        # and can fall behind it, so without this bound a 10,000-case run held most results
+        # at once (~11 KB each: the largest part of its peak memory).
+        self.lead = lead if lead is not None else 2 * window
         # After the first case the SDKs are imported and their clients built: freeze those too.
         self.freeze_when_warm = freeze_when_warm
         self.loop = asyncio.new_event_loop()
@@ -43,6 +50,9 @@ class Scheduler:
         self._futures: dict[str, concurrent.futures.Future[CaseResult]] = {}
         self._queue: collections.deque[Job] = collections.deque()
         self._queued: set[str] = set()
+        self._order: dict[str, int] = {}  # queue position of each job submit_all queued
+        self._fed = 0  # jobs the queue has started, in order
+        self._claimed = 0  # queue positions up to the last job an item asked for
         self._running = 0
         self.total = 0
         self.finished = 0
@@ -64,12 +74,19 @@ class Scheduler:
             ]
             self._queue.extend(fresh)
             self._queued.update(j.nodeid for j in fresh)
+            first = len(self._order)
+            self._order.update((j.nodeid, first + i) for i, j in enumerate(fresh))
             self.total += len(fresh)
         self.loop.call_soon_threadsafe(self._feed)
 
     def submit(self, job: Job) -> concurrent.futures.Future[CaseResult]:
         """The job's future, starting it now if it is still queued (an item is waiting for it)."""
         with self._lock:
+            position = self._order.get(job.nodeid)
+            if position is not None and position >= self._claimed:
+                self._claimed = position + 1  # the queue may run further ahead again
+                if self._queue and not self.loop.is_closed():
+                    self.loop.call_soon_threadsafe(self._feed)
             future = self._futures.get(job.nodeid)
             if future is None or future is _FORGOTTEN:  # never started, or run again (a rerun)
                 if job.nodeid not in self._queued or future is _FORGOTTEN:
@@ -94,10 +111,16 @@ class Scheduler:
             future.cancel()
 
     def _feed(self) -> None:
-        """Start queued jobs while fewer than `window` are running (on the loop thread)."""
+        """Start queued jobs while fewer than `window` are running and the queue is fewer than
+        `lead` jobs ahead of the items (on the loop thread)."""
         with self._lock:
-            while self._queue and self._running < self.window:
+            while (
+                self._queue
+                and self._running < self.window
+                and self._fed - self._claimed < self.lead
+            ):
                 job = self._queue.popleft()
+                self._fed += 1
                 if job.nodeid not in self._futures:
                     self._start(job)
 

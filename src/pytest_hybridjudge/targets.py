@@ -17,12 +17,14 @@ from .config import CallableTarget, TargetSpec
 from .errors import InputError
 from .gold import GoldCase
 from .providers import CompletionRequest, split_model
-from .sandbox import BoundedEnvironment, RenderLimit, render_bounded
+from .sandbox import MAX_OUTPUT, BoundedEnvironment, RenderLimit, render_bounded
 
 
 class TargetError(InputError):
     """The target cannot be built or produced no usable output; the message says why."""
 
+
+PLAIN_PROMPT = "{{ input }}"  # the default `target.prompt`: the case's input as it is
 
 # The same bounded sandbox as rubrics: a prompt template cannot hang the run or fill memory.
 _ENV = BoundedEnvironment(undefined=jinja2.StrictUndefined, autoescape=False)
@@ -39,6 +41,9 @@ def target_messages(spec: TargetSpec, case: GoldCase) -> tuple[tuple[str, str], 
     messages: list[tuple[str, str]] = [("system", spec.system)] if spec.system else []
     if case.messages:
         messages += [(m.role, m.content) for m in case.messages]
+        return tuple(messages)
+    if spec.prompt == PLAIN_PROMPT and type(case.input) is str and len(case.input) <= MAX_OUTPUT:
+        messages.append(("user", case.input))  # what it renders to, without a render per case
         return tuple(messages)
     try:
         prompt = render_bounded(_prompt_template(spec.prompt), case.variables())
