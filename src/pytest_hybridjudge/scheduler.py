@@ -63,6 +63,12 @@ class Scheduler:
         asyncio.set_event_loop(self.loop)
         self.loop.run_forever()
 
+    def run_all_at_once(self, count: int) -> None:
+        """Let `count` jobs run and start at once, whatever the items ask for (batch mode: a
+        wave goes to the provider when every case in progress waits on it)."""
+        self.window = max(self.window, count)
+        self.lead = max(self.lead, count)
+
     def submit_all(self, jobs: Sequence[Job]) -> None:
         """Queue every selected job; at most `window` run at once, in order, the rest wait.
 

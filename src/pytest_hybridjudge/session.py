@@ -229,7 +229,7 @@ class JudgeSession:
         heap.freeze()  # modules, items and jobs live until the end (see heap.py)
         if self.broker is not None:
             # a wave goes when every case waits on it: every selected case must be in progress
-            self.scheduler.window = max(self.scheduler.window, len(self.selected))
+            self.scheduler.run_all_at_once(len(self.selected))
             self.scheduler.run(self._collect_earlier_batches(), timeout=60)
         if self.share is not None:  # an xdist worker: the cases it knows it gets (xdist_worker)
             ahead = self.share.ahead([item.nodeid for item in session.items])
