@@ -125,6 +125,7 @@ class ModelCaller:
         self._semaphores: dict[str, asyncio.Semaphore] = {}
         self.broker: BatchBroker | None = None  # set by the run in batch mode (`--judge-batch`)
         self._transports: dict[str, BatchTransport] = {}  # provider -> its batch API
+        self._spool: BatchTransport | None = None  # an xdist worker's: to the controller
         watch_env(*(spec.api_key_env or "" for spec in specs.values()))
 
     @classmethod
@@ -235,10 +236,12 @@ class ModelCaller:
         if self.stats.config_error is not None:
             raise ProviderConfigError(f"not sent: {self.stats.config_error}", requests)
 
-    def use_batches(self, broker: BatchBroker) -> None:
-        """Batch mode: calls to providers with a batch API go through `broker`."""
+    def use_batches(self, broker: BatchBroker, transport: BatchTransport | None = None) -> None:
+        """Batch mode: calls to providers with a batch API go through `broker`; `transport`,
+        if given, stands in for every provider's own batch API (an xdist worker's spool)."""
         self.broker = broker
         self.stats.batch = broker.stats
+        self._spool = transport
 
     def batched(self, provider: Provider) -> BatchCapable | None:
         """The provider, if this call goes through its batch API (`--judge-batch`, and a
@@ -251,7 +254,7 @@ class ModelCaller:
     def transport(self, provider: BatchCapable) -> BatchTransport:
         """The provider's batch API, built once."""
         if provider.name not in self._transports:
-            self._transports[provider.name] = provider.batches()
+            self._transports[provider.name] = self._spool or provider.batches()
         return self._transports[provider.name]
 
     async def _call(self, provider: Provider, request: CompletionRequest) -> Completion:

@@ -223,6 +223,8 @@ class _RecorderHooks:
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_testnodedown(self, node: WorkerController, error: object | None) -> None:
+        config = self.recorder.session.config
+        config.stash[SESSION].worker_down(node.gateway.id)  # no batch wave waits for it
         if error is not None:
             self.recorder.crashed(node.gateway.id, str(error))
 

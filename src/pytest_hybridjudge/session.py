@@ -10,6 +10,7 @@ Heavy modules are imported when a run starts, so a plain `pytest` run costs noth
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import os
 from collections.abc import Iterator
@@ -26,6 +27,8 @@ from .recorder import PAYLOAD
 if TYPE_CHECKING:
     from .batches.broker import BatchBroker
     from .batches.ledger import BatchLedger
+    from .batches.spool_desk import SpoolDesk
+    from .batches.transport import BatchTransport
     from .cache import CompletionCache
     from .calls import ModelCaller
     from .config import HybridJudgeConfig
@@ -71,6 +74,9 @@ class JudgeSession:
     broker: BatchBroker | None = None  # `--judge-batch`: provider batches (batches/broker.py)
     ledger: BatchLedger | None = None  # the batches' write-ahead record, in the run folder
     share: WorkerShare | None = None  # on an xdist worker: its cases and its part of the run
+    spool: Path | None = None  # `--judge-batch` on an xdist worker: its spool folder
+    spool_state: concurrent.futures.Future[None] | None = None  # the worker's state reports
+    spool_desk: SpoolDesk | None = None  # `--judge-batch` on the xdist controller
 
     @classmethod
     def configure(cls, config: pytest.Config) -> JudgeSession | None:
@@ -165,23 +171,81 @@ class JudgeSession:
             self._start_batches()
 
     def _start_batches(self) -> None:
-        """`--judge-batch`: the broker, and the ledger in the run folder (xdist workers have
-        none: their batches are not collected by a rerun yet)."""
+        """`--judge-batch`: the broker, and the ledger in the run folder. Under xdist only the
+        controller creates provider batches: each worker's broker spools its waves to the
+        controller's desk (batches/spool.py, batches/spool_desk.py), which batches them."""
         from .batches.broker import BatchBroker
         from .batches.ledger import BatchLedger
 
         assert self.scheduler is not None and self.caller is not None
+        if self.share is not None and self.share.run_dir is not None:
+            self._start_spool(self.share.run_dir)
+            return
         if self.recorder is not None:
             self.ledger = BatchLedger(self.recorder.report.paths.run_dir)
         scheduler = self.scheduler
+        workers = _xdist_workers(self.config)
         self.broker = BatchBroker(
             self.settings.batch,
-            running=lambda: scheduler.running,
+            # the controller's waves go when its desk says (every worker waits): at once
+            running=(lambda: 0) if workers else (lambda: scheduler.running),
             retries=self.settings.retries,
             ledger=self.ledger,
             write_line=self.write_line,
         )
         self.caller.use_batches(self.broker)
+        if workers and self.recorder is not None:
+            self._start_spool_desk(self.recorder.report.paths.run_dir, workers)
+
+    def _start_spool(self, run_dir: Path) -> None:
+        """An xdist worker: its broker's batches go to the controller through the spool."""
+        from .batches.broker import BatchBroker
+        from .batches.spool import TICK, SpoolLedger, SpoolTransport, spool_folder
+
+        assert self.scheduler is not None and self.caller is not None and self.share is not None
+        folder = spool_folder(run_dir) / self.share.workerid
+        folder.mkdir(parents=True, exist_ok=True)
+        scheduler = self.scheduler
+        self.broker = BatchBroker(
+            # the controller's answer is a local file: looked for often
+            self.settings.batch.model_copy(update={"poll": TICK, "poll_max": 10 * TICK}),
+            running=lambda: scheduler.running,
+            retries=self.settings.retries,
+            ledger=SpoolLedger(folder),
+            write_line=lambda line: None,  # the controller prints the provider batches' lines
+        )
+        self.caller.use_batches(self.broker, transport=SpoolTransport(folder))
+        self.spool = folder
+
+    def _start_spool_desk(self, run_dir: Path, workers: int) -> None:
+        """The xdist controller: the desk that batches the workers' spooled requests, on the
+        controller's loop (it runs no case), after the earlier runs' batches are adopted."""
+        from .batches.spool import spool_folder
+        from .batches.spool_desk import SpoolDesk
+
+        assert self.scheduler is not None and self.caller is not None and self.broker is not None
+        caller = self.caller
+
+        def transport_of(provider: str) -> BatchTransport:
+            from .errors import ProviderConfigError
+
+            capable = (
+                caller.batched(caller.providers[provider]) if provider in caller.providers else None
+            )
+            if capable is None:
+                raise ProviderConfigError(f"{provider}: no batch API in this run's providers")
+            return caller.transport(capable)
+
+        desk = self.spool_desk = SpoolDesk(
+            spool_folder(run_dir), self.broker, transport_of, workers, self.settings.batch.gather
+        )
+        self.scheduler.run(self._collect_earlier_batches(), timeout=60)
+        self.scheduler.run(_started(desk), timeout=10)
+
+    def worker_down(self, worker: str) -> None:
+        """An xdist worker is gone (finished or crashed): no batch wave waits for it."""
+        if self.spool_desk is not None:
+            self.spool_desk.worker_down(worker)
 
     def is_gold(self, file_path: Path) -> bool:
         """Whether `file_path` is one of this project's gold files (`goldset.is_gold`)."""
@@ -198,7 +262,17 @@ class JudgeSession:
     def close(self) -> None:
         """Stop polling batches (they run on at the provider), close provider clients on the
         loop, stop it, close the cache and a worker's part."""
+        if self.spool_state is not None:
+            self.spool_state.cancel()
+        if self.spool is not None:
+            from .batches.spool import write_state
+
+            with contextlib.suppress(OSError):
+                write_state(self.spool, idle=True)
         if self.scheduler is not None:
+            if self.spool_desk is not None:
+                with contextlib.suppress(Exception):
+                    self.scheduler.run(self.spool_desk.aclose(), timeout=10)
             if self.broker is not None:
                 with contextlib.suppress(Exception):
                     self.scheduler.run(self.broker.aclose(), timeout=10)
@@ -225,15 +299,18 @@ class JudgeSession:
         if self.scheduler is None:
             return
         if session.testsfailed and not self.config.option.continue_on_collection_errors:
+            self._report_spool_state()  # idle: the controller's waves need not wait for it
             return  # pytest is about to stop: nothing may be paid for cases that will not run
         heap.freeze()  # modules, items and jobs live until the end (see heap.py)
         if self.broker is not None:
             # a wave goes when every case waits on it: every selected case must be in progress
             self.scheduler.run_all_at_once(len(self.selected))
-            self.scheduler.run(self._collect_earlier_batches(), timeout=60)
+            if self.spool is None and self.spool_desk is None:  # else the controller's desk did
+                self.scheduler.run(self._collect_earlier_batches(), timeout=60)
         if self.share is not None:  # an xdist worker: the cases it knows it gets (xdist_worker)
             ahead = self.share.ahead([item.nodeid for item in session.items])
             self.scheduler.submit_all([self.jobs[n] for n in ahead if n in self.jobs])
+            self._report_spool_state()
             return  # the controller prints the start line and records the run
         self.scheduler.submit_all(self.selected)
         self.ran_cases = bool(self.selected)
@@ -246,6 +323,20 @@ class JudgeSession:
                 f"[hybridjudge] {len(self.selected)} cases started: target {targets}; judges "
                 f"{judges}; concurrency {settings.concurrency}; cache {settings.cache}{against}"
             )
+
+    def _report_spool_state(self) -> None:
+        """An xdist worker in batch mode: keep telling the controller's desk whether it has
+        cases in progress (a wave waits for busy workers only)."""
+        if self.spool is None or self.scheduler is None:
+            return
+        import asyncio
+
+        from .batches.spool import report_state
+
+        scheduler = self.scheduler
+        self.spool_state = asyncio.run_coroutine_threadsafe(
+            report_state(self.spool, lambda: scheduler.pending), scheduler.loop
+        )
 
     def result_of(self, nodeid: str) -> CaseResult:
         """Wait for one case's result, with a progress line every PROGRESS_EVERY seconds."""
@@ -451,6 +542,19 @@ def _build_report(settings: HybridJudgeConfig, store: RunStore, config: pytest.C
     return RunReport(
         run_id, paths, store=store, rates=settings.review.all_rates, budget=settings.budget
     )
+
+
+def _xdist_workers(config: pytest.Config) -> int:
+    """How many xdist workers this controller starts (0: no xdist, or this is a worker)."""
+    if hasattr(config, "workerinput") or config.getoption("dist", "no") == "no":
+        return 0
+    from xdist.workermanage import parse_tx_spec_config
+
+    return len(parse_tx_spec_config(config))
+
+
+async def _started(desk: SpoolDesk) -> None:
+    desk.start()
 
 
 SESSION = pytest.StashKey[JudgeSession]()

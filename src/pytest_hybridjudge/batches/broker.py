@@ -184,8 +184,24 @@ class BatchBroker:
     async def _result(
         self, provider: str, site: CallSite, attempt: int, request_key: str, body: Mapping[str, Any]
     ) -> BatchResult:
-        """The result of this attempt: from an earlier run's batch holding the same request,
-        else from a batch of the next wave."""
+        """The result of this attempt (`request`), its custom_id made of the call's site."""
+        cid = custom_id(site.case, site.role, site.judge, site.order, attempt, request_key)
+        return await self.request(provider, cid, request_key, body)
+
+    async def request(
+        self,
+        provider: str,
+        cid: str,
+        request_key: str,
+        body: Mapping[str, Any],
+        transport: BatchTransport | None = None,
+    ) -> BatchResult:
+        """One request's result, as its batch returned it: from an earlier run's batch
+        holding the same request, else from a batch of the next wave. `call` decides what a
+        result means; the xdist controller (spool_desk.py) asks here on behalf of a worker's
+        broker, which decides."""
+        if transport is not None:
+            self._transports.setdefault(provider, transport)
         earlier = self._earlier.get((provider, request_key))
         if earlier is not None:
             result = await asyncio.shield(earlier)
@@ -193,7 +209,6 @@ class BatchBroker:
                 self._earlier.pop((provider, request_key), None)
             if result is not None:
                 return result
-        cid = custom_id(site.case, site.role, site.judge, site.order, attempt, request_key)
         future: asyncio.Future[BatchResult] = asyncio.get_running_loop().create_future()
         wave = self._next.setdefault(provider, {})
         if request_key in wave:
