@@ -138,12 +138,19 @@ class Recorder:
         self.deselected += sum("hybridjudge" in item.keywords for item in items)
 
     def selected_elsewhere(self, nodeids: Sequence[str]) -> None:
-        """Gold node ids an xdist worker collected and selected (every worker sends them all)."""
-        root = self.session.rootdir
+        """Gold node ids an xdist worker collected and selected (every worker sends them all).
+
+        Whether a file is gold is asked once per file: resolving paths for each of thousands
+        of node ids, per worker, held the controller's loop for seconds while workers waited."""
+        root, gold = self.session.rootdir, dict[str, bool]()
         for nodeid in nodeids:
-            path = nodeid.partition("::")[0]
-            if "::" in nodeid and self.session.is_gold(root / path):
-                self.remote.setdefault(nodeid)
+            path, sep, _ = nodeid.partition("::")
+            if not sep or nodeid in self.remote:
+                continue
+            if path not in gold:
+                gold[path] = self.session.is_gold(root / path)
+            if gold[path]:
+                self.remote[nodeid] = None
 
     def finish(self, exitstatus: int) -> None:
         """Stop the cases still running; record every selected case not recorded yet (a result
