@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from .verdict import CaseResult, Outcome
 
 PAYLOAD = "hybridjudge_result"  # the report attribute a case's result travels on
+IN_PART = "hybridjudge_in_part"  # set instead on an xdist worker's report: its part holds it
 
 
 class RunView(Protocol):
@@ -78,6 +79,8 @@ class Recorder:
         crash = report.failed and report.when not in ("setup", "call", "teardown")  # "???"
         if "hybridjudge" not in report.keywords and not (crash and report.nodeid in self.remote):
             return  # (xdist's report for the item a worker crashed on carries no keywords)
+        if getattr(report, IN_PART, False):
+            return  # a worker's part holds the result: merged at the end (`_merge_parts`)
         payload = getattr(report, PAYLOAD, None)
         if payload is not None:
             # pytest's terminal reporter keeps every report until the end: drop the result, or
@@ -161,6 +164,7 @@ class Recorder:
         scheduler = self.session.scheduler
         if scheduler is not None:
             scheduler.stop()  # -x, --maxfail, Ctrl-C: nothing more is started or paid for
+        self._merge_parts()  # first: under xdist the parts hold the results the tally counts
         why = (
             "not run: the run stopped on a provider configuration error"
             if self.report.tally.config_error is not None
@@ -168,7 +172,6 @@ class Recorder:
             if exitstatus == pytest.ExitCode.INTERRUPTED
             else "the session stopped before this case ran"
         )
-        self._merge_parts()
         unfinished = 0
         for job in self.session.selected:  # no selected case silently disappears
             if not self.report.recorded(job.nodeid):
@@ -201,15 +204,15 @@ class Recorder:
 
     def _merge_parts(self) -> None:
         """Under xdist, like pytest-cov's combine: every result a worker wrote to its part and
-        no report carried (a crashed worker's finished cases, a stopped run's) is recorded; one
+        no report carried whole (each one whose report said its part holds it, a crashed
+        worker's finished cases, a stopped run's) is recorded, read once from the parts; one
         replaces the failure xdist reported for the item a worker crashed on."""
-        for worker, results in self.store.parts(self.report.paths.run_dir).read().items():
-            for result in results:
-                nodeid = result.nodeid
-                if nodeid and (not self.report.recorded(nodeid) or nodeid in self.crash_items):
-                    self.crash_items.discard(nodeid)
-                    self.from_parts[worker] = self.from_parts.get(worker, 0) + 1
-                    self._add(result)
+        for worker, result in self.store.parts(self.report.paths.run_dir).each():
+            nodeid = result.nodeid
+            if nodeid and (not self.report.recorded(nodeid) or nodeid in self.crash_items):
+                self.crash_items.discard(nodeid)
+                self.from_parts[worker] = self.from_parts.get(worker, 0) + 1
+                self._add(result)
 
     def _incomplete(self, exitstatus: int, unfinished: int) -> list[str]:
         """Why this run cannot be a baseline (see `runstore.incomplete_because`)."""
