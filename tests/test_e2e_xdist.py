@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
+from typing import Any
 
 import pytest
 
@@ -71,6 +72,29 @@ def _outcomes(project: Project) -> dict[str, str]:
     return {case: record["outcome"] for case, record in project.results().items()}
 
 
+def _timeless(value: Any) -> Any:
+    """A record without its measured latencies (the only fields two equal runs differ in)."""
+    if isinstance(value, dict):
+        return {k: _timeless(v) for k, v in value.items() if k != "latency"}
+    if isinstance(value, list):
+        return [_timeless(v) for v in value]
+    return value
+
+
+REPORTS_SEEN = """
+import json, os, pathlib
+
+def pytest_runtest_logreport(report):
+    if report.when == "call" and "hybridjudge" in report.keywords:
+        seen = {"worker": os.environ.get("PYTEST_XDIST_WORKER"),
+                "whole": hasattr(report, "hybridjudge_result"),
+                "in_part": getattr(report, "hybridjudge_in_part", False),
+                "outcome": getattr(report, "hybridjudge_outcome", None)}
+        with pathlib.Path("reports_seen.jsonl").open("a") as f:
+            f.write(json.dumps(seen) + "\\n")
+"""
+
+
 def test_two_workers_make_as_many_requests_as_one_process_with_the_same_outcomes(
     project: Project, llm: LoopbackLLM
 ) -> None:
@@ -78,16 +102,25 @@ def test_two_workers_make_as_many_requests_as_one_process_with_the_same_outcomes
     project.config(cache="off", escalation={"audit_rate": 0})
     _gold(project, 24)
     project.run("--judge")
-    alone, alone_outcomes = len(llm.calls), _outcomes(project)
+    alone, alone_records = len(llm.calls), project.results()
+    alone_outcomes = _outcomes(project)
     assert alone == 24 * 4
     llm.reset()
+    project.pytester.makeconftest(REPORTS_SEEN)
     result = project.run("--judge", "-n", "2", "-v")
     result.stdout.fnmatch_lines(["*scheduling tests via JudgeGroupScheduling*"])
+    result.stdout.fnmatch_lines(["*ESCALATED*", "*PASSED*"])  # the outcome still shows
     assert len(llm.calls) == alone  # not one request more
     assert Counter(c.last_user for c in llm.calls if not c.is_judge) == Counter(
         f"question {i}?" for i in range(24)
     )
     assert _outcomes(project) == alone_outcomes
+    assert _timeless(project.results()) == _timeless(alone_records)  # record for record
+    seen = [json.loads(line) for line in (project.path / "reports_seen.jsonl").open()]
+    controller = [s for s in seen if s["worker"] is None]  # what reached the controller
+    assert len(controller) == 24
+    assert {(s["whole"], s["in_part"]) for s in controller} == {(False, True)}  # read from parts
+    assert Counter(s["outcome"] for s in controller) == {"passed": 16, "escalated": 8}
     assert Counter(alone_outcomes.values()) == {"passed": 16, "escalated": 8}
     run_dir = project.run_dir()
     assert sorted(p.name for p in run_dir.iterdir() if not p.name.startswith(".")) == [

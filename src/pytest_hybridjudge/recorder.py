@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from .verdict import CaseResult, Outcome
 
 PAYLOAD = "hybridjudge_result"  # the report attribute a case's result travels on
+IN_PART = "hybridjudge_in_part"  # set instead on an xdist worker's report: its part holds it
 
 
 class RunView(Protocol):
@@ -78,6 +79,8 @@ class Recorder:
         crash = report.failed and report.when not in ("setup", "call", "teardown")  # "???"
         if "hybridjudge" not in report.keywords and not (crash and report.nodeid in self.remote):
             return  # (xdist's report for the item a worker crashed on carries no keywords)
+        if getattr(report, IN_PART, False):
+            return  # a worker's part holds the result: merged at the end (`_merge_parts`)
         payload = getattr(report, PAYLOAD, None)
         if payload is not None:
             # pytest's terminal reporter keeps every report until the end: drop the result, or
@@ -138,12 +141,19 @@ class Recorder:
         self.deselected += sum("hybridjudge" in item.keywords for item in items)
 
     def selected_elsewhere(self, nodeids: Sequence[str]) -> None:
-        """Gold node ids an xdist worker collected and selected (every worker sends them all)."""
-        root = self.session.rootdir
+        """Gold node ids an xdist worker collected and selected (every worker sends them all).
+
+        Whether a file is gold is asked once per file: resolving paths for each of thousands
+        of node ids, per worker, held the controller's loop for seconds while workers waited."""
+        root, gold = self.session.rootdir, dict[str, bool]()
         for nodeid in nodeids:
-            path = nodeid.partition("::")[0]
-            if "::" in nodeid and self.session.is_gold(root / path):
-                self.remote.setdefault(nodeid)
+            path, sep, _ = nodeid.partition("::")
+            if not sep or nodeid in self.remote:
+                continue
+            if path not in gold:
+                gold[path] = self.session.is_gold(root / path)
+            if gold[path]:
+                self.remote[nodeid] = None
 
     def finish(self, exitstatus: int) -> None:
         """Stop the cases still running; record every selected case not recorded yet (a result
@@ -154,6 +164,7 @@ class Recorder:
         scheduler = self.session.scheduler
         if scheduler is not None:
             scheduler.stop()  # -x, --maxfail, Ctrl-C: nothing more is started or paid for
+        self._merge_parts()  # first: under xdist the parts hold the results the tally counts
         why = (
             "not run: the run stopped on a provider configuration error"
             if self.report.tally.config_error is not None
@@ -161,7 +172,6 @@ class Recorder:
             if exitstatus == pytest.ExitCode.INTERRUPTED
             else "the session stopped before this case ran"
         )
-        self._merge_parts()
         unfinished = 0
         for job in self.session.selected:  # no selected case silently disappears
             if not self.report.recorded(job.nodeid):
@@ -194,15 +204,15 @@ class Recorder:
 
     def _merge_parts(self) -> None:
         """Under xdist, like pytest-cov's combine: every result a worker wrote to its part and
-        no report carried (a crashed worker's finished cases, a stopped run's) is recorded; one
+        no report carried whole (each one whose report said its part holds it, a crashed
+        worker's finished cases, a stopped run's) is recorded, read once from the parts; one
         replaces the failure xdist reported for the item a worker crashed on."""
-        for worker, results in self.store.parts(self.report.paths.run_dir).read().items():
-            for result in results:
-                nodeid = result.nodeid
-                if nodeid and (not self.report.recorded(nodeid) or nodeid in self.crash_items):
-                    self.crash_items.discard(nodeid)
-                    self.from_parts[worker] = self.from_parts.get(worker, 0) + 1
-                    self._add(result)
+        for worker, result in self.store.parts(self.report.paths.run_dir).each():
+            nodeid = result.nodeid
+            if nodeid and (not self.report.recorded(nodeid) or nodeid in self.crash_items):
+                self.crash_items.discard(nodeid)
+                self.from_parts[worker] = self.from_parts.get(worker, 0) + 1
+                self._add(result)
 
     def _incomplete(self, exitstatus: int, unfinished: int) -> list[str]:
         """Why this run cannot be a baseline (see `runstore.incomplete_because`)."""

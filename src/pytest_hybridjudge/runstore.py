@@ -201,17 +201,25 @@ class RunParts:
         return RunPart(self.folder / f"{worker}.jsonl")
 
     def read(self) -> dict[str, list[CaseResult]]:
-        """Each worker's finished results (worker id -> results, in the order written), a
-        crashed worker's included; a line that is not a whole result (the worker died while
-        writing it) is passed over: that case counts as not finished."""
+        """Each worker's finished results (worker id -> results, in the order written)."""
         parts: dict[str, list[CaseResult]] = {}
+        for worker, result in self.each():
+            parts.setdefault(worker, []).append(result)
+        return parts
+
+    def each(self) -> Iterator[tuple[str, CaseResult]]:
+        """(worker id, result) for every finished result, one at a time (a 10,000-case run's
+        results never sit in memory at once), a crashed worker's included; a line that is not
+        a whole result (the worker died while writing it) is passed over: that case counts as
+        not finished."""
         for path in sorted(self.folder.glob("*.jsonl")) if self.folder.is_dir() else []:
-            results = parts[path.stem] = []
             with contextlib.suppress(OSError), path.open("rb") as handle:
                 for raw in handle:
-                    with contextlib.suppress(ValidationError, UnicodeDecodeError):
-                        results.append(CaseResult.model_validate_json(raw))
-        return parts
+                    try:
+                        result = CaseResult.model_validate_json(raw)
+                    except (ValidationError, UnicodeDecodeError):
+                        continue
+                    yield path.stem, result
 
     def drop(self) -> None:
         """Remove the parts once merged into the run's records."""

@@ -22,7 +22,7 @@ import pytest
 
 from .configfile import ConfigError, find_config_table
 from .paths import configured
-from .recorder import PAYLOAD
+from .recorder import IN_PART, PAYLOAD
 
 if TYPE_CHECKING:
     from .batches.broker import BatchBroker
@@ -413,11 +413,15 @@ class JudgeSession:
     # -- the result's journey to the controller ----------------------------------------------
 
     def attach(self, report: pytest.TestReport, result: CaseResult) -> None:
-        """Put the result on the call report: the object in process, JSON from a worker."""
+        """Put the result on the call report: the object in process; from a worker, only a
+        mark when its part holds the result (the controller reads the parts once), else JSON."""
         report.hybridjudge_outcome = result.outcome  # type: ignore[attr-defined]
         report.hybridjudge_by_review = bool(result.resolved_by)  # type: ignore[attr-defined]
-        payload = result.model_dump(mode="json") if self.is_worker else result
-        setattr(report, PAYLOAD, payload)
+        if self.share is not None and result.nodeid and self.share.holds(result.nodeid):
+            setattr(report, IN_PART, True)
+        else:
+            payload = result.model_dump(mode="json") if self.is_worker else result
+            setattr(report, PAYLOAD, payload)
 
     def dry_run_lines(self) -> list[str]:
         """The `--judge-dry-run` estimate of the selected cases."""

@@ -3,8 +3,9 @@
 The controller tells each worker (`workerinput`) the run folder and whether it hands out
 groups (`xdist_groups`). A worker then starts every case of the groups it will get before its
 first item arrives, writes each finished result to its part of the run folder (`RunStore`,
-merged by the controller at the end), and, when it replaces a crashed worker, takes the results
-the crashed one left in its part instead of calling the providers again.
+merged by the controller at the end; the reports then carry only the outcome), and, when it
+replaces a crashed worker, takes the results the crashed one left in its part instead of
+calling the providers again.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ class WorkerShare:
     item_ids: list[str] = field(default_factory=list)  # the worker's collection, in order
     announced: set[str] = field(default_factory=set)  # cases started ahead or with their group
     earlier: dict[str, CaseResult] | None = None  # results a crashed worker left in its part
+    in_parts: set[str] = field(default_factory=set)  # cases whose result some part holds
 
     @classmethod
     def open(cls, store: RunStore, workerinput: Mapping[str, Any]) -> WorkerShare:
@@ -71,16 +73,23 @@ class WorkerShare:
 
         async def through_part(job: Job) -> CaseResult:
             if self.earlier and (done := self.earlier.pop(job.nodeid, None)) is not None:
+                self.in_parts.add(job.nodeid)  # the crashed worker's part holds it
                 return done
             result = await evaluate(job)
             if self.part is not None:
                 try:
                     self.part.add(result)
-                except OSError:  # the result still travels on its report; only the part stops
+                    self.in_parts.add(job.nodeid)
+                except OSError:  # the result travels whole on its report; only the part stops
                     self.part = None
             return result
 
         return through_part
+
+    def holds(self, nodeid: str) -> bool:
+        """Whether a part of the run holds the case's result: its report then carries only
+        the outcome, and the controller reads the result from the parts once, at the end."""
+        return nodeid in self.in_parts
 
     def ahead(self, item_ids: Sequence[str]) -> list[str]:
         """The node ids to start now: every case of the groups this worker gets at the first
@@ -103,8 +112,8 @@ class WorkerShare:
         if self.earlier is None:
             self.earlier = {}
             if self.run_dir is not None:
-                for results in self.store.parts(self.run_dir).read().values():
-                    self.earlier.update((r.nodeid, r) for r in results if r.nodeid)
+                parts = self.store.parts(self.run_dir).each()
+                self.earlier.update((r.nodeid, r) for _, r in parts if r.nodeid)
         members = group_members(self.item_ids, nodeid, self.workers)
         fresh = [n for n in members if n not in self.announced]
         self.announced.update(fresh)
