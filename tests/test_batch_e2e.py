@@ -13,6 +13,10 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+# Loaded at collection, with the registry other test modules load: pytester's in-process runs
+# drop modules first imported inside them, and a registry kept from an earlier run would hand
+# out a verifier whose results are of a dropped class (every verifier would then pass).
+import pytest_hybridjudge.verifiers  # noqa: F401
 from conftest import QUIET_PLUGINS, Project
 from loopback import Call, LoopbackLLM, verdict
 from loopback_batches import BatchDesk
