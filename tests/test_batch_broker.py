@@ -223,3 +223,12 @@ def test_a_batch_api_gone_mid_run_stops_the_calls_with_the_fix() -> None:
     error = results["a"]
     assert isinstance(error, ProviderConfigError)
     assert "run without --judge-batch" in str(error)
+
+
+def test_an_interrupted_run_says_how_to_collect_or_cancel_what_still_runs() -> None:
+    from pytest_hybridjudge.batches.progress import still_running
+
+    assert still_running(1, "RUN1").startswith("1 provider batch is still running")
+    line = still_running(3, "RUN1")
+    assert line.startswith("3 provider batches are") and "`pytest --judge --judge-batch`" in line
+    assert line.endswith("`hybridjudge batch cancel RUN1`")

@@ -124,18 +124,6 @@ def test_a_line_torn_by_a_kill_is_ignored_and_a_file_without_requests_is_skipped
     assert entry.batch_id == "batch_9" and not entry.ended
 
 
-def test_batch_calls_are_priced_at_half_and_only_for_providers_with_a_batch_api() -> None:
-    from pytest_hybridjudge.config import ProviderSpec
-    from pytest_hybridjudge.config_batch import batches
-    from pytest_hybridjudge.cost import price_of
-
-    assert price_of("openai/gpt-4.1", {}, batch=True) == (1.00, 4.00)
-    assert price_of("openai/gpt-4.1", {}) == (2.00, 8.00)
-    vllm = {"vllm": ProviderSpec(kind="openai", base_url="http://x/v1")}
-    assert batches("vllm/m", True, vllm) and batches("anthropic/c", True, {})
-    assert not batches("local/m", True, {}) and not batches("openai/m", False, {})
-
-
 def test_answers_of_a_collected_batch_no_call_asked_for_are_kept(tmp_path: Path) -> None:
     transport = MemoryBatches()
     killed = BatchLedger(tmp_path / RUN)

@@ -39,3 +39,13 @@ def progress_line(wave: int, provider: str, progress: BatchProgress) -> str:
         f"{progress.processing} processing, {progress.succeeded} succeeded, "
         f"{progress.errored} errored, {progress.expired + progress.canceled} expired"
     )
+
+
+def still_running(count: int, run_id: str) -> str:
+    """What an interrupted batch run says of the batches it leaves running at the provider."""
+    them = "1 provider batch is" if count == 1 else f"{count} provider batches are"
+    return (
+        f"{them} still running (not cancelled): run `pytest --judge --judge-batch` again to "
+        f"collect the results without paying twice, or cancel with `hybridjudge batch cancel "
+        f"{run_id}`"
+    )
