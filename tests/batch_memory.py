@@ -19,6 +19,7 @@ from pytest_hybridjudge.batches.transport import (
     BatchProgress,
     BatchRequest,
     BatchResult,
+    BatchUnsupported,
     EnqueuedLimit,
     ResultKind,
 )
@@ -60,6 +61,9 @@ class MemoryBatches:
     busy_polls: int = 0  # polls a batch stays in progress
     refuse_creates: int = 0  # creates refused with EnqueuedLimit first
     fail_enqueued: int = 0  # batches that fail at validation for the enqueued-token limit
+    fail_batches: int = 0  # batches that fail at validation for another reason
+    gone_after: int | None = None  # polls answered before the batch API answers 404
+    stray_lines: int = 0  # extra result lines per batch, for custom_ids it was never sent
     batches: dict[str, _Batch] = field(default_factory=dict)
     refused: int = 0
     seed: int = 7
@@ -90,8 +94,16 @@ class MemoryBatches:
         return next((i for i, b in self.batches.items() if b.key == key), None)
 
     async def progress(self, batch_id: str) -> BatchProgress:
+        if self.gone_after is not None:
+            if not self.gone_after:
+                raise BatchUnsupported("the batch API answered 404: run without --judge-batch")
+            self.gone_after -= 1
         batch = self.batches[batch_id]
         batch.polls += 1
+        if batch.polls == 1 and self.fail_batches:
+            self.fail_batches -= 1
+            errors = ["line 1: model 'm' is not available in the Batch API"]
+            return BatchProgress(batch_id, "failed", extra={"errors": errors})
         if batch.polls == 1 and self.fail_enqueued:
             self.fail_enqueued -= 1
             return BatchProgress(batch_id, "failed", extra={"enqueued_limit": True})
@@ -101,6 +113,10 @@ class MemoryBatches:
 
     async def results(self, batch_id: str) -> list[BatchResult]:
         lines = [self._answer(r) for r in self.batches[batch_id].requests]
+        lines += [
+            BatchResult(f"stray-{i}", "succeeded", body={"choices": []})
+            for i in range(self.stray_lines)
+        ]
         random.Random(self.seed).shuffle(lines)
         return [line for line in lines if line is not None]
 

@@ -14,7 +14,7 @@ from pytest_hybridjudge.batches import site
 from pytest_hybridjudge.batches.broker import BatchBroker
 from pytest_hybridjudge.batches.transport import CUSTOM_ID, BatchLimits
 from pytest_hybridjudge.config_batch import BatchSpec
-from pytest_hybridjudge.errors import ProviderError
+from pytest_hybridjudge.errors import ProviderConfigError, ProviderError
 
 FAST = BatchSpec(poll=0.001, poll_max=0.005, gather=5.0, resubmits=2)
 
@@ -185,3 +185,50 @@ def test_an_enqueued_limit_holds_the_batch_until_there_is_room_then_creates_it()
     assert transport.refused == 2
     assert len(transport.created) == 2  # one failed at validation for the limit, then again
     assert run.broker.stats.held == 3
+
+
+def test_a_batch_that_fails_as_a_whole_is_sent_again_with_the_providers_reason_shown() -> None:
+    transport = MemoryBatches(fail_batches=1)
+    run = Run(transport)
+    results = asyncio.run(run.cases({"a": [["q"]]}))
+
+    assert results["a"] == [["answer to q"]]  # not taken for expired: nothing in it ran
+    assert len(transport.created) == 2 and run.broker.stats.failed == 1
+    assert run.broker.stats.results == {"server": 1, "succeeded": 1}
+    assert any("batch_1 failed: line 1: model 'm' is not available" in x for x in run.lines)
+
+
+def test_a_batch_failing_past_the_retries_fails_the_call_as_an_outage_naming_the_reason() -> None:
+    transport = MemoryBatches(fail_batches=3)
+    results = asyncio.run(Run(transport, retries=1).cases({"a": [["q"]]}))
+
+    error = results["a"]
+    assert isinstance(error, ProviderError) and error.kind == "outage"
+    assert "is not available in the Batch API" in str(error)
+
+
+def test_result_lines_for_requests_never_sent_are_ignored_and_said() -> None:
+    transport = MemoryBatches(stray_lines=2)
+    run = Run(transport)
+    results = asyncio.run(run.cases({f"case{i}": [[f"q{i}"]] for i in range(3)}))
+
+    assert all(results[f"case{i}"] == [[f"answer to q{i}"]] for i in range(3))
+    assert any("2 result lines for requests it was not sent" in x for x in run.lines)
+
+
+def test_a_batch_api_gone_mid_run_stops_the_calls_with_the_fix() -> None:
+    transport = MemoryBatches(busy_polls=5, gone_after=1)
+    results = asyncio.run(Run(transport).cases({"a": [["q"]]}))
+
+    error = results["a"]
+    assert isinstance(error, ProviderConfigError)
+    assert "run without --judge-batch" in str(error)
+
+
+def test_an_interrupted_run_says_how_to_collect_or_cancel_what_still_runs() -> None:
+    from pytest_hybridjudge.batches.progress import still_running
+
+    assert still_running(1, "RUN1").startswith("1 provider batch is still running")
+    line = still_running(3, "RUN1")
+    assert line.startswith("3 provider batches are") and "`pytest --judge --judge-batch`" in line
+    assert line.endswith("`hybridjudge batch cancel RUN1`")

@@ -4,15 +4,21 @@ server's batch APIs: the same outcomes as a direct run, in waves, half price."""
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+# Loaded at collection, with the registry other test modules load: pytester's in-process runs
+# drop modules first imported inside them, and a registry kept from an earlier run would hand
+# out a verifier whose results are of a dropped class (every verifier would then pass).
+import pytest_hybridjudge.verifiers  # noqa: F401
 from conftest import QUIET_PLUGINS, Project
 from loopback import Call, LoopbackLLM, verdict
 from loopback_batches import BatchDesk
@@ -87,63 +93,125 @@ def test_requests_expired_past_their_resubmissions_escalate_their_cases(
     result.stdout.fnmatch_lines(["*batch expired*"])
 
 
-def test_a_run_killed_after_submitting_is_collected_by_the_rerun_with_no_extra_batch(
-    project: Project, tmp_path: Path
+def test_a_held_create_is_sent_once_the_limit_lets_it_and_decides_as_a_direct_run(
+    project: Project, llm: LoopbackLLM
 ) -> None:
-    """The loopback server in its own process; pytest killed (SIGKILL) once the ledger holds
-    a batch id; the rerun creates only the batches the killed run never reached."""
+    llm.responder = responder
+    desk = BatchDesk(llm, reject_creates=2)
+    project.config(batch=FAST, cache="off")
+    project.gold("capitals.yaml", CAPITALS)
+    project.run("--judge").assert_outcomes(passed=1, failed=2)
+    direct = outcomes(project)
+
+    result = project.run("--judge", "--judge-batch")
+
+    assert outcomes(project) == direct
+    assert sum(desk.rejected.values()) == 2 and desk.created == {"openai": 2, "anthropic": 1}
+    assert project.summary()["calls"]["batches"]["held"] == 2
+    result.stdout.fnmatch_lines(["*held 2 times for the enqueued-token limit*"])
+
+
+@pytest.fixture
+def batch_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """The loopback server with its batch APIs in its own process (batches run on the second
+    look), the SDKs of this process and of its children pointed at it; its URL."""
     server = subprocess.Popen(
-        [sys.executable, str(TESTS / "loopback.py"), "--batches", "--batch-hold", "2"],
+        [sys.executable, str(TESTS / "loopback.py"), "--batches", "--batch-hold", "1"],
         stdout=subprocess.PIPE,
         text=True,
     )
     try:
         assert server.stdout is not None
         url = server.stdout.readline().strip()
-        env = {
-            **os.environ,
-            "OPENAI_BASE_URL": f"{url}/v1",
-            "ANTHROPIC_BASE_URL": url,
-            "OPENAI_API_KEY": "sk-test",
-            "ANTHROPIC_API_KEY": "sk-ant-test",
-        }
-        project.gold("capitals.yaml", CAPITALS)
-        pytest_args = [sys.executable, "-m", "pytest", "-q", *QUIET_PLUGINS, "--judge"]
-
-        project.config(cache="off")
-        direct = subprocess.run(pytest_args, cwd=project.path, env=env, capture_output=True)
-        assert direct.returncode in (0, 1), direct.stdout
-        expected = outcomes(project)
-
-        project.config(batch={**FAST, "poll": 600})  # the first look finds it busy, then waits
-        killed = subprocess.Popen(
-            [*pytest_args, "--judge-batch"], cwd=project.path, env=env, stdout=subprocess.DEVNULL
-        )
-        runs = project.path / ".hybridjudge" / "runs"
-        deadline = time.monotonic() + 60  # a bound on waiting, not a timing assertion
-        while not any('"batch_id"' in p.read_text() for p in runs.glob("*/batches/*.jsonl")):
-            assert killed.poll() is None and time.monotonic() < deadline
-            time.sleep(0.05)
-        killed.send_signal(signal.SIGKILL)
-        killed.wait()
-        assert _created(url) == {"openai": 1}  # the targets' wave
-
-        project.config(batch=FAST)
-        rerun = subprocess.run(
-            [*pytest_args, "--judge-batch"], cwd=project.path, env=env, capture_output=True
-        )
-        assert rerun.returncode in (0, 1), rerun.stdout
-        assert outcomes(project) == expected
-        # the judges' wave only: openai (judges a, b) and anthropic (judge c)
-        assert _created(url) == {"openai": 2, "anthropic": 1}
-        assert project.summary()["calls"]["batches"]["collected"] == 1
-        assert b"collected from an earlier run" in rerun.stdout
+        monkeypatch.setenv("OPENAI_BASE_URL", f"{url}/v1")
+        monkeypatch.setenv("ANTHROPIC_BASE_URL", url)
+        monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+        monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test")
+        yield url
     finally:
         server.terminate()
         server.wait()
 
 
-def _created(url: str) -> dict[str, int]:
+def kill_once_submitted(project: Project, *args: str) -> None:
+    """`pytest --judge --judge-batch *args` in its own process, SIGKILLed once its ledger
+    holds a batch id (its first look found the batch busy; the next would come in 600 s)."""
+    project.config(batch={**FAST, "poll": 600})
+    killed = subprocess.Popen(
+        [sys.executable, "-m", "pytest", "-q", *QUIET_PLUGINS, "--judge", "--judge-batch", *args],
+        cwd=project.path,
+        stdout=subprocess.DEVNULL,
+    )
+    runs = project.path / ".hybridjudge" / "runs"
+    deadline = time.monotonic() + 300  # a bound on waiting, not a timing assertion
+    while not any('"batch_id"' in p.read_text() for p in runs.glob("*/batches/*.jsonl")):
+        assert killed.poll() is None and time.monotonic() < deadline
+        time.sleep(0.1)
+    killed.send_signal(signal.SIGKILL)
+    killed.wait()
+
+
+def many_cases(count: int) -> str:
+    """`count` cases; every even one has a regex verifier that only some outputs pass (the
+    target echoes the question), so outcomes differ from case to case."""
+    lines = ["rubric: correctness", "cases:"]
+    for i in range(count):
+        lines += [f"  - id: case-{i:04d}", f'    input: "question {i}"']
+        if i % 2 == 0:
+            lines.append('    verify: {regex: "[02]$"}')
+    return "\n".join(lines) + "\n"
+
+
+def test_a_1000_case_run_killed_after_submitting_is_collected_with_no_extra_batch(
+    project: Project, batch_server: str
+) -> None:
+    """The issue's "done when": killed once the targets' batch was created, the rerun creates
+    only the judges' batches and decides every case as a direct run did. Three runs of 1,000
+    cases (3,100 requests each way): about 40 s on 2 cores, most of it the killed run's
+    start and the two batched waves' JSON."""
+    project.gold("many.yaml", many_cases(1000))
+    project.config(cache="off")
+    project.run("--judge")
+    direct = outcomes(project)
+    direct_requests = project.summary()["calls"]["requests"]
+    assert {o for o, _, _ in direct.values()} == {"passed", "failed"}
+
+    kill_once_submitted(project)
+    assert _server(batch_server)["created"] == {"openai": 1}  # the 1,000 targets' batch
+
+    project.config(batch=FAST)
+    rerun = project.run("--judge", "--judge-batch")
+
+    assert outcomes(project) == direct
+    assert _server(batch_server)["created"] == {"openai": 2, "anthropic": 1}  # judges only
+    batches = project.summary()["calls"]["batches"]
+    assert batches["collected"] == 1 and batches["batches"] == 2
+    assert batches["requests"] == direct_requests - 1000  # no target request sent again
+    assert sum(_server(batch_server)["answered"].values()) == direct_requests
+    rerun.stdout.fnmatch_lines(["*1 collected from an earlier run*"])
+
+
+def test_a_rerun_asking_for_fewer_cases_keeps_the_rest_of_the_collected_answers(
+    project: Project, batch_server: str
+) -> None:
+    """The rerun after a kill selects one case with `-k`; the other targets' answers, paid for
+    in the collected batch, are cached: a later run takes them from the cache."""
+    project.gold("capitals.yaml", CAPITALS)
+    kill_once_submitted(project)
+
+    project.config(batch=FAST)
+    rerun = project.run("--judge", "--judge-batch", "-k", "france")
+    rerun.assert_outcomes(passed=1)
+    rerun.stdout.fnmatch_lines(["*2 paid answers of earlier batches*kept in the cache*"])
+
+    later = project.run("--judge", "-k", "not france")
+
+    later.assert_outcomes(passed=1, failed=1)
+    assert project.summary()["calls"]["providers"]["openai"]["requests"] == 2  # judges only
+    assert _server(batch_server)["created"] == {"openai": 2, "anthropic": 1}
+
+
+def _server(url: str) -> dict[str, dict[str, int]]:
     with urllib.request.urlopen(f"{url}/_loopback/batches") as reply:
-        created: dict[str, int] = json.load(reply)["created"]
-    return created
+        counts: dict[str, dict[str, int]] = json.load(reply)
+    return counts

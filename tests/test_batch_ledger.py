@@ -124,13 +124,27 @@ def test_a_line_torn_by_a_kill_is_ignored_and_a_file_without_requests_is_skipped
     assert entry.batch_id == "batch_9" and not entry.ended
 
 
-def test_batch_calls_are_priced_at_half_and_only_for_providers_with_a_batch_api() -> None:
-    from pytest_hybridjudge.config import ProviderSpec
-    from pytest_hybridjudge.config_batch import batches
-    from pytest_hybridjudge.cost import price_of
+def test_answers_of_a_collected_batch_no_call_asked_for_are_kept(tmp_path: Path) -> None:
+    transport = MemoryBatches()
+    killed = BatchLedger(tmp_path / RUN)
+    asked = [(custom_id(c, "target", "", "", 0, key(c)), key(c), chat_body(c)) for c in "ab"]
+    killed.write_ahead("k1", "openai", asked)
+    requests = [transport.request(cid, body) for cid, _, body in asked]
+    asyncio.run(transport.create(requests, "k1"))
+    (entry,) = uncollected(tmp_path)
+    rerun = BatchLedger(tmp_path / LATER)
+    broker = BatchBroker(FAST, lambda: 1, ledger=rerun)
+    kept: dict[str, str] = {}
+    broker.keep_answers(lambda provider, k, result: bool(kept.setdefault(k, provider)))
 
-    assert price_of("openai/gpt-4.1", {}, batch=True) == (1.00, 4.00)
-    assert price_of("openai/gpt-4.1", {}) == (2.00, 8.00)
-    vllm = {"vllm": ProviderSpec(kind="openai", base_url="http://x/v1")}
-    assert batches("vllm/m", True, vllm) and batches("anthropic/c", True, {})
-    assert not batches("local/m", True, {}) and not batches("openai/m", False, {})
+    async def main() -> str:
+        broker.adopt(entry, transport)
+        answer = await ask(broker, transport, "a", "a")  # a rerun with `-k a`
+        await broker.aclose()
+        return answer
+
+    assert asyncio.run(main()) == "answer to a"
+    assert kept == {key("b"): "openai"}  # b's paid answer is kept; a's goes the caller's way
+    assert broker.stats.kept == 1 and len(transport.batches) == 1
+    rerun.close()
+    assert uncollected(tmp_path) == []

@@ -451,3 +451,15 @@ def test_under_xdist_the_workers_share_the_budget(project: Project, llm: Loopbac
     assert any(r["over_budget"] for r in records.values())
     spent = sum(r["usage"]["cost"] for r in records.values())
     assert 0 < spent <= 0.01
+
+
+def test_batch_calls_are_priced_at_half_and_only_for_providers_with_a_batch_api() -> None:
+    from pytest_hybridjudge.config import ProviderSpec
+    from pytest_hybridjudge.config_batch import batches
+    from pytest_hybridjudge.cost import price_of
+
+    assert price_of("openai/gpt-4.1", {}, batch=True) == (1.00, 4.00)
+    assert price_of("openai/gpt-4.1", {}) == (2.00, 8.00)
+    vllm = {"vllm": ProviderSpec(kind="openai", base_url="http://x/v1")}
+    assert batches("vllm/m", True, vllm) and batches("anthropic/c", True, {})
+    assert not batches("local/m", True, {}) and not batches("openai/m", False, {})

@@ -32,13 +32,14 @@ from .providers import (
     StructuredMode,
     make_provider,
 )
+from .providers.base import MalformedResponse
 from .providers.failures import describe, failure_kind, provider_message, trimmed
 from .redact import redact, watch_env
 from .structured import shape_request
 
 if TYPE_CHECKING:
     from .batches.broker import BatchBroker, BatchCapable, BatchStats
-    from .batches.transport import BatchTransport
+    from .batches.transport import BatchResult, BatchTransport
     from .config import HybridJudgeConfig
 
 MAX_RETRY_AFTER = 120.0
@@ -242,6 +243,21 @@ class ModelCaller:
         self.broker = broker
         self.stats.batch = broker.stats
         self._spool = transport
+        broker.keep_answers(self._keep_batch_answer)
+
+    def _keep_batch_answer(self, provider_name: str, key: str, result: BatchResult) -> bool:
+        """Cache an earlier run's batch answer no call of this run asked for (it is paid for);
+        whether it was kept (not when the cache is off or the answer does not read)."""
+        known = self.providers.get(provider_name)
+        provider = self.batched(known) if known is not None else None
+        if provider is None or result.body is None or self.cache.mode == "off":
+            return False
+        try:
+            completion = provider.read_body(result.body)
+        except MalformedResponse:
+            return False
+        self.cache.put(key, provider_name, str(result.body.get("model", "")), completion)
+        return True
 
     def batched(self, provider: Provider) -> BatchCapable | None:
         """The provider, if this call goes through its batch API (`--judge-batch`, and a
@@ -294,7 +310,7 @@ class ModelCaller:
         transport = self.transport(provider)
         try:
             completion = await self.broker.call(
-                provider.name, transport, key, body, batch_reader(provider)
+                provider.name, transport, key, body, provider.read_body
             )
         except ProviderError as exc:
             self.stats.failures += 1
@@ -365,19 +381,6 @@ class ModelCaller:
         """Close every provider's client."""
         for provider in self.providers.values():
             await provider.aclose()
-
-
-def batch_reader(provider: object) -> Callable[[Mapping[str, Any]], Completion]:
-    """How a batch result's body reads as a `Completion`: the reader a direct call uses."""
-    from .providers.anthropic import AnthropicProvider, completion_from_message
-    from .providers.openai import completion_from_body
-
-    if isinstance(provider, AnthropicProvider):
-        return completion_from_message
-    reader: Callable[[Mapping[str, Any]], Completion] = getattr(
-        provider, "read_body", completion_from_body
-    )
-    return reader
 
 
 def _valid(validate: Validate | None, text: str) -> bool:

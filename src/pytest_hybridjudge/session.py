@@ -403,12 +403,10 @@ class JudgeSession:
         """After an interrupted batch run: how to collect, or cancel, what is still running."""
         if self.broker is None or not self.broker.unfinished:
             return []
+        from .batches.progress import still_running
+
         run = self.recorder.report.run_id if self.recorder is not None else "RUN"
-        return [
-            f"{self.broker.unfinished} provider batches are still running (not cancelled): run "
-            "`pytest --judge --judge-batch` again to collect their results without paying "
-            f"twice, or cancel them with `hybridjudge batch cancel {run}`"
-        ]
+        return [still_running(self.broker.unfinished, run)]
 
     # -- the result's journey to the controller ----------------------------------------------
 

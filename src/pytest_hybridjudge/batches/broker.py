@@ -10,7 +10,9 @@ a batched answer is cached and judged exactly as a direct one.
 Partial failure is typed (`transport.ResultKind`): expired and cancelled requests are sent again
 (a new attempt, so a new `custom_id`) up to `resubmits` times, then the call fails with kind
 `expired`; invalid, auth and billing errors fail the call with the provider's message; server
-errors and malformed replies are retried in a later wave like a direct call's outage.
+errors and malformed replies are retried in a later wave like a direct call's outage, and so is
+every request of a batch that failed as a whole. Earlier runs' batches are collected by
+`collect.EarlierBatches`.
 """
 
 from __future__ import annotations
@@ -21,12 +23,16 @@ import secrets
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ProviderConfigError, ProviderError
 from ..providers.base import Completion, MalformedResponse
+from .collect import EarlierBatches, Keep, unknown_lines
+from .progress import poll, progress_line
 from .site import BATCH_EXPIRED, CALL_SITE, CallSite
+from .stats import BatchStats as BatchStats  # where callers have always found it
 from .transport import (
+    BatchingProvider,
     BatchProgress,
     BatchRequest,
     BatchResult,
@@ -35,6 +41,7 @@ from .transport import (
     EnqueuedLimit,
     ResultKind,
     custom_id,
+    said,
 )
 
 if TYPE_CHECKING:
@@ -47,36 +54,7 @@ Read = Callable[[Mapping[str, Any]], Completion]
 WriteLine = Callable[[str], None]
 
 
-class BatchCapable(Protocol):
-    """A provider whose calls can go through its batch API (OpenAI, Anthropic)."""
-
-    name: str
-
-    def batches(self) -> BatchTransport:
-        """Its batch API, on the provider's own client."""
-        ...
-
-    def request_body(self, request: Any) -> dict[str, Any]:
-        """The request body a direct call sends (no timeout, no stream)."""
-        ...
-
-
-@dataclass
-class BatchStats:
-    """What the run summary says of the batches."""
-
-    waves: int = 0
-    batches: int = 0  # batches created by this run
-    adopted: int = 0  # uncollected batches of earlier runs this run collected
-    held: int = 0  # creates refused for the enqueued-token limit, then held
-    requests: int = 0  # requests sent in batches, resubmissions included
-    deduplicated: int = 0  # calls answered by an identical request of the same wave
-    resubmitted: int = 0
-    results: dict[str, int] = field(default_factory=dict)  # ResultKind -> requests ended so
-
-    def count(self, kind: str) -> None:
-        """One more request ended as `kind` (`malformed` for a reply the reader refused)."""
-        self.results[kind] = self.results.get(kind, 0) + 1
+BatchCapable = BatchingProvider  # a provider whose calls can go through its batch API
 
 
 @dataclass
@@ -115,13 +93,16 @@ class BatchBroker:
         self._room = asyncio.Event()  # cleared while the enqueued-token limit holds creates
         self._room.set()
         self._in_flight = 0  # batches created and not ended
-        # (provider, request key) -> the result an earlier run's batch holds; None: not there
-        self._earlier: dict[tuple[str, str], asyncio.Future[BatchResult | None]] = {}
+        self.earlier = EarlierBatches(self._watch, self.stats, ledger, self.write_line)
 
     @property
     def unfinished(self) -> int:
         """Batches created (or collected from an earlier run) that have not ended."""
         return self._in_flight
+
+    def keep_answers(self, keep: Keep) -> None:
+        """How an earlier batch's answer no call of this run asked for is kept (the cache)."""
+        self.earlier.keep = keep
 
     # -- calls ------------------------------------------------------------------------------
 
@@ -202,13 +183,9 @@ class BatchBroker:
         broker, which decides."""
         if transport is not None:
             self._transports.setdefault(provider, transport)
-        earlier = self._earlier.get((provider, request_key))
+        earlier = await self.earlier.result(provider, request_key)
         if earlier is not None:
-            result = await asyncio.shield(earlier)
-            if result is None or result.kind != "succeeded":  # a retry goes in a new batch
-                self._earlier.pop((provider, request_key), None)
-            if result is not None:
-                return result
+            return earlier
         future: asyncio.Future[BatchResult] = asyncio.get_running_loop().create_future()
         wave = self._next.setdefault(provider, {})
         if request_key in wave:
@@ -284,8 +261,14 @@ class BatchBroker:
                     future.cancel()
             raise
         except Exception as exc:  # the SDK's error on create/poll/results: like a 5xx
-            said = _said(exc)
-            results = {w.custom_id: BatchResult(w.custom_id, "server", error=said) for w in chunk}
+            why = said(exc)
+            self.write_line(
+                f"[hybridjudge] {provider} batch of wave {wave} could not be read ({why}); its "
+                f"{len(chunk)} requests go again in the next wave"
+            )
+            results = {w.custom_id: BatchResult(w.custom_id, "server", error=why) for w in chunk}
+        if unknown := len(results.keys() - {w.custom_id for w in chunk}):
+            self.write_line(unknown_lines(provider, f"of wave {wave}", unknown))
         _deliver(chunk, results)
 
     async def _batch(
@@ -294,21 +277,33 @@ class BatchBroker:
         requests = [transport.request(w.custom_id, w.body) for w in chunk]
         while True:
             batch_id, key = await self._create(provider, transport, chunk, requests)
-            self._in_flight += 1
-            try:
-                progress = await self._poll(provider, transport, batch_id, wave)
-            finally:
-                self._in_flight -= 1
-                self._room.set()  # a batch ended: held creates may try again
+            progress = await self._watch(provider, transport, batch_id, wave)
             if progress.state == "failed" and progress.extra.get("enqueued_limit"):
                 self._hold()
                 if self.ledger is not None:
                     self.ledger.collected(key)  # nothing in it ran: the requests go again
                 continue
-            results = await transport.results(batch_id) if progress.state == "ended" else []
+            if progress.state == "failed":  # nothing in it ran: like a 5xx for each request
+                if self.ledger is not None:
+                    self.ledger.collected(key)
+                return self._failed(provider, progress, chunk)
+            results = await transport.results(batch_id)
             if self.ledger is not None:
                 self.ledger.ended(key)
             return {r.custom_id: r for r in results}
+
+    def _failed(
+        self, provider: str, progress: BatchProgress, chunk: list[_Waiting]
+    ) -> dict[str, BatchResult]:
+        """A batch the provider failed as a whole: its requests go again in the next wave
+        (up to the retries), each failing with the provider's reason."""
+        self.stats.failed += 1
+        reasons = "; ".join(progress.extra.get("errors") or []) or "no reason given"
+        why = f"batch {progress.batch_id} failed: {reasons}"
+        self.write_line(
+            f"[hybridjudge] {provider} {why}; its {len(chunk)} requests go again in the next wave"
+        )
+        return {w.custom_id: BatchResult(w.custom_id, "server", error=why) for w in chunk}
 
     async def _create(
         self,
@@ -350,78 +345,40 @@ class BatchBroker:
         if not self._in_flight:
             asyncio.get_running_loop().call_later(self.spec.poll, self._room.set)
 
-    async def _poll(
-        self, provider: str, transport: BatchTransport, batch_id: str, wave: int
+    async def _watch(
+        self, provider: str, transport: BatchTransport, batch_id: str, wave: int = 0
     ) -> BatchProgress:
-        """Ask for the batch's state, backing off from `poll` seconds up to `poll_max`, with a
-        progress line whenever its counts change."""
-        wait, shown = self.spec.poll, None
-        while True:
-            progress = await transport.progress(batch_id)
-            counts = (progress.state, progress.processing, progress.succeeded, progress.errored)
-            if counts != shown:
-                shown = counts
-                self.write_line(progress_line(wave, provider, progress))
-            if progress.done:
-                return progress
-            await asyncio.sleep(wait)
-            wait = min(wait * 2, self.spec.poll_max)
+        """Poll a batch until it ended or failed, counted in flight meanwhile (wave 0: a batch
+        of an earlier run)."""
+        self._in_flight += 1
+        try:
+            return await poll(
+                transport,
+                batch_id,
+                self.spec.poll,
+                self.spec.poll_max,
+                lambda progress: self.write_line(progress_line(wave, provider, progress)),
+            )
+        finally:
+            self._in_flight -= 1
+            self._room.set()  # a batch ended: held creates may try again
 
     # -- earlier runs' batches ---------------------------------------------------------------
 
     def adopt(self, entry: LedgerEntry, transport: BatchTransport) -> None:
-        """Collect an uncollected batch of an earlier run: calls for its requests wait for it
-        instead of being sent again (`find` looks up a batch whose id was never saved)."""
-        loop = asyncio.get_running_loop()
+        """Collect an uncollected batch of an earlier run (see `collect.EarlierBatches`)."""
         self._transports.setdefault(entry.provider, transport)
-        futures: dict[str, asyncio.Future[BatchResult | None]] = {}
-        for cid, key in entry.requests:
-            future = self._earlier.get((entry.provider, key))
-            if future is None:
-                future = self._earlier[(entry.provider, key)] = loop.create_future()
-            futures[cid] = future
-        task = loop.create_task(self._collect(entry, transport, futures))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def _collect(
-        self,
-        entry: LedgerEntry,
-        transport: BatchTransport,
-        futures: dict[str, asyncio.Future[BatchResult | None]],
-    ) -> None:
-        results: dict[str, BatchResult] = {}
-        try:
-            batch_id = entry.batch_id or await transport.find(entry.key)
-            if batch_id is not None:
-                if entry.batch_id is None and self.ledger is not None:
-                    self.ledger.created(entry.key, batch_id, path=entry.path)
-                self.stats.adopted += 1
-                self._in_flight += 1
-                try:
-                    progress = await self._poll(entry.provider, transport, batch_id, 0)
-                finally:
-                    self._in_flight -= 1
-                    self._room.set()
-                if progress.state == "ended":
-                    results = {r.custom_id: r for r in await transport.results(batch_id)}
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # the batch cannot be read: its calls are sent again
-            self.write_line(f"[hybridjudge] batch {entry.batch_id or entry.key}: {_said(exc)}")
-        for cid, future in futures.items():
-            if not future.done():  # never created, failed or lost: None, the call goes anew
-                future.set_result(results.get(cid))
-        if self.ledger is not None:
-            self.ledger.ended(entry.key, path=entry.path)
+        self.earlier.adopt(entry, transport)
 
     async def aclose(self) -> None:
-        """Stop polling (the provider's batches run on; a rerun collects them)."""
+        """Stop polling (the provider's batches run on; a rerun collects them), and keep the
+        collected answers of earlier batches no call asked for."""
         for task in list(self._tasks):
             task.cancel()
         if self._gatherer is not None:
             self._gatherer.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.earlier.aclose()
 
 
 def split(requests: Sequence[_Waiting], transport: BatchTransport) -> Iterator[list[_Waiting]]:
@@ -440,16 +397,6 @@ def split(requests: Sequence[_Waiting], transport: BatchTransport) -> Iterator[l
         yield chunk
 
 
-def progress_line(wave: int, provider: str, progress: BatchProgress) -> str:
-    """`[hybridjudge] batch wave 2 (openai batch_1): 3 processing, 5 succeeded, ...`."""
-    which = f"wave {wave}" if wave else "of an earlier run"
-    return (
-        f"[hybridjudge] batch {which} ({provider} {progress.batch_id}, {progress.state}): "
-        f"{progress.processing} processing, {progress.succeeded} succeeded, "
-        f"{progress.errored} errored, {progress.expired + progress.canceled} expired"
-    )
-
-
 def _deliver(chunk: Sequence[_Waiting], results: Mapping[str, BatchResult]) -> None:
     """Each waiting call its result, by custom_id; a request with no line expired."""
     for waiting in chunk:
@@ -466,7 +413,3 @@ def _fail(chunk: Sequence[_Waiting], exc: BaseException) -> None:
         for future in waiting.futures:
             if not future.done():
                 future.set_exception(exc)
-
-
-def _said(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}"[:300]

@@ -160,3 +160,8 @@ class BatchingProvider(Protocol):
     def read_body(self, body: Mapping[str, Any]) -> Completion:
         """A succeeded result's body as a `Completion`; MalformedResponse if it is not one."""
         ...
+
+
+def said(exc: BaseException) -> str:
+    """An SDK's error as one short line: its type and message."""
+    return f"{type(exc).__name__}: {exc}"[:300]
