@@ -62,6 +62,7 @@ LOOPBACK = REPO / "tests" / "loopback.py"
 FAST_SERVER = REPO / "benchmarks" / "fastserver.py"
 SERVERS = {"fast": FAST_SERVER, "loopback": LOOPBACK}
 TRANSPORTS = ("httpx", "aiohttp")  # the SDK's default transport first: it is the goal's bound
+BARE_CALLS_GOAL = 700.0  # calls/s bare AsyncOpenAI should reach when the server is no limit
 THIS = Path(__file__).resolve()
 
 JUDGES = ("judge-a", "judge-b", "judge-c")
@@ -440,8 +441,12 @@ async def bare_load(
     """The plugin's calls with nothing around them: one target call, then 3 judges in parallel.
 
     One client and one semaphore over every call, as the plugin has for a single provider.
-    `transport` is the SDK's default (`httpx`) or its `aiohttp` one (`DefaultAioHttpClient`).
+    `transport` is the SDK's default (`httpx`) or its `aiohttp` one (`DefaultAioHttpClient`),
+    or `raw`: the same JSON posted by a bare `aiohttp` session with no SDK at all, which shows
+    what the server can answer (the SDK's own CPU per call is what limits the other two).
     """
+    if transport == "raw":
+        return await raw_load(url, cases, concurrency)
     import openai
 
     http_client = openai.DefaultAioHttpClient() if transport == "aiohttp" else None
@@ -487,6 +492,49 @@ async def bare_load(
         passed = sum(await asyncio.gather(*(one_case(i) for i in range(1, cases + 1))))
     finally:
         await client.close()
+    return {"cases": cases, "passed": passed, "calls": cases * (1 + len(JUDGES))}
+
+
+async def raw_load(url: str, cases: int, concurrency: int) -> dict[str, int]:
+    """The bare load's calls posted by one `aiohttp.ClientSession` without the SDK: the
+    server's ceiling on this machine (client and server share its cores)."""
+    import aiohttp
+
+    limit = asyncio.Semaphore(concurrency)
+    schema = {"name": "verdict", "schema": BARE_SCHEMA, "strict": True}
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(connector=connector) as session:
+
+        async def call(model: str, messages: list[dict[str, str]], judge: bool) -> str:
+            body: dict[str, Any] = {
+                "model": model,
+                "messages": messages,
+                "temperature": 0.0,
+                "max_tokens": 512,
+            }
+            if judge:
+                body.update(
+                    response_format={"type": "json_schema", "json_schema": schema},
+                    logprobs=True,
+                    top_logprobs=5,
+                )
+            async with limit, session.post(f"{url}/v1/chat/completions", json=body) as reply:
+                data = await reply.json()
+            return str(data["choices"][0]["message"]["content"] or "")
+
+        async def one_case(i: int) -> int:
+            answer = await call(TARGET, [{"role": "user", "content": f"Question {i}?"}], False)
+            prompt = BARE_JUDGE_PROMPT.format(
+                question=f"Question {i}?", reference=f"Answer {i}", answer=answer, tag=f"{i:016x}"
+            )
+            messages = [
+                {"role": "system", "content": BARE_JUDGE_SYSTEM},
+                {"role": "user", "content": prompt},
+            ]
+            replies = await asyncio.gather(*(call(n, messages, True) for n in JUDGES))
+            return int(sorted(json.loads(r)["score"] for r in replies)[1] >= 4)
+
+        passed = sum(await asyncio.gather(*(one_case(i) for i in range(1, cases + 1))))
     return {"cases": cases, "passed": passed, "calls": cases * (1 + len(JUDGES))}
 
 
@@ -650,6 +698,7 @@ def measure_throughput(
     project = write_gold_project(work / "throughput", cases, concurrency)
     warm_up(project, env)
     bares: dict[str, list[RunResult]] = {t: [] for t in TRANSPORTS}
+    raws: list[RunResult] = []  # the server's ceiling: the same calls without the SDK
     judged_runs: list[RunResult] = []
     print(f"[1/3] throughput, {cases} cases, cache off", flush=True)
     for attempt in range(1, repeat + 1):
@@ -660,6 +709,11 @@ def measure_throughput(
             if bare is None:
                 return None
             bares[transport].append(bare)
+        label = f"raw aiohttp, no SDK{suffix}"
+        raw = bare_run(server, project, env, cases, concurrency, "raw", label, report)
+        if raw is None:
+            return None
+        raws.append(raw)
         judged = pytest_run(
             judge_command("off"),
             project,
@@ -683,8 +737,13 @@ def measure_throughput(
     report.run_row(f"pytest --judge, {cases} cases{of}", judged, calls)
     # What the run would take if only the server's latency limited it (no CPU cost at all).
     report.add("  latency floor", f"{calls * latency / concurrency:8.2f} s")
+    report.run_row(f"raw aiohttp client (no SDK), {cases} cases{of}", best(raws), calls)
     for transport in TRANSPORTS:
         report.add(f"  bare ({transport}) calls/s", f"{calls / best(bares[transport]).wall:8.0f}")
+    per_second = calls / best(bares[TRANSPORTS[0]]).wall
+    ok = per_second >= BARE_CALLS_GOAL
+    report.goal("  bare AsyncOpenAI calls/s", per_second, BARE_CALLS_GOAL, ok, op=">=")
+    report.add("  raw client calls/s (server ceiling)", f"{calls / best(raws).wall:8.0f}")
     report.add("  pytest calls/s", f"{calls / judged.wall:8.0f}")
     bound = bares[TRANSPORTS[0]]
     ratio = judged.wall / best(bound).wall
@@ -886,9 +945,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--url", help=argparse.SUPPRESS)
     parser.add_argument(
         "--transport",
-        choices=("httpx", "aiohttp"),
+        choices=("httpx", "aiohttp", "raw"),
         default="httpx",
-        help="the bare client's HTTP transport: the SDK's default, or DefaultAioHttpClient",
+        help="the bare client's HTTP transport: the SDK's default, DefaultAioHttpClient, or raw (aiohttp without the SDK)",
     )
     args = parser.parse_args(argv)
 
