@@ -21,6 +21,8 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
         (
             "plugin",
             "session",
+            "session_setup",
+            "session_batches",
             "xdist_worker",
             "xdist_groups",
             "recorder",
