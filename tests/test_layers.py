@@ -47,7 +47,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "goldset", "gold", "safeload", "rubric", "sandbox", "rubrics",
         ),
     ),
-    ("records", ("runs", "runstore", "review", "verdict", "summary", "calibration")),
+    ("records", ("runs", "runs_prune", "runstore", "review", "verdict", "summary", "calibration")),
     (
         "providers",
         ("providers", "batches", "registry", "calls", "structured", "cache", "redact", "cost"),
