@@ -6,6 +6,7 @@ broker spools its waves to the run folder (batches/spool.py) and keeps telling t
 whether it has cases in progress; the controller's `SpoolDesk` (batches/spool_desk.py) sends
 every worker's spooled requests in one wave through its broker and ledger. Before the first
 case, the batches an earlier, interrupted run submitted are adopted, so none is paid for twice.
+The session imports this module only in batch mode.
 """
 
 from __future__ import annotations
@@ -18,10 +19,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .batches.broker import BatchBroker
+from .batches.ledger import BatchLedger, uncollected
+from .batches.spool import (
+    TICK,
+    SpoolLedger,
+    SpoolTransport,
+    report_state,
+    spool_folder,
+    write_state,
+)
+from .batches.spool_desk import SpoolDesk
+from .errors import ProviderConfigError
+
 if TYPE_CHECKING:
-    from .batches.broker import BatchBroker
-    from .batches.ledger import BatchLedger
-    from .batches.spool_desk import SpoolDesk
     from .batches.transport import BatchTransport
     from .calls import ModelCaller
     from .config import HybridJudgeConfig
@@ -60,8 +71,6 @@ class SessionBatches:
         folder the controller named) spools to the controller; the recording process's
         (`run_dir`, its run folder) keeps the ledger there, and with `workers` (the xdist
         controller) starts the desk, after adopting the earlier runs' batches."""
-        from .batches.broker import BatchBroker
-        from .batches.ledger import BatchLedger
 
         if worker is not None:
             return cls._spooling(settings, scheduler, caller, store, *worker)
@@ -91,8 +100,6 @@ class SessionBatches:
         run_dir: Path,
     ) -> SessionBatches:
         """An xdist worker: its broker's batches go to the controller through the spool."""
-        from .batches.broker import BatchBroker
-        from .batches.spool import TICK, SpoolLedger, SpoolTransport, spool_folder
 
         folder = spool_folder(run_dir) / workerid
         folder.mkdir(parents=True, exist_ok=True)
@@ -110,9 +117,6 @@ class SessionBatches:
     def _start_desk(self, run_dir: Path, workers: int, gather: float) -> None:
         """The xdist controller: the desk that batches the workers' spooled requests, on the
         controller's loop (it runs no case), after the earlier runs' batches are adopted."""
-        from .batches.spool import spool_folder
-        from .batches.spool_desk import SpoolDesk
-        from .errors import ProviderConfigError
 
         def transport_of(provider: str) -> BatchTransport:
             transport = self._transport_of(provider)
@@ -139,7 +143,6 @@ class SessionBatches:
         (a wave waits for busy workers only)."""
         if self.spool is None:
             return
-        from .batches.spool import report_state
 
         scheduler = self.scheduler
         self.spool_state = asyncio.run_coroutine_threadsafe(
@@ -167,8 +170,6 @@ class SessionBatches:
         if self.spool_state is not None:
             self.spool_state.cancel()
         if self.spool is not None:
-            from .batches.spool import write_state
-
             with contextlib.suppress(OSError):
                 write_state(self.spool, idle=True)
         if self.spool_desk is not None:
@@ -189,8 +190,6 @@ class SessionBatches:
 
     async def _collect_earlier_batches(self) -> None:
         """Calls whose requests an earlier, interrupted run submitted wait for its batches."""
-        from .batches.ledger import uncollected
-
         for entry in uncollected(self.store.folder):
             transport = self._transport_of(entry.provider)
             if transport is not None:  # else not this run's: `hybridjudge batch cancel` ends it

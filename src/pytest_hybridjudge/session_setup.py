@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from .configfile import ConfigError
 from .paths import configured
 
 if TYPE_CHECKING:
@@ -52,7 +53,6 @@ def read_settings(
     """The project's `[tool.hybridjudge]` table with the command line's overrides, validated;
     a `rubrics` folder the table names must exist."""
     from .config import validate_config
-    from .configfile import ConfigError
 
     overrides = {
         "concurrency": config.getoption("judge_concurrency"),
