@@ -82,17 +82,11 @@ def _timeless(value: Any) -> Any:
 
 
 REPORTS_SEEN = """
-import json, pathlib
-
-WORKER = None  # asked of the config: PYTEST_XDIST_WORKER leaks in from an outer `pytest -n`
-
-def pytest_configure(config):
-    global WORKER
-    WORKER = getattr(config, "workerinput", {}).get("workerid")
+import json, os, pathlib
 
 def pytest_runtest_logreport(report):
     if report.when == "call" and "hybridjudge" in report.keywords:
-        seen = {"worker": WORKER,
+        seen = {"worker": os.environ.get("PYTEST_XDIST_WORKER"),
                 "whole": hasattr(report, "hybridjudge_result"),
                 "in_part": getattr(report, "hybridjudge_in_part", False),
                 "outcome": getattr(report, "hybridjudge_outcome", None)}
