@@ -6,17 +6,12 @@ store itself (`write_run`), the one writer of the runs folder.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-import json
 import os
 import shutil
 import subprocess
 import sys
-import time
-import urllib.request
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -206,55 +201,3 @@ def split_on_france(call: Any) -> str:
     if "France" in call.prompt and call.model == "judge-b":
         return verdict(2)
     return verdict(5)
-
-
-@dataclass
-class BatchServer:
-    """The loopback server with the batch APIs, in a process of its own (a run killed midway
-    must not take it down); `env` points both SDKs at it."""
-
-    url: str
-    env: dict[str, str]
-
-    def created(self) -> dict[str, int]:
-        """The batches created so far, per API."""
-        with urllib.request.urlopen(f"{self.url}/_loopback/batches") as reply:
-            created: dict[str, int] = json.load(reply)["created"]
-        return created
-
-
-@contextlib.contextmanager
-def batch_server(hold: int) -> Iterator[BatchServer]:
-    """`tests/loopback.py --batches` in a subprocess; a batch stays in progress `hold` looks."""
-    script = Path(__file__).parent / "loopback.py"
-    server = subprocess.Popen(
-        [sys.executable, str(script), "--batches", "--batch-hold", str(hold)],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert server.stdout is not None
-        url = server.stdout.readline().strip()
-        yield BatchServer(
-            url,
-            {
-                **os.environ,
-                "OPENAI_BASE_URL": f"{url}/v1",
-                "ANTHROPIC_BASE_URL": url,
-                "OPENAI_API_KEY": "sk-test",
-                "ANTHROPIC_API_KEY": "sk-ant-test",
-            },
-        )
-    finally:
-        server.terminate()
-        server.wait()
-
-
-def wait_for_a_batch_id(project: Path, run: subprocess.Popen[bytes], bound: float) -> None:
-    """Until a run's ledger in `project` holds a provider batch id; `run` must still be running.
-    `bound` seconds bound the wait: not a timing assertion."""
-    runs = project / ".hybridjudge" / "runs"
-    deadline = time.monotonic() + bound
-    while not any('"batch_id"' in p.read_text() for p in runs.glob("*/batches/*.jsonl")):
-        assert run.poll() is None and time.monotonic() < deadline
-        time.sleep(0.05)

@@ -3,14 +3,17 @@ server's batch APIs: the same outcomes as a direct run, in waves, half price."""
 
 from __future__ import annotations
 
+import json
+import os
 import signal
 import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
 from conftest import QUIET_PLUGINS, Project
-from helpers import batch_server, wait_for_a_batch_id
 from loopback import Call, LoopbackLLM, verdict
 from loopback_batches import BatchDesk
 
@@ -25,6 +28,7 @@ CAPITALS = """
         input: "Can I get a refund after 40 days?"
         verify: {regex: "(?i)no|not eligible"}
 """
+TESTS = Path(__file__).parent
 FAST = {"poll": 0.01, "poll_max": 0.05, "gather": 1.0}
 
 
@@ -88,8 +92,21 @@ def test_a_run_killed_after_submitting_is_collected_by_the_rerun_with_no_extra_b
 ) -> None:
     """The loopback server in its own process; pytest killed (SIGKILL) once the ledger holds
     a batch id; the rerun creates only the batches the killed run never reached."""
-    with batch_server(hold=2) as server:
-        env = server.env
+    server = subprocess.Popen(
+        [sys.executable, str(TESTS / "loopback.py"), "--batches", "--batch-hold", "2"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert server.stdout is not None
+        url = server.stdout.readline().strip()
+        env = {
+            **os.environ,
+            "OPENAI_BASE_URL": f"{url}/v1",
+            "ANTHROPIC_BASE_URL": url,
+            "OPENAI_API_KEY": "sk-test",
+            "ANTHROPIC_API_KEY": "sk-ant-test",
+        }
         project.gold("capitals.yaml", CAPITALS)
         pytest_args = [sys.executable, "-m", "pytest", "-q", *QUIET_PLUGINS, "--judge"]
 
@@ -102,10 +119,14 @@ def test_a_run_killed_after_submitting_is_collected_by_the_rerun_with_no_extra_b
         killed = subprocess.Popen(
             [*pytest_args, "--judge-batch"], cwd=project.path, env=env, stdout=subprocess.DEVNULL
         )
-        wait_for_a_batch_id(project.path, killed, bound=60)
+        runs = project.path / ".hybridjudge" / "runs"
+        deadline = time.monotonic() + 60  # a bound on waiting, not a timing assertion
+        while not any('"batch_id"' in p.read_text() for p in runs.glob("*/batches/*.jsonl")):
+            assert killed.poll() is None and time.monotonic() < deadline
+            time.sleep(0.05)
         killed.send_signal(signal.SIGKILL)
         killed.wait()
-        assert server.created() == {"openai": 1}  # the targets' wave
+        assert _created(url) == {"openai": 1}  # the targets' wave
 
         project.config(batch=FAST)
         rerun = subprocess.run(
@@ -114,6 +135,15 @@ def test_a_run_killed_after_submitting_is_collected_by_the_rerun_with_no_extra_b
         assert rerun.returncode in (0, 1), rerun.stdout
         assert outcomes(project) == expected
         # the judges' wave only: openai (judges a, b) and anthropic (judge c)
-        assert server.created() == {"openai": 2, "anthropic": 1}
+        assert _created(url) == {"openai": 2, "anthropic": 1}
         assert project.summary()["calls"]["batches"]["collected"] == 1
         assert b"collected from an earlier run" in rerun.stdout
+    finally:
+        server.terminate()
+        server.wait()
+
+
+def _created(url: str) -> dict[str, int]:
+    with urllib.request.urlopen(f"{url}/_loopback/batches") as reply:
+        created: dict[str, int] = json.load(reply)["created"]
+    return created

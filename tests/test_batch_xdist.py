@@ -7,18 +7,22 @@ there), real run folders; the kill test runs the server and pytest in their own 
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
+import time
+import urllib.request
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 from conftest import QUIET_PLUGINS, Project
-from helpers import batch_server, wait_for_a_batch_id
 from loopback import Call, LoopbackLLM, verdict
 from loopback_batches import BatchDesk
 
+TESTS = Path(__file__).parent
 FAST = {"poll": 0.01, "poll_max": 0.05, "gather": 1.0}
 CASES = 12
 
@@ -73,8 +77,21 @@ def test_a_killed_two_worker_run_is_collected_by_the_rerun_with_no_extra_batch(
 ) -> None:
     """The whole run (controller and workers) SIGKILLed once the controller's ledger holds a
     batch id; the rerun under -n 2 collects that batch and creates only the judges' wave."""
-    with batch_server(hold=2) as server:
-        env = server.env
+    server = subprocess.Popen(
+        [sys.executable, str(TESTS / "loopback.py"), "--batches", "--batch-hold", "2"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert server.stdout is not None
+        url = server.stdout.readline().strip()
+        env = {
+            **os.environ,
+            "OPENAI_BASE_URL": f"{url}/v1",
+            "ANTHROPIC_BASE_URL": url,
+            "OPENAI_API_KEY": "sk-test",
+            "ANTHROPIC_API_KEY": "sk-ant-test",
+        }
         _gold(project)
         pytest_args = [sys.executable, "-m", "pytest", "-q", *QUIET_PLUGINS, "--judge"]
         project.config(cache="off")
@@ -90,10 +107,14 @@ def test_a_killed_two_worker_run_is_collected_by_the_rerun_with_no_extra_batch(
             stdout=subprocess.DEVNULL,
             start_new_session=True,  # its own process group: the workers die with it
         )
-        wait_for_a_batch_id(project.path, killed, bound=120)
+        runs = project.path / ".hybridjudge" / "runs"
+        deadline = time.monotonic() + 120  # a bound on waiting, not a timing assertion
+        while not any('"batch_id"' in p.read_text() for p in runs.glob("*/batches/*.jsonl")):
+            assert killed.poll() is None and time.monotonic() < deadline
+            time.sleep(0.05)
         os.killpg(killed.pid, signal.SIGKILL)
         killed.wait()
-        assert server.created() == {"openai": 1}  # the targets' wave, one batch for both workers
+        assert _created(url) == {"openai": 1}  # the targets' wave, one batch for both workers
 
         project.config(batch=FAST)
         rerun = subprocess.run(
@@ -105,6 +126,15 @@ def test_a_killed_two_worker_run_is_collected_by_the_rerun_with_no_extra_batch(
         assert rerun.returncode in (0, 1), rerun.stdout
         assert outcomes(project) == expected
         # the judges' wave only: openai (judges a, b) and anthropic (judge c)
-        assert server.created() == {"openai": 2, "anthropic": 1}
-        ledgers = list((project.path / ".hybridjudge" / "runs").glob("*/batches/*.jsonl"))
+        assert _created(url) == {"openai": 2, "anthropic": 1}
+        ledgers = list(runs.glob("*/batches/*.jsonl"))
         assert all('"collected"' in p.read_text() for p in ledgers)
+    finally:
+        server.terminate()
+        server.wait()
+
+
+def _created(url: str) -> dict[str, int]:
+    with urllib.request.urlopen(f"{url}/_loopback/batches") as reply:
+        created: dict[str, int] = json.load(reply)["created"]
+    return created
