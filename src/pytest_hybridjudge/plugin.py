@@ -1,7 +1,9 @@
 """pytest hooks, and nothing else: each delegates to the `JudgeSession` built at configure time.
 
-Order of a run: configure (session.py) -> collect (collect.py) -> schedule every case on the loop
-(scheduler.py, evaluate.py) -> items wait for their results -> the controller records and reports.
+Order of a run: configure (session.py) -> collect (collect.py) -> queue the selected cases on the
+loop (scheduler.py, evaluate.py; under xdist each worker the groups of cases it gets,
+xdist_groups.py) -> each item waits for its result -> the controller records the run
+(recorder.py: the results on the reports, and under xdist the workers' parts) and reports.
 """
 
 from __future__ import annotations
@@ -129,7 +131,7 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Col
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtestloop(session: pytest.Session) -> None:
-    """Start every selected case's work before the first item runs."""
+    """Queue the selected cases before the first item runs (`JudgeSession.schedule`)."""
     judge = session.config.stash.get(SESSION, None)
     if judge is not None:
         judge.schedule(session)

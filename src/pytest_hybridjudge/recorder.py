@@ -1,7 +1,11 @@
 """The controller's record of a run: test reports in, results, manifest, summary and gate out.
 
 Only the process that records the run (the xdist controller, or a plain pytest process) has a
-`Recorder`; workers only run cases and send each result on its test report (`PAYLOAD`).
+`Recorder`. A plain process's results come on the test reports (`PAYLOAD`). An xdist worker
+writes each result to its part of the run folder and its report carries only the outcome and a
+mark (`IN_PART`); at the end the recorder merges the parts, the way pytest-cov combines
+coverage, a crashed worker's included, and lists the cases no worker finished. A result no part
+holds (its part could not be written) still travels whole on its report, as JSON.
 """
 
 from __future__ import annotations

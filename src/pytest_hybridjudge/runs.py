@@ -3,26 +3,27 @@
 As pytest's `cacheprovider.Cache` owns `.pytest_cache`, `RunStore` owns the runs folder: a new
 run and its paths, the newest complete run (`LATEST`), the list of runs, a run reference
 (`latest`, a run id, a run folder or a results file) resolved, each file of a run read in one
-typed shape (`CaseResult`, `ReviewItem`, `RunSummary`), the judged history, and prune. A record
-the tool wrote that cannot be read raises `errors.RecordError` naming `path:line` and the fix.
-The folder's ground rules (which folders are runs, the lease, completeness) are in `runstore`.
+typed shape (`CaseResult`, `ReviewItem`, `RunSummary`), the judged history, the xdist workers'
+parts of a run, and prune. A record the tool wrote that cannot be read raises
+`errors.RecordError` naming `path:line` and the fix. The folder's ground rules (which folders
+are runs, the lease, completeness, the readers, the parts) are in `runstore`; which runs prune
+removes and why it keeps the others, in `runs_prune`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .batches.ledger import uncollected
 from .errors import InputError, RecordError
 from .files import write_json_atomic, write_jsonl_atomic, write_text_atomic
 from .paths import configured
 from .review.manifest import ReviewItem
+from .runs_prune import PrunePlan, prune_runs
 from .runstore import (
     LATEST_NAME,
     RESULTS_FIX,
@@ -72,25 +73,6 @@ class JudgedHistory:
 
     judged: dict[str, tuple[str, CaseResult]] = field(default_factory=dict)
     sent: dict[Stratum, set[str]] = field(default_factory=dict)
-
-
-@dataclass
-class PrunePlan:
-    """What `prune` did, run by run in order: (run folder, "kept" | "removed" | "failed", why)."""
-
-    links: list[Path] = field(default_factory=list)  # run-id-named links, left alone
-    done: list[tuple[Path, str, str]] = field(default_factory=list)
-    runs: int = 0  # run folders before pruning
-
-    @property
-    def removed(self) -> int:
-        """How many runs were removed."""
-        return sum(what == "removed" for _, what, _ in self.done)
-
-    @property
-    def failed(self) -> int:
-        """How many runs could not be removed."""
-        return sum(what == "failed" for _, what, _ in self.done)
 
 
 def sent_to_people(record: CaseResult) -> bool:
@@ -274,105 +256,10 @@ class RunStore:
         resolved: Collection[str],
         waiting: Callable[[list[ReviewItem]], int],
     ) -> PrunePlan:
-        """Remove every run folder but the newest `keep`, never one still being written or the
-        newest complete run; unless `force`, keep runs with review items still pending
-        (`waiting` counts them) or the only judge verdicts behind `resolved` items."""
-        plan = PrunePlan()
-        plan.links = [
-            p for p in sorted(self.folder.iterdir()) if is_run_id(p.name) and p.is_symlink()
-        ]
-        runs = self.run_ids()
-        plan.runs = len(runs)
-        old = runs[: max(0, len(runs) - keep)]
-        kept = self._kept(runs, old, force, resolved, waiting)
-        for run_id in old:
-            folder = self.folder / run_id
-            if run_id in kept:
-                plan.done.append((folder, "kept", kept[run_id]))
-                continue
-            try:
-                shutil.rmtree(folder)
-            except OSError as exc:
-                plan.done.append((folder, "failed", str(exc.strerror or exc)))
-                continue
-            plan.done.append((folder, "removed", ""))
-        return plan
-
-    def _kept(
-        self,
-        runs: list[str],
-        old: list[str],
-        force: bool,
-        resolved: Collection[str],
-        waiting: Callable[[list[ReviewItem]], int],
-    ) -> dict[str, str]:
-        """Run id -> why an old run is kept."""
-        latest = self.latest()
-        kept: dict[str, str] = {}
-        for run_id in old:
-            pid = self.running_pid(run_id)
-            if pid is not None:
-                kept[run_id] = f"still being written (pid {pid}); never removed while it runs"
-            elif run_id == latest:
-                kept[run_id] = "the newest complete run (LATEST, the next `latest` baseline)"
-        if force:
-            return kept
-        for run_id in old:
-            if run_id not in kept and (batches := len(uncollected(self.folder, run_id))):
-                kept[run_id] = (
-                    f"{batches} provider batch{'es' if batches > 1 else ''} never collected "
-                    "(`pytest --judge --judge-batch` collects them, `hybridjudge batch cancel "
-                    f"{run_id}` cancels them); --force removes it anyway"
-                )
-        for run_id in old:
-            if run_id not in kept and (why := self._pending(run_id, waiting)):
-                kept[run_id] = why
-        leaving = [run_id for run_id in old if run_id not in kept]
-        for run_id, items in self._verdict_holders(runs, leaving, resolved).items():
-            kept[run_id] = (
-                f"holds the only judge verdicts behind reviewers' decisions on "
-                f"{_n(items, 'item')} (calibrate reads them); --force removes it anyway"
-            )
-        return kept
-
-    def _pending(self, run_id: str, waiting: Callable[[list[ReviewItem]], int]) -> str | None:
-        if not self.has_manifest(run_id):
-            return None
-        try:
-            count = waiting(self.manifest(run_id))
-        except RecordError as exc:
-            return f"its manifest cannot be read ({exc}); --force removes it anyway"
-        if not count:
-            return None
-        return (
-            f"{_n(count, 'review item')} still pending (resolve them with "
-            "`hybridjudge review`); --force removes it anyway"
-        )
-
-    def _verdict_holders(
-        self, runs: list[str], leaving: list[str], resolved: Collection[str]
-    ) -> dict[str, int]:
-        """Runs about to be removed that hold the last judge verdicts of resolved items: for
-        each resolved item whose every judged record would go, the newest of those runs is
-        kept."""
-        if not resolved or not leaving:
-            return {}
-        holders: dict[str, list[str]] = {}  # item id -> runs with its judge verdicts, oldest first
-        for run_id in runs:
-            try:
-                records = read_results(recorded(self.folder / run_id, "results"))
-            except RecordError:
-                continue
-            for record in records:
-                if record.item_id and record.item_id in resolved and record.verdicts:
-                    holders.setdefault(record.item_id, []).append(run_id)
-        going = set(leaving)
-        keep: dict[str, int] = {}
-        for runs_of_item in holders.values():
-            if all(name in going for name in runs_of_item):
-                newest = runs_of_item[-1]
-                keep[newest] = keep.get(newest, 0) + 1
-        return keep
+        """Remove every run folder but the newest `keep` and those `runs_prune` keeps (being
+        written, the newest complete run; unless `force`, batches never collected, review items
+        still pending (`waiting` counts them), the only judge verdicts behind `resolved` items)."""
+        return prune_runs(self, keep, force, resolved, waiting)
 
 
 def _folder_ref(folder: Path) -> RunRef:
@@ -385,10 +272,6 @@ def _folder_ref(folder: Path) -> RunRef:
 
 def _plain_name(name: str) -> bool:
     return name not in ("", ".", "..") and "/" not in name and "\\" not in name
-
-
-def _n(count: int, one: str) -> str:
-    return f"{count} {one if count == 1 else one + 's'}"
 
 
 __all__ = [

@@ -31,6 +31,7 @@ from .files import LineSpool
 from .review.manifest import ReviewItem
 from .summary import RunSummary
 from .verdict import CaseResult
+from .words import counted
 
 if sys.platform != "win32":
     import fcntl
@@ -246,36 +247,32 @@ class RunShape:
     crashed: tuple[str, ...] = ()  # xdist workers that crashed (`gw0`)
 
 
-def _n(count: int, one: str, many: str | None = None) -> str:
-    return f"{count} {one if count == 1 else (many or one + 's')}"
-
-
 def incomplete_because(shape: RunShape) -> list[str]:
     """Why the run cannot stand for the whole gold set (empty: it is complete). Pure."""
     reasons = []
     if shape.interrupted:
         reasons.append("interrupted")
     if shape.collection_errors:
-        reasons.append(_n(shape.collection_errors, "collection error"))
+        reasons.append(counted(shape.collection_errors, "collection error"))
     if shape.cases == 0:
         reasons.append("no case ran")
     if shape.deselected:
-        reasons.append(f"a subset: {_n(shape.deselected, 'case')} deselected (-k, -m or --lf)")
+        reasons.append(f"a subset: {counted(shape.deselected, 'case')} deselected (-k, -m or --lf)")
     if shape.filtered:
         reasons.append("a subset: -k or -m given")
     if shape.paths_given:
         reasons.append("a subset: only some gold files or cases named on the command line")
     if shape.crashed:
         reasons.append(
-            f"xdist {_n(len(shape.crashed), 'worker')} crashed: {', '.join(shape.crashed)}"
+            f"xdist {counted(len(shape.crashed), 'worker')} crashed: {', '.join(shape.crashed)}"
         )
     if shape.unfinished:
-        reasons.append(f"{_n(shape.unfinished, 'case')} never finished (the session stopped)")
+        reasons.append(f"{counted(shape.unfinished, 'case')} never finished (the session stopped)")
     if shape.over_budget:
-        reasons.append(f"{_n(shape.over_budget, 'case')} skipped by the budget")
+        reasons.append(f"{counted(shape.over_budget, 'case')} skipped by the budget")
     if shape.cases and shape.outages / shape.cases > shape.max_outage_share:
         reasons.append(
-            f"{_n(shape.outages, 'case')} of {shape.cases} lost to provider outages "
+            f"{counted(shape.outages, 'case')} of {shape.cases} lost to provider outages "
             f"(more than {shape.max_outage_share:.0%})"
         )
     return reasons

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..words import counted
 from .common import CommandError, Project, add_root_option, fail, say
 
 if TYPE_CHECKING:
@@ -59,10 +60,6 @@ def run_runs(args: argparse.Namespace) -> int:
         return _list(store)
     except HybridJudgeError as exc:
         return fail("runs", exc)
-
-
-def _n(count: int, one: str, many: str | None = None) -> str:
-    return f"{count} {one if count == 1 else (many or one + 's')}"
 
 
 def _list(store: RunStore) -> int:
@@ -128,5 +125,5 @@ def _prune(store: RunStore, keep: int, force: bool, project: Project) -> int:
         else:
             say(f"removed {run}")
     kept = plan.runs - plan.removed
-    say(f"{_n(plan.removed, 'run')} removed, {_n(kept, 'run')} kept in {store.folder}")
+    say(f"{counted(plan.removed, 'run')} removed, {counted(kept, 'run')} kept in {store.folder}")
     return 1 if plan.failed else 0
