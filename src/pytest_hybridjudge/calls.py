@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import random
 import time
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -160,19 +160,26 @@ class ModelCaller:
         return self._semaphores[provider.name]
 
     async def __call__(
-        self, provider_name: str, request: CompletionRequest, validate: Validate | None = None
+        self,
+        provider_name: str,
+        request: CompletionRequest,
+        validate: Validate | None = None,
+        *,
+        missed: StructuredMode | None = None,
     ) -> Completion:
         """Answer from the cache, or call the provider with retries; ProviderError when it fails.
 
         A reply is cached only if `validate(text)` (when given) does not raise: an answer that
-        did not parse is returned to the caller, and asked again on the next run.
+        did not parse is returned to the caller, and asked again on the next run. `missed`: the
+        mode whose key `answers` already found no answer for (not looked up again).
         """
         provider = self.provider(provider_name)
         refused = 0
         while True:
             modes = self._modes[provider_name]
-            if (cached := await self._lookup(provider, request, modes)) is not None:
+            if (cached := await self._lookup(provider, request, modes, missed)) is not None:
                 return cached
+            missed = None
             self._check_stopped()
             shaped = shape_request(request, modes[0])
             try:
@@ -190,13 +197,44 @@ class ModelCaller:
                 self.cache.put(key, provider_name, request.model, completion)
             return completion
 
+    async def answers(self, asks: Sequence[tuple[str, CompletionRequest]]) -> Answered:
+        """The cached answers of several calls, read together under each provider's current
+        mode: a `Call` that returns them, and sends the others on (see `Answered`)."""
+        if self.cache.mode != "use":
+            return Answered(self, {})
+        looked_up = []
+        for provider_name, request in asks:
+            try:
+                self.provider(provider_name)
+            except ProviderError:
+                continue  # raised by `__call__`, where the judge expects it
+            mode = self._modes[provider_name][0]
+            key = shape_request(request, mode).cache_key(self._identities[provider_name])
+            looked_up.append((request, mode, key))
+        found = await self.cache.lookup_many([key for _, _, key in looked_up])
+        self.stats.cache_hits += sum(completion is not None for completion in found)
+        return Answered(
+            self,
+            {
+                id(request): (request, completion or mode)
+                for (request, mode, _), completion in zip(looked_up, found, strict=True)
+            },
+        )
+
     async def _lookup(
-        self, provider: Provider, request: CompletionRequest, modes: tuple[StructuredMode, ...]
+        self,
+        provider: Provider,
+        request: CompletionRequest,
+        modes: tuple[StructuredMode, ...],
+        missed: StructuredMode | None = None,
     ) -> Completion | None:
-        """A cached answer under the current mode or, for structured requests, a later one."""
+        """A cached answer under the current mode or, for structured requests, a later one
+        (`missed`: a mode already looked up)."""
         if self.cache.mode == "off":
             return None
         for mode in modes if request.json_schema is not None else modes[:1]:
+            if mode == missed:
+                continue
             key = shape_request(request, mode).cache_key(self._identities[provider.name])
             cached = await self.cache.lookup(key)
             if cached is not None:
@@ -365,6 +403,38 @@ class ModelCaller:
         """Close every provider's client."""
         for provider in self.providers.values():
             await provider.aclose()
+
+
+class Answered:
+    """A `Call` for requests `ModelCaller.answers` looked up together: each answered from the
+    cache once, the ones not found sent on without a second look-up of the same key, any other
+    request (a judge's retry) asked of the caller as usual."""
+
+    def __init__(
+        self,
+        caller: ModelCaller,
+        found: dict[int, tuple[CompletionRequest, Completion | StructuredMode]],
+    ):
+        self.caller = caller
+        self._found = found  # id(request) -> (the request, its answer or the mode that missed)
+
+    @property
+    def complete(self) -> bool:
+        """Whether every request looked up has its answer (none will wait on a provider)."""
+        return bool(self._found) and all(
+            isinstance(answer, Completion) for _, answer in self._found.values()
+        )
+
+    async def __call__(
+        self, provider_name: str, request: CompletionRequest, validate: Validate | None = None
+    ) -> Completion:
+        """The answer found for `request`, else the caller's (see `ModelCaller.__call__`)."""
+        request_, answer = self._found.pop(id(request), (None, None))
+        if request_ is not request:  # not looked up (or another object at the same address)
+            return await self.caller(provider_name, request, validate)
+        if isinstance(answer, Completion):
+            return answer
+        return await self.caller(provider_name, request, validate, missed=answer)
 
 
 def batch_reader(provider: object) -> Callable[[Mapping[str, Any]], Completion]:

@@ -235,9 +235,7 @@ def _verdict_of(
     if belief is None and len(replies) > 1:
         every = [r.verdict.score if r.verdict else None for r in replies]
         belief = from_samples(every, threshold, rubric.passes(score))
-    # every value below is already validated (the verdict's own model, the confidence
-    # functions' floats): built without validating it again, for each judge of every case
-    return JudgeVerdict.model_construct(
+    return JudgeVerdict(
         judge=judge.label,
         model=judge.model,
         usage=usage,

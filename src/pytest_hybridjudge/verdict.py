@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -21,8 +22,12 @@ class Verdict(BaseModel):
     confidence: float = Field(ge=0.0, le=1.0, description="The judge's own confidence, 0..1")
 
 
+@functools.lru_cache(maxsize=64)
 def verdict_schema(scale: tuple[int, int]) -> dict[str, Any]:
-    """JSON Schema for a verdict on `scale`, in the strict form structured output requires."""
+    """JSON Schema for a verdict on `scale`, in the strict form structured output requires.
+
+    One object per scale, shared by every request that carries it (as pairwise's
+    `CHOICE_SCHEMA` is): read it, never change it."""
     low, high = scale
     return {
         "type": "object",
