@@ -48,7 +48,10 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("records", ("runs", "runstore", "review", "verdict", "summary", "calibration")),
     (
         "providers",
-        ("providers", "batches", "registry", "calls", "structured", "cache", "redact", "cost"),
+        (
+            *("providers", "batches", "registry", "calls", "answered", "structured", "cache"),
+            *("redact", "cost"),
+        ),
     ),
     (
         "foundation",

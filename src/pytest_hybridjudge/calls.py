@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import random
 import time
-from collections.abc import Callable, Coroutine, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -171,7 +171,7 @@ class ModelCaller:
 
         A reply is cached only if `validate(text)` (when given) does not raise: an answer that
         did not parse is returned to the caller, and asked again on the next run. `missed`: the
-        mode whose key `answers` already found no answer for (not looked up again).
+        mode whose key `answered.look_up_together` found no answer for (not looked up again).
         """
         provider = self.provider(provider_name)
         refused = 0
@@ -197,29 +197,13 @@ class ModelCaller:
                 self.cache.put(key, provider_name, request.model, completion)
             return completion
 
-    async def answers(self, asks: Sequence[tuple[str, CompletionRequest]]) -> Answered:
-        """The cached answers of several calls, read together under each provider's current
-        mode: a `Call` that returns them, and sends the others on (see `Answered`)."""
-        if self.cache.mode != "use":
-            return Answered(self, {})
-        looked_up = []
-        for provider_name, request in asks:
-            try:
-                self.provider(provider_name)
-            except ProviderError:
-                continue  # raised by `__call__`, where the judge expects it
-            mode = self._modes[provider_name][0]
-            key = shape_request(request, mode).cache_key(self._identities[provider_name])
-            looked_up.append((request, mode, key))
-        found = await self.cache.lookup_many([key for _, _, key in looked_up])
-        self.stats.cache_hits += sum(completion is not None for completion in found)
-        return Answered(
-            self,
-            {
-                id(request): (request, completion or mode)
-                for (request, mode, _), completion in zip(looked_up, found, strict=True)
-            },
-        )
+    def first_key(
+        self, provider_name: str, request: CompletionRequest
+    ) -> tuple[StructuredMode, str]:
+        """The provider's current mode and the request's cache key under it (the key looked up
+        first); ProviderError if the provider cannot be built."""
+        mode = self._modes[self.provider(provider_name).name][0]
+        return mode, shape_request(request, mode).cache_key(self._identities[provider_name])
 
     async def _lookup(
         self,
@@ -403,38 +387,6 @@ class ModelCaller:
         """Close every provider's client."""
         for provider in self.providers.values():
             await provider.aclose()
-
-
-class Answered:
-    """A `Call` for requests `ModelCaller.answers` looked up together: each answered from the
-    cache once, the ones not found sent on without a second look-up of the same key, any other
-    request (a judge's retry) asked of the caller as usual."""
-
-    def __init__(
-        self,
-        caller: ModelCaller,
-        found: dict[int, tuple[CompletionRequest, Completion | StructuredMode]],
-    ):
-        self.caller = caller
-        self._found = found  # id(request) -> (the request, its answer or the mode that missed)
-
-    @property
-    def complete(self) -> bool:
-        """Whether every request looked up has its answer (none will wait on a provider)."""
-        return bool(self._found) and all(
-            isinstance(answer, Completion) for _, answer in self._found.values()
-        )
-
-    async def __call__(
-        self, provider_name: str, request: CompletionRequest, validate: Validate | None = None
-    ) -> Completion:
-        """The answer found for `request`, else the caller's (see `ModelCaller.__call__`)."""
-        request_, answer = self._found.pop(id(request), (None, None))
-        if request_ is not request:  # not looked up (or another object at the same address)
-            return await self.caller(provider_name, request, validate)
-        if isinstance(answer, Completion):
-            return answer
-        return await self.caller(provider_name, request, validate, missed=answer)
 
 
 def batch_reader(provider: object) -> Callable[[Mapping[str, Any]], Completion]:

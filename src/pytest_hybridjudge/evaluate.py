@@ -11,6 +11,7 @@ import asyncio
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from .answered import look_up_together
 from .batches import site
 from .batches.site import BATCH_EXPIRED
 from .config import HybridJudgeConfig
@@ -172,7 +173,9 @@ class Evaluator:
         # the panel's first requests looked up together; when the cache answers them all (a
         # rerun), the judges run one after the other on this task: nothing would wait on a
         # provider, and a task per judge costs more than its verdict
-        call = await self.caller.answers([(a.provider, a.request) for group in asks for a in group])
+        call = await look_up_together(
+            self.caller, [(a.provider, a.request) for group in asks for a in group]
+        )
         if call.complete:
             result.verdicts = [
                 await run_judge(call, judge, rubric, group)
