@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import multiprocessing
 import sqlite3
 from pathlib import Path
@@ -156,3 +157,44 @@ def test_a_cancelled_lookup_leaves_the_others_asking_for_the_same_key_their_answ
 
     cancelled, answer = asyncio.run(ask())
     assert cancelled and answer is not None and answer.text == "a1"
+
+
+def test_lookup_many_reads_keys_with_one_wait_in_their_order(tmp_path: Path) -> None:
+    cache = CompletionCache(tmp_path / "c.sqlite", "use")
+    keys = [_request(i).cache_key(P) for i in range(4)]
+    for i in (0, 2):
+        cache.put(keys[i], "p", "m", Completion(text=f"a{i}"))
+    selects: list[str] = []
+    assert cache._db is not None
+    cache._db.set_trace_callback(lambda sql: selects.append(sql) if "SELECT" in sql else None)
+
+    async def ask() -> tuple[list[Completion | None], Completion | None]:
+        together = cache.lookup_many([keys[2], keys[1], keys[0], keys[2]])
+        return await asyncio.gather(together, cache.lookup(keys[3]))
+
+    many, alone = asyncio.run(ask())
+    assert [c.text if c else None for c in many] == ["a2", None, "a0", "a2"] and alone is None
+    assert len(selects) == 1 and all(c.cached and not c.requests for c in many if c)
+    off = CompletionCache(tmp_path / "c.sqlite", "refresh")
+    assert asyncio.run(off.lookup_many(keys[:2])) == [None, None]
+
+
+def test_lookup_many_raises_a_failed_read_once(tmp_path: Path) -> None:
+    cache = CompletionCache(tmp_path / "c.sqlite", "use")
+    assert cache._db is not None
+    cache._db.execute("DROP TABLE completions")  # every read of this turn fails
+    keys = [_request(i).cache_key(P) for i in range(3)]
+    unretrieved: list[object] = []
+
+    async def ask() -> None:
+        asyncio.get_running_loop().set_exception_handler(lambda _, c: unretrieved.append(c))
+        await cache.lookup_many(keys)
+
+    try:
+        asyncio.run(ask())
+    except sqlite3.OperationalError as exc:
+        assert "no such table" in str(exc)
+    else:
+        raise AssertionError("the failed read was not raised")
+    gc.collect()  # an exception never retrieved is reported when its future is collected
+    assert unretrieved == []

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import re
+import sqlite3
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -273,3 +275,50 @@ def test_the_default_prompt_sends_what_its_template_renders(case: GoldCase) -> N
     spec = TargetSpec(model="openai/m")
     rendered = render_bounded(_prompt_template("{{ input }}"), case.variables())
     assert target_messages(spec, case) == (("user", rendered),)
+
+
+def test_a_rerun_is_answered_from_the_cache_and_a_partly_cached_panel_sends_only_the_rest(
+    llm: LoopbackLLM, tmp_path: Path
+) -> None:
+    llm.responder = lambda call: verdict(5) if call.is_judge else "Paris"
+    judges = ["openai/judge-a", "openai/judge-b", "openai/judge-c"]
+    settings = HybridJudgeConfig.model_validate(
+        {"target": {"model": "openai/target-model"}, "judges": judges, "retries": 0}
+    )
+    path, selects = tmp_path / "cache.sqlite", []
+
+    def once() -> tuple[CaseResult, ModelCaller]:
+        cache = CompletionCache(path, "use")
+        assert cache._db is not None
+        cache._db.set_trace_callback(lambda sql: selects.append(sql) if "SELECT" in sql else None)
+        caller = ModelCaller.from_config(settings, cache, tmp_path)
+        try:
+            return run(Evaluator(settings, caller, {}), job(CASE, settings)), caller
+        finally:
+            cache.close()
+
+    def same(result: CaseResult) -> dict[str, Any]:
+        return result.model_dump(exclude={"usage", "target_usage", "verdicts"}) | {
+            "verdicts": [v.model_dump(exclude={"usage"}) for v in result.verdicts]
+        }
+
+    first, _ = once()
+    assert len(llm.calls) == 4 and first.outcome == "passed"
+
+    again, caller = once()  # every call cached: nothing sent, the same verdicts
+    assert len(llm.calls) == 4 and caller.stats.cache_hits == 4
+    assert same(again) == same(first) and again.usage.cache_hits == 4 and again.usage.calls == 0
+    assert [v.usage.cache_hits for v in again.verdicts] == [1, 1, 1]
+
+    with sqlite3.connect(path) as db:
+        db.execute("DELETE FROM completions WHERE model = 'judge-b'")
+    selects.clear()
+    partly, caller = once()  # judge-b alone is asked, and its first key looked up once
+    assert [c.model for c in llm.calls[4:]] == ["judge-b"] and caller.stats.cache_hits == 3
+    assert same(partly) == same(first) and partly.usage.calls == 1
+    assert [v.usage.calls for v in partly.verdicts] == [0, 1, 0]
+    looked_up = [key for sql in selects for key in re.findall(r"'([0-9a-f]{64})'", sql)]
+    # the target, the three judges together, then judge-b's two later modes: no key twice
+    assert len(looked_up) == len(set(looked_up)) == 6
+    with sqlite3.connect(path) as db:  # and its answer is cached again
+        assert db.execute("SELECT count(*) FROM completions").fetchone() == (4,)

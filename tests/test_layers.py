@@ -53,7 +53,10 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("records", ("runs", "runs_prune", "runstore", "review", "verdict", "summary", "calibration")),
     (
         "providers",
-        ("providers", "batches", "registry", "calls", "structured", "cache", "redact", "cost"),
+        (
+            *("providers", "batches", "registry", "calls", "answered", "structured", "cache"),
+            *("redact", "cost"),
+        ),
     ),
     (
         "foundation",

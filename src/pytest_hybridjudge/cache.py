@@ -7,7 +7,7 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from pathlib import Path
 
 from .providers.base import Completion
@@ -84,14 +84,34 @@ class CompletionCache:
         run asks for the target calls of all the cases in flight at once, then their judges)."""
         if self._db is None or self.mode != "use":
             return None
+        response = await self._enqueue(key)
+        return None if response is None else _completion(response)
+
+    async def lookup_many(self, keys: Sequence[str]) -> list[Completion | None]:
+        """`lookup` of several keys with one wait: a case's judges are looked up together."""
+        if self._db is None or self.mode != "use":
+            return [None] * len(keys)
+        waiting = [self._enqueue(key) for key in keys]
+        try:  # the first wait reads them all: the others are done when it returns
+            responses = [await future for future in waiting]
+        except BaseException:  # the read failed, or this caller was cancelled
+            for future in waiting:
+                if not future.done():
+                    future.cancel()
+                elif not future.cancelled():
+                    future.exception()  # the same error, raised once below
+            raise
+        return [None if r is None else _completion(r) for r in responses]
+
+    def _enqueue(self, key: str) -> asyncio.Future[str | None]:
+        """A future for `key`'s stored response, read with the rest of this turn's look-ups."""
         loop = asyncio.get_running_loop()
         if not self._pending or self._pending_loop is not loop:  # (a closed loop's are dropped)
             self._pending, self._pending_loop = {}, loop
             loop.call_soon(self._read_pending)
         waiting: asyncio.Future[str | None] = loop.create_future()
         self._pending.setdefault(key, []).append(waiting)
-        response = await waiting
-        return None if response is None else _completion(response)
+        return waiting
 
     def _read_pending(self) -> None:
         pending, self._pending = self._pending, {}

@@ -161,19 +161,26 @@ class ModelCaller:
         return self._semaphores[provider.name]
 
     async def __call__(
-        self, provider_name: str, request: CompletionRequest, validate: Validate | None = None
+        self,
+        provider_name: str,
+        request: CompletionRequest,
+        validate: Validate | None = None,
+        *,
+        missed: StructuredMode | None = None,
     ) -> Completion:
         """Answer from the cache, or call the provider with retries; ProviderError when it fails.
 
         A reply is cached only if `validate(text)` (when given) does not raise: an answer that
-        did not parse is returned to the caller, and asked again on the next run.
+        did not parse is returned to the caller, and asked again on the next run. `missed`: the
+        mode whose key `answered.look_up_together` found no answer for (not looked up again).
         """
         provider = self.provider(provider_name)
         refused = 0
         while True:
             modes = self._modes[provider_name]
-            if (cached := await self._lookup(provider, request, modes)) is not None:
+            if (cached := await self._lookup(provider, request, modes, missed)) is not None:
                 return cached
+            missed = None
             self._check_stopped()
             shaped = shape_request(request, modes[0])
             try:
@@ -191,13 +198,28 @@ class ModelCaller:
                 self.cache.put(key, provider_name, request.model, completion)
             return completion
 
+    def first_key(
+        self, provider_name: str, request: CompletionRequest
+    ) -> tuple[StructuredMode, str]:
+        """The provider's current mode and the request's cache key under it (the key looked up
+        first); ProviderError if the provider cannot be built."""
+        mode = self._modes[self.provider(provider_name).name][0]
+        return mode, shape_request(request, mode).cache_key(self._identities[provider_name])
+
     async def _lookup(
-        self, provider: Provider, request: CompletionRequest, modes: tuple[StructuredMode, ...]
+        self,
+        provider: Provider,
+        request: CompletionRequest,
+        modes: tuple[StructuredMode, ...],
+        missed: StructuredMode | None = None,
     ) -> Completion | None:
-        """A cached answer under the current mode or, for structured requests, a later one."""
+        """A cached answer under the current mode or, for structured requests, a later one
+        (`missed`: a mode already looked up)."""
         if self.cache.mode == "off":
             return None
         for mode in modes if request.json_schema is not None else modes[:1]:
+            if mode == missed:
+                continue
             key = shape_request(request, mode).cache_key(self._identities[provider.name])
             cached = await self.cache.lookup(key)
             if cached is not None:

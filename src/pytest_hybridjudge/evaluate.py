@@ -11,6 +11,7 @@ import asyncio
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from .answered import look_up_together
 from .batches import site
 from .batches.site import BATCH_EXPIRED
 from .config import HybridJudgeConfig
@@ -168,11 +169,27 @@ class Evaluator:
         rubric = plan.job.rubric
         assert rubric is not None
         prompts = plan.prompts(output)
-        result.verdicts = list(
-            await asyncio.gather(
-                *(run_judge(self.caller, j, rubric, plan.asks(j, prompts)) for j in plan.judges)
-            )
+        asks = [plan.asks(judge, prompts) for judge in plan.judges]
+        # the panel's first requests looked up together; when the cache answers them all (a
+        # rerun), the judges run one after the other on this task: nothing would wait on a
+        # provider, and a task per judge costs more than its verdict
+        call = await look_up_together(
+            self.caller, [(a.provider, a.request) for group in asks for a in group]
         )
+        if call.complete:
+            result.verdicts = [
+                await run_judge(call, judge, rubric, group)
+                for judge, group in zip(plan.judges, asks, strict=True)
+            ]
+        else:
+            result.verdicts = list(
+                await asyncio.gather(
+                    *(
+                        run_judge(call, judge, rubric, group)
+                        for judge, group in zip(plan.judges, asks, strict=True)
+                    )
+                )
+            )
         return aggregate(
             result.verdicts, rubric.meta.pass_threshold, self.config.aggregation, rubric.scale
         )

@@ -201,14 +201,28 @@ async def run_judge(
     """
     usage = Usage()
     site.enter(role="judge", judge=judge.label)  # this judge's task only (see batches.site)
-    replies = await asyncio.gather(*(_ask(call, ask, rubric.scale, usage) for ask in asks))
+    if len(asks) == 1:  # one sample: no task and gather around its one call
+        replies = [await _ask(call, asks[0], rubric.scale, usage)]
+    else:
+        replies = await asyncio.gather(*(_ask(call, ask, rubric.scale, usage) for ask in asks))
+    return _verdict_of(judge, rubric, replies, usage)
+
+
+def _verdict_of(
+    judge: ModelSpec, rubric: Rubric, replies: Sequence[_Reply], usage: Usage
+) -> JudgeVerdict:
+    """One judge's verdict from its replies (see `run_judge`)."""
+    attempts = max(r.attempts for r in replies)
     valid = [r for r in replies if r.verdict is not None]
-    base = JudgeVerdict(judge=judge.label, model=judge.model, usage=usage)
-    base.attempts = max(r.attempts for r in replies)
     if not valid:
-        base.error = next(r.error for r in replies if r.error)
-        base.outage = all(r.outage for r in replies)
-        return base
+        return JudgeVerdict(
+            judge=judge.label,
+            model=judge.model,
+            usage=usage,
+            attempts=attempts,
+            error=next(r.error for r in replies if r.error),
+            outage=all(r.outage for r in replies),
+        )
     scores = [r.verdict.score for r in valid if r.verdict is not None]
     score = int(statistics.median_low(scores))
     # the reply that gave the median score speaks for the judge: its rationale, its score token
@@ -221,19 +235,21 @@ async def run_judge(
     if belief is None and len(replies) > 1:
         every = [r.verdict.score if r.verdict else None for r in replies]
         belief = from_samples(every, threshold, rubric.passes(score))
-    return base.model_copy(
-        update={
-            "score": score,
-            "passed": rubric.passes(score),
-            "rationale": first.verdict.rationale,
-            "confidence": belief.confidence if belief else first.verdict.confidence,
-            "confidence_signal": belief.signal if belief else "self",
-            "self_confidence": first.verdict.confidence,
-            "expected_score": belief.expected_score if belief else None,
-            "samples": [r.verdict.score for r in replies if r.verdict] if len(replies) > 1 else [],
-            "logprobs": first.logprobs,
-            "extra": first.extra,
-        }
+    return JudgeVerdict(
+        judge=judge.label,
+        model=judge.model,
+        usage=usage,
+        attempts=attempts,
+        score=score,
+        passed=rubric.passes(score),
+        rationale=first.verdict.rationale,
+        confidence=belief.confidence if belief else first.verdict.confidence,
+        confidence_signal=belief.signal if belief else "self",
+        self_confidence=first.verdict.confidence,
+        expected_score=belief.expected_score if belief else None,
+        samples=[r.verdict.score for r in replies if r.verdict] if len(replies) > 1 else [],
+        logprobs=first.logprobs,
+        extra=first.extra,
     )
 
 

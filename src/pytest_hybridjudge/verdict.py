@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -21,8 +22,12 @@ class Verdict(BaseModel):
     confidence: float = Field(ge=0.0, le=1.0, description="The judge's own confidence, 0..1")
 
 
+@functools.lru_cache(maxsize=64)
 def verdict_schema(scale: tuple[int, int]) -> dict[str, Any]:
-    """JSON Schema for a verdict on `scale`, in the strict form structured output requires."""
+    """JSON Schema for a verdict on `scale`, in the strict form structured output requires.
+
+    One object per scale, shared by every request that carries it (as pairwise's
+    `CHOICE_SCHEMA` is): read it, never change it."""
     low, high = scale
     return {
         "type": "object",
@@ -53,25 +58,33 @@ class Usage(BaseModel):
 
     def add(self, other: Usage) -> None:
         """Accumulate `other` into this one."""
-        self.cost += other.cost
-        self.input_tokens += other.input_tokens
-        self.output_tokens += other.output_tokens
-        self.calls += other.calls
-        self.cache_hits += other.cache_hits
-        self.latency += other.latency
-        self.unpriced_calls += other.unpriced_calls
+        # straight into the fields: a pydantic attribute set costs a few microseconds, and a
+        # cached run adds usages tens of thousands of times (nothing here needs validating)
+        mine, theirs = self.__dict__, other.__dict__
+        for name in _USAGE_FIELDS:
+            mine[name] += theirs[name]
+        self.__pydantic_fields_set__.update(_USAGE_FIELDS)
 
     def count(self, completion: Completion) -> None:
         """Accumulate one completion's tokens, time and cost."""
-        self.input_tokens += completion.input_tokens
-        self.output_tokens += completion.output_tokens
-        self.latency += completion.latency
-        self.cost += completion.cost
+        mine = self.__dict__
+        mine["input_tokens"] += completion.input_tokens
+        mine["output_tokens"] += completion.output_tokens
+        mine["latency"] += completion.latency
+        mine["cost"] += completion.cost
         if completion.cached:
-            self.cache_hits += 1
+            mine["cache_hits"] += 1
+            self.__pydantic_fields_set__.update(_COUNTED_CACHED)
         else:
-            self.calls += completion.requests
-            self.unpriced_calls += not completion.priced
+            mine["calls"] += completion.requests
+            mine["unpriced_calls"] += not completion.priced
+            self.__pydantic_fields_set__.update(_COUNTED_CALLED)
+
+
+_USAGE_FIELDS = tuple(Usage.model_fields)
+_COUNTED = ("input_tokens", "output_tokens", "latency", "cost")
+_COUNTED_CACHED = (*_COUNTED, "cache_hits")
+_COUNTED_CALLED = (*_COUNTED, "calls", "unpriced_calls")
 
 
 class JudgeVerdict(BaseModel):
