@@ -54,7 +54,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     (
         "providers",
         (
-            *("providers", "batches", "registry", "calls", "answered", "structured", "cache"),
+            *("providers", "batches", "registry", "calls", "call_settings", "answered", "structured", "cache"),
             *("redact", "cost"),
         ),
     ),

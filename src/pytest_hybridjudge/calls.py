@@ -16,11 +16,12 @@ import contextlib
 import random
 import time
 from collections.abc import Callable, Coroutine, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .cache import CompletionCache
+from .call_settings import CallSettings as CallSettings  # re-exported: callers name them here
+from .call_settings import CallStats as CallStats
 from .config import ProviderSpec
 from .cost import call_cost, price_of
 from .providers import (
@@ -38,64 +39,12 @@ from .redact import redact, watch_env
 from .structured import shape_request
 
 if TYPE_CHECKING:
-    from .batches.broker import BatchBroker, BatchCapable, BatchStats
+    from .batches.broker import BatchBroker, BatchCapable
     from .batches.transport import BatchResult, BatchTransport
     from .config import HybridJudgeConfig
 
 MAX_RETRY_AFTER = 120.0
 Validate = Callable[[str], object]
-
-
-@dataclass(frozen=True)
-class CallSettings:
-    """How calls are made: limits, patience and prices (none of it changes an answer)."""
-
-    concurrency: int = 32  # calls in flight per provider unless the provider says otherwise
-    timeout: float = 60.0  # seconds per request
-    retries: int = 4  # extra attempts after a retryable failure
-    backoff: float = 1.0  # seconds of the first retry wait absent Retry-After
-    prices: Mapping[str, tuple[float, float]] = field(default_factory=dict)
-
-    @classmethod
-    def from_config(cls, settings: HybridJudgeConfig) -> CallSettings:
-        """The call settings of a `[tool.hybridjudge]` table."""
-        return cls(
-            concurrency=settings.concurrency,
-            timeout=settings.timeout,
-            retries=settings.retries,
-            backoff=settings.backoff,
-            prices=settings.price_table,
-        )
-
-
-@dataclass
-class CallStats:
-    """Counters the progress display and the run summary read."""
-
-    finished: int = 0  # calls answered or failed for good (cache hits excluded)
-    in_flight: int = 0
-    cache_hits: int = 0
-    requests: int = 0  # every request sent: retries, refusals and failures included
-    retries: int = 0
-    failures: int = 0  # calls that failed for good
-    requests_by_provider: dict[str, int] = field(default_factory=dict)
-    retries_by_provider: dict[str, int] = field(default_factory=dict)
-    # provider -> (mode it started in, mode it uses now, the server's refusal)
-    mode_switches: dict[str, tuple[str, str, str]] = field(default_factory=dict)
-    cost: float = 0.0  # USD of every answered call, whether or not its case was recorded
-    unpriced: dict[str, int] = field(default_factory=dict)  # provider/model -> calls, no price
-    config_error: str | None = None  # the first configuration error: nothing is sent after it
-    batch: BatchStats | None = None  # `--judge-batch`: waves, batches and how requests ended
-
-    def count_request(self, provider: str) -> None:
-        """One more request sent to `provider`."""
-        self.requests += 1
-        self.requests_by_provider[provider] = self.requests_by_provider.get(provider, 0) + 1
-
-    def count_retry(self, provider: str) -> None:
-        """One more retry of a failed request to `provider`."""
-        self.retries += 1
-        self.retries_by_provider[provider] = self.retries_by_provider.get(provider, 0) + 1
 
 
 class _Refused(Exception):
