@@ -261,3 +261,29 @@ def test_each_result_settles_its_call_as_an_answer_another_attempt_or_its_error(
             BatchResult("e", "server", error="HTTP 500"), read_chat
         )
     assert outage.value.kind == "outage"
+
+
+def test_a_batch_api_dropping_its_own_calls_is_ridden_out_with_no_batch_made_twice() -> None:
+    """The create's reply lost after the batch was made, two polls and a results read dropped:
+    each call is asked again after a back-off; the lost create's batch is found by its key
+    instead of made again, and every request is answered from the one batch."""
+    transport = MemoryBatches(drops={"create": 1, "progress": 2, "results": 1})
+    run = Run(transport)
+    results = asyncio.run(run.cases({f"case{i}": [[f"t{i}"]] for i in range(3)}))
+
+    assert results == {f"case{i}": [[f"answer to t{i}"]] for i in range(3)}
+    assert [texts(b) for b in transport.created] == [["t0", "t1", "t2"]]
+    assert transport.drops == {"create": 0, "progress": 0, "results": 0}
+    assert run.broker.stats.results == {"succeeded": 3} and run.broker.stats.batches == 1
+
+
+def test_a_batch_api_failing_past_its_asks_sends_the_requests_again_in_the_next_wave() -> None:
+    """A retrieve that keeps failing is given up after its asks: the wave's requests go again
+    (a new batch), as a failure the broker cannot read always did."""
+    transport = MemoryBatches(drops={"progress": 8})
+    run = Run(transport)
+    results = asyncio.run(run.cases({"a": [["t"]]}))
+
+    assert results == {"a": [["answer to t"]]}
+    assert len(transport.created) == 2
+    assert any("could not be read (ConnectionError" in line for line in run.lines)

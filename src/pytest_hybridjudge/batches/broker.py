@@ -27,6 +27,7 @@ from ..providers.base import Completion
 from .attempts import CallAttempts, Read
 from .collect import EarlierBatches, Keep, unknown_lines
 from .progress import poll, progress_line
+from .retrying import RetryingTransport
 from .site import CALL_SITE, CallSite
 from .stats import BatchStats as BatchStats  # where callers have always found it
 from .transport import (
@@ -111,7 +112,7 @@ class BatchBroker:
     ) -> Completion:
         """The completion of one request sent through a batch; ProviderError when it fails
         for good (`kind` expired, rejected or outage). `requests` counts its submissions."""
-        self._transports.setdefault(provider, transport)
+        self._api(provider, transport)
         site = CALL_SITE.get()
         attempts = CallAttempts(provider, self.spec.resubmits, self.retries, self.stats)
         with self._waiting_case(site.case):
@@ -141,7 +142,7 @@ class BatchBroker:
         result means; the xdist controller (spool_desk.py) asks here on behalf of a worker's
         broker, which decides."""
         if transport is not None:
-            self._transports.setdefault(provider, transport)
+            self._api(provider, transport)
         earlier = await self.earlier.result(provider, request_key)
         if earlier is not None:
             return earlier
@@ -156,6 +157,13 @@ class BatchBroker:
         if self._gatherer is None:
             self._gatherer = asyncio.get_running_loop().create_task(self._gather())
         return await future
+
+    def _api(self, provider: str, transport: BatchTransport) -> BatchTransport:
+        """The provider's batch API, its own outages asked again (retrying.py); kept once."""
+        if provider not in self._transports:
+            patient = RetryingTransport(transport, self.spec.poll, self.spec.poll_max)
+            self._transports[provider] = patient
+        return self._transports[provider]
 
     @contextlib.contextmanager
     def _waiting_case(self, case: str) -> Iterator[None]:
@@ -326,8 +334,7 @@ class BatchBroker:
 
     def adopt(self, entry: LedgerEntry, transport: BatchTransport) -> None:
         """Collect an uncollected batch of an earlier run (see `collect.EarlierBatches`)."""
-        self._transports.setdefault(entry.provider, transport)
-        self.earlier.adopt(entry, transport)
+        self.earlier.adopt(entry, self._api(entry.provider, transport))
 
     async def aclose(self) -> None:
         """Stop polling (the provider's batches run on; a rerun collects them), and keep the
