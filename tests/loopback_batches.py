@@ -19,7 +19,7 @@ retrieves that still find it in progress. Knobs:
   stalls in its judges' wave, to be killed there); set it false to let such batches run;
 - ``api_faults``: a :class:`loopback.Faults` for the batch API calls themselves (upload, create,
   retrieve, list, results, file content): a share answered 500, 429 or dropped before they are
-  handled, drawn per path and the how-many-th call to it; ``api_injected`` counts them.
+  handled, drawn by the call's place in the sequence; ``api_injected`` counts them.
 
 With the server's own ``faults``, each batch request draws its fault as a direct call would
 (its body, its attempt) and gets what a batch really returns for it: a 500 or 429 result line,
@@ -125,7 +125,7 @@ class BatchDesk:
         )
         self.hold_judges, self.api_faults = hold_judges, api_faults
         self.api_injected: Counter[FaultKind] = Counter()  # batch API calls failed, by kind
-        self._api_calls: Counter[str] = Counter()  # method and path -> calls to it so far
+        self._api_calls: Counter[str] = Counter()  # batch API calls so far
         self.created: Counter[str] = Counter()
         self.rejected: Counter[str] = Counter()
         self.answered: Counter[str] = Counter()  # batch requests the responder answered
@@ -168,10 +168,9 @@ class BatchDesk:
         batch_api = path.startswith(("/v1/files", "/v1/batches", "/v1/messages/batches"))
         if self.api_faults is None or not batch_api:
             return None
-        with self._lock:
-            self._api_calls[f"{method} {path}"] += 1
-            digest = hashlib.sha256(f"{method} {path}".encode()).hexdigest()[:16]
-            fault = self.api_faults.draw(digest, self._api_calls[f"{method} {path}"], False)
+        with self._lock:  # drawn by the call's place in the sequence (paths carry random ids)
+            self._api_calls["all"] += 1
+            fault = self.api_faults.draw("batch-api", self._api_calls["all"], False)
             if fault is not None:
                 self.api_injected[fault] += 1
         return fault
