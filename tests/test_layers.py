@@ -23,6 +23,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "session",
             "xdist_worker",
             "xdist_groups",
+            "worker_calls",
             "recorder",
             "collect",
             "report",
