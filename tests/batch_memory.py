@@ -64,6 +64,9 @@ class MemoryBatches:
     fail_batches: int = 0  # batches that fail at validation for another reason
     gone_after: int | None = None  # polls answered before the batch API answers 404
     stray_lines: int = 0  # extra result lines per batch, for custom_ids it was never sent
+    # the first calls to create (after it created the batch: its reply lost), progress and
+    # results that fail with a dropped connection, per name
+    drops: dict[str, int] = field(default_factory=dict)
     batches: dict[str, _Batch] = field(default_factory=dict)
     refused: int = 0
     seed: int = 7
@@ -88,12 +91,14 @@ class MemoryBatches:
         assert sum(map(self.size, requests)) <= self.limits.max_bytes
         batch_id = f"batch_{len(self.batches) + 1}"
         self.batches[batch_id] = _Batch(key, list(requests))
+        self._drop("create")
         return batch_id
 
     async def find(self, key: str) -> str | None:
         return next((i for i, b in self.batches.items() if b.key == key), None)
 
     async def progress(self, batch_id: str) -> BatchProgress:
+        self._drop("progress")
         if self.gone_after is not None:
             if not self.gone_after:
                 raise BatchUnsupported("the batch API answered 404: run without --judge-batch")
@@ -112,6 +117,7 @@ class MemoryBatches:
         return BatchProgress(batch_id, "ended", succeeded=len(batch.requests))
 
     async def results(self, batch_id: str) -> list[BatchResult]:
+        self._drop("results")
         lines = [self._answer(r) for r in self.batches[batch_id].requests]
         lines += [
             BatchResult(f"stray-{i}", "succeeded", body={"choices": []})
@@ -122,6 +128,14 @@ class MemoryBatches:
 
     async def cancel(self, batch_id: str) -> None:
         self.batches[batch_id].canceled = True
+
+    def transient(self, exc: BaseException) -> bool:
+        return isinstance(exc, ConnectionError)
+
+    def _drop(self, name: str) -> None:
+        if self.drops.get(name):
+            self.drops[name] -= 1
+            raise ConnectionError(f"{name}: the connection was closed without a reply")
 
     def _answer(self, request: BatchRequest) -> BatchResult | None:
         text = request.body["messages"][-1]["content"]

@@ -445,6 +445,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     def _batch_api(self, method: str, raw: bytes) -> bool:
         """Answer a batch API request when a `loopback_batches.BatchDesk` is attached."""
         desk = self.server.owner.batches
+        fault = desk and desk.api_fault(method, self.path)
+        if fault:  # the batch API call itself fails (`BatchDesk.api_faults`)
+            self._inject("anthropic" if "/messages/" in self.path else "openai", fault)
+            return True
         answer = desk and desk.handle(
             method, self.path, {k.lower(): v for k, v in self.headers.items()}, raw
         )

@@ -15,6 +15,16 @@ retrieves that still find it in progress. Knobs:
   (OpenAI: 429 ``token_limit_exceeded``; Anthropic: 429 about the processing queue);
 - ``fail_creates``: the first K OpenAI batches fail at validation with ``token_limit_exceeded``;
 - ``list_page``: the most batches one list call returns (to exercise pagination).
+- ``hold_judges``: while true, a batch holding a judge request stays ``in_progress`` (a run
+  stalls in its judges' wave, to be killed there); set it false to let such batches run;
+- ``api_faults``: a :class:`loopback.Faults` for the batch API calls themselves (upload, create,
+  retrieve, list, results, file content): a share answered 500, 429 or dropped before they are
+  handled, drawn by the call's place in the sequence; ``api_injected`` counts them.
+
+With the server's own ``faults``, each batch request draws its fault as a direct call would
+(its body, its attempt) and gets what a batch really returns for it: a 500 or 429 result line,
+an expired request for a hang, no line at all for a dropped connection, and a 200 whose text is
+no verdict for a malformed judge reply; ``LoopbackLLM.injected`` and ``answered`` count them.
 
 ``created`` counts the batches created per API, ``rejected`` the refused creates, ``answered``
 the batch requests the responder answered; ``GET /_loopback/batches`` returns the three as JSON,
@@ -38,11 +48,24 @@ from email.parser import BytesParser
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from loopback import Api, LoopbackLLM, _coerce, _error_body, _make_call, _refusal, _success_body
+from loopback import (
+    MALFORMED_VERDICT,
+    Api,
+    FaultKind,
+    Faults,
+    LoopbackLLM,
+    Reply,
+    _coerce,
+    _error_body,
+    _make_call,
+    _refusal,
+    _success_body,
+)
 
 __all__ = ["BatchDesk"]
 
 Answer = tuple[int, bytes, str]  # status, body, content type
+DROPPED = object()  # a batch request whose result line is lost (a dropped connection's fault)
 CUSTOM_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 ENDPOINT = "/v1/chat/completions"
 OPENAI_LIMIT_MESSAGE = (
@@ -89,6 +112,8 @@ class BatchDesk:
         reject_creates: int = 0,
         fail_creates: int = 0,
         list_page: int | None = None,
+        hold_judges: bool = False,
+        api_faults: Faults | None = None,
     ) -> None:
         self.server = server
         self.shuffle, self.hold, self.expire = shuffle, hold, expire
@@ -98,6 +123,9 @@ class BatchDesk:
             fail_creates,
             list_page,
         )
+        self.hold_judges, self.api_faults = hold_judges, api_faults
+        self.api_injected: Counter[FaultKind] = Counter()  # batch API calls failed, by kind
+        self._api_calls: Counter[str] = Counter()  # batch API calls so far
         self.created: Counter[str] = Counter()
         self.rejected: Counter[str] = Counter()
         self.answered: Counter[str] = Counter()  # batch requests the responder answered
@@ -132,6 +160,20 @@ class BatchDesk:
             if segments[:3] == ["v1", "messages", "batches"]:
                 return self._anthropic(method, segments[3:], query, raw)
         return None
+
+    def api_fault(self, method: str, target: str) -> FaultKind | None:
+        """The fault drawn for this batch API call (counted), or None: not a batch API path,
+        or no fault for it."""
+        path = urlsplit(target).path.rstrip("/")
+        batch_api = path.startswith(("/v1/files", "/v1/batches", "/v1/messages/batches"))
+        if self.api_faults is None or not batch_api:
+            return None
+        with self._lock:  # drawn by the call's place in the sequence (paths carry random ids)
+            self._api_calls["all"] += 1
+            fault = self.api_faults.draw("batch-api", self._api_calls["all"], False)
+            if fault is not None:
+                self.api_injected[fault] += 1
+        return fault
 
     def _next_id(self, prefix: str) -> str:
         return (
@@ -355,7 +397,13 @@ class BatchDesk:
         if not batch.cancel_requested and batch.holds > 0:
             batch.holds -= 1
             return
+        if not batch.cancel_requested and self.hold_judges and self._has_judges(batch):
+            return
         self._run(batch)
+
+    def _has_judges(self, batch: _Batch) -> bool:
+        path = ENDPOINT if batch.api == "openai" else "/v1/messages"
+        return any(_make_call(batch.api, path, {}, body).is_judge for _, body in batch.requests)
 
     def _run(self, batch: _Batch) -> None:
         lines = []
@@ -366,10 +414,12 @@ class BatchDesk:
                 kind, status, payload = "expired", 0, None
             else:
                 answer = self._answer(batch, body)
+                if answer is DROPPED:
+                    continue
                 if answer is None:  # the responder hung: it never ran within the window
                     kind, status, payload = "expired", 0, None
                 else:
-                    status, payload = answer
+                    status, payload = answer  # type: ignore[misc]
                     kind = "succeeded" if status == 200 else "errored"
             batch.counts[kind] += 1
             lines.append(_result_line(batch.api, custom_id, kind, status, payload))
@@ -379,9 +429,9 @@ class BatchDesk:
         if batch.api == "openai":
             self._openai_files(batch)
 
-    def _answer(self, batch: _Batch, body: dict[str, Any]) -> tuple[int, Any] | None:
+    def _answer(self, batch: _Batch, body: dict[str, Any]) -> tuple[int, Any] | object | None:
         """(status, body) the server's responder gives this request, as a direct call would get
-        it; None if it would hang."""
+        it; None if it would hang; DROPPED if its line is lost (the server's `faults`)."""
         server = self.server
         api: Api = batch.api
         path = ENDPOINT if api == "openai" else "/v1/messages"
@@ -391,8 +441,16 @@ class BatchDesk:
         refusal = _refusal(server.structured, api, body)
         if refusal is not None:
             return refusal[0], _error_body(api, *refusal)
+        fault = server._fault(call)
+        if fault == "drop":
+            return DROPPED
+        if fault == "hang":
+            return None
+        if fault in ("server_error", "rate_limit"):
+            status = 500 if fault == "server_error" else 429
+            return status, _error_body(api, status, f"injected fault: {fault}")
         try:
-            reply = _coerce(server.responder(call))
+            reply = Reply(text=MALFORMED_VERDICT) if fault else _coerce(server.responder(call))
         except BaseException as exc:  # incl. pytest.fail(); must not kill the handler
             return 500, _error_body(api, 500, f"responder raised {type(exc).__name__}: {exc}")
         if reply.hang:
@@ -404,6 +462,8 @@ class BatchDesk:
                 return reply.status, reply.raw.decode("utf-8", "replace")
         if reply.status >= 400:
             return reply.status, _error_body(api, reply.status, reply.error_message)
+        if fault is None:
+            server._answered(call)
         return 200, _success_body(call, reply, server._next_id())
 
     def _openai_files(self, batch: _Batch) -> None:

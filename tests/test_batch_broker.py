@@ -232,3 +232,58 @@ def test_an_interrupted_run_says_how_to_collect_or_cancel_what_still_runs() -> N
     line = still_running(3, "RUN1")
     assert line.startswith("3 provider batches are") and "`pytest --judge --judge-batch`" in line
     assert line.endswith("`hybridjudge batch cancel RUN1`")
+
+
+def test_each_result_settles_its_call_as_an_answer_another_attempt_or_its_error() -> None:
+    """`CallAttempts` alone: a succeeded line is the answer (its submissions counted), an
+    expired one goes again up to the resubmissions, a server error or unreadable reply up to
+    the retries; the next attempt's number is always the results read so far."""
+    from pytest_hybridjudge.batches.attempts import CallAttempts
+    from pytest_hybridjudge.batches.stats import BatchStats
+    from pytest_hybridjudge.batches.transport import BatchResult
+
+    stats = BatchStats()
+    ok = {"choices": [{"message": {"content": "yes"}}]}
+    call = CallAttempts("openai", resubmits_allowed=1, retries_allowed=1, stats=stats)
+    assert call.settle(BatchResult("a", "expired"), read_chat) is None
+    assert call.settle(BatchResult("b", "succeeded", body={"no": "choices"}), read_chat) is None
+    completion = call.settle(BatchResult("c", "succeeded", body=ok), read_chat)
+    assert completion is not None and (completion.text, completion.requests) == ("yes", 3)
+    assert stats.results == {"expired": 1, "malformed": 1, "succeeded": 1}
+    assert stats.resubmitted == 1
+
+    spent = CallAttempts("openai", resubmits_allowed=0, retries_allowed=0, stats=stats)
+    with pytest.raises(ProviderError, match="batch expired") as expired:
+        spent.settle(BatchResult("d", "canceled", error="cancelled"), read_chat)
+    assert (expired.value.kind, expired.value.requests) == ("expired", 1)
+    with pytest.raises(ProviderError, match="failed 1 times: HTTP 500") as outage:
+        CallAttempts("openai", 0, 0, stats).settle(
+            BatchResult("e", "server", error="HTTP 500"), read_chat
+        )
+    assert outage.value.kind == "outage"
+
+
+def test_a_batch_api_dropping_its_own_calls_is_ridden_out_with_no_batch_made_twice() -> None:
+    """The create's reply lost after the batch was made, two polls and a results read dropped:
+    each call is asked again after a back-off; the lost create's batch is found by its key
+    instead of made again, and every request is answered from the one batch."""
+    transport = MemoryBatches(drops={"create": 1, "progress": 2, "results": 1})
+    run = Run(transport)
+    results = asyncio.run(run.cases({f"case{i}": [[f"t{i}"]] for i in range(3)}))
+
+    assert results == {f"case{i}": [[f"answer to t{i}"]] for i in range(3)}
+    assert [texts(b) for b in transport.created] == [["t0", "t1", "t2"]]
+    assert transport.drops == {"create": 0, "progress": 0, "results": 0}
+    assert run.broker.stats.results == {"succeeded": 3} and run.broker.stats.batches == 1
+
+
+def test_a_batch_api_failing_past_its_asks_sends_the_requests_again_in_the_next_wave() -> None:
+    """A retrieve that keeps failing is given up after its asks: the wave's requests go again
+    (a new batch), as a failure the broker cannot read always did."""
+    transport = MemoryBatches(drops={"progress": 8})
+    run = Run(transport)
+    results = asyncio.run(run.cases({"a": [["t"]]}))
+
+    assert results == {"a": [["answer to t"]]}
+    assert len(transport.created) == 2
+    assert any("could not be read (ConnectionError" in line for line in run.lines)

@@ -9,11 +9,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pytest
+
 from batch_memory import MemoryBatches, chat_body, read_chat
 from pytest_hybridjudge.batches import site
 from pytest_hybridjudge.batches.broker import BatchBroker
 from pytest_hybridjudge.batches.ledger import BatchLedger, read_entry, uncollected
-from pytest_hybridjudge.batches.transport import BatchRequest, custom_id
+from pytest_hybridjudge.batches.transport import BatchRequest, BatchResult, custom_id
 from test_batch_broker import FAST, key
 
 RUN = "20260101T000000Z-aaaaaa"
@@ -148,3 +150,44 @@ def test_answers_of_a_collected_batch_no_call_asked_for_are_kept(tmp_path: Path)
     assert broker.stats.kept == 1 and len(transport.batches) == 1
     rerun.close()
     assert uncollected(tmp_path) == []
+
+
+@dataclass
+class FirstAttemptFails(MemoryBatches):
+    """Answers a request's first attempt (custom_id of attempt 0) with a server error."""
+
+    failing: set[str] = field(default_factory=set)
+
+    def _answer(self, request: BatchRequest) -> BatchResult | None:
+        if request.custom_id in self.failing:
+            return BatchResult(request.custom_id, "server", error="HTTP 500")
+        return super()._answer(request)
+
+
+@pytest.mark.parametrize("first_read", ["first wave", "later wave"])
+def test_a_request_the_killed_run_retried_in_a_later_wave_takes_that_waves_answer(
+    tmp_path: Path, first_read: str
+) -> None:
+    """The killed run's first batch answered q with a server error and its next wave's batch
+    held the retry: the rerun collects both and takes the retry's answer, whichever batch is
+    read first, instead of sending q a third time."""
+    first, retry = (custom_id("case", "target", "", "", n, key("q")) for n in (0, 1))
+    transport = FirstAttemptFails(failing={first})
+    killed = BatchLedger(tmp_path / RUN)
+    waves = [("k1", first), ("k2", retry)]
+    for batch_key, cid in waves if first_read == "first wave" else waves[::-1]:
+        killed.write_ahead(batch_key, "openai", [(cid, key("q"), chat_body("q"))])
+        asyncio.run(transport.create([transport.request(cid, chat_body("q"))], batch_key))
+    entries = sorted(uncollected(tmp_path), key=lambda e: e.batch_id or "")
+    broker = BatchBroker(FAST, lambda: 1, ledger=BatchLedger(tmp_path / LATER))
+
+    async def main() -> str:
+        for entry in entries:
+            broker.adopt(entry, transport)
+        answer = await ask(broker, transport, "case", "q")
+        await broker.aclose()
+        return answer
+
+    assert asyncio.run(main()) == "answer to q"
+    assert len(transport.batches) == 2 and broker.stats.batches == 0  # no batch sent anew
+    assert broker.stats.adopted == 2

@@ -55,6 +55,7 @@ def test_two_workers_create_the_batches_one_process_creates_with_the_same_outcom
     _gold(project)
     project.run("--judge", "--judge-batch")
     alone, alone_outcomes, alone_calls = Counter(desk.created), outcomes(project), len(llm.calls)
+    alone_counts = project.summary()["calls"]
     # wave 1: the targets; wave 2: judges a and b (OpenAI) and c (Anthropic)
     assert alone == {"openai": 2, "anthropic": 1}
     assert Counter(o for o, _, _ in alone_outcomes.values()) == {"passed": 8, "escalated": 4}
@@ -70,6 +71,16 @@ def test_two_workers_create_the_batches_one_process_creates_with_the_same_outcom
     ledger = list((run_dir / "batches").glob("*.jsonl"))
     assert len(ledger) == 3  # the controller's ledger holds every batch of the run
     assert all('"collected"' in path.read_text() for path in ledger)
+    # the summary and the terminal count the batches and requests as -n 0 does
+    counts = project.summary()["calls"]
+    assert counts is not None, "no call counts under -n 2"
+    assert counts["batches"] == alone_counts["batches"]
+    assert counts["batches"]["results"] == {"succeeded": 12 + 3 * 12}
+    assert (counts["requests"], counts["providers"]) == (
+        alone_counts["requests"],
+        alone_counts["providers"],
+    )
+    result.stdout.fnmatch_lines(["*batches: 2 waves, 3 created, 48 requests (48 succeeded)*"])
 
 
 def test_a_killed_two_worker_run_is_collected_by_the_rerun_with_no_extra_batch(

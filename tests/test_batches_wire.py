@@ -17,10 +17,11 @@ import anthropic
 import openai
 import pytest
 
-from loopback import Call, LoopbackLLM, Reply, default_responder
+from loopback import MALFORMED_VERDICT, Call, Faults, LoopbackLLM, Reply, default_responder
 from loopback_batches import BatchDesk
 from pytest_hybridjudge.batches import anthropic as anthropic_batches
 from pytest_hybridjudge.batches import openai as openai_batches
+from pytest_hybridjudge.batches.retrying import RetryingTransport
 from pytest_hybridjudge.batches.transport import (
     BatchingProvider,
     BatchResult,
@@ -476,3 +477,72 @@ def test_the_loopback_script_serves_batches_with_its_knobs() -> None:
         proc.wait(timeout=10)
     assert states == ["in_progress", "ended"] and kind == "succeeded"
     assert stats == {"created": {"openai": 1}, "rejected": {"openai": 1}, "answered": {"openai": 1}}
+
+
+@pytest.mark.parametrize(
+    ("fault", "kind", "said"),
+    [
+        ("server_error", "server", "injected fault: server_error"),
+        ("rate_limit", "server", "injected fault: rate_limit"),
+        ("hang", "expired", None),
+        ("drop", None, None),
+        ("malformed", "succeeded", None),
+    ],
+)
+@pytest.mark.parametrize("api", ["openai", "anthropic"])
+def test_a_direct_calls_fault_is_what_a_batch_returns_for_it(
+    api: str, fault: str, kind: str | None, said: str | None
+) -> None:
+    """With the server's faults, a batch line gets what a batch really returns: a 500 or 429
+    line, an expired request for a hang, no line for a dropped connection, a 200 that is no
+    verdict for a malformed judge reply; each counted as injected, none as answered."""
+    with LoopbackLLM(responder, faults=Faults(**{fault: 1.0})) as server:
+        desk(server, shuffle=False)
+        provider = make_provider(api, server)
+
+        async def scenario() -> list[BatchResult]:
+            transport, batch_id = await submit(provider, ["judge this"])
+            try:
+                return await collect(transport, batch_id)
+            finally:
+                await provider.aclose()
+
+        results = run(scenario())
+        assert server.injected == {fault: 1} and server.answered.total() == 0
+    if kind is None:
+        assert results == []
+        return
+    assert [r.kind for r in results] == [kind]
+    if said is not None:
+        assert said in (results[0].error or "")
+    if kind == "succeeded":
+        assert text_of(api, results[0]) == MALFORMED_VERDICT
+
+
+@pytest.mark.parametrize("api", ["openai", "anthropic"])
+def test_batch_api_calls_failing_now_and_then_are_asked_again_and_make_one_batch(
+    api: str, server: LoopbackLLM
+) -> None:
+    """A third of the batch API calls (upload, create, retrieve, results) answered 500 or 429
+    or dropped before they are handled: the retrying transport rides them out, one batch is
+    created and every request answered from it."""
+    batches = desk(server, api_faults=Faults(server_error=0.12, rate_limit=0.12, drop=0.12, seed=5))
+    provider = make_provider(api, server)
+    questions = [f"question {i}" for i in range(6)]
+
+    async def scenario() -> tuple[list[BatchResult], int]:
+        transport = RetryingTransport(provider.batches(), first=0.001, longest=0.01)
+        body = {q: provider.request_body(ask(q)) for q in questions}
+        try:
+            batch_id = await transport.create(
+                [transport.request(cid(q), body[q]) for q in questions], "k"
+            )
+            return await collect(transport, batch_id, polls=20), transport.retries
+        finally:
+            await provider.aclose()
+
+    results, retries = run(scenario())
+    assert sorted(text_of(api, r) for r in results) == sorted(f"Answer: {q}" for q in questions)
+    # each fault asked again once (a failed clean-up of a refused upload is not asked again)
+    assert 0 < retries <= batches.api_injected.total()
+    assert sum(batches.created.values()) == 1

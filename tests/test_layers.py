@@ -28,6 +28,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "session_batches",
             "xdist_worker",
             "xdist_groups",
+            "worker_calls",
             "recorder",
             "collect",
             "report",

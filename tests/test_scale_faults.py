@@ -5,7 +5,10 @@ killed run finished.
 The runs are `pytest --judge` subprocesses against the loopback server in this process, so a
 SIGKILL of the run leaves the server, and its counts, alive. Each reply carries the digest of the
 request body it answers (`req <digest>`), so the cache the killed run left says which calls it
-finished. `RUN_MODES` holds the ways a run sends its calls: a batched mode is one more entry.
+finished. `RUN_MODES` holds the ways a run sends its calls: directly, or through the provider
+batch APIs (`--judge-batch`), where the server's batch desk answers each batch line as it would
+the direct call, its fault mapped onto what a batch returns (loopback_batches.py), and a share
+of the batch API calls themselves fail too.
 """
 
 from __future__ import annotations
@@ -30,9 +33,12 @@ import pytest
 
 from conftest import QUIET_PLUGINS, Project
 from loopback import MALFORMED_VERDICT, Call, Faults, LoopbackLLM, Reply, verdict
+from loopback_batches import BatchDesk
+from pytest_hybridjudge.batches.ledger import read_entry
 from pytest_hybridjudge.cache import CompletionCache
 from pytest_hybridjudge.calls import CallSettings, ModelCaller
 from pytest_hybridjudge.config import ProviderSpec
+from pytest_hybridjudge.errors import RecordError
 from pytest_hybridjudge.providers import Completion, CompletionRequest, ProviderBase
 from pytest_hybridjudge.registry import PROVIDERS
 
@@ -46,7 +52,10 @@ PROVIDER_COUNT = 2
 FAULTS = Faults(server_error=0.05, rate_limit=0.05, hang=0.02, drop=0.02, malformed=0.02, seed=19)
 OUTCOMES = {"passed", "failed", "escalated", "skipped"}
 # how a run sends its calls -> the flags that say so
-RUN_MODES: dict[str, tuple[str, ...]] = {"direct": ()}
+RUN_MODES: dict[str, tuple[str, ...]] = {"direct": (), "batch": ("--judge-batch",)}
+# batch mode: the batch API calls themselves (upload, create, retrieve, results) fail too
+API_FAULTS = Faults(server_error=0.05, rate_limit=0.05, drop=0.05, seed=19)
+BATCH = {"poll": 0.01, "poll_max": 0.05, "gather": 1.0}  # look at batches often
 RUN_TIMEOUT = 300  # seconds before a hung run fails the test (a bound, not an expectation)
 DIGEST = re.compile(r"\breq ([0-9a-f]{16})\b")
 
@@ -60,8 +69,11 @@ def tagged(call: Call) -> str:
 
 @pytest.fixture
 def faulty(monkeypatch: pytest.MonkeyPatch) -> Iterator[LoopbackLLM]:
-    """The loopback server injecting `FAULTS`, with both SDKs pointed at it."""
-    server = LoopbackLLM(tagged, faults=FAULTS).start()
+    """The loopback server injecting `FAULTS` (with batch APIs failing `API_FAULTS` of their
+    calls), with both SDKs pointed at it."""
+    server = LoopbackLLM(tagged, faults=FAULTS)
+    BatchDesk(server, seed=19, api_faults=API_FAULTS)
+    server.start()
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test-openai-secret")
     monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test-secret")
     monkeypatch.setenv("OPENAI_BASE_URL", server.openai_base_url)
@@ -78,6 +90,7 @@ def scale_project(project: Project) -> Project:
         timeout=3.0,
         retries=4,
         backoff=0.01,
+        batch=BATCH,
     )
     lines = (
         json.dumps(
@@ -227,9 +240,11 @@ def test_a_malformed_fault_is_a_judge_reply_that_is_not_a_verdict() -> None:
 PUT_THEN_WAIT = """
 import sys, time
 from pathlib import Path
+from pytest_hybridjudge.batches.ledger import read_entry
 from pytest_hybridjudge.cache import CompletionCache
 from pytest_hybridjudge.calls import CallSettings, ModelCaller
 from pytest_hybridjudge.config import ProviderSpec
+from pytest_hybridjudge.errors import RecordError
 from pytest_hybridjudge.providers import Completion, CompletionRequest, ProviderBase
 from pytest_hybridjudge.registry import PROVIDERS
 from pytest_hybridjudge.providers import Completion
@@ -324,6 +339,26 @@ def test_1000_cases_under_faults_lose_none_and_pay_one_request_per_fault(
     # (on a loaded machine a connection can time out before the server accepts it)
     unseen = summary["calls"]["requests"] - requests
     assert summary["calls"]["retries"] <= injected.total() - injected["malformed"] + unseen
+    if mode == "batch":
+        desk: BatchDesk = faulty.batches
+        assert set(desk.api_injected) == {"server_error", "rate_limit", "drop"}, desk.api_injected
+        assert_no_batch_created_twice(desk)
+        assert all("batch-id" in call.headers for call in faulty.calls)  # none sent directly
+        batches = summary["calls"]["batches"]
+        assert batches["requests"] == summary["calls"]["requests"]
+        # every line fault came back as its class: 500s and 429s as server errors, hangs and
+        # dropped lines as expired requests, malformed verdicts read, then judged invalid
+        assert batches["results"]["server"] == injected["server_error"] + injected["rate_limit"]
+        assert batches["results"]["expired"] == injected["hang"] + injected["drop"]
+
+
+def assert_no_batch_created_twice(desk: BatchDesk) -> None:
+    """No idempotency key (OpenAI's metadata) made two batches, and no two batches hold the
+    same requests (Anthropic's batches carry no key)."""
+    keys = Counter(b.metadata["hybridjudge_key"] for b in desk.batches.values() if b.metadata)
+    assert keys and max(keys.values()) == 1
+    held = Counter(frozenset(cid for cid, _ in b.requests) for b in desk.batches.values())
+    assert max(held.values()) == 1
 
 
 @pytest.mark.parametrize("mode", sorted(RUN_MODES))
@@ -333,6 +368,9 @@ def test_a_run_killed_midway_and_run_again_repeats_no_finished_call(
     """SIGKILL once a good share of the calls is answered: what the killed run finished is in
     the cache (all but the calls in flight at the kill), and the rerun sends none of it again,
     completing the run under the same faults."""
+    if mode == "batch":
+        killed_batched_and_run_again(project, faulty)
+        return
     scale_project(project)
     log = (project.path / "killed.log").open("wb")
     killed = subprocess.Popen(
@@ -365,3 +403,65 @@ def test_a_run_killed_midway_and_run_again_repeats_no_finished_call(
     again = Counter(call.digest for call in faulty.calls[sent_before:])
     assert again, "the rerun had calls left to make"
     assert sorted(finished & set(again)) == []
+
+
+def killed_batched_and_run_again(project: Project, faulty: LoopbackLLM) -> None:
+    """Batched: the judges' batches stay in progress until the run is SIGKILLed (once the
+    ledger holds their ids; the targets' answers are cached by then). The rerun collects the
+    submitted batches: it creates no batch for a request already submitted and answered, asks
+    for no finished call again, and completes the run under the same faults."""
+    desk: BatchDesk = faulty.batches
+    desk.hold_judges = True
+    scale_project(project)
+    log = (project.path / "killed.log").open("wb")
+    killed = subprocess.Popen(
+        judge_command("batch"), cwd=project.path, stdout=log, stderr=subprocess.STDOUT
+    )
+    try:
+        deadline = time.monotonic() + RUN_TIMEOUT
+        while not judges_submitted(project):
+            assert killed.poll() is None, "the run ended before it could be killed"
+            assert time.monotonic() < deadline, "the run made too little progress to kill"
+            time.sleep(0.05)
+        os.kill(killed.pid, signal.SIGKILL)
+    finally:
+        killed.kill()
+        killed.wait()
+        log.close()
+    assert killed.returncode == -signal.SIGKILL
+    before = set(desk.batches)
+    assert len(before) == 3  # the targets' batch, then the judges' (OpenAI and Anthropic)
+    finished = finished_calls(project)
+    assert 0.8 * CASES < len(finished) <= CASES  # the targets' answers, less their faults
+    assert finished <= set(faulty.tally()[1])
+
+    desk.hold_judges = False
+    result = run_judge(project, "batch")
+    assert_no_case_lost(project, result)
+    batches = project.summary()["calls"]["batches"]
+    assert batches["collected"] == len(before)  # every batch the killed run submitted
+    assert_no_batch_created_twice(desk)
+    # what batches the rerun created asked for: no call the killed run finished, and no
+    # request a submitted batch answered (only what failed there is asked again)
+    again = {c.digest for c in faulty.calls if c.headers["batch-id"] not in before}
+    assert again, "the rerun had calls left to make"
+    answered_earlier = {
+        c.digest
+        for c in faulty.calls
+        if c.headers["batch-id"] in before and FAULTS.draw(c.digest, c.attempt, c.is_judge) is None
+    }
+    assert sorted(finished & again) == []
+    assert sorted(answered_earlier & again) == []
+    assert max(faulty.tally()[1].values()) == 1  # no request answered twice
+
+
+def judges_submitted(project: Project) -> bool:
+    """Whether the run's ledger holds the ids of the judges' batches (its second wave)."""
+    made: Counter[str] = Counter()
+    for path in project.path.glob(".hybridjudge/runs/*/batches/*.jsonl"):
+        try:
+            entry = read_entry(path)
+        except RecordError:  # being written: its request list is not whole yet
+            continue
+        made[entry.provider] += entry.batch_id is not None
+    return made["anthropic"] >= 1 and made["openai"] >= 2

@@ -16,6 +16,7 @@ import pytest
 
 from . import heap
 from .session import SESSION, JudgeSession
+from .worker_calls import KEY as WORKER_CALLS
 
 if TYPE_CHECKING:
     from _pytest.terminal import TerminalReporter
@@ -115,6 +116,16 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     session = config.stash.get(SESSION, None)
     if session is not None:
         session.close()
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """An xdist worker hands its call counters to the controller (worker_calls.py)."""
+    judge = session.config.stash.get(SESSION, None)
+    output = getattr(session.config, "workeroutput", None)
+    if judge is not None and judge.caller is not None and output is not None:
+        from .worker_calls import worker_output
+
+        output[WORKER_CALLS] = worker_output(judge.caller.stats)
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
@@ -227,6 +238,8 @@ class _RecorderHooks:
     def pytest_testnodedown(self, node: WorkerController, error: object | None) -> None:
         config = self.recorder.session.config
         config.stash[SESSION].worker_down(node.gateway.id)  # no batch wave waits for it
+        if counts := getattr(node, "workeroutput", {}).get(WORKER_CALLS):
+            self.recorder.worker_calls.append(counts)
         if error is not None:
             self.recorder.crashed(node.gateway.id, str(error))
 

@@ -75,6 +75,7 @@ class Recorder:
         self.crash_items: set[str] = set()
         self.from_parts: dict[str, int] = {}
         self.missing: list[str] = []
+        self.worker_calls: list[dict[str, Any]] = []  # each worker's call counters (-n N)
 
     def record(self, report: pytest.TestReport) -> None:
         """Record a gold item's result, or why it ended without one."""
@@ -189,6 +190,12 @@ class Recorder:
                 self._add(_from_node_id(nodeid, "skipped", why))
         self.missing[:0] = sorted(self.crash_items)  # crashed on, and no part holds its result
         if self.session.caller is not None and self.session.ran_cases:
+            self.report.calls = self.session.caller.stats
+        elif self.session.caller is not None and self.worker_calls and not self.crashed_workers:
+            from .worker_calls import add_worker_output  # every worker said: counted in full
+
+            for counts in self.worker_calls:
+                add_worker_output(self.session.caller.stats, counts)
             self.report.calls = self.session.caller.stats
         self.report.incomplete = self._incomplete(exitstatus, unfinished)
         try:

@@ -162,8 +162,8 @@ class BatchCounts(BaseModel):
 
 
 class CallCounts(BaseModel):
-    """Every request sent by the process that ran the cases (absent under xdist, where the
-    workers send them and the controller records the run)."""
+    """Every request sent by the processes that ran the cases (under xdist added up from each
+    worker's counts; absent when a worker crashed, whose counts are lost)."""
 
     requests: int = Field(description="Every request sent, retries and failures included")
     retries: int = Field(description="Requests that were retries")

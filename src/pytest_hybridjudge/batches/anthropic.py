@@ -13,6 +13,7 @@ from typing import Any
 
 import anthropic
 
+from ..providers.base import status_is_retryable
 from .transport import (
     ANTHROPIC_LIMITS,
     BatchLimits,
@@ -96,6 +97,12 @@ class AnthropicBatches:
         except anthropic.NotFoundError:
             await self._probe("POST /v1/messages/batches/{id}/cancel")
             raise
+
+    def transient(self, exc: BaseException) -> bool:
+        """A dropped connection or timeout, 429, 529 or another 5xx: worth asking again."""
+        if isinstance(exc, anthropic.APIConnectionError):  # APITimeoutError is one
+            return True
+        return isinstance(exc, anthropic.APIStatusError) and status_is_retryable(exc.status_code)
 
     async def _retrieve(self, batch_id: str) -> Any:
         try:

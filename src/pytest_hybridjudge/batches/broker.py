@@ -7,11 +7,8 @@ no new request. Within a wave identical requests are sent once; batches are spli
 transport's limits. Results come back by `custom_id` and flow through the provider's reader, so
 a batched answer is cached and judged exactly as a direct one.
 
-Partial failure is typed (`transport.ResultKind`): expired and cancelled requests are sent again
-(a new attempt, so a new `custom_id`) up to `resubmits` times, then the call fails with kind
-`expired`; invalid, auth and billing errors fail the call with the provider's message; server
-errors and malformed replies are retried in a later wave like a direct call's outage, and so is
-every request of a batch that failed as a whole. Earlier runs' batches are collected by
+What each result means for its call (its answer, another attempt in the next wave, or its
+error) is `attempts.CallAttempts`'s to say. Earlier runs' batches are collected by
 `collect.EarlierBatches`.
 """
 
@@ -25,11 +22,13 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ..errors import ProviderConfigError, ProviderError
-from ..providers.base import Completion, MalformedResponse
+from ..errors import ProviderConfigError
+from ..providers.base import Completion
+from .attempts import CallAttempts, Read
 from .collect import EarlierBatches, Keep, unknown_lines
 from .progress import poll, progress_line
-from .site import BATCH_EXPIRED, CALL_SITE, CallSite
+from .retrying import RetryingTransport
+from .site import CALL_SITE, CallSite
 from .stats import BatchStats as BatchStats  # where callers have always found it
 from .transport import (
     BatchingProvider,
@@ -39,7 +38,6 @@ from .transport import (
     BatchTransport,
     BatchUnsupported,
     EnqueuedLimit,
-    ResultKind,
     custom_id,
     said,
 )
@@ -49,8 +47,6 @@ if TYPE_CHECKING:
     from .ledger import BatchLedger, LedgerEntry
 
 TICK = 0.05  # seconds between two looks at whether every case waits on the broker
-RESUBMITTED: tuple[ResultKind, ...] = ("expired", "canceled")
-Read = Callable[[Mapping[str, Any]], Completion]
 WriteLine = Callable[[str], None]
 
 
@@ -116,51 +112,15 @@ class BatchBroker:
     ) -> Completion:
         """The completion of one request sent through a batch; ProviderError when it fails
         for good (`kind` expired, rejected or outage). `requests` counts its submissions."""
-        self._transports.setdefault(provider, transport)
+        self._api(provider, transport)
         site = CALL_SITE.get()
-        attempt, resubmits, retries = 0, 0, 0
+        attempts = CallAttempts(provider, self.spec.resubmits, self.retries, self.stats)
         with self._waiting_case(site.case):
             while True:
-                result = await self._result(provider, site, attempt, request_key, body)
-                attempt += 1
-                if result.kind == "succeeded" and result.body is None:
-                    result = BatchResult(result.custom_id, "server", error="no response body")
-                if result.kind == "succeeded" and result.body is not None:
-                    try:
-                        completion = read(result.body)
-                    except MalformedResponse as exc:
-                        result = BatchResult(result.custom_id, "server", error=str(exc))
-                        self.stats.count("malformed")
-                    else:
-                        self.stats.count("succeeded")
-                        completion.requests = attempt
-                        return completion
-                else:
-                    self.stats.count(result.kind)
-                why = result.error or result.kind
-                if result.kind in RESUBMITTED:
-                    if resubmits >= self.spec.resubmits:
-                        raise ProviderError(
-                            f"{BATCH_EXPIRED}: {provider} {result.kind} the request "
-                            f"{attempt} times ({why})",
-                            requests=attempt,
-                            kind="expired",
-                        )
-                    resubmits += 1
-                    self.stats.resubmitted += 1
-                elif result.kind == "server":
-                    if retries >= self.retries:
-                        raise ProviderError(
-                            f"{provider}: batch request failed {attempt} times: {why}",
-                            requests=attempt,
-                            kind="outage",
-                        )
-                    retries += 1
-                else:  # invalid, auth, billing: the provider's word, never retried
-                    raise ProviderError(
-                        f"{provider} refused the batch request ({result.kind}): {why}",
-                        requests=attempt,
-                    )
+                result = await self._result(provider, site, attempts.attempt, request_key, body)
+                completion = attempts.settle(result, read)
+                if completion is not None:
+                    return completion
 
     async def _result(
         self, provider: str, site: CallSite, attempt: int, request_key: str, body: Mapping[str, Any]
@@ -182,7 +142,7 @@ class BatchBroker:
         result means; the xdist controller (spool_desk.py) asks here on behalf of a worker's
         broker, which decides."""
         if transport is not None:
-            self._transports.setdefault(provider, transport)
+            self._api(provider, transport)
         earlier = await self.earlier.result(provider, request_key)
         if earlier is not None:
             return earlier
@@ -197,6 +157,13 @@ class BatchBroker:
         if self._gatherer is None:
             self._gatherer = asyncio.get_running_loop().create_task(self._gather())
         return await future
+
+    def _api(self, provider: str, transport: BatchTransport) -> BatchTransport:
+        """The provider's batch API, its own outages asked again (retrying.py); kept once."""
+        if provider not in self._transports:
+            patient = RetryingTransport(transport, self.spec.poll, self.spec.poll_max)
+            self._transports[provider] = patient
+        return self._transports[provider]
 
     @contextlib.contextmanager
     def _waiting_case(self, case: str) -> Iterator[None]:
@@ -367,8 +334,7 @@ class BatchBroker:
 
     def adopt(self, entry: LedgerEntry, transport: BatchTransport) -> None:
         """Collect an uncollected batch of an earlier run (see `collect.EarlierBatches`)."""
-        self._transports.setdefault(entry.provider, transport)
-        self.earlier.adopt(entry, transport)
+        self.earlier.adopt(entry, self._api(entry.provider, transport))
 
     async def aclose(self) -> None:
         """Stop polling (the provider's batches run on; a rerun collects them), and keep the

@@ -36,6 +36,10 @@ class EarlierBatches:
         # (provider, request key) -> the result an earlier batch holds; None: not there
         self._earlier: dict[tuple[str, str], asyncio.Future[BatchResult | None]] = {}
         self._claimed: set[tuple[str, str]] = set()  # asked for by a call of this run
+        # (provider, request key) -> earlier batches holding it that have not said yet, and
+        # the last failed result one of them said (a retry in a later wave may have succeeded)
+        self._holding: dict[tuple[str, str], int] = {}
+        self._failed: dict[tuple[str, str], BatchResult] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
     def adopt(self, entry: LedgerEntry, transport: BatchTransport) -> None:
@@ -44,9 +48,11 @@ class EarlierBatches:
         loop = asyncio.get_running_loop()
         futures: dict[str, tuple[str, asyncio.Future[BatchResult | None]]] = {}
         for cid, key in entry.requests:
-            future = self._earlier.get((entry.provider, key))
+            slot = (entry.provider, key)
+            future = self._earlier.get(slot)
             if future is None:
-                future = self._earlier[(entry.provider, key)] = loop.create_future()
+                future = self._earlier[slot] = loop.create_future()
+            self._holding[slot] = self._holding.get(slot, 0) + 1
             futures[cid] = (key, future)
         task = loop.create_task(self._collect(entry, transport, futures))
         self._tasks.add(task)
@@ -95,11 +101,29 @@ class EarlierBatches:
                 f"[hybridjudge] {entry.provider} batch {what} of run {entry.run_id} could not be "
                 f"collected ({said(exc)}); its requests are sent again as this run asks for them"
             )
-        for cid, (_key, future) in futures.items():
-            if not future.done():  # never created, failed or lost: None, the call goes anew
-                future.set_result(results.get(cid))
+        for cid, (key, future) in futures.items():
+            self._said((entry.provider, key), future, results.get(cid))
         if read and self.ledger is not None:
             self.ledger.ended(entry.key, path=entry.path)
+
+    def _said(
+        self,
+        slot: tuple[str, str],
+        future: asyncio.Future[BatchResult | None],
+        result: BatchResult | None,
+    ) -> None:
+        """One earlier batch's result for a request: its answer as soon as one batch holding
+        the request succeeded (the killed run may have retried it in a later wave); once every
+        such batch said, the last failure (None: never created or lost, the call goes anew)."""
+        self._holding[slot] -= 1
+        if result is not None and result.kind != "succeeded":
+            self._failed[slot] = result
+        if future.done():
+            return
+        if result is not None and result.kind == "succeeded":
+            future.set_result(result)
+        elif not self._holding[slot]:
+            future.set_result(self._failed.get(slot))
 
     def keep_unclaimed(self) -> int:
         """Keep in the cache every succeeded answer of a collected batch that no call of this

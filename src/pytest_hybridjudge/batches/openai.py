@@ -16,6 +16,7 @@ from typing import Any, Final
 
 import openai
 
+from ..providers.base import status_is_retryable
 from .transport import (
     OPENAI_LIMITS,
     BatchLimits,
@@ -130,6 +131,12 @@ class OpenAIBatches:
         except openai.NotFoundError:
             await self._probe("POST /v1/batches/{id}/cancel")
             raise
+
+    def transient(self, exc: BaseException) -> bool:
+        """A dropped connection or timeout, 429 or 5xx: worth asking again."""
+        if isinstance(exc, openai.APIConnectionError):  # APITimeoutError is one
+            return True
+        return isinstance(exc, openai.APIStatusError) and status_is_retryable(exc.status_code)
 
     async def _retrieve(self, batch_id: str) -> Any:
         try:

@@ -182,3 +182,7 @@ class SpoolTransport:
 
     async def cancel(self, batch_id: str) -> None:
         """Nothing: only the controller cancels provider batches."""
+
+    def transient(self, exc: BaseException) -> bool:
+        """Never: the spool is local files."""
+        return False

@@ -140,6 +140,11 @@ class BatchTransport(Protocol):
         """Ask the provider to cancel the batch."""
         ...
 
+    def transient(self, exc: BaseException) -> bool:
+        """Whether a call to the batch API that raised `exc` is worth asking again (a dropped
+        connection, a timeout, 429, 5xx; see retrying.py)."""
+        ...
+
 
 @runtime_checkable
 class BatchingProvider(Protocol):
