@@ -947,7 +947,8 @@ def main(argv: list[str] | None = None) -> int:
         "--transport",
         choices=("httpx", "aiohttp", "raw"),
         default="httpx",
-        help="the bare client's HTTP transport: the SDK's default, DefaultAioHttpClient, or raw (aiohttp without the SDK)",
+        help="the bare client's HTTP transport: the SDK's default, DefaultAioHttpClient, "
+        "or raw (aiohttp without the SDK)",
     )
     args = parser.parse_args(argv)
 
