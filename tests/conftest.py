@@ -66,12 +66,17 @@ DEFAULT_JUDGES = ["openai/judge-a", "openai/judge-b", "anthropic/judge-c"]
 def llm(monkeypatch: pytest.MonkeyPatch) -> Iterator[LoopbackLLM]:
     """A scripted OpenAI + Anthropic server on loopback, with the SDKs pointed at it."""
     server = LoopbackLLM(default_responder).start()
+    point_sdks_at(server, monkeypatch)
+    yield server
+    server.stop()
+
+
+def point_sdks_at(server: LoopbackLLM, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Both official SDKs (and every run started from this test) talk to `server`."""
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test-openai-secret")
     monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test-secret")
     monkeypatch.setenv("OPENAI_BASE_URL", server.openai_base_url)
     monkeypatch.setenv("ANTHROPIC_BASE_URL", server.anthropic_base_url)
-    yield server
-    server.stop()
 
 
 def toml_value(value: Any) -> str:

@@ -31,7 +31,7 @@ import anthropic
 import openai
 import pytest
 
-from conftest import QUIET_PLUGINS, Project
+from conftest import QUIET_PLUGINS, Project, point_sdks_at
 from loopback import MALFORMED_VERDICT, Call, Faults, LoopbackLLM, Reply, verdict
 from loopback_batches import BatchDesk
 from pytest_hybridjudge.batches.ledger import read_entry
@@ -74,10 +74,7 @@ def faulty(monkeypatch: pytest.MonkeyPatch) -> Iterator[LoopbackLLM]:
     server = LoopbackLLM(tagged, faults=FAULTS)
     BatchDesk(server, seed=19, api_faults=API_FAULTS)
     server.start()
-    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-openai-secret")
-    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test-secret")
-    monkeypatch.setenv("OPENAI_BASE_URL", server.openai_base_url)
-    monkeypatch.setenv("ANTHROPIC_BASE_URL", server.anthropic_base_url)
+    point_sdks_at(server, monkeypatch)
     yield server
     server.stop()
 

@@ -43,20 +43,16 @@ class RetryingTransport:
     async def create(self, requests: Sequence[BatchRequest], key: str) -> str:
         """Create the batch; after a transient failure, the batch `key` made if the provider
         has it (`find`), else create again."""
-        wait = self.first
-        for ask in range(1, self.tries + 1):
-            try:
-                return await self.transport.create(requests, key)
-            except Exception as exc:
-                if ask == self.tries or not self.transient(exc):
-                    raise
-            self.retries += 1
-            await asyncio.sleep(wait)
-            wait = min(wait * 2, self.longest)
-            found = await self._patiently(lambda: self.transport.find(key))
-            if found is not None:
-                return found
-        raise AssertionError("unreachable")
+        asked = False
+
+        async def create_once() -> str:
+            nonlocal asked
+            if asked and (found := await self.transport.find(key)) is not None:
+                return found  # the failed create made the batch: never make a second one
+            asked = True
+            return await self.transport.create(requests, key)
+
+        return await self._patiently(create_once)
 
     async def find(self, key: str) -> str | None:
         """The batch created with `key` whose id was never saved, if the provider can tell."""
